@@ -1,0 +1,66 @@
+"""The admin site: tenant admins administer their own tenant, the platform superuser all."""
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Role
+
+
+class ObjectAccessRules:
+    """Mixed into every ModelAdmin on the site (see TenantAdminSite.register).
+
+    Django checks the object-level permission after looking the object up, and redirects
+    for a missing one: the difference would tell a tenant admin which ids exist elsewhere.
+    Here a model the user may not see at all is 403 before any lookup, and an object
+    outside the visible queryset is 404, as everywhere else in the product.
+    """
+
+    def get_object(self, request, object_id, from_field=None):
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return super().get_object(request, object_id, from_field)
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        raise Http404(_("No such object in this tenant."))
+
+
+class TenantAdminSite(admin.AdminSite):
+    site_header = _("CRM administration")
+    site_title = _("CRM administration")
+    index_title = _("Tenant configuration")
+
+    def has_permission(self, request) -> bool:
+        """Admin access is a role in the current tenant, not a global flag: a user may be
+        the admin of one tenant and a rep in another."""
+        user = request.user
+        if not user.is_active:
+            return False
+        if user.is_superuser:
+            return True
+        membership = getattr(request, "membership", None)
+        return membership is not None and membership.role == Role.ADMIN
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, ObjectAccessRules):
+            admin_class = type(
+                admin_class.__name__,
+                (ObjectAccessRules, admin_class),
+                {"__module__": admin_class.__module__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
+
+    def login(self, request, extra_context=None):
+        # One login page for the whole product; a signed-in non-admin gets a clear 403.
+        if request.user.is_authenticated:
+            raise PermissionDenied(_("The admin is for the tenant's administrators."))
+        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        context["current_tenant"] = getattr(request, "tenant", None)
+        return context

@@ -1,0 +1,36 @@
+"""The Celery app, and the base class that runs a task inside its tenant."""
+
+import logging
+import os
+
+from celery import Celery, Task
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
+
+app = Celery("crm")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+logger = logging.getLogger(__name__)
+
+
+class TenantTask(Task):
+    """Base for every tenant task: the first argument is `tenant_id`.
+
+    The body runs inside `tenant_context(tenant)`, one transaction with the RLS setting, so
+    the task sees only that tenant's rows. Tasks take ids and re-fetch: never pass model
+    instances. A tenant deleted or deactivated meanwhile ends the task quietly.
+    """
+
+    abstract = True
+
+    def __call__(self, tenant_id, *args, **kwargs):
+        from crm.models import Tenant
+        from crm.tenancy import tenant_context
+
+        tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+        if tenant is None:
+            logger.warning("task %s skipped: tenant %s is gone or inactive", self.name, tenant_id)
+            return None
+        with tenant_context(tenant):
+            return self.run(tenant_id, *args, **kwargs)

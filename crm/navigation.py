@@ -1,0 +1,91 @@
+"""What each role can reach: the navigation bar and the home page read from one registry.
+
+Apps add their screens in their AppConfig.ready() with `register(NavItem(...))`, so the
+home page only ever links to what exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Role
+
+ALL_ROLES = frozenset(Role.values)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    key: str
+    label: str
+    url_name: str
+    icon: str  # a Bootstrap Icons name, e.g. "house"
+    description: str = ""
+    roles: frozenset[str] = ALL_ROLES
+    in_navbar: bool = True
+    order: int = 100
+    # Extra condition on the request, e.g. superuser-only items.
+    visible: Callable | None = field(default=None, compare=False)
+
+    @property
+    def url(self) -> str:
+        return reverse(self.url_name)
+
+
+_registry: dict[str, NavItem] = {}
+
+
+def register(item: NavItem) -> None:
+    _registry[item.key] = item
+
+
+def items_for(request) -> list[NavItem]:
+    membership = getattr(request, "membership", None)
+    role = membership.role if membership else None
+    superuser = request.user.is_authenticated and request.user.is_superuser
+    items = []
+    for item in _registry.values():
+        allowed = role in item.roles or (superuser and item.roles == frozenset({Role.ADMIN}))
+        if allowed and (item.visible is None or item.visible(request)):
+            items.append(item)
+    return sorted(items, key=lambda i: (i.order, i.key))
+
+
+def register_defaults() -> None:
+    register(NavItem("home", _("Home"), "home", "house", order=0, in_navbar=False))
+    register(
+        NavItem(
+            "team",
+            _("Team"),
+            "team",
+            "people",
+            description=_("Everyone in this tenant, with their role."),
+            roles=frozenset({Role.MANAGER, Role.ADMIN}),
+            order=80,
+        )
+    )
+    register(
+        NavItem(
+            "admin",
+            _("Administration"),
+            "admin:index",
+            "gear",
+            description=_("Channels, rules, members and the audit log of this tenant."),
+            roles=frozenset({Role.ADMIN}),
+            order=90,
+        )
+    )
+    register(
+        NavItem(
+            "password",
+            _("Change password"),
+            "password_change",
+            "key",
+            description=_("Set a new password for your account."),
+            in_navbar=False,
+            order=95,
+        )
+    )

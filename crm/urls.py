@@ -1,0 +1,36 @@
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_not_required
+from django.urls import include, path
+from django.views.i18n import set_language
+
+from crm import views
+from crm.middleware import tenant_exempt
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path(
+        "accounts/login/",
+        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("accounts/logout/", tenant_exempt(auth_views.LogoutView.as_view()), name="logout"),
+    path(
+        "accounts/password_change/", auth_views.PasswordChangeView.as_view(), name="password_change"
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
+    path("i18n/setlang/", login_not_required(set_language), name="set_language"),
+    path("tenants/<slug:slug>/switch/", views.tenant_switch, name="tenant_switch"),
+    path("team/", views.team, name="team"),
+    path("admin/", admin.site.urls),
+    path("customers/", include("customers.urls")),
+    path("leads/", include("leads.urls")),
+    path("opportunities/", include("opportunities.urls")),
+    path("service/", include("service_feedback.urls")),
+    path("health/", include("health.urls")),
+]

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_POST
+from django_tables2 import RequestConfig
+
+from crm import navigation, status
+from crm.access import access_own_membership
+from crm.middleware import SESSION_TENANT_KEY
+from crm.models import Membership, Role
+from crm.tables import MemberFilter, MemberTable
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    items = [i for i in navigation.items_for(request) if i.key != "home"]
+    context = {"items": items, "role": request.membership.role if request.membership else None}
+    if request.user.is_superuser or (request.membership and request.membership.is_admin):
+        context["healthy"], context["status"] = status.system_status()
+    return TemplateResponse(request, "crm/home.html", context)
+
+
+@require_POST
+def tenant_switch(request: HttpRequest, slug: str) -> HttpResponse:
+    membership = access_own_membership(request.user, slug)
+    request.session[SESSION_TENANT_KEY] = membership.tenant_id
+    messages.success(request, _("Switched to %(tenant)s.") % {"tenant": membership.tenant.name})
+    target = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+        target = "home"
+    return redirect(target)
+
+
+def team(request: HttpRequest) -> HttpResponse:
+    if not request.membership or request.membership.role not in (Role.MANAGER, Role.ADMIN):
+        raise PermissionDenied(_("The team list is for managers and admins."))
+    qs = Membership.objects.in_tenant(request.tenant).select_related("user")
+    member_filter = MemberFilter(request.GET, queryset=qs)
+    table = MemberTable(member_filter.qs, order_by=request.GET.get("sort", "user__username"))
+    RequestConfig(request, paginate={"per_page": 50}).configure(table)
+    return TemplateResponse(request, "crm/team.html", {"table": table, "filter": member_filter})
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    healthy, report = status.system_status()
+    return JsonResponse(report, status=200 if healthy else 503)

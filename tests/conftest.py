@@ -1,0 +1,118 @@
+"""Shared fixtures: the database as the app role, and a two-tenant world.
+
+On PostgreSQL the test database is created and migrated by the owner role (as in
+production) and every test then connects as the app role, so row-level security binds the
+tests exactly as it binds the product.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import pytest
+from django.conf import settings
+
+from crm.audit import audit
+from crm.models import AuditEvent, Membership, Role, Tenant
+from crm.tenancy import tenant_context
+from tests.factories import MembershipFactory, TenantFactory
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls the tests make
+# around it are still plain synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    from django.db import connections
+    from django.test.utils import setup_databases, teardown_databases
+
+    if "owner" not in settings.DATABASES:
+        with django_db_blocker.unblock():
+            config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+        yield
+        with django_db_blocker.unblock():
+            teardown_databases(config, verbosity=0)
+        return
+
+    owner, app = connections["owner"], connections["default"]
+    with django_db_blocker.unblock():
+        original_name = owner.settings_dict["NAME"]
+        # Creates test_<name> and migrates it as the owner: RLS policies and the app role's
+        # grants are installed by post_migrate, exactly as in production.
+        test_name = owner.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
+        app.close()
+        app.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"] = test_name
+        with owner.cursor() as cursor:
+            # Only for the suite: TransactionTestCase empties tables with TRUNCATE.
+            role = owner.ops.quote_name(app.settings_dict["USER"])
+            cursor.execute(f"GRANT TRUNCATE ON ALL TABLES IN SCHEMA public TO {role}")
+        owner.close()
+    yield
+    with django_db_blocker.unblock():
+        app.close()
+        owner.creation.destroy_test_db(original_name, verbosity=0)
+
+
+@pytest.fixture(autouse=True)
+def _test_settings(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # No collectstatic before tests: serve static files from the finders.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@dataclass
+class Side:
+    """One tenant's cast: an admin, a manager, a rep, and one audit event."""
+
+    tenant: Tenant
+    admin: Membership
+    manager: Membership
+    rep: Membership
+    audit_event: AuditEvent
+
+
+@dataclass
+class World:
+    a: Side
+    b: Side
+
+    def side(self, name: str) -> Side:
+        return {"a": self.a, "b": self.b}[name]
+
+
+def make_side(slug: str) -> Side:
+    tenant = TenantFactory(slug=slug, name=f"{slug} 公司")
+    admin = MembershipFactory(tenant=tenant, role=Role.ADMIN, user__username=f"{slug}-admin")
+    manager = MembershipFactory(tenant=tenant, role=Role.MANAGER, user__username=f"{slug}-mgr")
+    rep = MembershipFactory(tenant=tenant, role=Role.REP, user__username=f"{slug}-rep")
+    with tenant_context(tenant):
+        event = audit(tenant=tenant, actor=admin.user, action="test.seed", obj=admin)
+    return Side(tenant=tenant, admin=admin, manager=manager, rep=rep, audit_event=event)
+
+
+@pytest.fixture
+def world(db) -> World:
+    return World(a=make_side("alpha"), b=make_side("beta"))
+
+
+@pytest.fixture
+def login(client):
+    """login(membership_or_user) → the test client, signed in (tenant chosen if a membership)."""
+
+    def _login(who):
+        user = who.user if isinstance(who, Membership) else who
+        client.force_login(user, backend=MODEL_BACKEND)
+        if isinstance(who, Membership):
+            session = client.session
+            session["crm_tenant_id"] = who.tenant_id
+            session.save()
+        return client
+
+    return _login
