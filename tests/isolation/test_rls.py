@@ -34,14 +34,18 @@ def test_raw_sql_without_a_tenant_sees_nothing(world):
 
 
 def test_it_refuses_to_write_a_row_into_another_tenant(world):
-    with tenant_context(world.a.tenant), pytest.raises(DatabaseError), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "INSERT INTO crm_auditevent (tenant_id, public_id, action, object_type,"
-                " object_id, object_repr, changes, at)"
-                " VALUES (%s, gen_random_uuid(), 'x', 'x', 'x', '', '{}', now())",
-                [world.b.tenant.pk],
-            )
+    with (
+        tenant_context(world.a.tenant),
+        pytest.raises(DatabaseError),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(
+            "INSERT INTO crm_auditevent (tenant_id, public_id, action, object_type,"
+            " object_id, object_repr, changes, at)"
+            " VALUES (%s, gen_random_uuid(), 'x', 'x', 'x', '', '{}', now())",
+            [world.b.tenant.pk],
+        )
 
 
 def test_it_cannot_update_another_tenants_rows(world):
@@ -89,9 +93,12 @@ def test_the_app_role_is_neither_superuser_nor_bypassrls_nor_owner():
 
 
 def test_the_app_role_cannot_disable_rls(world):
-    with pytest.raises((ProgrammingError, IntegrityError, DatabaseError)), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE crm_auditevent DISABLE ROW LEVEL SECURITY")
+    with (
+        pytest.raises((ProgrammingError, IntegrityError, DatabaseError)),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("ALTER TABLE crm_auditevent DISABLE ROW LEVEL SECURITY")
 
 
 @pytest.mark.django_db(transaction=True)

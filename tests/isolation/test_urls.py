@@ -45,6 +45,11 @@ def id_patterns() -> list[tuple[str, str]]:
     return sorted(seen.items())
 
 
+def _param(route: str) -> str:
+    """The one object parameter of an admin object route (object_id, or id for passwords)."""
+    return re.findall(r"<(?:\w+:)?(\w+)>", route)[-1]
+
+
 def _admin_model(key: str):
     match = ADMIN_OBJECT_URL.match(key)
     if not match:
@@ -90,14 +95,14 @@ def test_another_tenants_id_is_not_found(key, route, world, login):
         if not _is_tenant_scoped(model):
             # Platform models (users, tenants, schedules): a tenant admin gets no access.
             client = login(world.a.admin)
-            kwargs = {"object_id": "1"}
+            kwargs = {_param(route): "1"}
             assert _fetch(client, _reverse(key, kwargs)).status_code == 403, key
             return
         if model not in MODEL_OBJECTS:
             pytest.fail(f"{key}: register how to build a {model.__name__} in MODEL_OBJECTS")
 
         def build(w, s):
-            return {"object_id": str(MODEL_OBJECTS[model](w, s).pk)}
+            return {_param(route): str(MODEL_OBJECTS[model](w, s).pk)}
     elif key in BUILDERS:
         build = BUILDERS[key]
     else:
