@@ -59,8 +59,9 @@ test: $(STAMP) lint chromium
 	$(PY) manage.py setup_roles
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+messages: export DEBUG ?= True
 messages: $(STAMP)
-	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --no-obsolete
+	$(PY) manage.py makemessages --locale zh_Hans --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*' --no-obsolete
 	$(PY) manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
 
 clean:

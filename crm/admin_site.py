@@ -1,5 +1,7 @@
 """The admin site: tenant admins administer their own tenant, the platform superuser all."""
 
+from functools import wraps
+
 from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
@@ -43,6 +45,18 @@ class TenantAdminSite(admin.AdminSite):
             return True
         membership = getattr(request, "membership", None)
         return membership is not None and membership.role == Role.ADMIN
+
+    def admin_view(self, view, cacheable=False):
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def guarded(request, *args, **kwargs):
+            # Signed in but not an admin here: say so, instead of a redirect to log in again.
+            if request.user.is_authenticated and not self.has_permission(request):
+                raise PermissionDenied(_("The admin is for the tenant's administrators."))
+            return inner(request, *args, **kwargs)
+
+        return guarded
 
     def register(self, model_or_iterable, admin_class=None, **options):
         admin_class = admin_class or admin.ModelAdmin

@@ -210,7 +210,10 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BEAT_SCHEDULE = {
     # Proves beat and a worker are alive: /healthz shows the last run.
-    "crm.heartbeat": {"task": "crm.heartbeat", "schedule": 60.0},
+    "crm.heartbeat": {
+        "task": "crm.heartbeat",
+        "schedule": env.float("HEARTBEAT_INTERVAL", default=60.0),
+    },
 }
 HEARTBEAT_STALE_AFTER = 180  # seconds
 
@@ -220,7 +223,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "INFO"}},
+    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
 
 # --- Product --------------------------------------------------------------------------

@@ -1,0 +1,101 @@
+"""Tenant-aware admin (F45)."""
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from crm.models import AuditEvent, Membership, Role
+from crm.tenancy import tenant_context
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_tenant_admin_sees_only_their_tenants_rows(world, login):
+    client = login(world.a.admin)
+    text = client.get(reverse("admin:crm_membership_changelist")).text
+    assert "alpha-rep" in text and "beta-rep" not in text
+    text = client.get(reverse("admin:crm_auditevent_changelist")).text
+    assert str(world.a.audit_event.object_id) in text
+    assert str(world.b.audit_event.object_id) not in text
+
+
+def test_reps_and_managers_are_kept_out_of_the_admin(world, login):
+    for membership in (world.a.rep, world.a.manager):
+        assert login(membership).get(reverse("admin:index")).status_code == 403
+
+
+def test_platform_models_are_superuser_only(world, login):
+    client = login(world.a.admin)
+    assert client.get(reverse("admin:crm_tenant_changelist")).status_code == 403
+    assert client.get(reverse("admin:auth_user_changelist")).status_code == 403
+    index = client.get(reverse("admin:index")).text
+    assert reverse("admin:crm_tenant_changelist") not in index
+
+
+def test_a_tenant_admin_changes_a_role_and_it_is_audited(world, login):
+    client = login(world.a.admin)
+    url = reverse("admin:crm_membership_change", args=[world.a.rep.pk])
+    response = client.post(url, {"role": Role.MANAGER, "is_active": "on"})
+    assert response.status_code == 302, response.content
+    world.a.rep.refresh_from_db()
+    assert world.a.rep.role == Role.MANAGER
+    assert world.a.rep.tenant == world.a.tenant  # not changeable by a tenant admin
+    with tenant_context(world.a.tenant):
+        event = AuditEvent.objects.get(action="admin.change")
+    assert event.actor == world.a.admin.user
+    assert event.object_type == "crm.membership"
+    assert event.object_id == str(world.a.rep.public_id)
+    assert event.changes == {"role": ["rep", "manager"]}
+
+
+def test_a_tenant_admin_cannot_move_a_seat_to_another_tenant(world, login):
+    client = login(world.a.admin)
+    url = reverse("admin:crm_membership_change", args=[world.a.rep.pk])
+    client.post(url, {"role": Role.REP, "is_active": "on", "tenant": world.b.tenant.pk})
+    world.a.rep.refresh_from_db()
+    assert world.a.rep.tenant == world.a.tenant
+
+
+def test_a_tenant_admin_cannot_open_another_tenants_row(world, login):
+    client = login(world.a.admin)
+    url = reverse("admin:crm_membership_change", args=[world.b.rep.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"role": Role.ADMIN, "is_active": "on"}).status_code == 404
+    world.b.rep.refresh_from_db()
+    assert world.b.rep.role == Role.REP
+
+
+def test_the_audit_log_is_read_only(world, login):
+    client = login(world.a.admin)
+    url = reverse("admin:crm_auditevent_change", args=[world.a.audit_event.pk])
+    assert client.get(url).status_code == 200
+    assert client.post(url, {"action": "forged"}).status_code == 403
+    assert client.get(reverse("admin:crm_auditevent_add")).status_code == 403
+
+
+def test_the_superuser_sees_every_tenant(world, client):
+    root = get_user_model().objects.create_superuser("root", "root@x.invalid", "pw")
+    client.force_login(root, backend="django.contrib.auth.backends.ModelBackend")
+    text = client.get(reverse("admin:crm_auditevent_changelist")).text
+    assert str(world.a.audit_event.object_id) in text
+    assert str(world.b.audit_event.object_id) in text
+    text = client.get(reverse("admin:crm_membership_changelist")).text
+    assert "alpha-rep" in text and "beta-rep" in text
+
+
+def test_the_superuser_places_a_new_seat_in_a_chosen_tenant(world, client):
+    root = get_user_model().objects.create_superuser("root", "root@x.invalid", "pw")
+    client.force_login(root, backend="django.contrib.auth.backends.ModelBackend")
+    response = client.post(
+        reverse("admin:crm_membership_add"),
+        {
+            "tenant": world.b.tenant.pk,
+            "user": world.a.rep.user.pk,
+            "role": Role.REP,
+            "is_active": "on",
+        },
+    )
+    assert response.status_code == 302, response.content
+    seat = Membership.objects.get(tenant=world.b.tenant, user=world.a.rep.user)
+    with tenant_context(world.b.tenant):
+        assert AuditEvent.objects.filter(action="admin.add", object_id=str(seat.public_id)).exists()
