@@ -30,7 +30,7 @@ def _free_port() -> int:
 
 def _get(url):
     try:
-        with urllib.request.urlopen(url, timeout=2) as r:  # noqa: S310 (local URL)
+        with urllib.request.urlopen(url, timeout=2) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
@@ -77,7 +77,7 @@ def test_make_run_stack_serves_and_runs_worker_and_beat(embedded_env):
             capture_output=True,
             timeout=300,
         )
-    proc = subprocess.Popen(  # noqa: S603
+    proc = subprocess.Popen(
         [python, "manage.py", "run_embedded"],
         cwd=ROOT,
         env=env,

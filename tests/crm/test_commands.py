@@ -31,7 +31,7 @@ def test_seed_demo_creates_the_demo_tenants_and_is_idempotent(client):
 
 def _run(args, **env):
     base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
-    return subprocess.run(  # noqa: S603
+    return subprocess.run(
         [sys.executable, *args],
         cwd=ROOT,
         env={**base, **env},

@@ -17,7 +17,7 @@ pytestmark = [
 
 def _tenant_ids(table: str) -> set[int]:
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT tenant_id FROM {connection.ops.quote_name(table)}")  # noqa: S608
+        cursor.execute(f"SELECT tenant_id FROM {connection.ops.quote_name(table)}")
         return {row[0] for row in cursor.fetchall()}
 
 
