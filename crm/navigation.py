@@ -73,7 +73,7 @@ def register_defaults() -> None:
             _("Administration"),
             "admin:index",
             "gear",
-            description=_("Channels, rules, members and the audit log of this tenant."),
+            description=_("Members and the audit log of this tenant."),
             roles=frozenset({Role.ADMIN}),
             order=90,
         )
