@@ -4,9 +4,15 @@ from functools import wraps
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Role
@@ -68,11 +74,19 @@ class TenantAdminSite(admin.AdminSite):
             )
         super().register(model_or_iterable, admin_class, **options)
 
+    @method_decorator(login_not_required)
     def login(self, request, extra_context=None):
-        # One login page for the whole product; a signed-in non-admin gets a clear 403.
+        """One login page for the whole product: send the visitor there, and back."""
+        target = request.GET.get(REDIRECT_FIELD_NAME) or reverse(
+            "admin:index", current_app=self.name
+        )
+        if not url_has_allowed_host_and_scheme(target, {request.get_host()}, request.is_secure()):
+            target = reverse("admin:index", current_app=self.name)
         if request.user.is_authenticated:
-            raise PermissionDenied(_("The admin is for the tenant's administrators."))
-        return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            if not self.has_permission(request):
+                raise PermissionDenied(_("The admin is for the tenant's administrators."))
+            return redirect(target)
+        return redirect_to_login(target, settings.LOGIN_URL)
 
     def each_context(self, request):
         context = super().each_context(request)

@@ -99,3 +99,21 @@ def test_the_superuser_places_a_new_seat_in_a_chosen_tenant(world, client):
     seat = Membership.objects.get(tenant=world.b.tenant, user=world.a.rep.user)
     with tenant_context(world.b.tenant):
         assert AuditEvent.objects.filter(action="admin.add", object_id=str(seat.public_id)).exists()
+
+
+def test_an_admin_signing_in_from_the_admin_lands_in_the_admin(world, client):
+    response = client.get(reverse("admin:index"), follow=True)
+    login_url = response.redirect_chain[-1][0]
+    assert login_url.startswith(reverse("login"))
+    response = client.post(
+        login_url, {"username": "alpha-admin", "password": "demo-pass-2026"}, follow=True
+    )
+    assert response.status_code == 200
+    assert response.redirect_chain[-1][0] == reverse("admin:index")
+    assert "CRM 管理后台" in response.text
+
+
+def test_the_admin_login_page_sends_a_signed_in_admin_on(world, login):
+    response = login(world.a.admin).get(reverse("admin:login"), {"next": "/admin/crm/"})
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/crm/"
