@@ -88,6 +88,15 @@ class TenantAdminSite(admin.AdminSite):
             return redirect(target)
         return redirect_to_login(target, settings.LOGIN_URL)
 
+    def index(self, request, extra_context=None):
+        tenant = getattr(request, "tenant", None)
+        if tenant is not None and not request.user.is_superuser:
+            extra_context = {
+                "title": f"{self.index_title} · {tenant.name}",
+                **(extra_context or {}),
+            }
+        return super().index(request, extra_context)
+
     def each_context(self, request):
         context = super().each_context(request)
         context["current_tenant"] = getattr(request, "tenant", None)

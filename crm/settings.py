@@ -232,5 +232,7 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
 
+DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
+
 # --- Product --------------------------------------------------------------------------
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 — the demo tenant's published password

@@ -84,7 +84,8 @@ class Command(BaseCommand):
         self.stdout.write("stopping web, worker and beat …")
         for proc in procs.values():
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                # The main process only: Celery stops its own pool children (warm shutdown).
+                proc.terminate()
         deadline = time.monotonic() + 15
         for proc in procs.values():
             try:
