@@ -1,1 +1,1 @@
-"""Models of this stage; see docs/ for what lands here."""
+"""Customers, contacts, decision-chain roles and follow-ups (Interaction): the customer 360."""

@@ -1,1 +1,1 @@
-"""Models of this stage; see docs/ for what lands here."""
+"""Six-dimension customer health scores, daily snapshots, the risk list and playbooks."""

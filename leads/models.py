@@ -1,1 +1,2 @@
-"""Models of this stage; see docs/ for what lands here."""
+"""Channels, the inbound-event inbox, mapping, validation, de-duplication, tagging, leads,
+weighted assignment, SLA clocks and the daily board."""

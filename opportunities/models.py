@@ -1,1 +1,2 @@
-"""Models of this stage; see docs/ for what lands here."""
+"""Opportunities: stages with required actions, the validity funnel, pipeline and forecast,
+contracts and lost reasons."""

@@ -1,1 +1,1 @@
-"""Models of this stage; see docs/ for what lands here."""
+"""Helpdesk tickets, service review cards, quality alerts and service metrics."""
