@@ -92,11 +92,15 @@ def all_tenants_context(*, using: str = "default"):
 
 
 class TenantQuerySet(models.QuerySet):
-    pass
+    """Base for the QuerySets of tenant-owned models (reads as named methods live there)."""
 
 
 class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
-    """Default manager of tenant-owned models: the current tenant's rows, or an error."""
+    """Default manager of tenant-owned models: the current tenant's rows, or an error.
+
+    A model with its own reads: `objects = TenantManager.from_queryset(LeadQuerySet)()`
+    where `LeadQuerySet(TenantQuerySet)`; the scoping stays in `get_queryset()`.
+    """
 
     def get_queryset(self):
         qs = super().get_queryset()
