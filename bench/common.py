@@ -33,7 +33,7 @@ BENCH_ENV_DEFAULTS = {
     "DATABASE_URL": "postgres://crm_app:crm_app@127.0.0.1:5432/crm_bench",
     "DATABASE_OWNER_URL": "postgres://postgres@127.0.0.1:5432/crm_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "SECRET_KEY": "bench-only-secret-key-never-deploy-0123456789abcdefg",  # noqa: S105
+    "SECRET_KEY": "bench-only-secret-key-never-deploy-0123456789abcde",
 }
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
@@ -78,8 +78,9 @@ def prepare_database() -> None:
     """Create the bench database and app role if needed, then migrate (as the owner)."""
     from django.core.management import call_command
 
-    call_command("setup_roles", verbosity=0)
-    call_command("migrate", interactive=False, verbosity=0)
+    # Their messages go to stderr: stdout carries only the JSON figures.
+    call_command("setup_roles", verbosity=0, stdout=sys.stderr)
+    call_command("migrate", interactive=False, verbosity=0, stdout=sys.stderr)
 
 
 def _percentile(values: list[float], pct: float) -> float:
@@ -129,15 +130,26 @@ def measure(
     timings: list[float] = []
     sql_times: list[float] = []
     counts: list[int] = []
+    executed: list[tuple[str, float]] = []
+
+    def timed_execute(execute, sql, params, many, context):
+        # CaptureQueriesContext rounds each query's time to the millisecond; this does not.
+        start = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            executed.append((sql, (time.perf_counter() - start) * 1000))
+
     captured: list[dict] = []
     for _ in range(n):
-        with CaptureQueriesContext(connection) as ctx:
+        executed.clear()
+        with connection.execute_wrapper(timed_execute), CaptureQueriesContext(connection) as ctx:
             start = time.perf_counter()
             get()
             elapsed = time.perf_counter() - start
         timings.append(elapsed * 1000)
         counts.append(len(ctx.captured_queries))
-        sql_times.append(sum(float(q["time"]) for q in ctx.captured_queries) * 1000)
+        sql_times.append(sum(ms for _, ms in executed))
         captured = ctx.captured_queries
 
     result: dict[str, Any] = {
@@ -151,8 +163,24 @@ def measure(
         "queries_constant": len(set(counts)) == 1,
     }
     if keep_sql:
-        result["sql"] = [{"sql": q["sql"], "ms": float(q["time"]) * 1000} for q in captured]
+        result["sql"] = _pair_sql(captured, executed)
     return result
+
+
+def _pair_sql(captured: list[dict], executed: list[tuple[str, float]]) -> list[dict]:
+    """The SQL as sent (parameters inlined by the debug cursor) with its precise time.
+
+    The debug cursor also logs BEGIN / COMMIT / ROLLBACK, which are not cursor executes
+    (so not timed by the wrapper); they count as queries and keep their rounded time.
+    """
+    timed = iter(executed)
+    pairs = []
+    for q in captured:
+        if q["sql"].strip().upper() in {"BEGIN", "COMMIT", "ROLLBACK"}:
+            pairs.append({"sql": q["sql"], "ms": float(q["time"]) * 1000})
+        else:
+            pairs.append({"sql": q["sql"], "ms": round(next(timed)[1], 3)})
+    return pairs
 
 
 def _query_string(params: dict[str, Any]) -> str:

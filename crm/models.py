@@ -100,7 +100,11 @@ class Membership(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_one_per_tenant"),
         ]
-        indexes = [models.Index(fields=["tenant", "role"], name="membership_tenant_role")]
+        indexes = [
+            models.Index(fields=["tenant", "role"], name="membership_tenant_role"),
+            # The team list sorted by joining date, newest or oldest first, page by page.
+            models.Index(fields=["tenant", "created_at", "id"], name="membership_tenant_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.display_name} · {self.tenant} · {self.get_role_display()}"

@@ -1,6 +1,7 @@
 import django_filters
 import django_tables2 as tables
 from django.db.models import Q
+from django.utils import dateformat, timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership, Role
@@ -19,16 +20,22 @@ class MemberTable(tables.Table):
     role = tables.Column(verbose_name=_("role"))
     email = tables.Column(accessor="user__email", verbose_name=_("e-mail"))
     is_active = tables.BooleanColumn(verbose_name=_("active"))
-    created_at = tables.DateColumn(verbose_name=_("joined"), format="Y-m-d")
+    # A plain column rendered in Python: DateColumn compiles a template per cell.
+    created_at = tables.Column(verbose_name=_("joined"), order_by=("created_at", "id"))
 
     class Meta:
         model = Membership
         fields = ["username", "name", "role", "email", "is_active", "created_at"]
         attrs = {"class": "table table-hover align-middle"}
         empty_text = _("No member matches these filters.")
+        # Column names, not ORM paths: django-tables2 silently drops anything else.
+        order_by = ("username",)
 
     def render_name(self, record):
         return record.user.get_full_name() or "—"
+
+    def render_created_at(self, value):
+        return dateformat.format(timezone.localtime(value), "Y-m-d")
 
 
 class MemberFilter(django_filters.FilterSet):

@@ -43,7 +43,7 @@ def team(request: HttpRequest) -> HttpResponse:
         raise PermissionDenied(_("The team list is for managers and admins."))
     qs = Membership.objects.in_tenant(request.tenant).select_related("user")
     member_filter = MemberFilter(request.GET, queryset=qs)
-    table = MemberTable(member_filter.qs, order_by=request.GET.get("sort", "user__username"))
+    table = MemberTable(member_filter.qs)
     RequestConfig(request, paginate={"per_page": 50}).configure(table)
     return TemplateResponse(request, "crm/team.html", {"table": table, "filter": member_filter})
 

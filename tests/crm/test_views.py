@@ -153,3 +153,13 @@ def test_a_superuser_without_seat_reaches_the_admin(client, db):
     client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")
     assert client.get(reverse("admin:index")).status_code == 200
     assert client.get("/").status_code == 200
+
+
+def test_team_is_ordered_by_username_by_default_and_on_request(world, login):
+    for name in ("zz-last", "aa-first", "mm-middle"):
+        MembershipFactory(tenant=world.a.tenant, user__username=name)
+    client = login(world.a.manager)
+    text = client.get(reverse("team")).text
+    assert text.index("aa-first") < text.index("mm-middle") < text.index("zz-last")
+    text = client.get(reverse("team"), {"sort": "-username"}).text
+    assert text.index("zz-last") < text.index("mm-middle") < text.index("aa-first")
