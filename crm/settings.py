@@ -232,6 +232,15 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
 }
 
+# Company-name verification against a business registry (optional): GET <url>?name=…
+REGISTRY_VERIFIER_URL = env.str("REGISTRY_VERIFIER_URL", default="")
+REGISTRY_VERIFIER_TIMEOUT = env.float("REGISTRY_VERIFIER_TIMEOUT", default=3.0)
+# The hosted lead form: submissions per IP address and channel in 10 minutes.
+LEAD_FORM_RATE_LIMIT = env.int("LEAD_FORM_RATE_LIMIT", default=10)
+# The absolute URL the product is reached at, for webhook and form URLs printed by
+# commands and QR codes (requests use their own host).
+PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
+
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
 
 # --- Product --------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The tenant fences in Python: the current tenant, the scoped manager, the tenant transaction.
 
-Fence 1 is the default manager of every tenant-owned model: it filters by the tenant in
-`_current` and raises `NoTenantError` when none is set, so a forgotten scope fails loudly
-instead of returning every tenant's rows. Fence 2 is PostgreSQL row-level security keyed on
+Fence 1 is the default manager of every tenant-owned model: its queries filter by the
+tenant in `_current` and raise `NoTenantError` when none is set, so a forgotten scope fails
+loudly instead of returning every tenant's rows. Fence 2 is PostgreSQL row-level security keyed on
 the transaction-local setting `app.tenant_id` that `tenant_context()` sets (see crm/rls.py).
 """
 
@@ -91,6 +91,31 @@ def all_tenants_context(*, using: str = "default"):
     return _scope(ALL_TENANTS, using=using)
 
 
+@models.ForeignKey.register_lookup
+class CurrentTenant(models.Lookup):
+    """`tenant__current_tenant=True`: the tenant in scope *when the SQL is compiled*.
+
+    Compiling late, not when the queryset is built, lets module-level querysets (a form
+    field's choices, built at import) exist with no tenant and still be scoped, and
+    refused, at the moment they run, which is also when RLS applies.
+    """
+
+    lookup_name = "current_tenant"
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        value = _current.get()
+        if value is None:
+            model = compiler.query.model.__name__ if compiler.query.model else "a tenant table"
+            raise NoTenantError(
+                f"{model} queried with no tenant set: wrap the code in tenant_context(tenant) "
+                "(requests and TenantTask do this for you)."
+            )
+        if value is ALL_TENANTS:
+            return f"{lhs} IS NOT NULL", params
+        return f"{lhs} = %s", [*params, value.pk]
+
+
 class TenantQuerySet(models.QuerySet):
     """Base for the QuerySets of tenant-owned models (reads as named methods live there)."""
 
@@ -103,13 +128,4 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
     """
 
     def get_queryset(self):
-        qs = super().get_queryset()
-        value = _current.get()
-        if value is None:
-            raise NoTenantError(
-                f"{self.model.__name__}.objects used with no tenant set: wrap the code in "
-                "tenant_context(tenant) (requests and TenantTask do this for you)."
-            )
-        if value is ALL_TENANTS:
-            return qs
-        return qs.filter(tenant_id=value.pk)
+        return super().get_queryset().filter(tenant__current_tenant=True)

@@ -6,6 +6,7 @@ from django.views.i18n import set_language
 
 from crm import views
 from crm.middleware import tenant_exempt
+from leads import hooks, public
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -28,6 +29,10 @@ urlpatterns = [
     path("tenants/<slug:slug>/switch/", views.tenant_switch, name="tenant_switch"),
     path("team/", views.team, name="team"),
     path("admin/", admin.site.urls),
+    # Public endpoints, found by the channel's unguessable key (no log-in).
+    path("hooks/<str:key>/", hooks.receive, name="hook"),
+    path("f/<str:key>/", public.lead_form, name="lead_form"),
+    path("f/<str:key>/qr.<str:fmt>", public.lead_form_qr, name="lead_form_qr"),
     path("customers/", include("customers.urls")),
     path("leads/", include("leads.urls")),
     path("opportunities/", include("opportunities.urls")),

@@ -8,7 +8,7 @@ tests exactly as it binds the product.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pytest
 from django.conf import settings
@@ -76,6 +76,7 @@ class Side:
     manager: Membership
     rep: Membership
     audit_event: AuditEvent
+    extra: dict = field(default_factory=dict)  # objects other apps' tests build on demand
 
 
 @dataclass

@@ -16,9 +16,42 @@ from collections.abc import Callable
 from django.contrib.contenttypes.models import ContentType
 
 from crm.models import AuditEvent, Membership
+from leads.models import Channel, ImportBatch, InboundEvent, Lead, Tag, TaggingRule
+from tests.leads import factories as lf
+
+
+def _once(w, s, name, build):
+    """One object per side and name, built on first use in that side's tenant."""
+    side = w.side(s)
+    if name not in side.extra:
+        side.extra[name] = build(side.tenant)
+    return side.extra[name]
+
+
+def _channel(w, s):
+    return _once(w, s, "channel", lf.make_channel)
+
+
+def _lead(w, s):
+    return _once(w, s, "lead", lambda t: lf.make_lead(t, channel=_channel(w, s)))
+
+
+def _import(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return ImportBatch.objects.create(
+                tenant=tenant, channel=_channel(w, s), filename="leads.csv", rows=[]
+            )
+
+    return _once(w, s, "import", build)
+
 
 BUILDERS: dict[str, Callable] = {
     "tenant_switch": lambda w, s: {"slug": w.side(s).tenant.slug},
+    "leads:detail": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:import_batch": lambda w, s: {"public_id": _import(w, s).public_id},
     "admin:view_on_site": lambda w, s: {
         "content_type_id": ContentType.objects.get_for_model(AuditEvent).pk,
         "object_id": str(w.side(s).audit_event.pk),
@@ -29,9 +62,26 @@ BUILDERS: dict[str, Callable] = {
 MODEL_OBJECTS: dict[type, Callable] = {
     AuditEvent: lambda w, s: w.side(s).audit_event,
     Membership: lambda w, s: w.side(s).rep,
+    Channel: _channel,
+    Lead: _lead,
+    ImportBatch: _import,
+    Tag: lambda w, s: _once(w, s, "tag", lf.make_tag),
+    TaggingRule: lambda w, s: _once(w, s, "rule", lambda t: _rule(t, lf.make_tag(t))),
+    InboundEvent: lambda w, s: _once(w, s, "event", lambda t: lf.make_event(t, _channel(w, s))),
 }
 
+
+def _rule(tenant, tag):
+    from crm.tenancy import tenant_context
+
+    with tenant_context(tenant):
+        return TaggingRule.objects.create(tenant=tenant, tag=tag, keywords="急需")
+
+
 EXEMPT: dict[str, str] = {
+    "hook": "public webhook: the key names the tenant, the HMAC secret proves the sender",
+    "lead_form": "public hosted form, found by the channel's unguessable key",
+    "lead_form_qr": "public QR code of the hosted form, found by the channel's key",
     "admin:app_list": "an app label, not an object",
     "admin/(?P<url>.*)$": "the admin's catch-all: redirects or 404s, no object",
 }

@@ -1,0 +1,60 @@
+"""Fetch-one helpers for leads: scoped by tenant, 404 for missing and foreign alike."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import Http404
+
+from crm.models import Membership, Role
+from crm.tenancy import all_tenants_context
+from leads.models import Channel, ImportBatch, Lead
+
+# Who may see every lead of the tenant; reps see their own (and unassigned ones in the pool
+# once assignment exists).
+LEAD_READERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
+IMPORTERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
+
+
+def channel_by_key(key: str) -> Channel | None:
+    """The active channel with this key, whichever tenant owns it.
+
+    The one cross-tenant read of the webhook and form paths: the unguessable key is what
+    identifies the tenant (its HMAC secret then proves the sender). The caller enters
+    `tenant_context(channel.tenant)` before anything else.
+    """
+    if not key or len(key) > 64:
+        return None
+    with all_tenants_context():
+        return (
+            Channel.objects.select_related("tenant")
+            .filter(key=key, is_active=True, tenant__is_active=True)
+            .first()
+        )
+
+
+def leads_visible_to(membership: Membership):
+    qs = Lead.objects.all()
+    if membership.role in LEAD_READERS:
+        return qs
+    return qs.filter(owner=membership)
+
+
+def access_lead(membership: Membership, public_id: uuid.UUID | str) -> Lead:
+    """A lead of `membership`'s tenant that this member may see, or 404."""
+    lead = (
+        leads_visible_to(membership)
+        .select_related("channel", "owner__user", "revisit_of")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if lead is None:
+        raise Http404("No such lead.")
+    return lead
+
+
+def access_import(membership: Membership, public_id: uuid.UUID | str) -> ImportBatch:
+    batch = ImportBatch.objects.select_related("channel").filter(public_id=public_id).first()
+    if batch is None or membership.role not in IMPORTERS:
+        raise Http404("No such import.")
+    return batch

@@ -1,0 +1,103 @@
+"""Parsing and normalising what leads arrive with (F4, F5): phones, e-mail, names, regions."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from phonenumbers import PhoneNumberType, geocoder
+
+_ACCEPTED_TYPES = {
+    PhoneNumberType.MOBILE,
+    PhoneNumberType.FIXED_LINE,
+    PhoneNumberType.FIXED_LINE_OR_MOBILE,
+    PhoneNumberType.SHARED_COST,  # 400 numbers
+    PhoneNumberType.TOLL_FREE,  # 800 numbers
+    PhoneNumberType.UAN,
+}
+_MUNICIPALITIES = ("北京市", "上海市", "天津市", "重庆市")
+_REGION = re.compile(r"^(?P<province>.+?(?:省|自治区|特别行政区))?(?P<city>.+?(?:市|州|盟|地区))?$")
+
+
+@dataclass(frozen=True)
+class Phone:
+    e164: str
+    province: str = ""
+    city: str = ""
+
+
+def parse_phone(raw: str) -> Phone | None:
+    """A Chinese mobile, landline, 400/800 or international number in E.164, or None."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    try:
+        number = phonenumbers.parse(text, "CN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    if phonenumbers.number_type(number) not in _ACCEPTED_TYPES:
+        return None
+    province, city = split_region(geocoder.description_for_number(number, "zh"))
+    return Phone(
+        phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164), province, city
+    )
+
+
+def split_region(description: str) -> tuple[str, str]:
+    """'江苏省连云港市' → ('江苏省', '连云港市'); '北京市' → ('北京市', '北京市')."""
+    text = (description or "").strip()
+    if text in _MUNICIPALITIES:
+        return text, text
+    match = _REGION.match(text)
+    if not match or not (match["province"] or match["city"]):
+        return "", ""
+    return match["province"] or "", match["city"] or ""
+
+
+def looks_fake_phone(e164: str) -> bool:
+    """Placeholder numbers people type to get past a form: 13800000000, 13333333333 …"""
+    digits = e164.lstrip("+")[2:] if e164.startswith("+86") else e164.lstrip("+")
+    return len(set(digits[3:])) <= 1 or digits[3:] in ("12345678", "87654321")
+
+
+def is_valid_email(value: str) -> bool:
+    try:
+        validate_email(value)
+    except ValidationError:
+        return False
+    return True
+
+
+_COMPANY_NOISE = re.compile(
+    r"(股份有限公司|有限责任公司|有限公司|集团|公司|co\.?,?\s*ltd\.?|ltd\.?|inc\.?|corp\.?|limited)",
+    re.IGNORECASE,
+)
+_BRACKETED = re.compile(r"[（(][^）)]*[）)]")
+_PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
+
+
+def company_key(name: str) -> str:
+    """'宁波恒力液压科技有限公司' and '宁波恒力液压科技（有限公司）' → '宁波恒力液压科技'."""
+    text = unicodedata.normalize("NFKC", name or "").lower()
+    text = _BRACKETED.sub("", text)
+    text = _COMPANY_NOISE.sub("", text)
+    return _PUNCT.sub("", text)
+
+
+def person_key(name: str) -> str:
+    text = unicodedata.normalize("NFKC", name or "").lower()
+    return _PUNCT.sub("", text)
+
+
+_TEST_WORDS = ("测试", "test", "asdf", "qwer", "aaaa")
+
+
+def looks_like_test_entry(*values: str) -> bool:
+    text = " ".join(v for v in values if v).lower()
+    return any(word in text for word in _TEST_WORDS)

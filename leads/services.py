@@ -1,0 +1,353 @@
+"""Intake writes: receive a payload into the inbox, and turn an inbox event into a lead.
+
+Tenant contract: every function here runs inside `tenant_context(channel.tenant)` (the
+webhook, form and import views enter it; Celery tasks get it from TenantTask) and touches
+only that tenant's rows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.tenancy import all_tenants_context, current_tenant
+from leads import mapping, normalize
+from leads.models import (
+    REPLAY_WINDOW,
+    Channel,
+    EventSource,
+    EventStatus,
+    ImportBatch,
+    InboundEvent,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    TaggingRule,
+)
+
+logger = logging.getLogger(__name__)
+
+UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+
+
+class IntakeError(Exception):
+    """The event cannot become a lead as it stands; the message is kept on the event."""
+
+
+def _queue_processing(event: InboundEvent) -> None:
+    from leads.tasks import process_inbound_event
+
+    tenant_id, event_id = event.tenant_id, event.pk
+    # After commit: the worker must find the row. If this message is lost anyway, the
+    # re-drive sweep finds the event still `received` and queues it again.
+    transaction.on_commit(lambda: process_inbound_event.delay(tenant_id, event_id))
+
+
+def _advisory_lock(*parts: object) -> None:
+    """Serialise concurrent writers on one key until the transaction ends (PostgreSQL).
+    SQLite's immediate transactions already serialise every writer."""
+    if connection.vendor != "postgresql":
+        return
+    key = ":".join(str(p) for p in parts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def inbound_event_receive(
+    *,
+    channel: Channel,
+    raw_body: bytes | str,
+    source: str,
+    payload: object = None,
+    headers: dict | None = None,
+    idempotency_key: str = "",
+    error: str = "",
+    batch: ImportBatch | None = None,
+) -> tuple[InboundEvent, bool]:
+    """Store a payload in the inbox and queue it; (event, created).
+
+    A repeated Idempotency-Key on the channel, or without one the same body on the same
+    channel within 24 h, returns the first event and creates nothing. With `error` the
+    event is stored as failed (e.g. a body that is not JSON), for an admin to inspect.
+    """
+    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode()
+    digest = hashlib.sha256(body).hexdigest()
+    with transaction.atomic():
+        if idempotency_key:
+            existing = InboundEvent.objects.filter(channel=channel, idempotency_key=idempotency_key)
+        else:
+            # Two identical bodies racing in: the second waits here, then finds the first.
+            _advisory_lock("inbound", channel.pk, digest)
+            existing = InboundEvent.objects.filter(
+                channel=channel,
+                body_sha256=digest,
+                idempotency_key="",
+                received_at__gte=timezone.now() - REPLAY_WINDOW,
+            )
+        if source != EventSource.IMPORT:
+            first = existing.order_by("received_at", "id").first()
+            if first is not None:
+                return first, False
+        try:
+            with transaction.atomic():
+                event = InboundEvent.objects.create(
+                    tenant=channel.tenant,
+                    channel=channel,
+                    source=source,
+                    headers=headers or {},
+                    raw_body=body.decode("utf-8", errors="replace"),
+                    body_sha256=digest,
+                    payload=payload,
+                    idempotency_key=idempotency_key,
+                    status=EventStatus.FAILED if error else EventStatus.RECEIVED,
+                    error=error,
+                    batch=batch,
+                )
+        except IntegrityError:
+            # The same Idempotency-Key committed by a concurrent request a moment ago.
+            return existing.get(), False
+    if not error:
+        _queue_processing(event)
+    return event, True
+
+
+def inbound_event_reprocess(*, event: InboundEvent) -> bool:
+    """Queue a failed event again (after a rule was fixed). False if it is not failed."""
+    updated = InboundEvent.objects.filter(pk=event.pk, status=EventStatus.FAILED).update(
+        status=EventStatus.RECEIVED, error=""
+    )
+    if updated:
+        event.refresh_from_db()
+        _queue_processing(event)
+    return bool(updated)
+
+
+def inbound_event_process(*, event_id: int) -> InboundEvent | None:
+    """Turn one received event into a lead, or mark it failed with the reason.
+
+    Idempotent: an event already processed (or being processed by another worker) is
+    left alone, so a redelivered or re-driven message never makes a second lead.
+    """
+    event = (
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .select_related("channel")
+        .filter(pk=event_id, status=EventStatus.RECEIVED)
+        .first()
+    )
+    if event is None:
+        return None
+    event.attempts += 1
+    try:
+        with transaction.atomic():
+            lead = _lead_from_event(event)
+    except (IntakeError, mapping.MappingError) as exc:
+        event.status, event.error = EventStatus.FAILED, str(exc)
+    except Exception as exc:  # a bug or bad data we did not foresee: keep it visible
+        logger.exception("inbound event %s failed", event.pk)
+        event.status, event.error = EventStatus.FAILED, f"{exc.__class__.__name__}: {exc}"
+    else:
+        event.status, event.error, event.lead = EventStatus.PROCESSED, "", lead
+        if settings.REGISTRY_VERIFIER_URL and lead.company:
+            from leads.tasks import verify_lead_company
+
+            tenant_id, lead_id = lead.tenant_id, lead.pk
+            transaction.on_commit(lambda: verify_lead_company.delay(tenant_id, lead_id))
+    event.processed_at = timezone.now()
+    event.save(update_fields=["status", "error", "lead", "attempts", "processed_at"])
+    return event
+
+
+def _lead_from_event(event: InboundEvent) -> Lead:
+    channel = event.channel
+    values = mapping.apply(channel.preset, channel.mapping, event.payload)
+    utm = {k: values.pop(k) for k in UTM_FIELDS if values.get(k)}
+    lead = Lead(
+        tenant=channel.tenant,
+        channel=channel,
+        source_grade=channel.default_grade,
+        utm=utm,
+        **values,
+    )
+    reasons = _validate(lead)
+    if not (lead.phone_key or lead.email or lead.external_id):
+        raise IntakeError(
+            _(
+                "No way to reach this lead: a phone, an e-mail or an external id "
+                "is needed (check the channel's mapping)."
+            )
+        )
+    original = _find_original(lead)
+    if original is not None:
+        lead.revisit_of = original
+        lead.owner_id = original.owner_id
+        if original.owner_id:
+            lead.status = LeadStatus.ASSIGNED
+    lead.is_suspect = bool(reasons)
+    lead.suspect_reasons = reasons
+    lead.save()
+    tags = _tags_for(lead)
+    if tags:
+        lead.tags.add(*tags)
+    _timeline(lead, event, original, tags, reasons)
+    return lead
+
+
+def _validate(lead: Lead) -> list[str]:
+    """Normalise in place; return the suspect reasons (F4). Never drops the lead."""
+    reasons = []
+    if lead.phone:
+        phone = normalize.parse_phone(lead.phone)
+        if phone is None:
+            reasons.append(_("Phone number not recognised: %(phone)s") % {"phone": lead.phone})
+        else:
+            lead.phone = lead.phone_key = phone.e164
+            if not lead.province and not lead.city:
+                lead.province, lead.city = phone.province, phone.city
+            if normalize.looks_fake_phone(phone.e164):
+                reasons.append(
+                    _("Placeholder-like phone number: %(phone)s") % {"phone": phone.e164}
+                )
+    if lead.email and not normalize.is_valid_email(lead.email):
+        reasons.append(_("E-mail address is malformed: %(email)s") % {"email": lead.email})
+    if normalize.looks_like_test_entry(lead.company, lead.contact_name):
+        reasons.append(_("Looks like a test entry"))
+    lead.company_key = normalize.company_key(lead.company)
+    lead.contact_key = normalize.person_key(lead.contact_name)
+    return reasons
+
+
+def _find_original(lead: Lead) -> Lead | None:
+    """The first lead of the last 30 days with the same phone, or the same company and
+    contact (F5). Concurrent arrivals with the same keys are serialised, so two
+    duplicates arriving together cannot both become originals."""
+    match = Q()
+    keys = []
+    if lead.phone_key:
+        match |= Q(phone_key=lead.phone_key)
+        keys.append(("phone", lead.phone_key))
+    if lead.company_key and lead.contact_key:
+        match |= Q(company_key=lead.company_key, contact_key=lead.contact_key)
+        keys.append(("company", lead.company_key, lead.contact_key))
+    if not keys:
+        return None
+    for key in sorted(keys):  # one order for every worker: no deadlock
+        _advisory_lock("lead", lead.tenant_id, *key)
+    found = (
+        Lead.objects.within_revisit_window()
+        .filter(match)
+        .order_by("created_at", "id")
+        .select_related("revisit_of")
+        .first()
+    )
+    if found is None:
+        return None
+    return found.revisit_of or found
+
+
+def _keyword_matches(keyword: str, text: str) -> bool:
+    if keyword.isascii():
+        # Latin words and abbreviations match whole tokens: "CT" in "CT机" but not "ACT".
+        pattern = r"(?<![A-Za-z0-9])" + re.escape(keyword) + r"(?![A-Za-z0-9])"
+        return re.search(pattern, text, re.IGNORECASE) is not None
+    return keyword.lower() in text.lower()
+
+
+def _tags_for(lead: Lead) -> list:
+    text = " ".join(p for p in (lead.message, lead.company, lead.industry_remark, lead.title) if p)
+    tags = {t.pk: t for t in lead.channel.tags.all()}
+    if text:
+        for rule in TaggingRule.objects.filter(is_active=True).select_related("tag"):
+            if any(_keyword_matches(k, text) for k in rule.keyword_list()):
+                tags.setdefault(rule.tag_id, rule.tag)
+    return list(tags.values())
+
+
+def _timeline(lead, event, original, tags, reasons) -> None:
+    entries = [
+        LeadEvent(
+            tenant=lead.tenant,
+            lead=lead,
+            kind=LeadEventKind.INTAKE,
+            message=_("Received from %(channel)s") % {"channel": lead.channel.name},
+            data={"inbound_event": str(event.public_id), "source": event.source},
+        )
+    ]
+    if tags:
+        entries.append(
+            LeadEvent(
+                tenant=lead.tenant,
+                lead=lead,
+                kind=LeadEventKind.TAGGED,
+                message="、".join(t.name for t in tags),
+                data={"tags": [t.name for t in tags]},
+            )
+        )
+    if original is not None:
+        entries.append(
+            LeadEvent(
+                tenant=lead.tenant,
+                lead=lead,
+                kind=LeadEventKind.REVISIT,
+                message=_("Revisit of %(lead)s") % {"lead": original},
+                data={"original": str(original.public_id)},
+            )
+        )
+    if reasons:
+        entries.append(
+            LeadEvent(
+                tenant=lead.tenant,
+                lead=lead,
+                kind=LeadEventKind.SUSPECT,
+                message="；".join(reasons),
+                data={"reasons": reasons},
+            )
+        )
+    LeadEvent.objects.bulk_create(entries)
+
+
+def lead_record_registry_result(*, lead: Lead, status: str, detail: str = "") -> None:
+    """Store the business-registry verdict; a company not found makes the lead suspect."""
+    from leads.models import RegistryStatus
+
+    lead.registry_status = status
+    fields = ["registry_status"]
+    if status == RegistryStatus.NOT_FOUND:
+        reason = _("Company not found in the business registry: %(company)s") % {
+            "company": lead.company
+        }
+        if reason not in lead.suspect_reasons:
+            lead.suspect_reasons = [*lead.suspect_reasons, reason]
+        lead.is_suspect = True
+        fields += ["suspect_reasons", "is_suspect"]
+    lead.save(update_fields=fields)
+    LeadEvent.objects.create(
+        tenant=lead.tenant,
+        lead=lead,
+        kind=LeadEventKind.REGISTRY,
+        message=detail or lead.get_registry_status_display(),
+        data={"status": status},
+    )
+
+
+def stale_inbound_events(limit: int = 1000) -> Iterable[tuple[int, int]]:
+    """(tenant_id, event_id) of events left `received` for over 2 minutes, all tenants.
+
+    A platform sweep: it only reads ids here; each event is then processed inside its
+    own tenant by the task."""
+    if current_tenant() is not None:
+        raise RuntimeError("the re-drive sweep runs outside any tenant")
+    with all_tenants_context():
+        return list(
+            InboundEvent.objects.stale()
+            .order_by("received_at")
+            .values_list("tenant_id", "pk")[:limit]
+        )
