@@ -39,6 +39,9 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         return
 
     owner, app = connections["owner"], connections["default"]
+    if os.environ.get("CRM_TEST_DB_SUFFIX"):
+        # Several suites at once on one server (parallel work): one test database each.
+        owner.settings_dict["TEST"]["NAME"] = f"test_crm_{os.environ['CRM_TEST_DB_SUFFIX']}"
     with django_db_blocker.unblock():
         original_name = owner.settings_dict["NAME"]
         # Creates test_<name> and migrates it as the owner: RLS policies and the app role's
