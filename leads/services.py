@@ -138,7 +138,9 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     left alone, so a redelivered or re-driven message never makes a second lead.
     """
     event = (
-        InboundEvent.objects.select_for_update(skip_locked=True)
+        # of=self: lock the event row only. Locking the joined channel row too would make
+        # every other worker on the same channel skip its own, unrelated event.
+        InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("channel")
         .filter(pk=event_id, status=EventStatus.RECEIVED)
         .first()
@@ -178,7 +180,8 @@ def _lead_from_event(event: InboundEvent) -> Lead:
         **values,
     )
     reasons = _validate(lead)
-    if not (lead.phone_key or lead.email or lead.external_id):
+    # An unparseable phone still counts: the lead is kept and flagged, never dropped.
+    if not (lead.phone or lead.email or lead.external_id):
         raise IntakeError(
             _(
                 "No way to reach this lead: a phone, an e-mail or an external id "
