@@ -78,7 +78,10 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
         return callback(request, channel)
     if request.method != "POST":
         return _error(405, "POST only")
-    if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_BODY:
+    declared = request.META.get("CONTENT_LENGTH") or "0"
+    if not declared.isdigit():
+        return _error(400, "Content-Length is not a number")
+    if int(declared) > MAX_BODY:
         return _error(413, f"body over {MAX_BODY} bytes")
     body = request.body
     if len(body) > MAX_BODY:

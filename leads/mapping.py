@@ -86,12 +86,14 @@ PRESETS: dict[str, list[dict]] = {
         {"field": "utm_source", "path": "hotline", "default": "400"},
     ],
     # WeCom "external contact added" (decrypted callback, see leads/wecom.py).
+    # The event carries ids only (names and phones need WeCom's API): the external user id
+    # is the contact handle, State the 渠道活码 it came through, UserID the staff member.
     MappingPreset.WECOM: [
         {"field": "external_id", "path": "ExternalUserID"},
-        {"field": "contact_name", "path": "ExternalUserID"},
+        {"field": "utm_source", "default": "wecom"},
         {"field": "utm_campaign", "path": "State"},
-        {"field": "utm_source", "path": "ToUserName", "default": "wecom"},
-        {"field": "message", "path": "WelcomeCode"},
+        {"field": "utm_content", "path": "UserID"},
+        {"field": "message", "default": "企业微信新增外部联系人"},
     ],
 }
 

@@ -176,3 +176,13 @@ def test_events_land_in_the_channels_tenant_only(client, channel, world):
     post_signed(client, channel, PAYLOAD)
     assert len(_events(world.a.tenant)) == 1
     assert _events(world.b.tenant) == []
+
+
+def test_a_garbled_content_length_is_400_not_500(client, channel):
+    response = client.post(
+        f"/hooks/{channel.key}/",
+        data=b"{}",
+        content_type="application/json",
+        CONTENT_LENGTH="12abc",
+    )
+    assert response.status_code == 400
