@@ -185,8 +185,10 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
-if env.bool("BEHIND_HTTPS_PROXY", default=False):
+TRUST_X_FORWARDED_FOR = env.bool("BEHIND_HTTPS_PROXY", default=False)
+if TRUST_X_FORWARDED_FOR:
     # The proxy terminates TLS and says so; without this every request looks like http.
+    # Its X-Forwarded-For also gives the visitor's address (crm.http.client_ip).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 

@@ -159,12 +159,11 @@ def validate_rules(rules: Any) -> list[str]:
 
 
 def rules_for(preset: str, rules: list[dict]) -> list[dict]:
-    """The preset's rules with the channel's own rules replacing them field by field."""
+    """The preset's rules (with no preset: every lead field read from the key of the same
+    name) with the channel's own rules replacing them field by field."""
+    base = PRESETS.get(preset) if preset else [{"field": f, "path": f} for f in FIELDS]
     own = {r["field"] for r in rules}
-    base = [r for r in PRESETS.get(preset, []) if r["field"] not in own]
-    if not preset and not rules:
-        return [{"field": f, "path": f} for f in FIELDS]
-    return [*base, *rules]
+    return [*(r for r in base if r["field"] not in own), *rules]
 
 
 def get_path(data: Any, path: str) -> Any:

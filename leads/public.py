@@ -1,12 +1,165 @@
+"""The hosted lead form (F1, F7): /f/<channel_key>/, the page WeChat official-account
+menus, websites and trade-show QR codes point at, and its QR code.
+
+Public: no log-in, found by the channel's unguessable key. CSRF applies as usual (the
+page is rendered before it is posted, which sets the token cookie). Submissions go into
+the inbox exactly like webhook payloads; the pipeline turns them into leads.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from urllib.parse import urlencode
+
+import segno
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import Http404
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils.cache import patch_cache_control
+from django.views.decorators.clickjacking import xframe_options_exempt
+from django.views.decorators.http import require_http_methods, require_safe
+
+from crm.http import client_ip
+from crm.tenancy import tenant_context
+from leads.access import channel_by_key
+from leads.forms import HONEYPOT, LeadFormSubmission, utm_from
+from leads.hooks import kept_headers
+from leads.models import Channel, ChannelType, EventSource
+from leads.services import inbound_event_receive
+
+# Channels whose leads come in through this form; the others speak their own protocols.
+FORM_CHANNEL_TYPES = (ChannelType.WEB_FORM, ChannelType.WECHAT_OA, ChannelType.TRADE_SHOW_QR)
+RATE_WINDOW = 10 * 60  # seconds
+HONEYPOT_ERROR = "honeypot field filled (spam)"
+QR_FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
+
+
+class HttpResponseSeeOther(HttpResponseRedirect):
+    status_code = 303
+
+
+def _form_channel(key: str) -> Channel | None:
+    channel = channel_by_key(key)
+    if channel is None or channel.type not in FORM_CHANNEL_TYPES:
+        return None
+    return channel
+
+
+def _unavailable(request: HttpRequest) -> HttpResponse:
+    return render(request, "leads/form_unavailable.html", status=404)
+
+
+def _over_rate_limit(request: HttpRequest, channel: Channel) -> bool:
+    """Count this POST; True once the IP has sent more than the limit to the channel in
+    the window (the window starts with the IP's first POST)."""
+    ip = client_ip(request)
+    cache_key = f"leadform:{channel.key}:{ip}"
+    cache.add(cache_key, 0, timeout=RATE_WINDOW)
+    try:
+        count = cache.incr(cache_key)
+    except ValueError:  # expired between add and incr
+        cache.set(cache_key, 1, timeout=RATE_WINDOW)
+        count = 1
+    return count > settings.LEAD_FORM_RATE_LIMIT
+
+
+def _page_context(request: HttpRequest, channel: Channel) -> dict:
+    """base.html titles the page with `current_tenant`: the channel's tenant for the public;
+    a signed-in member previewing the form keeps their own, which the navbar shows."""
+    context = {"channel": channel, "tenant": channel.tenant}
+    if not request.user.is_authenticated:
+        context["current_tenant"] = channel.tenant
+    return context
+
+
+def _page(request, channel, form, utm, *, status=200, rate_limited=False) -> HttpResponse:
+    context = {
+        **_page_context(request, channel),
+        "form": form,
+        "utm": utm,
+        "honeypot": HONEYPOT,
+        "rate_limited": rate_limited,
+    }
+    return render(request, "leads/form.html", context, status=status)
+
+
+def _receive(request: HttpRequest, channel: Channel, payload: dict, error: str = "") -> None:
+    with tenant_context(channel.tenant):
+        inbound_event_receive(
+            channel=channel,
+            raw_body=json.dumps(payload, ensure_ascii=False).encode(),
+            source=EventSource.FORM,
+            payload=payload,
+            headers=kept_headers(request),
+            error=error,
+        )
 
 
 @login_not_required
-def lead_form(request, key):
-    raise Http404
+@xframe_options_exempt  # customers embed the form in their own website (官网 H5 表单)
+@require_http_methods(["GET", "HEAD", "POST"])
+def lead_form(request: HttpRequest, key: str) -> HttpResponse:
+    channel = _form_channel(key)
+    if channel is None:
+        return _unavailable(request)
+    if request.method != "POST":
+        if request.GET.get("sent"):
+            return render(request, "leads/form_thanks.html", _page_context(request, channel))
+        return _page(request, channel, LeadFormSubmission(), utm_from(request.GET))
+
+    # Hidden fields carry the page's UTM parameters; the query string is the fallback.
+    utm = utm_from(request.POST) or utm_from(request.GET)
+    if _over_rate_limit(request, channel):
+        # Nothing stored; the typed values stay on the page for a later try.
+        form = LeadFormSubmission(initial=request.POST.dict())
+        return _page(request, channel, form, utm, status=429, rate_limited=True)
+    form = LeadFormSubmission(request.POST)
+    if form.honeypot_filled:
+        # Look like a success to the bot; keep the submission for an admin to see.
+        payload = {k: v for k, v in request.POST.items() if k != "csrfmiddlewaretoken"}
+        _receive(request, channel, payload, error=HONEYPOT_ERROR)
+    elif form.is_valid():
+        _receive(request, channel, form.to_payload(utm))
+    else:
+        return _page(request, channel, form, utm)
+    return HttpResponseSeeOther(request.path + "?sent=1")
+
+
+def form_url_for_qr(request: HttpRequest, key: str, params) -> str:
+    """The absolute form URL a QR code encodes, with the utm_* of `params` baked in."""
+    url = request.build_absolute_uri(reverse("lead_form", args=[key]))
+    utm = utm_from(params)
+    return f"{url}?{urlencode(utm)}" if utm else url
+
+
+def render_qr(url: str, fmt: str) -> bytes:
+    """A QR code of `url` for print: SVG (vector) or PNG at 10 px a module."""
+    qr = segno.make_qr(url, error="m")
+    out = io.BytesIO()
+    if fmt == "svg":
+        qr.save(out, kind="svg", scale=4, border=4, xmldecl=True, title=url)
+    else:
+        qr.save(out, kind="png", scale=10, border=4)
+    return out.getvalue()
 
 
 @login_not_required
-def lead_form_qr(request, key, fmt):
-    raise Http404
+@require_safe
+def lead_form_qr(request: HttpRequest, key: str, fmt: str) -> HttpResponse:
+    if fmt not in QR_FORMATS:
+        return _unavailable(request)
+    channel = _form_channel(key)
+    if channel is None:
+        return _unavailable(request)
+    url = form_url_for_qr(request, channel.key, request.GET)
+    response = HttpResponse(render_qr(url, fmt), content_type=QR_FORMATS[fmt])
+    campaign = utm_from(request.GET).get("utm_campaign", "")
+    suffix = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in campaign)
+    name = f"lead-form-{channel.key[:8]}{'-' + suffix if suffix else ''}.{fmt}"
+    response["Content-Disposition"] = f'inline; filename="{name}"'
+    patch_cache_control(response, public=True, max_age=3600)
+    return response

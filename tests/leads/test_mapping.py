@@ -129,3 +129,11 @@ def test_applying_bad_rules_raises():
         mapping.apply("", [], ["not", "an", "object"])
     with pytest.raises(mapping.MappingError, match="not a single value"):
         mapping.apply("", [{"field": "company", "path": "c"}], {"c": {"nested": 1}})
+
+
+def test_one_own_rule_keeps_the_other_fields_by_name():
+    rules = [{"field": "company", "path": "org"}]
+    assert mapping.apply("", rules, {"org": "甲公司", "phone": "1", "company": "ignored"}) == {
+        "company": "甲公司",
+        "phone": "1",
+    }
