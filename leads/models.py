@@ -438,6 +438,9 @@ class ImportBatch(TenantOwned):
         verbose_name=_("uploaded by"),
     )
     filename = models.CharField(_("file"), max_length=200)
+    columns = models.JSONField(
+        _("columns"), default=list, help_text=_("How each column of the file was read.")
+    )
     rows = models.JSONField(_("rows"), default=list)
     status = models.CharField(
         _("status"), max_length=10, choices=ImportStatus.choices, default=ImportStatus.PREVIEW
