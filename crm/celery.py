@@ -4,6 +4,7 @@ import logging
 import os
 
 from celery import Celery, Task
+from celery.signals import task_postrun, task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "crm.settings")
 
@@ -12,6 +13,16 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 logger = logging.getLogger(__name__)
+
+
+@task_prerun.connect
+@task_postrun.connect
+def _close_old_connections(**kwargs) -> None:
+    """With connections reused across tasks (CELERY_DB_REUSE_MAX), apply Django's own
+    per-request rules: drop a connection past CONN_MAX_AGE or one that went bad."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 class TenantTask(Task):

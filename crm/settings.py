@@ -222,7 +222,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "crm.heartbeat",
         "schedule": env.float("HEARTBEAT_INTERVAL", default=60.0),
     },
+    # A lost broker message must not lose a lead: queue again what is still `received`.
+    "leads.redrive": {"task": "leads.redrive_inbound_events", "schedule": 60.0},
 }
+# Celery's Django fix-up closes the database connection around every task unless told to
+# reuse it: a new PostgreSQL connection per lead halved a worker's throughput.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 HEARTBEAT_STALE_AFTER = 180  # seconds
 
 # --- Logging --------------------------------------------------------------------------

@@ -1,0 +1,200 @@
+"""Operator commands of lead intake: channel_create, redrive_inbound, and the demo seed."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from crm.models import AuditEvent, Tenant
+from crm.tenancy import tenant_context
+from leads.models import (
+    Channel,
+    ChannelType,
+    EventStatus,
+    InboundEvent,
+    Lead,
+    MappingPreset,
+    Tag,
+    TaggingRule,
+)
+from tests.leads.factories import make_event, post_signed
+
+
+def create_channel(*args: str) -> dict:
+    out = StringIO()
+    call_command("channel_create", *args, stdout=out, stderr=StringIO())
+    return json.loads(out.getvalue())  # exactly one JSON object, nothing else
+
+
+@pytest.mark.django_db
+def test_channel_create_prints_the_credentials_as_json(world):
+    printed = create_channel(
+        "--tenant", "alpha", "--type", "douyin", "--name", "抖音线索广告", "--grade", "A",
+        "--preset", "douyin",
+    )  # fmt: skip
+    assert set(printed) == {"key", "secret", "url", "form_url"}
+    key = printed["key"]
+    assert len(key) >= 22
+    assert len(printed["secret"]) >= 32
+    base = settings.PUBLIC_BASE_URL.rstrip("/")
+    assert printed["url"] == f"{base}/hooks/{key}/"
+    assert printed["form_url"] == f"{base}/f/{key}/"
+
+    with tenant_context(world.a.tenant):
+        channel = Channel.objects.get(key=key)
+        assert channel.tenant == world.a.tenant
+        assert (channel.name, channel.type) == ("抖音线索广告", ChannelType.DOUYIN)
+        assert (channel.default_grade, channel.preset) == ("A", MappingPreset.DOUYIN)
+        assert channel.secret == printed["secret"]
+        entry = AuditEvent.objects.get(action="channel.create")
+        assert entry.actor is None
+        assert entry.object_id == str(channel.public_id)
+    with tenant_context(world.b.tenant):
+        assert not Channel.objects.filter(key=key).exists()
+
+
+@pytest.mark.django_db
+def test_channel_create_defaults_to_grade_b_and_no_preset(world):
+    printed = create_channel("--tenant", "beta", "--type", "web_form", "--name", "官网表单")
+    with tenant_context(world.b.tenant):
+        channel = Channel.objects.get(key=printed["key"])
+    assert (channel.default_grade, channel.preset) == ("B", "")
+
+
+@pytest.mark.django_db
+def test_channel_create_refuses_an_unknown_type_and_lists_the_valid_ones(world):
+    with pytest.raises(CommandError) as excinfo:
+        create_channel("--tenant", "alpha", "--type", "fax", "--name", "传真")
+    message = str(excinfo.value)
+    assert "fax" in message
+    for value in ChannelType.values:
+        assert value in message
+    with tenant_context(world.a.tenant):
+        assert not Channel.objects.exists()
+
+
+@pytest.mark.django_db
+def test_channel_create_refuses_an_unknown_tenant(world):
+    with pytest.raises(CommandError, match="nosuch"):
+        create_channel("--tenant", "nosuch", "--type", "web_form", "--name", "官网表单")
+
+
+@pytest.mark.django_db
+def test_channel_create_refuses_a_bad_grade_or_preset(world):
+    with pytest.raises(CommandError, match="grade"):
+        create_channel("--tenant", "alpha", "--type", "sms", "--name", "短信", "--grade", "D")
+    with pytest.raises(CommandError, match="preset"):
+        create_channel("--tenant", "alpha", "--type", "sms", "--name", "短信", "--preset", "x")
+
+
+@pytest.mark.django_db
+def test_a_webhook_signed_with_the_printed_secret_is_accepted(world, client):
+    printed = create_channel("--tenant", "alpha", "--type", "wechat_oa", "--name", "公众号菜单")
+    with tenant_context(world.a.tenant):
+        channel = Channel.objects.get(key=printed["key"])
+    payload = {
+        "company": "宁波恒力液压科技有限公司",
+        "contact_name": "王工",
+        "phone": "13812345678",
+    }
+
+    response = post_signed(client, channel, payload, secret=printed["secret"])
+    assert response.status_code == 202, response.content
+    assert response.json()["duplicate"] is False
+
+    wrong = post_signed(client, channel, {"phone": "13812345679"}, secret="not-the-secret")
+    assert wrong.status_code == 401
+
+
+@pytest.mark.django_db
+def test_redrive_inline_turns_an_old_received_event_into_a_lead(world):
+    tenant = world.a.tenant
+    old = make_event(
+        tenant,
+        payload={
+            "company": "杭州华康医疗器械有限公司",
+            "contact_name": "李娜",
+            "phone": "13905710000",
+        },
+        received_at=timezone.now() - timedelta(minutes=5),
+    )
+    fresh = make_event(tenant, payload={"phone": "13905710001"})  # under 2 min: left alone
+    out = StringIO()
+
+    call_command("redrive_inbound", "--process-inline", stdout=out)
+
+    assert "1 became leads" in out.getvalue()
+    with tenant_context(tenant):
+        old.refresh_from_db()
+        fresh.refresh_from_db()
+        assert old.status == EventStatus.PROCESSED
+        assert old.lead.company == "杭州华康医疗器械有限公司"
+        assert old.lead.phone == "+8613905710000"
+        assert fresh.status == EventStatus.RECEIVED
+        assert Lead.objects.count() == 1
+
+    call_command("redrive_inbound", "--process-inline", stdout=StringIO())  # nothing left
+    with tenant_context(tenant):
+        assert Lead.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_redrive_queues_the_stale_events_again(world, monkeypatch):
+    from leads import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.process_inbound_event, "delay", lambda *a: queued.append(a))
+    event = make_event(world.b.tenant, received_at=timezone.now() - timedelta(minutes=3))
+    out = StringIO()
+
+    call_command("redrive_inbound", stdout=out)
+
+    assert queued == [(world.b.tenant.pk, event.pk)]
+    assert out.getvalue().startswith("queued 1 ")
+
+
+@pytest.mark.django_db
+def test_seed_demo_makes_every_channel_type_and_leads_once():
+    call_command("seed_demo", stdout=StringIO())
+    demo = Tenant.objects.get(slug="demo")
+    with tenant_context(demo):
+        assert set(Channel.objects.values_list("type", flat=True)) == set(ChannelType.values)
+        wecom = Channel.objects.get(type=ChannelType.WECOM)
+        assert wecom.preset == MappingPreset.WECOM
+        assert (len(wecom.wecom_corp_id), len(wecom.wecom_aes_key)) == (18, 43)
+        assert Channel.objects.get(type=ChannelType.IMPORT).default_grade == "C"
+        assert set(Tag.objects.values_list("name", flat=True)) >= {"紧急", "影像设备", "招标"}
+        assert TaggingRule.objects.count() == 3
+        leads = Lead.objects.count()
+        assert 250 <= leads <= 320
+        assert Lead.objects.revisits().count() >= 5
+        assert Lead.objects.suspect().count() >= 5
+        assert Lead.objects.filter(phone="+8613800000000", is_suspect=True).exists()
+        assert Lead.objects.filter(tags__name="影像设备").exists()
+        assert Lead.objects.filter(tags__name="展会").exists()
+        # Spread over the last 14 days, newest within the last day or so.
+        oldest, newest = (
+            Lead.objects.order_by("created_at").first().created_at,
+            Lead.objects.order_by("created_at").last().created_at,
+        )
+        assert timedelta(days=10) < newest - oldest <= timedelta(days=14)
+        # An original always precedes its revisits.
+        for lead in Lead.objects.revisits().select_related("revisit_of"):
+            assert lead.revisit_of.created_at <= lead.created_at
+        events = InboundEvent.objects.count()
+        failed = InboundEvent.objects.filter(status=EventStatus.FAILED).count()
+        assert failed >= 1
+        channels = Channel.objects.count()
+
+    call_command("seed_demo", stdout=StringIO())
+    with tenant_context(demo):
+        assert Lead.objects.count() == leads
+        assert InboundEvent.objects.count() == events
+        assert Channel.objects.count() == channels
+        assert TaggingRule.objects.count() == 3
