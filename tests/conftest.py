@@ -57,6 +57,14 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         app.close()
+        # Worker and live-server threads keep their (reused) connections: end them, or
+        # the database cannot be dropped.
+        with owner.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = %s AND pid <> pg_backend_pid()",
+                [test_name],
+            )
         owner.creation.destroy_test_db(original_name, verbosity=0)
 
 
