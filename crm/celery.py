@@ -17,9 +17,12 @@ logger = logging.getLogger(__name__)
 
 @task_prerun.connect
 @task_postrun.connect
-def _close_old_connections(**kwargs) -> None:
+def _close_old_connections(sender=None, **kwargs) -> None:
     """With connections reused across tasks (CELERY_DB_REUSE_MAX), apply Django's own
-    per-request rules: drop a connection past CONN_MAX_AGE or one that went bad."""
+    per-request rules: drop a connection past CONN_MAX_AGE or one that went bad.
+    Not for eager calls: they run inside the caller's transaction and connection."""
+    if getattr(getattr(sender, "request", None), "is_eager", False):
+        return
     from django.db import close_old_connections
 
     close_old_connections()

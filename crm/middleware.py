@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.template.response import TemplateResponse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 
 from crm.models import Membership
@@ -77,8 +77,13 @@ class TenantMiddleware:
                 return self.get_response(request)
         if request.tenant is None:
             return self.get_response(request)
-        with tenant_context(request.tenant):
-            return self.get_response(request)
+        # Times on the tenant's pages are in the tenant's zone.
+        timezone.activate(request.tenant.tzinfo)
+        try:
+            with tenant_context(request.tenant):
+                return self.get_response(request)
+        finally:
+            timezone.deactivate()
 
     def process_view(self, request, view_func, view_args, view_kwargs):
         user = getattr(request, "user", None)

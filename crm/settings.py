@@ -92,6 +92,7 @@ TEMPLATES = [
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.template.context_processors.i18n",
+                "django.template.context_processors.tz",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "crm.context_processors.shell",
@@ -202,6 +203,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(BROKER_DIR),
         "data_folder_out": str(BROKER_DIR),
         "store_processed": False,
+        # Seconds between looks at the folder when it is empty (kombu's default is 1).
+        "polling_interval": 0.1,
     }
 else:
     # Above the longest task, or a running task is redelivered to a second worker.

@@ -464,6 +464,7 @@ def _failed_examples(channels: dict[str, Channel]) -> list[InboundEvent]:
         raw_body=json.dumps(no_contact, ensure_ascii=False),
         source=EventSource.FORM,
         payload=no_contact,
+        queue=False,
     )
     events.append(inbound_event_process(event_id=event.pk) or event)
     douyin = channels[ChannelType.DOUYIN]
@@ -479,6 +480,7 @@ def _failed_examples(channels: dict[str, Channel]) -> list[InboundEvent]:
         raw_body=json.dumps(bad_size, ensure_ascii=False),
         source=EventSource.WEBHOOK,
         payload=bad_size,
+        queue=False,
     )
     events.append(inbound_event_process(event_id=event.pk) or event)
     oa = channels[ChannelType.WECHAT_OA]
@@ -512,6 +514,7 @@ def seed(*, world, stdout) -> None:
             raw_body=body,
             source=SOURCES.get(channel_type, EventSource.WEBHOOK),
             payload=payload,
+            queue=False,  # processed right here: no message for the worker to find idle
         )
         if not created:
             continue  # the same body twice: a replay, no second lead

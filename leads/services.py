@@ -72,12 +72,15 @@ def inbound_event_receive(
     idempotency_key: str = "",
     error: str = "",
     batch: ImportBatch | None = None,
+    queue: bool = True,
 ) -> tuple[InboundEvent, bool]:
     """Store a payload in the inbox and queue it; (event, created).
 
     A repeated Idempotency-Key on the channel, or without one the same body on the same
     channel within 24 h, returns the first event and creates nothing. With `error` the
     event is stored as failed (e.g. a body that is not JSON), for an admin to inspect.
+    `queue=False` is for callers that process the event themselves at once (the demo
+    loader); an event left `received` is still picked up by the re-drive sweep.
     """
     body = raw_body if isinstance(raw_body, bytes) else raw_body.encode()
     digest = hashlib.sha256(body).hexdigest()
@@ -115,7 +118,7 @@ def inbound_event_receive(
         except IntegrityError:
             # The same Idempotency-Key committed by a concurrent request a moment ago.
             return existing.get(), False
-    if not error:
+    if queue and not error:
         _queue_processing(event)
     return event, True
 

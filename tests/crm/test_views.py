@@ -163,3 +163,14 @@ def test_team_is_ordered_by_username_by_default_and_on_request(world, login):
     assert text.index("aa-first") < text.index("mm-middle") < text.index("zz-last")
     text = client.get(reverse("team"), {"sort": "-username"}).text
     assert text.index("zz-last") < text.index("mm-middle") < text.index("aa-first")
+
+
+def test_pages_use_the_tenants_time_zone(world, login):
+    world.a.tenant.timezone = "Asia/Urumqi"
+    world.a.tenant.save()
+    from django.utils import timezone
+
+    response = login(world.a.rep).get("/")
+    assert response.status_code == 200
+    assert response.context["TIME_ZONE"] == "Asia/Urumqi"
+    assert timezone.get_current_timezone_name() != "Asia/Urumqi"  # reset after the request

@@ -1,0 +1,217 @@
+"""The lead list's filter bar (django-filter): what a GET query string narrows the list to."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+
+import django_filters
+from django import forms
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from django_filters.fields import ModelChoiceField
+
+from crm.models import Membership, Role
+from leads import normalize
+from leads.models import Channel, Lead, LeadStatus, Tag
+
+REVISIT_CHOICES = (("yes", _("Revisits only")), ("no", _("No revisits")))
+SUSPECT_CHOICES = (("yes", _("Suspects only")), ("no", _("No suspects")))
+
+# Members who can hold leads, offered in the owner filter (up to OWNER_OPTIONS_MAX).
+OWNER_ROLES = (Role.REP, Role.MANAGER)
+OWNER_OPTIONS_MAX = 500
+
+
+class MemberChoiceField(ModelChoiceField):
+    def label_from_instance(self, obj):
+        # Membership.__str__ adds the tenant (one more query per option): the name is enough.
+        return obj.display_name
+
+
+class OwnerFilter(django_filters.ModelChoiceFilter):
+    field_class = MemberChoiceField
+
+
+def _start_of_day(day):
+    return timezone.make_aware(datetime.combine(day, time.min))
+
+
+class LeadFilter(django_filters.FilterSet):
+    """Filters on the visible leads. `membership` decides whether the owner filter exists
+    (reps see only their own leads, so it would be pointless) and whose seats it offers.
+
+    Tenant-scoped models (Channel, Tag) are queried through their scoped managers, which
+    apply the tenant when the query runs; Membership is not tenant-scoped, so its choices
+    are narrowed here explicitly.
+    """
+
+    q = django_filters.CharFilter(method="search", label=_("Search"))
+    status = django_filters.ChoiceFilter(
+        choices=LeadStatus.choices, label=_("status"), empty_label=_("All statuses")
+    )
+    channel = django_filters.ModelChoiceFilter(
+        queryset=Channel.objects.only("id", "name"),
+        label=_("channel"),
+        empty_label=_("All channels"),
+    )
+    tag = django_filters.ModelChoiceFilter(
+        field_name="tags",
+        queryset=Tag.objects.only("id", "name"),
+        label=_("tag"),
+        empty_label=_("All tags"),
+    )
+    owner = OwnerFilter(
+        queryset=Membership.objects.none(),
+        label=_("owner"),
+        empty_label=_("All owners"),
+        null_label=_("Unassigned"),
+    )
+    created_from = django_filters.DateFilter(
+        method="created_since",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    created_to = django_filters.DateFilter(
+        method="created_until",
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    revisit = django_filters.ChoiceFilter(
+        choices=REVISIT_CHOICES,
+        method="filter_revisit",
+        label=_("revisit"),
+        empty_label=_("Revisits and originals"),
+    )
+    suspect = django_filters.ChoiceFilter(
+        choices=SUSPECT_CHOICES,
+        method="filter_suspect",
+        label=_("suspect"),
+        empty_label=_("Suspect or not"),
+    )
+
+    class Meta:
+        model = Lead
+        fields = [
+            "q",
+            "status",
+            "channel",
+            "tag",
+            "owner",
+            "created_from",
+            "created_to",
+            "revisit",
+            "suspect",
+        ]
+
+    def __init__(self, data=None, queryset=None, *, membership, **kwargs):
+        super().__init__(data, queryset, **kwargs)
+        if membership.role == Role.REP:
+            del self.filters["owner"]
+        else:
+            self.filters["owner"].queryset = (
+                Membership.objects.in_tenant(membership.tenant_id)
+                .filter(role__in=OWNER_ROLES, is_active=True)
+                .select_related("user")
+                .only("id", "user__first_name", "user__last_name", "user__username")
+            )
+
+    # -- filter methods ------------------------------------------------------------------
+
+    def search(self, queryset, name, value):
+        value = value.strip()
+        if not value:
+            return queryset
+        # icontains compares UPPER(column) for every row, which costs more than the scan
+        # itself; Chinese and digits have no case, so those terms match as they are.
+        lookup = "icontains" if value.upper() != value.lower() else "contains"
+        match = Q(**{f"company__{lookup}": value}) | Q(**{f"contact_name__{lookup}": value})
+        if any(c.isdigit() for c in value):
+            match |= Q(phone__contains=value)
+            phone = normalize.parse_phone(value)
+            if phone is not None:
+                match |= Q(phone=phone.e164)
+        return queryset.filter(match)
+
+    def created_since(self, queryset, name, value):
+        # A range on the column itself (not created_at__date) keeps the index usable.
+        return queryset.filter(created_at__gte=_start_of_day(value))
+
+    def created_until(self, queryset, name, value):
+        return queryset.filter(created_at__lt=_start_of_day(value + timedelta(days=1)))
+
+    def filter_revisit(self, queryset, name, value):
+        return queryset.filter(revisit_of__isnull=value != "yes")
+
+    def filter_suspect(self, queryset, name, value):
+        return queryset.filter(is_suspect=value == "yes")
+
+    # -- for the template ----------------------------------------------------------------
+
+    @property
+    def is_filtered(self) -> bool:
+        """Whether any filter narrows the list (valid values only)."""
+        if not self.is_bound:
+            return False
+        self.form.is_valid()  # cleans once; invalid values are left out, as in .qs
+        cleaned = getattr(self.form, "cleaned_data", {})
+        return any(cleaned.get(name) not in (None, "") for name in self.filters)
+
+    @property
+    def has_owner_filter(self) -> bool:
+        return "owner" in self.filters
+
+    @cached_property
+    def status_options(self):
+        return self.options("status")
+
+    @cached_property
+    def channel_options(self):
+        return self.options("channel")
+
+    @cached_property
+    def tag_options(self):
+        return self.options("tag")
+
+    @cached_property
+    def owner_options(self):
+        """The owner select's options; none (no select, though ?owner= still works) past
+        OWNER_OPTIONS_MAX people, where a drop-down stops being usable and costs more
+        than the rest of the page. Read unordered up to the limit (ORDER BY would sort
+        every seat first), then sorted here."""
+        if not self.has_owner_filter:
+            return []
+        field = self.form.fields["owner"]
+        members = list(field.queryset.order_by()[: OWNER_OPTIONS_MAX + 1])
+        if len(members) > OWNER_OPTIONS_MAX:
+            return []
+        members.sort(key=lambda m: (m.user.last_name, m.user.first_name, m.user.username))
+        choices = [("", field.empty_label), (field.null_value, field.null_label)]
+        choices += [(m.pk, field.label_from_instance(m)) for m in members]
+        return self._selected("owner", choices)
+
+    @cached_property
+    def revisit_options(self):
+        return self.options("revisit")
+
+    @cached_property
+    def suspect_options(self):
+        return self.options("suspect")
+
+    def options(self, name: str) -> list[tuple[str, str, bool]]:
+        """(value, label, selected) for a select of the filter bar, rendered by hand:
+        Django's Select widget renders a template per option, and a model field's choice
+        iterator opens a server-side cursor; one plain query per list is enough."""
+        field = self.form.fields[name]
+        if isinstance(field, forms.ModelChoiceField):
+            choices = [("", field.empty_label)]
+            choices += [(obj.pk, field.label_from_instance(obj)) for obj in field.queryset]
+        else:
+            choices = field.choices
+        return self._selected(name, choices)
+
+    def _selected(self, name, choices) -> list[tuple[str, str, bool]]:
+        current = self.form[name].value()
+        current = "" if current is None else str(current)
+        return [(str(v), label, str(v) == current) for v, label in choices]

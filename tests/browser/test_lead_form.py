@@ -1,0 +1,68 @@
+"""A prospect fills in the hosted form on a phone; the manager finds the lead in /leads/."""
+
+import os
+import re
+
+import pytest
+from celery.contrib.testing.worker import start_worker
+from django.core.management import call_command
+from playwright.sync_api import expect
+
+from crm.celery import app
+from crm.models import Tenant
+from tests.leads.factories import make_channel
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def demo(live_server):
+    with open(os.devnull, "w") as devnull:
+        call_command("seed_demo", stdout=devnull)
+    return live_server
+
+
+@pytest.fixture
+def worker():
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+
+
+def test_a_prospect_submits_the_form_on_a_phone_and_the_manager_sees_the_lead(
+    browser, demo, worker, artifacts
+):
+    channel = make_channel(
+        Tenant.objects.get(slug="demo"), name="2026 医疗器械展（浏览器测试）", type="trade_show_qr"
+    )
+    phone = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True
+    ).new_page()
+    phone.goto(f"{demo.url}/f/{channel.key}/?utm_source=qr&utm_campaign=expo2026")
+    phone.get_by_label(re.compile("公司名称")).fill("苏州精测仪器有限公司")
+    phone.get_by_label(re.compile("联系人")).fill("顾晓峰")
+    phone.get_by_label(re.compile("电话")).fill("13962155870")
+    phone.get_by_label("制造业").check()
+    phone.get_by_label(re.compile("需求")).fill("急需两台CT检测设备的报价")
+    phone.screenshot(path=artifacts / "lead-form-phone.png", full_page=True)
+    phone.get_by_role("button", name=re.compile("提交")).click()
+    expect(phone.locator("main")).to_contain_text("谢谢")
+    phone.screenshot(path=artifacts / "lead-form-thanks-phone.png", full_page=True)
+
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page.goto(f"{demo.url}/accounts/login/")
+    page.get_by_label("用户名").fill("manager")
+    page.get_by_label("密码").fill("demo-pass-2026")
+    page.get_by_role("button", name="登录").click()
+    # The worker processes the submission in the background: reload until it is there.
+    for _ in range(20):
+        page.goto(f"{demo.url}/leads/?q=苏州精测")
+        if page.get_by_text("苏州精测仪器有限公司").count():
+            break
+        page.wait_for_timeout(500)
+    expect(page.get_by_role("link", name="苏州精测仪器有限公司")).to_be_visible()
+    page.screenshot(path=artifacts / "leads-list-manager.png", full_page=True)
+    page.get_by_role("link", name="苏州精测仪器有限公司").click()
+    expect(page.locator("main")).to_contain_text("expo2026")
+    expect(page.locator("main")).to_contain_text("+8613962155870")
+    page.screenshot(path=artifacts / "lead-detail-manager.png", full_page=True)
