@@ -128,3 +128,28 @@ def login(client):
         return client
 
     return _login
+
+
+@pytest.fixture
+def celery_worker_thread():
+    """A real Celery worker (solo pool, in a thread) on the real broker, for the flows that
+    cross Celery. Use with transactional tests: the worker reads committed rows."""
+    from celery.contrib.testing.worker import start_worker
+
+    from crm.celery import app
+
+    app.control.purge()
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        yield
+
+
+def wait_for(predicate, timeout=20.0):
+    """Poll `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False

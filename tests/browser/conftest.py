@@ -1,8 +1,10 @@
 """Browser tests: pytest-playwright driving Debian's Chromium against the live server."""
 
+import os
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -32,3 +34,11 @@ def browser_type_launch_args(browser_type_launch_args):
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture
+def demo(live_server):
+    """The live server with the demo tenant loaded (needs a transactional test)."""
+    with open(os.devnull, "w") as devnull:
+        call_command("seed_demo", stdout=devnull)
+    return live_server

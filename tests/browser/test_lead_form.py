@@ -1,36 +1,18 @@
 """A prospect fills in the hosted form on a phone; the manager finds the lead in /leads/."""
 
-import os
 import re
 
 import pytest
-from celery.contrib.testing.worker import start_worker
-from django.core.management import call_command
 from playwright.sync_api import expect
 
-from crm.celery import app
 from crm.models import Tenant
 from tests.leads.factories import make_channel
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def demo(live_server):
-    with open(os.devnull, "w") as devnull:
-        call_command("seed_demo", stdout=devnull)
-    return live_server
-
-
-@pytest.fixture
-def worker():
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
-
-
 def test_a_prospect_submits_the_form_on_a_phone_and_the_manager_sees_the_lead(
-    browser, demo, worker, artifacts
+    browser, demo, celery_worker_thread, artifacts
 ):
     channel = make_channel(
         Tenant.objects.get(slug="demo"), name="2026 医疗器械展（浏览器测试）", type="trade_show_qr"

@@ -1,18 +1,9 @@
-import os
 import re
 
 import pytest
-from django.core.management import call_command
 from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def demo(live_server):
-    with open(os.devnull, "w") as devnull:
-        call_command("seed_demo", stdout=devnull)
-    return live_server
 
 
 def _log_in(page, base_url, username):

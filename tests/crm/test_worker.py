@@ -1,15 +1,13 @@
 """The flows that cross Celery, on a real worker (in-process thread) and the real broker."""
 
-import time
-
 import pytest
-from celery.contrib.testing.worker import start_worker
 
 from crm.audit import audit
 from crm.celery import TenantTask, app
 from crm.models import AuditEvent, Heartbeat
 from crm.tasks import heartbeat
 from crm.tenancy import current_tenant, tenant_context
+from tests.conftest import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -25,34 +23,18 @@ def audit_from_worker(tenant_id, note):
     )
 
 
-def _wait_for(predicate, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.1)
-    return False
-
-
-@pytest.fixture
-def worker():
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
-
-
-def test_the_heartbeat_runs_on_a_worker(worker):
+def test_the_heartbeat_runs_on_a_worker(celery_worker_thread):
     heartbeat.delay()
-    assert _wait_for(lambda: Heartbeat.objects.filter(name="beat").exists())
+    assert wait_for(lambda: Heartbeat.objects.filter(name="beat").exists())
 
 
-def test_a_tenant_task_writes_inside_its_own_tenant(worker, world):
+def test_a_tenant_task_writes_inside_its_own_tenant(celery_worker_thread, world):
     audit_from_worker.delay(world.b.tenant.pk, "from-the-worker")
 
     def written():
         with tenant_context(world.b.tenant):
             return AuditEvent.objects.filter(object_id="from-the-worker").exists()
 
-    assert _wait_for(written)
+    assert wait_for(written)
     with tenant_context(world.a.tenant):
         assert not AuditEvent.objects.filter(object_id="from-the-worker").exists()

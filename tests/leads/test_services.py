@@ -304,12 +304,9 @@ def test_concurrent_duplicates_do_not_make_two_originals(world):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_lost_broker_message_is_re_driven_to_a_real_worker(world):
+def test_a_lost_broker_message_is_re_driven_to_a_real_worker(world, celery_worker_thread):
     """Simulate the broker losing the message: the event is stored but never queued."""
-    from celery.contrib.testing.worker import start_worker
-
-    from crm.celery import app
-    from tests.crm.test_worker import _wait_for
+    from tests.conftest import wait_for
 
     tenant = world.a.tenant
     channel = make_channel(tenant)
@@ -331,15 +328,13 @@ def test_a_lost_broker_message_is_re_driven_to_a_real_worker(world):
             body_sha256="y",
             payload={"phone": "13857160321"},
         )
-    app.control.purge()
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        assert redrive_inbound_events() == 1  # the fresh one may still be in flight
+    assert redrive_inbound_events() == 1  # the fresh one may still be in flight
 
-        def processed():
-            with tenant_context(tenant):
-                return InboundEvent.objects.get(pk=event.pk).status == EventStatus.PROCESSED
+    def processed():
+        with tenant_context(tenant):
+            return InboundEvent.objects.get(pk=event.pk).status == EventStatus.PROCESSED
 
-        assert _wait_for(processed)
+    assert wait_for(processed)
     with tenant_context(tenant):
         assert InboundEvent.objects.get(pk=event.pk).lead.phone == "+8613957121688"
         assert InboundEvent.objects.get(pk=fresh.pk).status == EventStatus.RECEIVED
