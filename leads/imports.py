@@ -36,7 +36,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 
 from crm.audit import audit
@@ -556,7 +556,11 @@ def import_batch(request: HttpRequest, public_id) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("%(count)s rows queued for import: the report below follows them.")
+                ngettext(
+                    "%(count)s row queued for import: the report below tracks it.",
+                    "%(count)s rows queued for import: the report below tracks them.",
+                    queued,
+                )
                 % {"count": queued},
             )
         return redirect("leads:import_batch", public_id=batch.public_id)

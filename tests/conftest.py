@@ -68,6 +68,15 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         owner.creation.destroy_test_db(original_name, verbosity=0)
 
 
+@pytest.fixture
+def english():
+    """Run in English: for tests that assert on message texts (the default is Chinese)."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 @pytest.fixture(autouse=True)
 def _test_settings(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

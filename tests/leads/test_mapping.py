@@ -23,6 +23,8 @@ CALL = {
     "summary": "咨询超声设备维修",
 }
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def test_the_douyin_preset_maps_its_push():
     values = mapping.apply(MappingPreset.DOUYIN, [], DOUYIN)

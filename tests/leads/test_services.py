@@ -21,7 +21,7 @@ from leads.services import inbound_event_process, inbound_event_receive, inbound
 from leads.tasks import redrive_inbound_events
 from tests.leads.factories import make_channel, make_tag
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
 
 
 def intake(tenant, channel, payload, **kw):
