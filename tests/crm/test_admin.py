@@ -117,3 +117,61 @@ def test_the_admin_login_page_sends_a_signed_in_admin_on(world, login):
     response = login(world.a.admin).get(reverse("admin:login"), {"next": "/admin/crm/"})
     assert response.status_code == 302
     assert response["Location"] == "/admin/crm/"
+
+
+def test_foreign_key_choices_are_limited_to_the_tenant(world, login):
+    from leads.models import TaggingRule
+    from tests.leads.factories import make_tag
+
+    own, foreign = make_tag(world.a.tenant, "本租户标签"), make_tag(world.b.tenant, "他租户标签")
+    client = login(world.a.admin)
+    page = client.get(reverse("admin:leads_taggingrule_add")).text
+    assert "本租户标签" in page and "他租户标签" not in page
+    page = client.get(reverse("admin:leads_channel_add")).text  # the tags M2M
+    assert "本租户标签" in page and "他租户标签" not in page
+    # and a forged post with the other tenant's tag is refused
+    response = client.post(
+        reverse("admin:leads_taggingrule_add"),
+        {"tag": foreign.pk, "keywords": "急需", "is_active": "on"},
+    )
+    assert response.status_code == 200 and "errorlist" in response.text
+    response = client.post(
+        reverse("admin:leads_taggingrule_add"),
+        {"tag": own.pk, "keywords": "急需", "is_active": "on"},
+    )
+    assert response.status_code == 302
+    with tenant_context(world.a.tenant):
+        rule = TaggingRule.objects.get()
+        assert rule.tenant == world.a.tenant
+        assert AuditEvent.objects.filter(action="admin.add", object_id=str(rule.public_id)).exists()
+
+
+def test_channel_mapping_rules_are_validated_in_the_admin(world, login):
+    client = login(world.a.admin)
+    response = client.post(
+        reverse("admin:leads_channel_add"),
+        {
+            "name": "抖音",
+            "type": "douyin",
+            "default_grade": "B",
+            "is_active": "on",
+            "preset": "douyin",
+            "mapping": '[{"field": "colour", "path": "x"}]',
+        },
+    )
+    assert response.status_code == 200
+    assert "colour" in response.text  # the rule's problem is shown on the field
+    response = client.post(
+        reverse("admin:leads_channel_add"),
+        {
+            "name": "抖音",
+            "type": "douyin",
+            "default_grade": "B",
+            "is_active": "on",
+            "preset": "douyin",
+            "mapping": '[{"field": "company", "path": "form_data.单位"}]',
+        },
+        follow=True,
+    )
+    assert response.status_code == 200
+    assert "/hooks/" in response.text  # the webhook URL and the secret, shown once
