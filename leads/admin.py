@@ -251,7 +251,7 @@ class InboundEventAdmin(TenantModelAdmin):
 class LeadEventInline(admin.TabularInline):
     model = LeadEvent
     extra = 0
-    fields = ["at", "kind", "message"]
+    fields = ["at", "kind", "text"]
     readonly_fields = fields
     can_delete = False
 

@@ -380,6 +380,11 @@ class Lead(TenantOwned):
     def is_revisit(self) -> bool:
         return self.revisit_of_id is not None
 
+    def suspect_reason_texts(self) -> list[str]:
+        from leads.messages import reason_text
+
+        return [reason_text(r) for r in self.suspect_reasons]
+
 
 class LeadEventKind(models.TextChoices):
     INTAKE = "intake", _("Received")
@@ -422,6 +427,27 @@ class LeadEvent(TenantOwned):
             return LeadEventKind(self.kind).label
         except ValueError:
             return self.kind
+
+    @property
+    def text(self) -> str:
+        """What happened, in the reader's language, from the kind and its data."""
+        from leads.messages import reason_text
+
+        data = self.data or {}
+        if self.kind == LeadEventKind.INTAKE and data.get("channel"):
+            return _("Received from %(channel)s") % {"channel": data["channel"]}
+        if self.kind == LeadEventKind.TAGGED and data.get("tags"):
+            return "、".join(data["tags"])
+        if self.kind == LeadEventKind.REVISIT and data.get("original_label"):
+            return _("Revisit of %(lead)s") % {"lead": data["original_label"]}
+        if self.kind == LeadEventKind.SUSPECT and data.get("reasons"):
+            return "；".join(reason_text(r) for r in data["reasons"])
+        if self.kind == LeadEventKind.REGISTRY and not self.message:
+            try:
+                return str(RegistryStatus(data.get("status", "")).label)
+            except ValueError:
+                return ""
+        return self.message
 
 
 class ImportStatus(models.TextChoices):

@@ -20,6 +20,7 @@ from django.utils.translation import gettext as _
 
 from crm.tenancy import all_tenants_context, current_tenant
 from leads import mapping, normalize
+from leads.messages import reason
 from leads.models import (
     REPLAY_WINDOW,
     Channel,
@@ -207,25 +208,24 @@ def _lead_from_event(event: InboundEvent) -> Lead:
     return lead
 
 
-def _validate(lead: Lead) -> list[str]:
-    """Normalise in place; return the suspect reasons (F4). Never drops the lead."""
+def _validate(lead: Lead) -> list[dict]:
+    """Normalise in place; return the suspect reasons (F4, coded: leads.messages).
+    Never drops the lead."""
     reasons = []
     if lead.phone:
         phone = normalize.parse_phone(lead.phone)
         if phone is None:
-            reasons.append(_("Phone number not recognised: %(phone)s") % {"phone": lead.phone})
+            reasons.append(reason("phone_unrecognised", phone=lead.phone))
         else:
             lead.phone = lead.phone_key = phone.e164
             if not lead.province and not lead.city:
                 lead.province, lead.city = phone.province, phone.city
             if normalize.looks_fake_phone(phone.e164):
-                reasons.append(
-                    _("Placeholder-like phone number: %(phone)s") % {"phone": phone.e164}
-                )
+                reasons.append(reason("phone_placeholder", phone=phone.e164))
     if lead.email and not normalize.is_valid_email(lead.email):
-        reasons.append(_("E-mail address is malformed: %(email)s") % {"email": lead.email})
+        reasons.append(reason("email_malformed", email=lead.email))
     if normalize.looks_like_test_entry(lead.company, lead.contact_name):
-        reasons.append(_("Looks like a test entry"))
+        reasons.append(reason("test_entry"))
     lead.company_key = normalize.company_key(lead.company)
     lead.contact_key = normalize.person_key(lead.contact_name)
     return reasons
@@ -283,8 +283,11 @@ def _timeline(lead, event, original, tags, reasons) -> None:
             tenant=lead.tenant,
             lead=lead,
             kind=LeadEventKind.INTAKE,
-            message=_("Received from %(channel)s") % {"channel": lead.channel.name},
-            data={"inbound_event": str(event.public_id), "source": event.source},
+            data={
+                "inbound_event": str(event.public_id),
+                "source": event.source,
+                "channel": lead.channel.name,
+            },
         )
     ]
     if tags:
@@ -293,7 +296,6 @@ def _timeline(lead, event, original, tags, reasons) -> None:
                 tenant=lead.tenant,
                 lead=lead,
                 kind=LeadEventKind.TAGGED,
-                message="、".join(t.name for t in tags),
                 data={"tags": [t.name for t in tags]},
             )
         )
@@ -303,8 +305,7 @@ def _timeline(lead, event, original, tags, reasons) -> None:
                 tenant=lead.tenant,
                 lead=lead,
                 kind=LeadEventKind.REVISIT,
-                message=_("Revisit of %(lead)s") % {"lead": original},
-                data={"original": str(original.public_id)},
+                data={"original": str(original.public_id), "original_label": str(original)},
             )
         )
     if reasons:
@@ -313,7 +314,6 @@ def _timeline(lead, event, original, tags, reasons) -> None:
                 tenant=lead.tenant,
                 lead=lead,
                 kind=LeadEventKind.SUSPECT,
-                message="；".join(reasons),
                 data={"reasons": reasons},
             )
         )
@@ -327,11 +327,9 @@ def lead_record_registry_result(*, lead: Lead, status: str, detail: str = "") ->
     lead.registry_status = status
     fields = ["registry_status"]
     if status == RegistryStatus.NOT_FOUND:
-        reason = _("Company not found in the business registry: %(company)s") % {
-            "company": lead.company
-        }
-        if reason not in lead.suspect_reasons:
-            lead.suspect_reasons = [*lead.suspect_reasons, reason]
+        found = reason("registry_not_found", company=lead.company)
+        if found not in lead.suspect_reasons:
+            lead.suspect_reasons = [*lead.suspect_reasons, found]
         lead.is_suspect = True
         fields += ["suspect_reasons", "is_suspect"]
     lead.save(update_fields=fields)
@@ -339,7 +337,7 @@ def lead_record_registry_result(*, lead: Lead, status: str, detail: str = "") ->
         tenant=lead.tenant,
         lead=lead,
         kind=LeadEventKind.REGISTRY,
-        message=detail or lead.get_registry_status_display(),
+        message=detail,  # the registry's own words (a name, a status), not ours
         data={"status": status},
     )
 

@@ -215,8 +215,7 @@ class LeadTable(tables.Table):
             parts.append(
                 format_html(
                     '<span class="badge text-bg-warning" title="{}">⚠</span>',
-                    "\n".join(str(r) for r in record.suspect_reasons)
-                    or gettext("Flagged as suspect"),
+                    "\n".join(record.suspect_reason_texts()) or gettext("Flagged as suspect"),
                 )
             )
         return mark_safe(" ".join(parts))  # noqa: S308 (built by format_html)
@@ -253,7 +252,7 @@ class LeadTable(tables.Table):
         if record.revisit_of_id:
             flags.append(gettext("revisit"))
         if record.is_suspect:
-            reasons = "; ".join(str(r) for r in record.suspect_reasons)
+            reasons = "; ".join(record.suspect_reason_texts())
             flags.append(gettext("suspect") + (f": {reasons}" if reasons else ""))
         return " | ".join(flags)
 

@@ -107,7 +107,7 @@ def test_suspect_leads_are_flagged_not_dropped(tenant, channel, payload, reason)
     assert event.status == EventStatus.PROCESSED
     lead = lead_of(tenant, event)
     assert lead.is_suspect
-    assert any(reason in r for r in lead.suspect_reasons), lead.suspect_reasons
+    assert any(reason in r for r in lead.suspect_reason_texts()), lead.suspect_reasons
     with tenant_context(tenant):
         assert lead.events.filter(kind="suspect").exists()
 
@@ -393,3 +393,18 @@ def test_the_douyin_channel_end_to_end(tenant):
     assert lead.company_size == 2
     assert lead.utm["utm_source"] == "douyin"
     assert lead.external_id == "7301234567890"
+
+
+def test_suspect_reasons_and_the_timeline_read_in_the_readers_language(tenant, channel):
+    from django.utils import translation
+
+    lead = lead_of(tenant, intake(tenant, channel, {"phone": "12345", "company": "甲"}))
+    assert lead.suspect_reasons == [{"code": "phone_unrecognised", "phone": "12345"}]
+    with tenant_context(tenant):
+        intake_event = lead.events.get(kind="intake")
+    with translation.override("en"):
+        assert lead.suspect_reason_texts() == ["Phone number not recognised: 12345"]
+        assert intake_event.text == f"Received from {channel.name}"
+    with translation.override("zh-hans"):
+        assert lead.suspect_reason_texts() == ["无法识别的电话号码：12345"]
+        assert intake_event.text.startswith("接收自")
