@@ -145,7 +145,7 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
         # of=self: lock the event row only. Locking the joined channel row too would make
         # every other worker on the same channel skip its own, unrelated event.
         InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("channel")
+        .select_related("channel__tenant")
         .filter(pk=event_id, status=EventStatus.RECEIVED)
         .first()
     )
@@ -278,46 +278,28 @@ def _tags_for(lead: Lead) -> list:
 
 
 def _timeline(lead, event, original, tags, reasons) -> None:
+    """The intake's timeline entries: codes and data, worded when read (LeadEvent.text)."""
     entries = [
-        LeadEvent(
-            tenant=lead.tenant,
-            lead=lead,
-            kind=LeadEventKind.INTAKE,
-            data={
+        (
+            LeadEventKind.INTAKE,
+            {
                 "inbound_event": str(event.public_id),
                 "source": event.source,
                 "channel": lead.channel.name,
             },
-        )
+        ),
+        (LeadEventKind.TAGGED, {"tags": [t.name for t in tags]} if tags else None),
+        (
+            LeadEventKind.REVISIT,
+            original and {"original": str(original.public_id), "original_label": str(original)},
+        ),
+        (LeadEventKind.SUSPECT, {"reasons": reasons} if reasons else None),
     ]
-    if tags:
-        entries.append(
-            LeadEvent(
-                tenant=lead.tenant,
-                lead=lead,
-                kind=LeadEventKind.TAGGED,
-                data={"tags": [t.name for t in tags]},
-            )
-        )
-    if original is not None:
-        entries.append(
-            LeadEvent(
-                tenant=lead.tenant,
-                lead=lead,
-                kind=LeadEventKind.REVISIT,
-                data={"original": str(original.public_id), "original_label": str(original)},
-            )
-        )
-    if reasons:
-        entries.append(
-            LeadEvent(
-                tenant=lead.tenant,
-                lead=lead,
-                kind=LeadEventKind.SUSPECT,
-                data={"reasons": reasons},
-            )
-        )
-    LeadEvent.objects.bulk_create(entries)
+    LeadEvent.objects.bulk_create(
+        LeadEvent(tenant=lead.tenant, lead=lead, kind=kind, data=data)
+        for kind, data in entries
+        if data
+    )
 
 
 def lead_record_registry_result(*, lead: Lead, status: str, detail: str = "") -> None:
