@@ -90,6 +90,12 @@ class Membership(models.Model):
     )
     role = models.CharField(_("role"), max_length=16, choices=Role.choices, default=Role.REP)
     is_active = models.BooleanField(_("active"), default=True)
+    phone = models.CharField(
+        _("mobile"),
+        max_length=32,
+        blank=True,
+        help_text=_("Mobile number for SMS notifications and robot @-mentions."),
+    )
     created_at = models.DateTimeField(_("created at"), default=dj_timezone.now, editable=False)
 
     objects = MembershipQuerySet.as_manager()
@@ -198,3 +204,247 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+
+
+# --- Notifications (F44) --------------------------------------------------------------
+# The service is crm.notify.notify(); adapters in crm.notify_adapters; docs/notifications.md.
+
+
+class ChannelKind(models.TextChoices):
+    WECOM = "wecom", _("WeCom group robot")
+    DINGTALK = "dingtalk", _("DingTalk robot")
+    EMAIL = "email", _("E-mail")
+    SMS = "sms", _("SMS gateway")
+
+
+class CircuitState(models.TextChoices):
+    CLOSED = "closed", _("Closed (delivering)")
+    OPEN = "open", _("Open (paused)")
+    HALF_OPEN = "half_open", _("Half-open (probing)")
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    HELD = "held", _("Held (channel paused)")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Dead (gave up)")
+
+
+class Notification(TenantOwned):
+    """One message to one member: the bell's record. Stored as an event code and its
+    parameters, rendered in the reader's language when read (`title`, `body`)."""
+
+    recipient = models.ForeignKey(
+        Membership,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("recipient"),
+    )
+    event = models.CharField(_("event"), max_length=40)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    link = models.CharField(_("link"), max_length=300, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=dj_timezone.now)
+    read_at = models.DateTimeField(_("read at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The bell's unread count and the member's newest-first list.
+            models.Index(
+                fields=["tenant", "recipient", "read_at", "-created_at"],
+                name="notification_inbox",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+    @property
+    def event_type(self):
+        from crm.notify import get_event_type
+
+        return get_event_type(self.event)
+
+    def _render(self, attr: str) -> str:
+        from crm.notify import render_template
+
+        event_type = self.event_type
+        if event_type is None:
+            return self.event if attr == "title" else ""
+        return render_template(getattr(event_type, attr), self.params)
+
+    @property
+    def title(self) -> str:
+        """The headline in the active language."""
+        return self._render("title")
+
+    @property
+    def body(self) -> str:
+        """The details in the active language ("" when the event has none)."""
+        return self._render("body")
+
+    @property
+    def is_unread(self) -> bool:
+        return self.read_at is None
+
+
+class NotificationChannel(TenantOwned):
+    """An outbound channel of a tenant, at most one per kind, with its circuit breaker."""
+
+    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices)
+    name = models.CharField(_("name"), max_length=80)
+    url = models.URLField(
+        _("URL"),
+        max_length=500,
+        blank=True,
+        help_text=_("The robot's webhook address or the SMS gateway's; not used for e-mail."),
+    )
+    secret = models.CharField(
+        _("secret"),
+        max_length=200,
+        blank=True,
+        help_text=_("DingTalk robot: the signing secret (SEC…). Leave blank to keep it."),
+    )
+    token = models.CharField(
+        _("token"),
+        max_length=300,
+        blank=True,
+        help_text=_("SMS gateway: sent as a bearer token. Leave blank to keep it."),
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    state = models.CharField(
+        _("circuit"), max_length=16, choices=CircuitState.choices, default=CircuitState.CLOSED
+    )
+    consecutive_failures = models.PositiveIntegerField(_("consecutive failures"), default=0)
+    opened_at = models.DateTimeField(_("paused at"), null=True, blank=True)
+    cooldown_seconds = models.PositiveIntegerField(
+        _("cool-down (seconds)"),
+        default=300,
+        help_text=_("How long a paused channel waits before one probe delivery is tried."),
+    )
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    last_status = models.PositiveIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("notification channel")
+        verbose_name_plural = _("notification channels")
+        ordering = ["kind"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "kind"], name="notificationchannel_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.get_kind_display()
+
+    @property
+    def is_robot(self) -> bool:
+        return self.kind in (ChannelKind.WECOM, ChannelKind.DINGTALK)
+
+
+class Delivery(TenantOwned):
+    """One notification sent (or to be sent) over one outbound channel."""
+
+    notification = models.ForeignKey(
+        Notification,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("notification"),
+    )
+    channel = models.ForeignKey(
+        NotificationChannel,
+        on_delete=models.CASCADE,
+        related_name="deliveries",
+        verbose_name=_("channel"),
+    )
+    to = models.CharField(
+        _("to"), max_length=254, blank=True, help_text=_("Phone or e-mail; empty for robots.")
+    )
+    mentions = models.JSONField(
+        _("mentions"),
+        default=list,
+        blank=True,
+        help_text=_("Robots: the recipients' mobile numbers to @-mention."),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    http_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=dj_timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "status", "-created_at"], name="delivery_status"),
+            # Held deliveries released when a channel's circuit closes.
+            models.Index(fields=["tenant", "channel", "status"], name="delivery_channel"),
+            # The due sweep reads all tenants' retries (platform job).
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status__in=["pending", "failed"]),
+                name="delivery_due",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} → {self.to or '@'} · {self.get_status_display()}"
+
+
+class DeliveryAttempt(TenantOwned):
+    """Every try of a delivery, successful or not."""
+
+    delivery = models.ForeignKey(
+        Delivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
+    )
+    at = models.DateTimeField(_("at"), default=dj_timezone.now)
+    ok = models.BooleanField(_("succeeded"), default=False)
+    http_status = models.PositiveIntegerField(_("HTTP status"), null=True, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["tenant", "delivery", "at"], name="deliveryattempt_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else self.error[:60]}"
+
+
+class NotificationPreference(TenantOwned):
+    """Which channels a member wants an event on (absent: the event's default)."""
+
+    membership = models.ForeignKey(
+        Membership,
+        on_delete=models.CASCADE,
+        related_name="notification_preferences",
+        verbose_name=_("member"),
+    )
+    event = models.CharField(_("event"), max_length=40)
+    channels = models.JSONField(
+        _("channels"), default=list, blank=True, help_text=_('Kinds, e.g. ["in_app", "sms"].')
+    )
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("notification preference")
+        verbose_name_plural = _("notification preferences")
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["tenant", "membership", "event"], name="notificationpreference_event"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} {self.event}: {', '.join(self.channels)}"

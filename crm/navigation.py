@@ -1,7 +1,9 @@
 """What each role can reach: the navigation bar and the home page read from one registry.
 
 Apps add their screens in their AppConfig.ready() with `register(NavItem(...))`, so the
-home page only ever links to what exists.
+home page only ever links to what exists. Apps put cards on the home page the same way,
+without the kernel knowing them: `register_home_card(card)`, where `card(request)` returns
+`(template name, context)` to show, or None.
 """
 
 from __future__ import annotations
@@ -52,6 +54,31 @@ def items_for(request) -> list[NavItem]:
         if allowed and (item.visible is None or item.visible(request)):
             items.append(item)
     return sorted(items, key=lambda i: (i.order, i.key))
+
+
+# --- home-page cards -------------------------------------------------------------------------
+
+HomeCard = Callable[[object], "tuple[str, dict] | None"]
+_home_cards: dict[str, HomeCard] = {}
+
+
+def register_home_card(card: HomeCard, *, key: str = "") -> None:
+    """Show `card(request)`'s template on the home page whenever it returns one.
+
+    Cards run inside the request's tenant, in registration order; registering the same
+    key (by default the callable's dotted name) again replaces the earlier card.
+    """
+    _home_cards[key or f"{card.__module__}.{card.__qualname__}"] = card
+
+
+def home_cards_for(request) -> list[tuple[str, dict]]:
+    """(template name, context) of every card that has something for this request."""
+    cards = []
+    for card in _home_cards.values():
+        shown = card(request)
+        if shown is not None:
+            cards.append(shown)
+    return cards
 
 
 def register_defaults() -> None:

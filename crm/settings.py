@@ -227,6 +227,9 @@ CELERY_BEAT_SCHEDULE = {
     },
     # A lost broker message must not lose a lead: queue again what is still `received`.
     "leads.redrive": {"task": "leads.redrive_inbound_events", "schedule": 60.0},
+    "leads.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
+    # Notification retries with backoff, lost messages and paused channels' probes.
+    "crm.deliver_due": {"task": "crm.deliver_due", "schedule": 30.0},
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.
@@ -245,6 +248,15 @@ LOGGING = {
 # Company-name verification against a business registry (optional): GET <url>?name=…
 REGISTRY_VERIFIER_URL = env.str("REGISTRY_VERIFIER_URL", default="")
 REGISTRY_VERIFIER_TIMEOUT = env.float("REGISTRY_VERIFIER_TIMEOUT", default=3.0)
+# Notifications: allow robot/SMS URLs on loopback, link-local and private addresses
+# (off in production: a tenant admin could otherwise make the server call its own network).
+NOTIFY_ALLOW_PRIVATE_URLS = env.bool("NOTIFY_ALLOW_PRIVATE_URLS", default=False)
+# E-mail notifications: smtp+tls://user:password@host:587 (django-environ's EMAIL_URL).
+# Development prints mail to the console instead of sending it.
+vars().update(
+    env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
 # The hosted lead form: submissions per IP address and channel in 10 minutes.
 LEAD_FORM_RATE_LIMIT = env.int("LEAD_FORM_RATE_LIMIT", default=10)
 # The absolute URL the product is reached at, for webhook and form URLs printed by

@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import views
+from crm import notify_views, views
 from crm.middleware import tenant_exempt
 from leads import hooks, public
 
@@ -28,6 +28,23 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("tenants/<slug:slug>/switch/", views.tenant_switch, name="tenant_switch"),
     path("team/", views.team, name="team"),
+    path("notifications/", notify_views.notification_list, name="notifications"),
+    path("notifications/bell/", notify_views.bell, name="notifications_bell"),
+    path(
+        "notifications/read-all/",
+        notify_views.notifications_read_all,
+        name="notifications_read_all",
+    ),
+    path(
+        "notifications/preferences/",
+        notify_views.notification_preferences,
+        name="notification_preferences",
+    ),
+    path(
+        "notifications/<uuid:public_id>/open/",
+        notify_views.notification_open,
+        name="notification_open",
+    ),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in).
     path("hooks/<str:key>/", hooks.receive, name="hook"),

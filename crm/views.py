@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -21,7 +22,15 @@ from crm.tables import MemberFilter, MemberTable
 
 def home(request: HttpRequest) -> HttpResponse:
     items = [i for i in navigation.items_for(request) if i.key != "home"]
-    context = {"items": items, "role": request.membership.role if request.membership else None}
+    context = {
+        "items": items,
+        "role": request.membership.role if request.membership else None,
+        # Apps' cards (crm.navigation.register_home_card), rendered in the request's tenant.
+        "cards": [
+            render_to_string(template, card_context, request)
+            for template, card_context in navigation.home_cards_for(request)
+        ],
+    }
     if request.user.is_superuser or (request.membership and request.membership.is_admin):
         context["healthy"], context["status"] = status.system_status()
     return TemplateResponse(request, "crm/home.html", context)

@@ -351,13 +351,17 @@ class Lead(TenantOwned):
     dispatch_round = models.PositiveSmallIntegerField(
         _("dispatch round"),
         default=0,
-        help_text=_("How many times the lead has been handed to a rep; SLA clocks restart per round."),
+        help_text=_(
+            "How many times the lead has been handed to a rep; SLA clocks restart per round."
+        ),
     )
     dispatch_after = models.DateTimeField(
         _("retry dispatch at"),
         null=True,
         blank=True,
-        help_text=_("Nobody was eligible: dispatch is tried again, with optional criteria dropped."),
+        help_text=_(
+            "Nobody was eligible: dispatch is tried again, with optional criteria dropped."
+        ),
     )
     pooled_at = models.DateTimeField(_("in the pool since"), null=True, blank=True)
     pool_reason = models.CharField(_("why in the pool"), max_length=20, blank=True)
@@ -493,7 +497,43 @@ class LeadEvent(TenantOwned):
                 return str(RegistryStatus(data.get("status", "")).label)
             except ValueError:
                 return ""
-        return self.message
+        worded = self._assignment_text(data)
+        return self.message if worded is None else worded
+
+    def _assignment_text(self, data: dict) -> str | None:
+        if self.kind == LeadEventKind.ASSIGNED:
+            return _("Assigned to %(owner)s") % {"owner": data.get("owner", "?")}
+        if self.kind == LeadEventKind.WAITING:
+            return _(
+                "Nobody is eligible now: dispatch is tried again in %(minutes)s minutes, "
+                "with optional criteria dropped"
+            ) % {"minutes": data.get("minutes", "?")}
+        if self.kind == LeadEventKind.POOLED:
+            try:
+                why = PoolReason(data.get("reason", "")).label
+            except ValueError:
+                why = data.get("reason", "")
+            return _("Put in the pool: %(reason)s") % {"reason": why}
+        if self.kind == LeadEventKind.REASSIGNED:
+            text = _("Reassigned from %(previous)s to %(owner)s") % {
+                "previous": data.get("previous") or _("the pool"),
+                "owner": data.get("owner", "?"),
+            }
+            return f"{text}: {data['reason']}" if data.get("reason") else text
+        if self.kind == LeadEventKind.TOUCH:
+            channel = dict(TouchChannel.choices).get(data.get("channel"), data.get("channel", ""))
+            text = _("Contacted by %(channel)s") % {"channel": channel}
+            if data.get("first"):
+                text += " · " + (
+                    _("first touch, late") if data.get("late") else _("first touch, on time")
+                )
+            return f"{text}: {data['note']}" if data.get("note") else text
+        if self.kind == LeadEventKind.SLA:
+            try:
+                return str(SlaThreshold(data.get("threshold", "")).label)
+            except ValueError:
+                return data.get("threshold", "")
+        return None
 
 
 class ImportStatus(models.TextChoices):
@@ -537,6 +577,14 @@ class ImportBatch(TenantOwned):
 
 # --- Assignment (F8–F14) ----------------------------------------------------------------
 # Decisions and rules are explained in docs/assignment.md.
+
+
+class TouchChannel(models.TextChoices):
+    PHONE = "phone", _("Phone")
+    WECHAT = "wechat", _("WeChat")
+    VISIT = "visit", _("Visit")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("E-mail")
 
 
 class PoolReason(models.TextChoices):
@@ -622,7 +670,9 @@ class RepProfile(TenantOwned):
     zone = models.CharField(_("zone"), max_length=12, choices=Zone.choices, blank=True, default="")
     zone_since = models.DateTimeField(_("in the zone since"), null=True, blank=True)
     late_streak = models.PositiveSmallIntegerField(_("late first touches in a row"), default=0)
-    on_time_streak = models.PositiveSmallIntegerField(_("on-time first touches in a row"), default=0)
+    on_time_streak = models.PositiveSmallIntegerField(
+        _("on-time first touches in a row"), default=0
+    )
     training_acknowledged_at = models.DateTimeField(
         _("training card acknowledged"), null=True, blank=True
     )
@@ -680,7 +730,9 @@ class AssignmentPolicy(TenantOwned):
     require_region = models.BooleanField(
         _("require region"),
         default=False,
-        help_text=_("Only reps covering the lead's province; dropped first when nobody is eligible."),
+        help_text=_(
+            "Only reps covering the lead's province; dropped first when nobody is eligible."
+        ),
     )
     require_industry = models.BooleanField(
         _("require industry"),
@@ -702,9 +754,7 @@ class AssignmentPolicy(TenantOwned):
     hot_zone_days = models.PositiveSmallIntegerField(
         _("hot zone after (days without a lead)"), default=7, validators=[MinValueValidator(1)]
     )
-    hot_zone_min_score = models.IntegerField(
-        _("hot zone: lead score at least"), default=70
-    )
+    hot_zone_min_score = models.IntegerField(_("hot zone: lead score at least"), default=70)
     observation_late_streak = models.PositiveSmallIntegerField(
         _("observation zone after (late first touches in a row)"),
         default=3,

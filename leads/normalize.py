@@ -101,3 +101,38 @@ _TEST_WORDS = ("测试", "test", "asdf", "qwer", "aaaa")
 def looks_like_test_entry(*values: str) -> bool:
     text = " ".join(v for v in values if v).lower()
     return any(word in text for word in _TEST_WORDS)
+
+
+_BUDGET_UNITS = {
+    "亿": 100_000_000,
+    "千万": 10_000_000,
+    "百万": 1_000_000,
+    "万": 10_000,
+    "千": 1_000,
+}
+_BUDGET_NUMBER = re.compile(r"(\d+(?:\.\d+)?)\s*(亿|千万|百万|万|千|[kKmMwW])?")
+_LATIN_UNITS = {"k": 1_000, "m": 1_000_000, "w": 10_000}
+
+
+def parse_budget(text: str) -> int | None:
+    """A budget in yuan from what people type: "50万", "50-100万", "¥800,000", "1.2亿",
+    "500k". A range counts by its lower end; the unit after a range's upper end applies
+    to both ends ("50-100万" is 500,000). None when there is no number."""
+    raw = unicodedata.normalize("NFKC", text or "").replace(",", "").replace("，", "")
+    found = _BUDGET_NUMBER.findall(raw)
+    if not found:
+        return None
+    unit = next((u for _n, u in found if u), "")
+    first_number, first_unit = found[0]
+    factor_unit = first_unit or unit
+    factor = _BUDGET_UNITS.get(factor_unit) or _LATIN_UNITS.get(factor_unit.lower(), 1)
+    return int(float(first_number) * factor)
+
+
+_REGION_SUFFIX = re.compile(r"(省|市|自治区|特别行政区|壮族|回族|维吾尔|地区|盟|州)+$")
+
+
+def region_key(name: str) -> str:
+    """A province or city without its administrative suffix, for matching: 广东省 → 广东,
+    深圳市 → 深圳, 广西壮族自治区 → 广西."""
+    return _REGION_SUFFIX.sub("", (name or "").strip()) or (name or "").strip()

@@ -195,9 +195,6 @@ def _lead_from_event(event: InboundEvent) -> Lead:
     original = _find_original(lead)
     if original is not None:
         lead.revisit_of = original
-        lead.owner_id = original.owner_id
-        if original.owner_id:
-            lead.status = LeadStatus.ASSIGNED
     lead.is_suspect = bool(reasons)
     lead.suspect_reasons = reasons
     lead.save()
@@ -205,7 +202,31 @@ def _lead_from_event(event: InboundEvent) -> Lead:
     if tags:
         lead.tags.add(*tags)
     _timeline(lead, event, original, tags, reasons)
+    _assign(lead)
     return lead
+
+
+def _assign(lead: Lead) -> None:
+    """Assignment runs in the task that created the lead (F11: within seconds). If it
+    fails, the lead is kept, in the pool with the reason, for a manager to hand out."""
+    from leads.assignment import dispatch_new_lead
+    from leads.models import PoolReason
+
+    try:
+        with transaction.atomic():
+            dispatch_new_lead(lead)
+    except Exception:
+        logger.exception("assignment of lead %s failed", lead.pk)
+        lead.refresh_from_db()
+        lead.owner, lead.status = None, LeadStatus.NEW
+        lead.pooled_at, lead.pool_reason = timezone.now(), PoolReason.FAILED
+        lead.save(update_fields=["owner", "status", "pooled_at", "pool_reason"])
+        LeadEvent.objects.create(
+            tenant=lead.tenant,
+            lead=lead,
+            kind=LeadEventKind.POOLED,
+            data={"reason": PoolReason.FAILED},
+        )
 
 
 def _validate(lead: Lead) -> list[dict]:

@@ -71,7 +71,8 @@ def test_it_creates_a_normalised_lead(tenant, channel):
     assert (lead.province, lead.city) == ("浙江省", "杭州市")  # from the number
     assert lead.industry == "manufacturing"
     assert lead.source_grade == "A"
-    assert lead.status == LeadStatus.NEW
+    # Assigned in the same task (the tenant has one rep): F11's "within seconds".
+    assert lead.status == LeadStatus.ASSIGNED and lead.assigned_at is not None
     assert lead.utm == {"utm_campaign": "expo"}
     assert lead.is_suspect is False
     with tenant_context(tenant):

@@ -1,0 +1,577 @@
+"""Notifications (F44): `notify()` and the delivery machinery behind it.
+
+Other apps register their event types (`register_event`) in their AppConfig.ready() and
+call `notify(event=…, recipients=…, params=…, link=…)`. Every recipient gets an in-app
+`Notification` (the bell is the record); the external channels the member chose for the
+event (or the event's defaults) that the tenant has set up get a `Delivery`, sent by the
+`crm.deliver` task after the commit. Failures are retried with backoff by the
+`crm.deliver_due` beat task; three failures in a row pause a channel (circuit breaker).
+See docs/notifications.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, QuerySet
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+
+from crm.audit import jsonable
+from crm.models import (
+    ChannelKind,
+    CircuitState,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Membership,
+    Notification,
+    NotificationChannel,
+    NotificationPreference,
+    Role,
+    Tenant,
+)
+from crm.notify_adapters import DeliveryError, adapter_for
+from crm.tenancy import NoTenantError, all_tenants_context, current_tenant, tenant_context
+
+__all__ = [
+    "IN_APP",
+    "DeliveryError",
+    "EventType",
+    "admins_of",
+    "event_types",
+    "managers_of",
+    "notify",
+    "register_event",
+]
+
+logger = logging.getLogger(__name__)
+
+IN_APP = "in_app"
+ROBOT_KINDS = (ChannelKind.WECOM, ChannelKind.DINGTALK)
+# The preferences table's columns, in this order.
+CHANNEL_KINDS: tuple[tuple[str, str], ...] = (
+    (IN_APP, _("In-app")),
+    (ChannelKind.EMAIL, ChannelKind.EMAIL.label),
+    (ChannelKind.SMS, _("SMS")),
+    (ChannelKind.WECOM, _("WeCom robot")),
+    (ChannelKind.DINGTALK, _("DingTalk robot")),
+)
+ALL_KINDS = tuple(kind for kind, _label in CHANNEL_KINDS)
+
+MAX_ATTEMPTS = 4
+BACKOFF_BASE_SECONDS = 30  # 30 s, 2 min, 8 min: 30 s × 4^(attempt − 1)
+FAILURES_TO_OPEN = 3
+# A pending delivery whose broker message was lost is queued again by the sweep after this.
+REDRIVE_AFTER = timedelta(minutes=2)
+SWEEP_LIMIT = 500
+
+
+# --- Event types ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EventType:
+    key: str  # e.g. "sla.a_unassigned"
+    label: str  # lazy, for the preferences page
+    title: str  # lazy %-template over params
+    body: str = ""  # lazy %-template
+    default_channels: tuple[str, ...] = (IN_APP,)  # when the member set no preference
+    roles: frozenset[str] | None = None  # roles that may receive it; None = all
+
+
+_registry: dict[str, EventType] = {}
+
+
+def register_event(event_type: EventType) -> None:
+    """Make an event known (call it from an AppConfig.ready()); re-registering replaces."""
+    if len(event_type.key) > 40:
+        raise ValueError(f"event key {event_type.key!r} is longer than 40 characters")
+    unknown = set(event_type.default_channels) - set(ALL_KINDS)
+    if unknown:
+        raise ValueError(f"unknown channel kinds {sorted(unknown)} for {event_type.key!r}")
+    _registry[event_type.key] = event_type
+
+
+def event_types() -> list[EventType]:
+    return sorted(_registry.values(), key=lambda e: e.key)
+
+
+def get_event_type(key: str) -> EventType | None:
+    return _registry.get(key)
+
+
+def event_types_for(role: str) -> list[EventType]:
+    """The events a member with `role` may receive (the preferences page's rows)."""
+    return [e for e in event_types() if e.roles is None or role in e.roles]
+
+
+def render_template(template, params: dict | None) -> str:
+    """A lazy %-template in the active language, filled with `params`."""
+    text = str(template)
+    try:
+        return text % (params or {})
+    except (KeyError, TypeError, ValueError):
+        return text
+
+
+CHANNEL_PAUSED = "notify.channel_paused"
+
+
+def register_defaults() -> None:
+    """The kernel's own events (called from CrmConfig.ready)."""
+    register_event(
+        EventType(
+            key=CHANNEL_PAUSED,
+            label=_("A notification channel was paused"),
+            title=_("Notification channel %(channel)s paused"),
+            body=_(
+                "%(failures)s deliveries in a row failed (last error: %(error)s). Messages "
+                "on it are held; one is tried again after %(cooldown)s seconds."
+            ),
+            roles=frozenset({Role.ADMIN}),
+        )
+    )
+
+
+# --- Who --------------------------------------------------------------------------------
+
+
+def _tenant_or_current(tenant: Tenant | None) -> Tenant:
+    tenant = tenant or current_tenant()
+    if tenant is None:
+        raise NoTenantError("no tenant: pass tenant= or call inside tenant_context()")
+    return tenant
+
+
+def managers_of(tenant: Tenant | None = None) -> QuerySet[Membership]:
+    """The tenant's active sales managers."""
+    tenant = _tenant_or_current(tenant)
+    return (
+        Membership.objects.in_tenant(tenant)
+        .active()
+        .filter(role=Role.MANAGER)
+        .select_related("user")
+    )
+
+
+def admins_of(tenant: Tenant | None = None) -> QuerySet[Membership]:
+    """The tenant's active tenant admins."""
+    tenant = _tenant_or_current(tenant)
+    return (
+        Membership.objects.in_tenant(tenant).active().filter(role=Role.ADMIN).select_related("user")
+    )
+
+
+# --- Channels ---------------------------------------------------------------------------
+
+
+def configured_channels() -> dict[str, NotificationChannel | None]:
+    """External kinds the current tenant can deliver on now, with their channel row.
+
+    Robots and SMS need an active row with a URL. E-mail needs no set-up: it is available
+    unless its row was switched off (None: no row yet, created on first use).
+    """
+    rows = {c.kind: c for c in NotificationChannel.objects.all()}
+    available: dict[str, NotificationChannel | None] = {}
+    for kind in ChannelKind.values:
+        channel = rows.get(kind)
+        if kind == ChannelKind.EMAIL:
+            if channel is None or channel.is_active:
+                available[kind] = channel
+        elif channel is not None and channel.is_active and channel.url:
+            available[kind] = channel
+    return available
+
+
+def _email_channel(tenant: Tenant) -> NotificationChannel:
+    channel, _created = NotificationChannel.objects.get_or_create(
+        tenant=tenant,
+        kind=ChannelKind.EMAIL,
+        defaults={"name": str(ChannelKind.EMAIL.label)},
+    )
+    return channel
+
+
+# --- notify() -----------------------------------------------------------------------------
+
+
+def _recipients(recipients, tenant: Tenant, event_type: EventType) -> list[Membership]:
+    if isinstance(recipients, QuerySet):
+        recipients = recipients.select_related("user")
+    elif isinstance(recipients, Membership):
+        recipients = [recipients]
+    members: list[Membership] = []
+    seen: set[int] = set()
+    for member in recipients:
+        if member is None or member.pk in seen:
+            continue
+        seen.add(member.pk)
+        if member.tenant_id != tenant.pk:
+            logger.warning("notify(%s): member %s is not in %s", event_type.key, member.pk, tenant)
+            continue
+        if not member.is_active or not member.user.is_active:
+            continue
+        if event_type.roles is not None and member.role not in event_type.roles:
+            continue
+        members.append(member)
+    return members
+
+
+def notify(
+    *,
+    event: str,
+    recipients: Iterable[Membership] | Membership,
+    params: dict | None = None,
+    link: str = "",
+    tenant: Tenant | None = None,
+) -> list[Notification]:
+    """Tell `recipients` (memberships of the tenant) that `event` happened.
+
+    Writes one in-app Notification per recipient (duplicates, inactive members and members
+    outside the event's roles skipped) and one Delivery per external channel the member's
+    preference (else the event's default) names and the tenant has set up; a robot posts
+    once per call, @-mentioning the recipients' mobiles. Deliveries are sent by a worker
+    after the surrounding transaction commits. Returns the Notification rows.
+    """
+    tenant = _tenant_or_current(tenant)
+    event_type = _registry.get(event)
+    if event_type is None:
+        raise ValueError(f"unknown notification event {event!r}: register_event() it first")
+    params = jsonable(dict(params or {}))
+    with tenant_context(tenant):
+        members = _recipients(recipients, tenant, event_type)
+        if not members:
+            return []
+        now = timezone.now()
+        notifications = Notification.objects.bulk_create(
+            [
+                Notification(
+                    tenant=tenant,
+                    recipient=member,
+                    event=event,
+                    params=params,
+                    link=link[:300],
+                    created_at=now,
+                )
+                for member in members
+            ]
+        )
+        preferences = dict(
+            NotificationPreference.objects.filter(membership__in=members, event=event).values_list(
+                "membership_id", "channels"
+            )
+        )
+        channels = configured_channels()
+
+        planned: list[tuple[str, Notification, str, list[str]]] = []
+        robots: dict[str, tuple[Notification, list[str]]] = {}
+        for member, notification in zip(members, notifications, strict=True):
+            wanted = preferences.get(member.pk, event_type.default_channels)
+            for kind in dict.fromkeys(wanted):
+                if kind == IN_APP or kind not in channels:
+                    continue
+                if kind in ROBOT_KINDS:
+                    _first, phones = robots.setdefault(kind, (notification, []))
+                    if member.phone and member.phone not in phones:
+                        phones.append(member.phone)
+                elif kind == ChannelKind.EMAIL:
+                    if member.user.email:
+                        planned.append((kind, notification, member.user.email, []))
+                elif kind == ChannelKind.SMS and member.phone:
+                    planned.append((kind, notification, member.phone, []))
+        for kind, (notification, phones) in robots.items():
+            planned.append((kind, notification, "", phones))
+        if not planned:
+            return notifications
+
+        if ChannelKind.EMAIL in {p[0] for p in planned} and channels[ChannelKind.EMAIL] is None:
+            channels[ChannelKind.EMAIL] = _email_channel(tenant)
+        deliveries = Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    tenant=tenant,
+                    notification=notification,
+                    channel=channels[kind],
+                    to=to[:254],
+                    mentions=mentions,
+                    status=DeliveryStatus.PENDING,
+                    next_attempt_at=now + REDRIVE_AFTER,
+                    created_at=now,
+                )
+                for kind, notification, to, mentions in planned
+            ]
+        )
+        _queue(tenant.pk, [d.pk for d in deliveries])
+    return notifications
+
+
+def _queue(tenant_id: int, delivery_ids: Iterable[int]) -> None:
+    """Send each delivery from a worker once the current transaction commits. A broker
+    outage is logged, not raised: the sweep queues pending deliveries again."""
+    from crm.tasks import deliver
+
+    for delivery_id in delivery_ids:
+        transaction.on_commit(partial(deliver.delay, tenant_id, delivery_id), robust=True)
+
+
+# --- Rendering for outbound channels ------------------------------------------------------
+
+
+def absolute_url(link: str) -> str:
+    if not link or "://" in link:
+        return link
+    return settings.PUBLIC_BASE_URL.rstrip("/") + "/" + link.lstrip("/")
+
+
+def outbound_texts(notification: Notification) -> tuple[str, str]:
+    """(title, body) in the tenant's language (the product's default), link appended."""
+    with translation.override(settings.LANGUAGE_CODE):
+        title, body = notification.title, notification.body
+    if notification.link:
+        body = "\n".join(part for part in (body, absolute_url(notification.link)) if part)
+    return title, body
+
+
+# --- Delivering (crm.deliver) ---------------------------------------------------------------
+
+
+def backoff(attempt: int) -> timedelta:
+    """Wait before the next try after failed attempt number `attempt` (1-based)."""
+    return timedelta(seconds=BACKOFF_BASE_SECONDS * 4 ** (attempt - 1))
+
+
+def _cooled_down(channel: NotificationChannel, now) -> bool:
+    return channel.opened_at is None or (
+        channel.opened_at + timedelta(seconds=channel.cooldown_seconds) <= now
+    )
+
+
+def _start_probe(channel: NotificationChannel, now) -> bool:
+    """Become the one half-open probe of a paused channel, or say no without waiting."""
+    locked = (
+        NotificationChannel.objects.select_for_update(skip_locked=True)
+        .filter(pk=channel.pk, state__in=[CircuitState.OPEN, CircuitState.HALF_OPEN])
+        .first()
+    )
+    if locked is None or not _cooled_down(locked, now):
+        return False
+    NotificationChannel.objects.filter(pk=channel.pk).update(state=CircuitState.HALF_OPEN)
+    return True
+
+
+def deliver_one(delivery_id: int) -> str | None:
+    """Claim and send one pending delivery of the current tenant (the `crm.deliver` task).
+
+    The claim is `SELECT … FOR UPDATE SKIP LOCKED` on a pending row: a second task for the
+    same delivery skips it, and a sent one is no longer pending. Returns the new status,
+    or None when there was nothing to do. Never raises for a failed send.
+    """
+    delivery = (
+        Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+        .first()
+    )
+    if delivery is None:
+        return None
+    channel = NotificationChannel.objects.get(pk=delivery.channel_id)
+    now = timezone.now()
+    if not channel.is_active:
+        delivery.status = DeliveryStatus.DEAD
+        delivery.next_attempt_at = None
+        delivery.last_error = "The channel is switched off."
+        delivery.save(update_fields=["status", "next_attempt_at", "last_error"])
+        return delivery.status
+
+    probe = False
+    if channel.state != CircuitState.CLOSED:
+        if not (_cooled_down(channel, now) and _start_probe(channel, now)):
+            delivery.status = DeliveryStatus.HELD
+            delivery.next_attempt_at = None
+            delivery.save(update_fields=["status", "next_attempt_at"])
+            return delivery.status
+        probe = True
+
+    title, body = outbound_texts(delivery.notification)
+    started = time.monotonic()
+    http_status: int | None = None
+    error = ""
+    try:
+        http_status = adapter_for(channel.kind).send(channel, delivery, title, body)
+    except DeliveryError as exc:
+        error, http_status = str(exc) or exc.__class__.__name__, exc.http_status
+    except Exception as exc:  # an adapter bug must not lose the record of the attempt
+        logger.exception("delivery %s over %s crashed", delivery.pk, channel.kind)
+        error = f"{exc.__class__.__name__}: {exc}"
+    error = error[:500]
+    DeliveryAttempt.objects.create(
+        tenant_id=delivery.tenant_id,
+        delivery=delivery,
+        at=now,
+        ok=not error,
+        http_status=http_status,
+        error=error,
+        duration_ms=round((time.monotonic() - started) * 1000),
+    )
+    delivery.attempts += 1
+    delivery.http_status = http_status
+    delivery.last_error = error
+    if not error:
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = timezone.now()
+        delivery.next_attempt_at = None
+    elif delivery.attempts >= MAX_ATTEMPTS:
+        delivery.status = DeliveryStatus.DEAD
+        delivery.next_attempt_at = None
+    else:
+        delivery.status = DeliveryStatus.FAILED
+        delivery.next_attempt_at = now + backoff(delivery.attempts)
+    delivery.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "http_status",
+            "last_error",
+            "sent_at",
+            "next_attempt_at",
+        ]
+    )
+    if error:
+        _channel_failed(channel, error=error, http_status=http_status, probe=probe, now=now)
+    else:
+        _channel_succeeded(channel, http_status=http_status, now=now)
+    return delivery.status
+
+
+def _channel_failed(channel, *, error: str, http_status: int | None, probe: bool, now) -> None:
+    rows = NotificationChannel.objects.filter(pk=channel.pk)
+    rows.update(
+        consecutive_failures=F("consecutive_failures") + 1,
+        last_error=error,
+        last_status=http_status,
+    )
+    if probe:  # the probe failed: paused again for another cool-down
+        rows.update(state=CircuitState.OPEN, opened_at=now)
+        return
+    opened = rows.filter(
+        state=CircuitState.CLOSED, consecutive_failures__gte=FAILURES_TO_OPEN
+    ).update(state=CircuitState.OPEN, opened_at=now)
+    if opened:
+        channel.refresh_from_db()
+        logger.warning("notification channel %s paused: %s", channel.pk, error)
+        notify(
+            event=CHANNEL_PAUSED,
+            recipients=admins_of(),
+            params={
+                "channel": str(channel),
+                "failures": channel.consecutive_failures,
+                "error": error[:200],
+                "cooldown": channel.cooldown_seconds,
+            },
+            link=reverse("admin:crm_notificationchannel_change", args=[channel.pk]),
+        )
+
+
+def _channel_succeeded(channel, *, http_status: int | None, now) -> None:
+    rows = NotificationChannel.objects.filter(pk=channel.pk)
+    rows.update(consecutive_failures=0, last_error="", last_status=http_status, last_success_at=now)
+    if rows.exclude(state=CircuitState.CLOSED).update(state=CircuitState.CLOSED, opened_at=None):
+        release_held(channel)
+
+
+def release_held(channel: NotificationChannel) -> int:
+    """Queue again the deliveries held while `channel` was paused."""
+    held = Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD)
+    ids = list(held.values_list("pk", flat=True))
+    if ids:
+        Delivery.objects.filter(pk__in=ids, status=DeliveryStatus.HELD).update(
+            status=DeliveryStatus.PENDING, next_attempt_at=timezone.now() + REDRIVE_AFTER
+        )
+        _queue(channel.tenant_id, ids)
+    return len(ids)
+
+
+def close_circuit(channel: NotificationChannel) -> int:
+    """An admin's override: deliver on `channel` again now. Returns the deliveries released."""
+    NotificationChannel.objects.filter(pk=channel.pk).update(
+        state=CircuitState.CLOSED, consecutive_failures=0, opened_at=None
+    )
+    return release_held(channel)
+
+
+# --- The due sweep (crm.deliver_due) ---------------------------------------------------------
+
+
+def claim_due_deliveries(limit: int = SWEEP_LIMIT) -> list[tuple[int, int]]:
+    """(tenant_id, delivery_id) to send now, across tenants, each claimed exclusively.
+
+    Due: a failed delivery whose retry time has come, a pending one whose broker message
+    looks lost, and for each paused channel past its cool-down its oldest held delivery
+    (the half-open probe). Claimed rows (`FOR UPDATE SKIP LOCKED`) are set pending with a
+    new re-drive time in the same transaction, so a concurrent sweep never gets them too.
+    A platform job: it reads only ids; each delivery is then sent inside its own tenant.
+    """
+    if current_tenant() is not None:
+        raise RuntimeError("the delivery sweep runs outside any tenant")
+    now = timezone.now()
+    with all_tenants_context():
+        claimed = list(
+            Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(
+                status__in=[DeliveryStatus.PENDING, DeliveryStatus.FAILED],
+                next_attempt_at__lte=now,
+            )
+            .order_by("next_attempt_at")
+            .values_list("tenant_id", "pk")[:limit]
+        )
+        paused = NotificationChannel.objects.filter(
+            state__in=[CircuitState.OPEN, CircuitState.HALF_OPEN], is_active=True
+        ).values_list("pk", "opened_at", "cooldown_seconds")
+        for channel_id, opened_at, cooldown in paused:
+            if opened_at is not None and opened_at + timedelta(seconds=cooldown) > now:
+                continue
+            probe = (
+                Delivery.objects.select_for_update(skip_locked=True, of=("self",))
+                .filter(channel_id=channel_id, status=DeliveryStatus.HELD)
+                .order_by("created_at", "pk")
+                .values_list("tenant_id", "pk")
+                .first()
+            )
+            if probe is not None:
+                claimed.append(probe)
+        if claimed:
+            Delivery.objects.filter(pk__in=[pk for _t, pk in claimed]).update(
+                status=DeliveryStatus.PENDING, next_attempt_at=now + REDRIVE_AFTER
+            )
+    return claimed
+
+
+# --- Admin helpers ----------------------------------------------------------------------------
+
+
+def send_test(channel: NotificationChannel, *, to: str = "", mentions=()) -> tuple[bool, str]:
+    """Send a test message on `channel` now (the admin's action). Records the outcome on
+    the channel's last status and error, not on its circuit. Returns (ok, error)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        title = str(_("Test message from the CRM"))
+        body = str(_("If you can read this, the channel %(channel)s works.")) % {"channel": channel}
+    probe = Delivery(tenant=channel.tenant, channel=channel, to=to, mentions=list(mentions))
+    try:
+        http_status = adapter_for(channel.kind).send(channel, probe, title, body)
+    except DeliveryError as exc:
+        NotificationChannel.objects.filter(pk=channel.pk).update(
+            last_error=str(exc)[:500], last_status=exc.http_status
+        )
+        return False, str(exc)
+    NotificationChannel.objects.filter(pk=channel.pk).update(
+        last_error="", last_status=http_status, last_success_at=timezone.now()
+    )
+    return True, ""

@@ -1,0 +1,886 @@
+"""Weighted assignment (F8–F10, F12): who gets a lead, and why.
+
+Two layers:
+- `decide()` is pure: lead facts + rep states + policy parameters + compiled rules →
+  an `Outcome` (the chosen rep, every candidate's verdict and score breakdown). The
+  worker, the replay (F14) and the benchmarks all call it.
+- `dispatch()` and friends are the database path: they load the states, call `decide()`
+  under a per-tenant lock, and write the decision, the lead, the ledger and the timeline.
+
+The order of a decision (docs/assignment.md):
+1. eligibility: available, not paused (observation zone), open unverified leads below the
+   cap, and the region/industry filters the policy demands (optional: dropped in that
+   order after the wait);
+2. score = lead score × rep fit (1 + weights for industry, region, product lines,
+   response speed, deal-cycle preference);
+3. hot zone: for a lead scoring at least the threshold, eligible reps without a lead for
+   N days go first;
+4. fairness: among reps within `best_band` of the top score, the largest shortfall
+   (expected − received over the rolling window) wins; ties go to a seeded draw.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import secrets
+import uuid
+from dataclasses import dataclass, field, fields
+from datetime import date, datetime, timedelta
+
+from django.db import connection, transaction
+from django.db.models import Count, Sum
+from django.utils import timezone
+
+from crm.models import Membership, Role
+from crm.tenancy import current_tenant
+from leads import normalize
+from leads.models import (
+    AssignmentDecision,
+    AssignmentPolicy,
+    CyclePreference,
+    DecisionKind,
+    DecisionOutcome,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    PolicyStatus,
+    PoolReason,
+    RepLedgerDay,
+    RepProfile,
+    ResponseTier,
+    ScoreRule,
+    Zone,
+)
+from leads.scoring import CompiledRule, compile_rules, score_lead
+
+logger = logging.getLogger(__name__)
+
+# Eligibility verdicts, stored in decisions and worded by leads.explain.
+OK = "ok"
+UNAVAILABLE = "unavailable"
+PAUSED = "paused"
+AT_CAPACITY = "at_capacity"
+REGION = "region"
+INDUSTRY = "industry"
+EXCLUDED = "excluded"
+# Optional criteria, in the order they are dropped.
+RELAX_ORDER = (REGION, INDUSTRY)
+
+
+# --- the pure layer ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Params:
+    """A policy's parameters, detached from the database (a draft in a replay, say)."""
+
+    base_score: int = 50
+    default_capacity: int = 8
+    weight_industry: float = 0.5
+    weight_region: float = 0.3
+    weight_product: float = 0.3
+    weight_response: float = 0.2
+    weight_cycle: float = 0.2
+    require_region: bool = False
+    require_industry: bool = False
+    relax_after_minutes: int = 10
+    best_band: float = 0.15
+    fairness_window_days: int = 30
+    hot_zone_days: int = 7
+    hot_zone_min_score: int = 70
+    observation_late_streak: int = 3
+    observation_recovery: int = 5
+    late_after_hours: int = 24
+    long_cycle_budget: int = 500_000
+
+    @classmethod
+    def of(cls, policy: AssignmentPolicy) -> Params:
+        return cls(**{f.name: getattr(policy, f.name) for f in fields(cls)})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Params:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(slots=True)
+class LeadFacts:
+    """What the score rules and the fit read from a lead."""
+
+    id: int
+    created_at: datetime
+    channel_name: str = ""
+    channel_key: str = ""
+    channel_type: str = ""
+    source_grade: str = ""
+    budget: int | None = None
+    message: str = ""
+    company: str = ""
+    industry: str = ""
+    province: str = ""
+    city: str = ""
+    company_size: int | None = None
+    in_tender: bool | None = None
+    sample_provided: bool | None = None
+    tags: frozenset = frozenset()
+    is_suspect: bool = False
+    is_revisit: bool = False
+    first_touch_at: datetime | None = None
+
+    @property
+    def text(self) -> str:
+        return " ".join(p for p in (self.message, self.company) if p)
+
+    def region_keys(self) -> set[str]:
+        return {normalize.region_key(p) for p in (self.province, self.city) if p}
+
+
+def facts_of(lead: Lead, tags=None) -> LeadFacts:
+    channel = lead.channel
+    if tags is None:
+        tags = lead.tags.values_list("name", flat=True)
+    return LeadFacts(
+        id=lead.pk,
+        created_at=lead.created_at,
+        channel_name=channel.name,
+        channel_key=channel.key,
+        channel_type=channel.type,
+        source_grade=lead.source_grade,
+        budget=normalize.parse_budget(lead.budget),
+        message=lead.message,
+        company=lead.company,
+        industry=lead.industry,
+        province=lead.province,
+        city=lead.city,
+        company_size=lead.company_size,
+        in_tender=lead.in_tender,
+        sample_provided=lead.sample_provided,
+        tags=frozenset(tags),
+        is_suspect=lead.is_suspect,
+        is_revisit=lead.revisit_of_id is not None,
+        first_touch_at=lead.first_touch_at,
+    )
+
+
+@dataclass(slots=True)
+class RepState:
+    """One rep as a decision sees them: profile, backlog and ledger."""
+
+    membership_id: int
+    name: str
+    industries: frozenset = frozenset()
+    regions: frozenset = frozenset()  # region keys of provinces and cities
+    product_lines: tuple = ()  # lower-cased
+    response_tier: str = ResponseTier.NORMAL
+    cycle_preference: str = CyclePreference.ANY
+    capacity: int | None = None
+    share_weight: float = 1.0
+    available: bool = True
+    zone: str = Zone.NORMAL
+    open_count: int = 0
+    expected: float = 0.0
+    received: int = 0
+    last_assigned_at: datetime | None = None
+    joined_at: datetime | None = None
+
+    @property
+    def shortfall(self) -> float:
+        return self.expected - self.received
+
+    def cap(self, params: Params) -> int:
+        return params.default_capacity if self.capacity is None else self.capacity
+
+    def is_hot(self, params: Params, now: datetime) -> bool:
+        since = self.last_assigned_at or self.joined_at
+        return since is None or now - since >= timedelta(days=params.hot_zone_days)
+
+
+def eligibility(rep: RepState, facts: LeadFacts, params: Params, relaxed, exclude) -> str:
+    if rep.membership_id in exclude:
+        return EXCLUDED
+    if not rep.available:
+        return UNAVAILABLE
+    if rep.zone == Zone.OBSERVATION:
+        return PAUSED
+    if rep.open_count >= rep.cap(params):
+        return AT_CAPACITY
+    if params.require_region and REGION not in relaxed and rep.regions:
+        keys = facts.region_keys()
+        if keys and rep.regions.isdisjoint(keys):
+            return REGION
+    industry_filter = params.require_industry and INDUSTRY not in relaxed and rep.industries
+    if industry_filter and facts.industry and facts.industry not in rep.industries:
+        return INDUSTRY
+    return OK
+
+
+def budget_class(facts: LeadFacts, params: Params) -> str:
+    if facts.budget is None:
+        return ""
+    return (
+        CyclePreference.LONG if facts.budget >= params.long_cycle_budget else CyclePreference.SHORT
+    )
+
+
+def fit(rep: RepState, facts: LeadFacts, params: Params) -> dict[str, float]:
+    """The parts of a rep's fit for a lead; the fit is 1 + their sum."""
+    parts = {}
+    if facts.industry and facts.industry in rep.industries:
+        parts["industry"] = params.weight_industry
+    if rep.regions and not rep.regions.isdisjoint(facts.region_keys()):
+        parts["region"] = params.weight_region
+    if rep.product_lines:
+        haystack = facts.text.lower()
+        tags = {t.lower() for t in facts.tags}
+        if any(p in tags or (p and p in haystack) for p in rep.product_lines):
+            parts["product"] = params.weight_product
+    if rep.response_tier == ResponseTier.FAST:
+        parts["response"] = params.weight_response
+    elif rep.response_tier == ResponseTier.NORMAL:
+        parts["response"] = params.weight_response / 2
+    wanted = budget_class(facts, params)
+    if rep.cycle_preference == CyclePreference.ANY or not wanted:
+        parts["cycle"] = params.weight_cycle / 2
+    elif rep.cycle_preference == wanted:
+        parts["cycle"] = params.weight_cycle
+    return {k: round(v, 4) for k, v in parts.items() if v}
+
+
+@dataclass
+class Outcome:
+    chosen: RepState | None
+    lead_score: int
+    breakdown: list
+    seed: int
+    hot_zone: bool = False
+    relaxed: tuple = ()
+    eligible: list = field(default_factory=list)  # RepState, for the ledger
+    candidates: list = field(default_factory=list)  # the explanation, when asked for
+
+
+def decide(
+    facts: LeadFacts,
+    reps: list[RepState],
+    params: Params,
+    rules: list[CompiledRule],
+    *,
+    now: datetime,
+    seed: int,
+    relaxed: tuple = (),
+    exclude: frozenset = frozenset(),
+    explain: bool = True,
+    fit_of=None,
+) -> Outcome:
+    """Choose a rep for one lead; pure (no database, no clock, no global randomness).
+
+    `fit_of(rep, facts)` may replace `fit()` with a cached equivalent (the replay).
+    """
+    lead_score, breakdown = score_lead(facts, rules, params.base_score, now)
+    weight = max(lead_score, 1)  # a negative score still ranks reps by fit
+    hot_lead = lead_score >= params.hot_zone_min_score
+    eligible, scores, verdicts = [], {}, {}
+    for rep in reps:
+        verdict = eligibility(rep, facts, params, relaxed, exclude)
+        verdicts[rep.membership_id] = verdict
+        if verdict != OK:
+            continue
+        parts = fit_of(rep, facts) if fit_of else fit(rep, facts, params)
+        scores[rep.membership_id] = (weight * (1 + sum(parts.values())), parts)
+        eligible.append(rep)
+
+    chosen, hot_used, band_ids = None, False, set()
+    if eligible:
+        field_ = eligible
+        if hot_lead:
+            hot = [r for r in eligible if r.is_hot(params, now)]
+            if hot:
+                field_, hot_used = hot, True
+        top = max(scores[r.membership_id][0] for r in field_)
+        floor = top * (1 - params.best_band) - 1e-9
+        band = [r for r in field_ if scores[r.membership_id][0] >= floor]
+        band_ids = {r.membership_id for r in band}
+        most = max(r.shortfall for r in band)
+        tied = sorted(
+            (r for r in band if r.shortfall >= most - 1e-9), key=lambda r: r.membership_id
+        )
+        chosen = tied[0] if len(tied) == 1 else random.Random(seed).choice(tied)  # noqa: S311
+
+    outcome = Outcome(
+        chosen=chosen,
+        lead_score=lead_score,
+        breakdown=breakdown,
+        seed=seed,
+        hot_zone=hot_used,
+        relaxed=tuple(relaxed),
+        eligible=eligible,
+    )
+    if explain:
+        for rep in reps:
+            entry = {"m": rep.membership_id, "n": rep.name, "v": verdicts[rep.membership_id]}
+            if entry["v"] == AT_CAPACITY:
+                entry.update(open=rep.open_count, cap=rep.cap(params))
+            if rep.membership_id in scores:
+                total, parts = scores[rep.membership_id]
+                entry.update(
+                    fit=parts,
+                    score=round(total, 2),
+                    exp=round(rep.expected, 2),
+                    rec=rep.received,
+                    short=round(rep.shortfall, 2),
+                    hot=rep.is_hot(params, now),
+                    band=rep.membership_id in band_ids,
+                )
+            outcome.candidates.append(entry)
+    return outcome
+
+
+def ledger_shares(eligible: list[RepState]) -> dict[int, float]:
+    """Each eligible rep's share of one lead: their weight over the eligible total."""
+    total = sum(r.share_weight for r in eligible)
+    if not total:
+        return {}
+    return {r.membership_id: r.share_weight / total for r in eligible}
+
+
+def apply_to_states(outcome: Outcome, now: datetime) -> None:
+    """Move the in-memory ledger and backlog on after a decision (replay, simulations)."""
+    total = sum(r.share_weight for r in outcome.eligible)
+    for rep in outcome.eligible:
+        rep.expected += rep.share_weight / total
+    if outcome.chosen is not None:
+        outcome.chosen.received += 1
+        outcome.chosen.open_count += 1
+        outcome.chosen.last_assigned_at = now
+
+
+# --- policies ------------------------------------------------------------------------------
+
+
+DEFAULT_RULES = (
+    # The briefs' examples (F8): website +30, budget > 500k +25, "立即报价" +20, late −15.
+    {"label": "官网来源", "operator": "channel_is", "value": "官网表单", "points": 30},
+    {"label": "预算 > 50 万", "field": "budget", "operator": "gt", "value": "500000", "points": 25},
+    {
+        "label": "含“立即报价”",
+        "field": "message",
+        "operator": "contains",
+        "value": "立即报价",
+        "points": 20,
+    },
+    {
+        "label": "首次响应超 2 小时",
+        "operator": "late_first_response",
+        "value": "120",
+        "points": -15,
+    },
+    {"label": "A 类来源", "operator": "grade_is", "value": "A", "points": 10},
+)
+
+
+def policy_active() -> AssignmentPolicy:
+    """The published version that decides now; version 1 with the defaults if none yet."""
+    policy = (
+        AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version").first()
+    )
+    if policy is not None:
+        return policy
+    tenant = current_tenant()
+    _advisory_lock("policy", tenant.pk)
+    policy = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).first()
+    if policy is None:
+        policy = AssignmentPolicy.objects.create(
+            tenant=tenant,
+            status=PolicyStatus.PUBLISHED,
+            version=1,
+            note="默认策略",
+            published_at=timezone.now(),
+        )
+        _copy_default_rules(policy)
+    return policy
+
+
+def _copy_default_rules(policy: AssignmentPolicy) -> None:
+    from leads.models import Channel
+    from leads.scoring import rule_errors
+
+    names = set(Channel.objects.values_list("name", flat=True))
+    rules = []
+    for position, spec in enumerate(DEFAULT_RULES):
+        if spec["operator"] == "channel_is" and spec["value"] not in names:
+            continue
+        if rule_errors(spec.get("field", ""), spec["operator"], spec["value"]):
+            continue
+        rules.append(ScoreRule(tenant=policy.tenant, policy=policy, position=position, **spec))
+    ScoreRule.objects.bulk_create(rules)
+
+
+def policy_draft(user=None) -> AssignmentPolicy:
+    """The tenant's one draft, created as a copy of the active version when missing."""
+    draft = AssignmentPolicy.objects.filter(status=PolicyStatus.DRAFT).first()
+    if draft is not None:
+        return draft
+    active = policy_active()
+    draft = AssignmentPolicy(tenant=active.tenant, status=PolicyStatus.DRAFT, created_by=user)
+    for name in AssignmentPolicy.PARAMETERS:
+        setattr(draft, name, getattr(active, name))
+    draft.save()
+    _copy_rules(active, draft)
+    return draft
+
+
+def _copy_rules(source: AssignmentPolicy, target: AssignmentPolicy) -> None:
+    ScoreRule.objects.bulk_create(
+        ScoreRule(
+            tenant=target.tenant,
+            policy=target,
+            label=r.label,
+            field=r.field,
+            operator=r.operator,
+            value=r.value,
+            points=r.points,
+            position=r.position,
+        )
+        for r in source.rules.all()
+    )
+
+
+def policy_publish(draft: AssignmentPolicy, *, user=None, note: str = "") -> AssignmentPolicy:
+    """Publish the draft as the next immutable version; the draft stays for further edits."""
+    from crm.audit import audit
+
+    if not draft.is_draft:
+        raise ValueError("only a draft can be published")
+    _advisory_lock("policy", draft.tenant_id)
+    active = policy_active()
+    last = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version")
+    version = (last.values_list("version", flat=True).first() or 0) + 1
+    published = AssignmentPolicy(
+        tenant=draft.tenant,
+        status=PolicyStatus.PUBLISHED,
+        version=version,
+        note=note or draft.note,
+        created_by=user,
+        published_at=timezone.now(),
+    )
+    for name in AssignmentPolicy.PARAMETERS:
+        setattr(published, name, getattr(draft, name))
+    published.save()
+    _copy_rules(draft, published)
+    changes = {
+        name: [getattr(active, name), getattr(published, name)]
+        for name in AssignmentPolicy.PARAMETERS
+        if getattr(active, name) != getattr(published, name)
+    }
+    before = sorted(str(r) + f" {r.points:+d}" for r in active.rules.all())
+    after = sorted(str(r) + f" {r.points:+d}" for r in published.rules.all())
+    if before != after:
+        changes["rules"] = [before, after]
+    audit(
+        tenant=draft.tenant,
+        actor=user,
+        action="assignment.policy_published",
+        obj=published,
+        changes=changes,
+    )
+    return published
+
+
+# --- loading states ------------------------------------------------------------------------
+
+
+def _advisory_lock(*parts: object) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite's immediate transactions serialise every writer already
+    key = ":".join(str(p) for p in parts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def tenant_today(now: datetime) -> date:
+    return timezone.localtime(now, current_tenant().tzinfo).date()
+
+
+def rep_states(params: Params, now: datetime) -> list[RepState]:
+    """Every active rep of the tenant, with profile, open backlog and ledger (4 queries)."""
+    tenant = current_tenant()
+    members = list(
+        Membership.objects.in_tenant(tenant)
+        .active()
+        .filter(role=Role.REP)
+        .select_related("user")
+        .order_by("id")
+    )
+    ids = [m.pk for m in members]
+    profiles = {p.membership_id: p for p in RepProfile.objects.filter(membership_id__in=ids)}
+    if len(profiles) < len(ids):
+        # A rep without a profile gets the defaults, kept from now on (hot zone, zones).
+        RepProfile.objects.bulk_create(
+            [RepProfile(tenant=tenant, membership=m) for m in members if m.pk not in profiles],
+            ignore_conflicts=True,
+        )
+        profiles = {p.membership_id: p for p in RepProfile.objects.filter(membership_id__in=ids)}
+    open_counts = dict(
+        Lead.objects.filter(status=LeadStatus.ASSIGNED, owner_id__in=ids)
+        .values_list("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+    )
+    since = tenant_today(now) - timedelta(days=params.fairness_window_days - 1)
+    ledger = {
+        row["membership_id"]: (row["e"] or 0.0, row["r"] or 0)
+        for row in RepLedgerDay.objects.filter(day__gte=since, membership_id__in=ids)
+        .values("membership_id")
+        .annotate(e=Sum("expected"), r=Sum("received"))
+    }
+    today = tenant_today(now)
+    states = []
+    for m in members:
+        state = state_of(m, profiles.get(m.pk), today)
+        state.open_count = open_counts.get(m.pk, 0)
+        state.expected, state.received = ledger.get(m.pk, (0.0, 0))
+        states.append(state)
+    return states
+
+
+def state_of(membership: Membership, profile: RepProfile | None, today: date) -> RepState:
+    state = RepState(
+        membership_id=membership.pk,
+        name=membership.display_name,
+        joined_at=membership.created_at,
+    )
+    if profile is not None:
+        state.industries = frozenset(profile.industries or ())
+        state.regions = frozenset(
+            normalize.region_key(r) for r in [*(profile.provinces or ()), *(profile.cities or ())]
+        )
+        state.product_lines = tuple(p.lower() for p in profile.product_lines or () if p)
+        state.response_tier = profile.response_tier
+        state.cycle_preference = profile.cycle_preference
+        state.capacity = profile.capacity
+        state.share_weight = profile.share_weight
+        state.available = profile.available_on(today)
+        state.zone = profile.zone
+        state.last_assigned_at = profile.last_assigned_at or membership.created_at
+    return state
+
+
+def _ledger_add(day: date, shares: dict[int, float], chosen_id: int | None) -> None:
+    """Add to the day's ledger rows in one statement (an upsert per rep)."""
+    rows = dict(shares)
+    if chosen_id is not None:
+        rows.setdefault(chosen_id, 0.0)
+    if not rows:
+        return
+    tenant_id = current_tenant().pk
+    table = RepLedgerDay._meta.db_table
+    values, params = [], []
+    for membership_id, share in rows.items():
+        values.append("(%s, %s, %s, %s, %s, %s)")
+        params += [
+            tenant_id,
+            uuid.uuid4().hex if connection.vendor == "sqlite" else uuid.uuid4(),
+            membership_id,
+            day,
+            share,
+            1 if membership_id == chosen_id else 0,
+        ]
+    sql = (
+        f"INSERT INTO {table} (tenant_id, public_id, membership_id, day, expected, received)"  # noqa: S608
+        f" VALUES {', '.join(values)}"
+        " ON CONFLICT (tenant_id, membership_id, day) DO UPDATE SET"
+        f" expected = {table}.expected + excluded.expected,"
+        f" received = {table}.received + excluded.received"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+# --- the database path --------------------------------------------------------------------
+
+
+def _notify(event: str, recipients, params: dict, lead: Lead | None = None) -> None:
+    from leads.notifications import send
+
+    send(event, recipients, params, lead)
+
+
+def _record(
+    lead: Lead,
+    *,
+    kind: str,
+    outcome: str,
+    policy: AssignmentPolicy | None,
+    now: datetime,
+    result: Outcome | None = None,
+    chosen: Membership | None = None,
+    previous_id: int | None = None,
+    reason: str = "",
+    actor=None,
+) -> AssignmentDecision:
+    return AssignmentDecision.objects.create(
+        tenant=lead.tenant,
+        lead=lead,
+        policy=policy,
+        kind=kind,
+        outcome=outcome,
+        chosen=chosen,
+        previous_owner_id=previous_id,
+        decided_at=now,
+        seed=result.seed if result else None,
+        lead_score=result.lead_score if result else lead.score,
+        score_breakdown=result.breakdown if result else [],
+        candidates=result.candidates if result else [],
+        relaxed=list(result.relaxed) if result else [],
+        hot_zone=result.hot_zone if result else False,
+        reason=reason,
+        actor=actor,
+    )
+
+
+def _hand_over(lead: Lead, member: Membership, now: datetime) -> None:
+    lead.owner = member
+    lead.status = LeadStatus.ASSIGNED
+    lead.assigned_at = now
+    lead.dispatch_round += 1
+    lead.dispatch_after = None
+    lead.pooled_at = None
+    lead.pool_reason = ""
+    RepProfile.objects.filter(membership=member).update(last_assigned_at=now)
+
+
+def dispatch(
+    lead: Lead,
+    *,
+    kind: str = DecisionKind.AUTO,
+    exclude: frozenset = frozenset(),
+    now: datetime | None = None,
+    previous_id: int | None = None,
+) -> AssignmentDecision:
+    """Decide and hand over one unassigned lead; or make it wait; or pool it.
+
+    The first attempt with nobody eligible sets `dispatch_after` (the wait); the retry
+    (`kind=RETRY`, from `dispatch_due`) drops the optional criteria one by one and pools
+    the lead, telling the managers, when still nobody qualifies.
+    """
+    now = now or timezone.now()
+    _advisory_lock("assign", lead.tenant_id)  # one decision at a time per tenant
+    policy = policy_active()
+    params = Params.of(policy)
+    rules = compile_rules(policy.rules.all())
+    reps = rep_states(params, now)
+    facts = facts_of(lead)
+    seed = secrets.randbits(63)
+    steps = [()]
+    if kind in (DecisionKind.RETRY, DecisionKind.RETURN) or params.relax_after_minutes == 0:
+        steps += [RELAX_ORDER[: i + 1] for i in range(len(RELAX_ORDER))]
+    result = None
+    for relaxed in steps:
+        result = decide(
+            facts, reps, params, rules, now=now, seed=seed, relaxed=relaxed, exclude=exclude
+        )
+        if result.chosen is not None:
+            break
+    lead.score = result.lead_score
+    if result.chosen is not None:
+        member = Membership.objects.select_related("user").get(pk=result.chosen.membership_id)
+        _hand_over(lead, member, now)
+        lead.save()
+        _ledger_add(tenant_today(now), ledger_shares(result.eligible), member.pk)
+        decision = _record(
+            lead,
+            kind=kind,
+            outcome=DecisionOutcome.ASSIGNED,
+            policy=policy,
+            now=now,
+            result=result,
+            chosen=member,
+            previous_id=previous_id,
+        )
+        _timeline(lead, LeadEventKind.ASSIGNED, now, owner=member.display_name, decision=decision)
+        _notify("lead.assigned", [member], {"lead": str(lead), "score": lead.score}, lead)
+        return decision
+    if kind == DecisionKind.AUTO and params.relax_after_minutes > 0:
+        lead.dispatch_after = now + timedelta(minutes=params.relax_after_minutes)
+        lead.save()
+        decision = _record(
+            lead, kind=kind, outcome=DecisionOutcome.WAITING, policy=policy, now=now, result=result
+        )
+        _timeline(
+            lead, LeadEventKind.WAITING, now, minutes=params.relax_after_minutes, decision=decision
+        )
+        return decision
+    return _pool(lead, PoolReason.NO_CANDIDATE, now=now, policy=policy, result=result, kind=kind)
+
+
+def _pool(lead, reason, *, now, policy, result=None, kind=DecisionKind.AUTO, actor=None, note=""):
+    from leads.notifications import managers
+
+    lead.owner = None
+    lead.status = LeadStatus.NEW
+    lead.dispatch_after = None
+    lead.pooled_at = now
+    lead.pool_reason = reason
+    lead.save()
+    decision = _record(
+        lead,
+        kind=kind,
+        outcome=DecisionOutcome.POOLED,
+        policy=policy,
+        now=now,
+        result=result,
+        reason=note,
+        actor=actor,
+    )
+    _timeline(lead, LeadEventKind.POOLED, now, reason=reason, decision=decision, actor=actor)
+    if reason != PoolReason.MANUAL:
+        _notify(
+            "lead.pooled", managers(), {"lead": str(lead), "reason": PoolReason(reason).label}, lead
+        )
+    return decision
+
+
+def _timeline(lead, kind, now, *, decision=None, actor=None, **data) -> None:
+    if decision is not None:
+        data["decision"] = str(decision.public_id)
+    LeadEvent.objects.create(
+        tenant=lead.tenant, lead=lead, kind=kind, at=now, data=data, actor=actor
+    )
+
+
+def dispatch_new_lead(lead: Lead, *, now: datetime | None = None) -> AssignmentDecision | None:
+    """The intake's call, in the worker task that created the lead (F11: within seconds).
+
+    A revisit goes to the first lead's owner when that rep is still active (F5); any
+    other lead is dispatched."""
+    now = now or timezone.now()
+    original = lead.revisit_of
+    if original is not None and original.owner_id:
+        owner = (
+            Membership.objects.active()
+            .filter(pk=original.owner_id, tenant_id=lead.tenant_id)
+            .select_related("user")
+            .first()
+        )
+        if owner is not None:
+            policy = policy_active()
+            _hand_over(lead, owner, now)
+            lead.save()
+            decision = _record(
+                lead,
+                kind=DecisionKind.REVISIT,
+                outcome=DecisionOutcome.ASSIGNED,
+                policy=policy,
+                now=now,
+                chosen=owner,
+            )
+            _timeline(
+                lead, LeadEventKind.ASSIGNED, now, owner=owner.display_name, decision=decision
+            )
+            _notify("lead.revisit", [owner], {"lead": str(lead)}, lead)
+            return decision
+    lead.owner, lead.status = None, LeadStatus.NEW
+    return dispatch(lead, now=now)
+
+
+def dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
+    """Retry the leads whose wait is over (beat, via the SLA sweep); returns how many."""
+    now = now or timezone.now()
+    ids = list(
+        Lead.objects.filter(dispatch_after__lte=now, status=LeadStatus.NEW)
+        .order_by("dispatch_after")
+        .values_list("pk", flat=True)[:limit]
+    )
+    done = 0
+    for lead_id in ids:
+        with transaction.atomic():
+            lead = (
+                Lead.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("channel", "tenant")
+                .filter(pk=lead_id, dispatch_after__lte=now, status=LeadStatus.NEW)
+                .first()
+            )
+            if lead is None:
+                continue
+            dispatch(lead, kind=DecisionKind.RETRY, now=now)
+            done += 1
+    return done
+
+
+def lead_return_to_pool(
+    lead: Lead, *, reason: str, now: datetime | None = None, actor=None, note: str = ""
+) -> AssignmentDecision:
+    """Take the lead from its owner (F13) and dispatch it again to someone else; a manual
+    return (`PoolReason.MANUAL`) leaves it in the pool for a manager to hand out."""
+    from leads.notifications import managers
+
+    now = now or timezone.now()
+    previous = lead.owner
+    policy = policy_active()
+    decision = _pool(
+        lead, reason, now=now, policy=policy, kind=DecisionKind.RETURN, actor=actor, note=note
+    )
+    if previous is not None and reason != PoolReason.MANUAL:
+        _notify("lead.returned", [previous, *managers()], {"lead": str(lead)}, lead)
+    if reason == PoolReason.MANUAL:
+        return decision
+    exclude = frozenset({previous.pk}) if previous is not None else frozenset()
+    return dispatch(
+        lead,
+        kind=DecisionKind.RETURN,
+        exclude=exclude,
+        now=now,
+        previous_id=previous.pk if previous else None,
+    )
+
+
+def lead_reassign(
+    lead: Lead, *, to: Membership, reason: str, actor, now=None
+) -> AssignmentDecision:
+    """A manager hands the lead to a rep of their choosing (F13), with a reason; audited."""
+    from crm.audit import audit
+
+    now = now or timezone.now()
+    if to.tenant_id != lead.tenant_id or to.role != Role.REP or not to.is_active:
+        raise ValueError("the new owner must be an active rep of the lead's tenant")
+    previous = lead.owner
+    _advisory_lock("assign", lead.tenant_id)
+    policy = policy_active()
+    _hand_over(lead, to, now)
+    lead.save()
+    _ledger_add(tenant_today(now), {}, to.pk)
+    decision = _record(
+        lead,
+        kind=DecisionKind.MANUAL,
+        outcome=DecisionOutcome.ASSIGNED,
+        policy=policy,
+        now=now,
+        chosen=to,
+        previous_id=previous.pk if previous else None,
+        reason=reason,
+        actor=actor,
+    )
+    _timeline(
+        lead,
+        LeadEventKind.REASSIGNED,
+        now,
+        decision=decision,
+        actor=actor,
+        owner=to.display_name,
+        previous=previous.display_name if previous else "",
+        reason=reason,
+    )
+    audit(
+        tenant=lead.tenant,
+        actor=actor,
+        action="lead.reassigned",
+        obj=lead,
+        changes={"owner": [str(previous) if previous else None, str(to)], "reason": [None, reason]},
+    )
+    recipients = [to] + ([previous] if previous and previous.pk != to.pk else [])
+    _notify("lead.reassigned", recipients, {"lead": str(lead), "owner": to.display_name}, lead)
+    return decision

@@ -1,0 +1,150 @@
+"""Touches and zones (F10, F13): first and later touches on a lead, the late/on-time
+streaks they feed, and the observation zone's way in and out.
+
+The way back (docs/assignment.md): 3 late first touches in a row pause a rep from
+dispatch and put a training card on their home page. Acknowledging the card resumes
+dispatch on probation; N on-time first touches in a row (default 5) end the probation,
+a late one pauses the rep again. A manager can also lift the zone at once (audited).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+
+from crm.models import Membership
+from leads.models import Lead, LeadEvent, LeadEventKind, RepProfile, Zone
+
+
+def _profile(membership: Membership) -> RepProfile:
+    profile, _created = RepProfile.objects.select_for_update().get_or_create(
+        membership=membership, defaults={"tenant": membership.tenant}
+    )
+    return profile
+
+
+def lead_record_touch(
+    lead: Lead,
+    *,
+    by: Membership,
+    channel: str = "phone",
+    note: str = "",
+    at: datetime | None = None,
+) -> LeadEvent:
+    """A contact with the lead's person (call, message, visit …). The first one decides
+    whether the owner responded on time (within the policy's `late_after_hours`)."""
+    from leads.assignment import Params, policy_active
+
+    at = at or timezone.now()
+    first = lead.first_touch_at is None
+    lead.touch_count += 1
+    lead.last_touch_at = at
+    fields = ["touch_count", "last_touch_at"]
+    late = None
+    if first:
+        lead.first_touch_at = at
+        fields.append("first_touch_at")
+        if lead.first_touch_late is None and lead.assigned_at is not None:
+            params = Params.of(policy_active())
+            late = at - lead.assigned_at > timedelta(hours=params.late_after_hours)
+            lead.first_touch_late = late
+            fields.append("first_touch_late")
+    lead.save(update_fields=fields)
+    event = LeadEvent.objects.create(
+        tenant=lead.tenant,
+        lead=lead,
+        kind=LeadEventKind.TOUCH,
+        at=at,
+        actor=by.user,
+        data={"channel": channel, "note": note[:300], "first": first, "late": late},
+    )
+    if late is not None and lead.owner_id == by.pk:
+        record_first_touch(by, late=late, now=at)
+    return event
+
+
+def lead_mark_late(lead: Lead, *, now: datetime | None = None) -> bool:
+    """The owner let the first-touch window pass untouched (the SLA sweep): counts as a
+    late first touch, once per lead. True if it counted."""
+    if lead.first_touch_late is not None or lead.owner_id is None:
+        return False
+    updated = Lead.objects.filter(pk=lead.pk, first_touch_late__isnull=True).update(
+        first_touch_late=True
+    )
+    if updated:
+        lead.first_touch_late = True
+        record_first_touch(lead.owner, late=True, now=now or timezone.now())
+    return bool(updated)
+
+
+def record_first_touch(membership: Membership, *, late: bool, now: datetime) -> RepProfile:
+    from leads.assignment import Params, policy_active
+    from leads.notifications import managers, send
+
+    params = Params.of(policy_active())
+    profile = _profile(membership)
+    if late:
+        profile.late_streak += 1
+        profile.on_time_streak = 0
+        enters = profile.zone == Zone.PROBATION or (
+            profile.zone == Zone.NORMAL and profile.late_streak >= params.observation_late_streak
+        )
+        if enters:
+            profile.zone, profile.zone_since = Zone.OBSERVATION, now
+            profile.training_acknowledged_at = None
+            profile.save()
+            send(
+                "zone.observation",
+                [membership, *managers()],
+                {"rep": membership.display_name, "streak": profile.late_streak},
+            )
+            return profile
+    else:
+        profile.late_streak = 0
+        profile.on_time_streak += 1
+        if profile.zone == Zone.PROBATION and profile.on_time_streak >= params.observation_recovery:
+            profile.zone, profile.zone_since = Zone.NORMAL, now
+            profile.save()
+            send("zone.recovered", [membership, *managers()], {"rep": membership.display_name})
+            return profile
+    profile.save()
+    return profile
+
+
+def training_acknowledge(membership: Membership, *, now: datetime | None = None) -> bool:
+    """The rep read the training card: dispatch resumes, on probation. False if the rep
+    was not paused."""
+    now = now or timezone.now()
+    profile = _profile(membership)
+    if profile.zone != Zone.OBSERVATION:
+        return False
+    profile.zone, profile.zone_since = Zone.PROBATION, now
+    profile.training_acknowledged_at = now
+    profile.on_time_streak = 0
+    profile.save()
+    return True
+
+
+def zone_lift(membership: Membership, *, actor, now: datetime | None = None) -> bool:
+    """A manager ends the observation zone (paused or probation) at once; audited."""
+    from crm.audit import audit
+    from leads.notifications import send
+
+    now = now or timezone.now()
+    profile = _profile(membership)
+    if profile.zone == Zone.NORMAL:
+        return False
+    before = profile.zone
+    profile.zone, profile.zone_since = Zone.NORMAL, now
+    profile.late_streak = profile.on_time_streak = 0
+    profile.save()
+    audit(
+        tenant=membership.tenant,
+        actor=actor,
+        action="rep.zone_lifted",
+        obj=profile,
+        changes={"zone": [before, ""]},
+    )
+    send("zone.recovered", [membership], {"rep": membership.display_name})
+    return True

@@ -1,0 +1,680 @@
+"""Notifications (F44): notify(), the adapters against a real HTTP server, retries with
+backoff, the circuit breaker, the due sweep and one end-to-end run on a real worker."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import socket
+import threading
+import time
+import urllib.parse
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy
+from werkzeug import Response
+
+from crm import notify as notify_module
+from crm.models import (
+    CircuitState,
+    Delivery,
+    DeliveryAttempt,
+    DeliveryStatus,
+    Notification,
+    NotificationChannel,
+    NotificationPreference,
+)
+from crm.notify import (
+    EventType,
+    admins_of,
+    backoff,
+    claim_due_deliveries,
+    event_types,
+    managers_of,
+    notify,
+    register_event,
+)
+from crm.notify_adapters import DeliveryError, dingtalk_sign, resolve_destination
+from crm.tasks import deliver, deliver_due
+from crm.tenancy import NoTenantError, tenant_context
+from tests.conftest import wait_for
+from tests.factories import MembershipFactory
+
+PING = "test.ping"
+
+
+@pytest.fixture(autouse=True)
+def _private_urls_allowed(settings):
+    # pytest-httpserver listens on 127.0.0.1; the SSRF guard is tested on its own below.
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = True
+
+
+@pytest.fixture(autouse=True)
+def _test_events():
+    register_event(
+        EventType(
+            key=PING,
+            label="Ping",
+            title="Ping %(n)s",
+            body="Body %(n)s",
+            default_channels=("in_app", "sms", "wecom", "dingtalk"),
+        )
+    )
+    register_event(
+        EventType(
+            key="test.managers_only",
+            label="For managers",
+            title="Managers: %(n)s",
+            roles=frozenset({"manager"}),
+        )
+    )
+    register_event(
+        EventType(
+            key="test.translated",
+            label="Translated",
+            title=gettext_lazy("Sales manager"),
+            default_channels=("in_app", "sms"),
+        )
+    )
+    yield
+    for key in (PING, "test.managers_only", "test.translated"):
+        notify_module._registry.pop(key, None)
+
+
+def make_channel(tenant, kind, url="", **fields):
+    with tenant_context(tenant):
+        return NotificationChannel.objects.create(
+            tenant=tenant, kind=kind, name=f"{kind} channel", url=url, **fields
+        )
+
+
+def with_phone(membership, phone):
+    membership.phone = phone
+    membership.save(update_fields=["phone"])
+    return membership
+
+
+def rows(tenant, model, **filters):
+    with tenant_context(tenant):
+        qs = model.objects.filter(**filters).order_by("pk")
+        if model is Delivery:  # read outside the tenant later: RLS would hide them then
+            qs = qs.select_related("channel", "notification")
+        return list(qs)
+
+
+def one(tenant, model, **filters):
+    found = rows(tenant, model, **filters)
+    assert len(found) == 1, found
+    return found[0]
+
+
+def ping(side, recipients, n=1, link=""):
+    with tenant_context(side.tenant):
+        return notify(event=PING, recipients=recipients, params={"n": n}, link=link)
+
+
+def run(delivery):
+    """What the worker does with one queued delivery (the task, called in-process)."""
+    return deliver(delivery.tenant_id, delivery.pk)
+
+
+def refreshed(obj):
+    """The row as stored now (related rows loaded: RLS hides them outside the tenant)."""
+    return one(obj.tenant, type(obj), pk=obj.pk)
+
+
+def received(httpserver):
+    return [request for request, _response in httpserver.log]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- notify() ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_notify_writes_one_in_app_row_per_active_recipient(world):
+    gone = MembershipFactory(tenant=world.a.tenant, is_active=False)
+    written = ping(world.a, [world.a.rep, world.a.rep, world.a.manager, gone], n=7)
+    assert [n.recipient_id for n in written] == [world.a.rep.pk, world.a.manager.pk]
+    stored = one(world.a.tenant, Notification, recipient=world.a.rep)
+    assert (stored.event, stored.params, stored.read_at) == (PING, {"n": 7}, None)
+    assert stored.title == "Ping 7" and stored.body == "Body 7"
+    # No channel is set up: nothing goes out (e-mail is not among this event's defaults).
+    assert rows(world.a.tenant, Delivery) == []
+    assert rows(world.b.tenant, Notification) == []
+
+
+@pytest.mark.django_db
+def test_notify_needs_a_tenant_and_a_registered_event(world):
+    with pytest.raises(NoTenantError):
+        notify(event=PING, recipients=[world.a.rep], params={"n": 1})
+    with tenant_context(world.a.tenant), pytest.raises(ValueError, match="unknown"):
+        notify(event="no.such.event", recipients=[world.a.rep])
+
+
+@pytest.mark.django_db
+def test_a_member_of_another_tenant_is_never_notified(world):
+    assert ping(world.a, [world.b.rep]) == []
+    assert rows(world.b.tenant, Notification) == []
+
+
+@pytest.mark.django_db
+def test_the_event_roles_limit_who_receives_it(world):
+    with tenant_context(world.a.tenant):
+        written = notify(
+            event="test.managers_only",
+            recipients=[world.a.rep, world.a.manager, world.a.admin],
+            params={"n": 1},
+        )
+    assert [n.recipient_id for n in written] == [world.a.manager.pk]
+
+
+@pytest.mark.django_db
+def test_managers_of_and_admins_of(world):
+    with tenant_context(world.a.tenant):
+        assert list(managers_of()) == [world.a.manager]
+        assert list(admins_of()) == [world.a.admin]
+    assert list(admins_of(world.b.tenant)) == [world.b.admin]
+    assert "notify.channel_paused" in [e.key for e in event_types()]
+
+
+@pytest.mark.django_db
+def test_deliveries_follow_the_preference_else_the_event_default(world):
+    make_channel(world.a.tenant, "sms", "http://127.0.0.1:9/sms")
+    make_channel(world.a.tenant, "wecom", "http://127.0.0.1:9/wecom", is_active=False)
+    rep, manager, admin = (
+        with_phone(world.a.rep, "13800000001"),
+        with_phone(world.a.manager, "13800000002"),
+        with_phone(world.a.admin, "13800000003"),
+    )
+    with tenant_context(world.a.tenant):
+        # The manager wants this event in-app only; the admin by e-mail and WeCom (off).
+        NotificationPreference.objects.create(
+            tenant=world.a.tenant, membership=manager, event=PING, channels=["in_app"]
+        )
+        NotificationPreference.objects.create(
+            tenant=world.a.tenant, membership=admin, event=PING, channels=["email", "wecom"]
+        )
+    ping(world.a, [rep, manager, admin])
+
+    deliveries = rows(world.a.tenant, Delivery)
+    got = sorted((d.channel.kind, d.to) for d in deliveries)
+    assert got == [("email", admin.user.email), ("sms", rep.phone)]
+    assert all(d.status == DeliveryStatus.PENDING for d in deliveries)
+    # E-mail's channel row is created on first use, so its circuit works like the others'.
+    assert one(world.a.tenant, NotificationChannel, kind="email").is_active
+    assert len(rows(world.a.tenant, Notification)) == 3
+
+
+@pytest.mark.django_db
+def test_a_robot_posts_once_per_event_mentioning_the_recipients(world, httpserver):
+    make_channel(world.a.tenant, "wecom", httpserver.url_for("/wecom"))
+    httpserver.expect_request("/wecom", method="POST").respond_with_json(
+        {"errcode": 0, "errmsg": "ok"}
+    )
+    rep = with_phone(world.a.rep, "+86 138-0000-0001")
+    ping(world.a, [rep, world.a.manager], n=3, link="/leads/")
+
+    delivery = one(world.a.tenant, Delivery, channel__kind="wecom")
+    assert delivery.to == "" and delivery.mentions == ["+86 138-0000-0001"]
+    assert run(delivery) == DeliveryStatus.SENT
+
+    [request] = received(httpserver)
+    assert request.json == {
+        "msgtype": "text",
+        "text": {
+            "content": "Ping 3\nBody 3\nhttp://127.0.0.1:8000/leads/",
+            "mentioned_mobile_list": ["13800000001"],
+        },
+    }
+    delivery = refreshed(delivery)
+    assert (delivery.status, delivery.attempts, delivery.http_status) == ("sent", 1, 200)
+    assert delivery.sent_at is not None
+    attempt = one(world.a.tenant, DeliveryAttempt, delivery=delivery)
+    assert attempt.ok and attempt.http_status == 200 and attempt.error == ""
+    channel = refreshed(delivery.channel)
+    assert channel.last_success_at is not None and channel.last_status == 200
+
+
+@pytest.mark.django_db
+def test_the_dingtalk_robot_signs_its_requests(world, httpserver):
+    secret = "SECabc123"
+    make_channel(
+        world.a.tenant,
+        "dingtalk",
+        httpserver.url_for("/robot/send") + "?access_token=tok",
+        secret=secret,
+    )
+    httpserver.expect_request("/robot/send", method="POST").respond_with_json(
+        {"errcode": 0, "errmsg": "ok"}
+    )
+    with_phone(world.a.rep, "13800000001")
+    before = int(time.time() * 1000)
+    ping(world.a, [world.a.rep], n=5)
+    assert run(one(world.a.tenant, Delivery, channel__kind="dingtalk")) == "sent"
+
+    [request] = received(httpserver)
+    query = urllib.parse.parse_qs(request.query_string.decode())
+    assert query["access_token"] == ["tok"]
+    timestamp = query["timestamp"][0]
+    assert before <= int(timestamp) <= int(time.time() * 1000)
+    expected = base64.b64encode(
+        hmac.new(secret.encode(), f"{timestamp}\n{secret}".encode(), hashlib.sha256).digest()
+    ).decode()
+    assert query["sign"] == [expected]
+    # On the wire the base64 is URL-encoded (+ / = escaped), as DingTalk requires.
+    raw = dict(p.split("=", 1) for p in request.query_string.decode().split("&"))
+    assert raw["sign"] == urllib.parse.quote_plus(expected)
+    assert dingtalk_sign(secret, int(timestamp)) == raw["sign"]
+    assert request.json == {
+        "msgtype": "text",
+        "text": {"content": "Ping 5\nBody 5\n@13800000001"},
+        "at": {"atMobiles": ["13800000001"]},
+    }
+
+
+@pytest.mark.django_db
+def test_the_sms_gateway_gets_phone_and_text_with_the_bearer_token(world, httpserver):
+    make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"), token="s3cret")
+    httpserver.expect_request(
+        "/sms", method="POST", headers={"Authorization": "Bearer s3cret"}
+    ).respond_with_json({"accepted": True})
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep], n=9)
+    assert run(one(world.a.tenant, Delivery, channel__kind="sms")) == "sent"
+    [request] = received(httpserver)
+    assert request.json == {"phone": "13800000001", "text": "Ping 9\nBody 9"}
+
+
+@pytest.mark.django_db
+def test_e_mail_goes_through_djangos_mail_backend(world, mailoutbox):
+    with tenant_context(world.a.tenant):
+        NotificationPreference.objects.create(
+            tenant=world.a.tenant, membership=world.a.rep, event=PING, channels=["email"]
+        )
+    ping(world.a, [world.a.rep], n=4, link="/leads/")
+    delivery = one(world.a.tenant, Delivery, channel__kind="email")
+    assert run(delivery) == "sent"
+    [mail] = mailoutbox
+    assert mail.to == [world.a.rep.user.email]
+    assert mail.subject == "Ping 4"
+    assert mail.body == "Body 4\nhttp://127.0.0.1:8000/leads/"
+    assert refreshed(delivery).http_status is None
+
+
+@pytest.mark.django_db
+def test_texts_are_rendered_in_the_readers_language_and_sent_in_the_tenants(world, httpserver):
+    make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_json({})
+    with_phone(world.a.rep, "13800000001")
+    with translation.override("en"), tenant_context(world.a.tenant):
+        notify(event="test.translated", recipients=[world.a.rep])
+    stored = one(world.a.tenant, Notification)
+    with translation.override("en"):
+        assert stored.title == "Sales manager"
+    with translation.override("zh-hans"):
+        assert stored.title == "销售经理"
+    with translation.override("en"):  # the worker's language does not matter
+        run(one(world.a.tenant, Delivery))
+    assert received(httpserver)[0].json["text"] == "销售经理"
+
+
+# --- Failures ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_http_error_is_stored_on_the_delivery_and_the_channel(world, httpserver):
+    channel = make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_data("gateway down", status=500)
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery)
+    before = timezone.now()
+    assert run(delivery) == DeliveryStatus.FAILED
+
+    delivery = refreshed(delivery)
+    assert delivery.http_status == 500
+    assert delivery.last_error == "HTTP 500: gateway down"
+    assert delivery.attempts == 1
+    assert before + timedelta(seconds=29) < delivery.next_attempt_at
+    assert delivery.next_attempt_at < timezone.now() + timedelta(seconds=31)
+    channel = refreshed(channel)
+    assert (channel.last_status, channel.consecutive_failures) == (500, 1)
+    assert channel.last_error == "HTTP 500: gateway down"
+    assert channel.state == CircuitState.CLOSED
+    attempt = one(world.a.tenant, DeliveryAttempt)
+    assert (attempt.ok, attempt.http_status, attempt.error) == (
+        False,
+        500,
+        "HTTP 500: gateway down",
+    )
+
+
+@pytest.mark.django_db
+def test_a_robot_errcode_is_a_failure_even_with_http_200(world, httpserver):
+    make_channel(world.a.tenant, "wecom", httpserver.url_for("/wecom"))
+    httpserver.expect_request("/wecom").respond_with_json(
+        {"errcode": 93000, "errmsg": "invalid webhook url"}
+    )
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery, channel__kind="wecom")
+    assert run(delivery) == DeliveryStatus.FAILED
+    delivery = refreshed(delivery)
+    assert delivery.http_status == 200
+    assert delivery.last_error == "errcode 93000: invalid webhook url"
+    assert refreshed(delivery.channel).last_error == "errcode 93000: invalid webhook url"
+
+
+@pytest.mark.django_db
+def test_a_private_address_is_refused_when_the_guard_is_on(world, httpserver, settings):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = False
+    make_channel(world.a.tenant, "wecom", httpserver.url_for("/wecom"))
+    httpserver.expect_request("/wecom").respond_with_json({"errcode": 0})
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery, channel__kind="wecom")
+    assert run(delivery) == DeliveryStatus.FAILED  # stored, not raised
+    assert received(httpserver) == []
+    delivery = refreshed(delivery)
+    assert delivery.last_error.startswith("Refused: localhost is a loopback")
+    assert delivery.http_status is None
+    assert refreshed(delivery.channel).last_error == delivery.last_error
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/x",
+        "http://localhost:8080/x",
+        "http://10.1.2.3/x",
+        "http://172.16.0.1/x",
+        "http://192.168.1.10/x",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://100.64.0.1/x",
+        "http://0.0.0.0/x",
+        "http://[::1]/x",
+        "http://[fe80::1]/x",
+        "http://[fd00::1]/x",
+        "http://[::ffff:127.0.0.1]/x",
+    ],
+)
+def test_the_guard_refuses_non_public_destinations(url, settings):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(DeliveryError, match="Refused"):
+        resolve_destination(url)
+
+
+@pytest.mark.parametrize("url", ["", "ftp://example.com/x", "not a url", "http:///x"])
+def test_the_guard_refuses_what_is_not_an_http_url(url, settings):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = False
+    with pytest.raises(DeliveryError):
+        resolve_destination(url)
+
+
+def test_the_guard_pins_a_public_destination_to_the_checked_address(settings):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = False
+    destination = resolve_destination("https://8.8.8.8:8443/robot/send?key=k")
+    assert str(destination.url) == "https://8.8.8.8:8443/robot/send?key=k"
+    assert destination.headers == {"Host": "8.8.8.8:8443"}
+    assert destination.extensions == {"sni_hostname": "8.8.8.8"}
+
+
+@pytest.mark.django_db
+def test_an_unreachable_port_and_a_bad_url_are_stored_not_raised(world):
+    make_channel(world.a.tenant, "sms", f"http://127.0.0.1:{free_port()}/sms")
+    make_channel(world.a.tenant, "wecom", "wecom-robot-without-a-scheme")
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    sms = one(world.a.tenant, Delivery, channel__kind="sms")
+    wecom = one(world.a.tenant, Delivery, channel__kind="wecom")
+    assert run(sms) == run(wecom) == DeliveryStatus.FAILED
+    assert refreshed(sms).last_error.startswith("ConnectError")
+    assert "http://" in refreshed(wecom).last_error
+    assert refreshed(sms.channel).last_error.startswith("ConnectError")
+
+
+def test_the_backoff_is_30_s_times_4_to_the_attempt():
+    assert [backoff(n) for n in (1, 2, 3)] == [
+        timedelta(seconds=30),
+        timedelta(minutes=2),
+        timedelta(minutes=8),
+    ]
+
+
+def _make_due(delivery):
+    with tenant_context(delivery.tenant):
+        Delivery.objects.filter(pk=delivery.pk).update(
+            next_attempt_at=timezone.now() - timedelta(seconds=1)
+        )
+
+
+def _cool_down(channel):
+    with tenant_context(channel.tenant):
+        NotificationChannel.objects.filter(pk=channel.pk).update(
+            opened_at=timezone.now() - timedelta(seconds=channel.cooldown_seconds + 1)
+        )
+
+
+def _sweep_and_run():
+    """One beat: claim what is due, run each (as the worker would)."""
+    claimed = claim_due_deliveries()
+    return [deliver(tenant_id, pk) for tenant_id, pk in claimed]
+
+
+@pytest.mark.django_db
+def test_retries_back_off_and_the_delivery_dies_after_four_attempts(world, httpserver):
+    channel = make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_data("busy", status=503)
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery)
+
+    assert run(delivery) == "failed"
+    waits = []
+    for _attempt in (2, 3):
+        delivery = refreshed(delivery)
+        waits.append(delivery.next_attempt_at - timezone.now())
+        assert _sweep_and_run() == []  # not due yet
+        _make_due(delivery)
+        assert _sweep_and_run() == ["failed"]
+    delivery = refreshed(delivery)
+    waits.append(delivery.next_attempt_at - timezone.now())
+    assert [round(w.total_seconds() / 30) for w in waits] == [1, 4, 16]
+
+    # The third failure in a row paused the channel: the retry is held, not attempted.
+    assert refreshed(channel).state == CircuitState.OPEN
+    _make_due(delivery)
+    assert _sweep_and_run() == ["held"]
+    assert len(received(httpserver)) == 3
+    # After the cool-down it is the half-open probe: the fourth attempt fails, it is dead.
+    _cool_down(channel)
+    assert _sweep_and_run() == ["dead"]
+    delivery = refreshed(delivery)
+    assert (delivery.status, delivery.attempts, delivery.next_attempt_at) == ("dead", 4, None)
+    assert len(rows(world.a.tenant, DeliveryAttempt, delivery=delivery)) == 4
+    assert len(received(httpserver)) == 4
+    assert _sweep_and_run() == []
+
+
+def _three_failures(world, httpserver):
+    channel = make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_data("down", status=500)
+    with_phone(world.a.rep, "13800000001")
+    for n in range(3):
+        ping(world.a, [world.a.rep], n=n)
+    for delivery in rows(world.a.tenant, Delivery):
+        assert run(delivery) == "failed"
+    return refreshed(channel)
+
+
+@pytest.mark.django_db
+def test_three_failures_in_a_row_pause_the_channel_and_tell_the_admins(world, httpserver):
+    channel = _three_failures(world, httpserver)
+    assert channel.state == CircuitState.OPEN and channel.opened_at is not None
+    assert channel.consecutive_failures == 3
+
+    told = one(world.a.tenant, Notification, event="notify.channel_paused")
+    assert told.recipient == world.a.admin
+    assert told.params["channel"] == "sms channel"
+    assert told.params["error"] == "HTTP 500: down"
+    assert told.link == f"/admin/crm/notificationchannel/{channel.pk}/change/"
+    with translation.override("en"):
+        assert told.title == "Notification channel sms channel paused"
+
+    # Further deliveries are held, not attempted; every attempt made is logged.
+    ping(world.a, [world.a.rep], n=99)
+    held = rows(world.a.tenant, Delivery, status="pending")
+    assert [run(d) for d in held] == ["held"]
+    assert len(received(httpserver)) == 3
+    assert len(rows(world.a.tenant, DeliveryAttempt)) == 3
+    assert all(not a.ok for a in rows(world.a.tenant, DeliveryAttempt))
+    # Before the cool-down the sweep has no probe to offer.
+    assert claim_due_deliveries() == []
+
+
+@pytest.mark.django_db
+def test_a_successful_probe_after_the_cool_down_closes_the_circuit(world, httpserver):
+    channel = _three_failures(world, httpserver)
+    for n in (10, 11):
+        ping(world.a, [world.a.rep], n=n)
+    for delivery in rows(world.a.tenant, Delivery, status="pending"):
+        assert run(delivery) == "held"
+
+    httpserver.clear_all_handlers()
+    httpserver.expect_request("/sms").respond_with_json({"ok": True})
+    _cool_down(channel)
+    [probe] = claim_due_deliveries()  # one probe only: the oldest held delivery
+    assert deliver(*probe) == "sent"
+
+    channel = refreshed(channel)
+    assert channel.state == CircuitState.CLOSED and channel.consecutive_failures == 0
+    assert channel.opened_at is None and channel.last_error == ""
+    # The other held delivery is released and goes out.
+    [released] = rows(world.a.tenant, Delivery, status="pending")
+    assert run(released) == "sent"
+    assert [r.json["text"] for r in received(httpserver)[3:]] == [
+        "Ping 10\nBody 10",
+        "Ping 11\nBody 11",
+    ]
+
+
+@pytest.mark.django_db
+def test_a_failed_probe_opens_the_circuit_again(world, httpserver):
+    channel = _three_failures(world, httpserver)
+    ping(world.a, [world.a.rep], n=10)
+    [held] = rows(world.a.tenant, Delivery, status="pending")
+    assert run(held) == "held"
+
+    _cool_down(channel)
+    assert _sweep_and_run() == ["failed"]
+    channel = refreshed(channel)
+    assert channel.state == CircuitState.OPEN
+    assert channel.opened_at > timezone.now() - timedelta(seconds=5)
+    assert channel.consecutive_failures == 4
+    assert claim_due_deliveries() == []  # a new cool-down has begun
+    # The admins were told once, when it first opened.
+    assert len(rows(world.a.tenant, Notification, event="notify.channel_paused")) == 1
+
+
+@pytest.mark.django_db
+def test_a_switched_off_channel_is_not_used(world):
+    make_channel(world.a.tenant, "sms", "http://127.0.0.1:9/sms", is_active=False)
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    assert rows(world.a.tenant, Delivery) == []
+
+
+# --- The due sweep ------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_sweep_claims_each_due_delivery_once(world, httpserver):
+    make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_json({})
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery)
+    # A pending delivery whose broker message was lost is due once the grace has passed.
+    assert claim_due_deliveries() == []
+    _make_due(delivery)
+
+    first, second = claim_due_deliveries(), claim_due_deliveries()
+    assert first == [(world.a.tenant.pk, delivery.pk)] and second == []
+    assert [deliver(*c) for c in first * 2] == ["sent", None]  # a duplicate message too
+    assert len(received(httpserver)) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_and_two_workers_at_once_send_once(world, httpserver, settings):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = True
+    make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
+    httpserver.expect_request("/sms").respond_with_handler(
+        lambda request: (time.sleep(0.3), Response("{}", content_type="application/json"))[1]
+    )
+    with_phone(world.a.rep, "13800000001")
+    ping(world.a, [world.a.rep])
+    delivery = one(world.a.tenant, Delivery)
+    _make_due(delivery)
+
+    barrier = threading.Barrier(2)
+    claims, results, errors = [], [], []
+
+    def beat_and_worker():
+        try:
+            barrier.wait()
+            claimed = claim_due_deliveries()
+            claims.append(claimed)
+            barrier.wait()
+            # Both workers also get the same message (a re-drive racing the first one).
+            results.append(deliver(world.a.tenant.pk, delivery.pk))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=beat_and_worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert sorted(len(c) for c in claims) == [0, 1]
+    assert sorted(results, key=str) == [None, "sent"]
+    assert len(received(httpserver)) == 1
+    assert refreshed(delivery).status == "sent"
+
+
+# --- On a real worker -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_real_worker_delivers_and_the_sweep_retries(
+    world, httpserver, settings, celery_worker_thread
+):
+    settings.NOTIFY_ALLOW_PRIVATE_URLS = True
+    make_channel(world.a.tenant, "wecom", httpserver.url_for("/wecom"))
+    httpserver.expect_oneshot_request("/wecom").respond_with_data("oops", status=502)
+    httpserver.expect_request("/wecom").respond_with_json({"errcode": 0, "errmsg": "ok"})
+    with_phone(world.a.rep, "13800000001")
+
+    ping(world.a, [world.a.rep], n=1, link="/leads/")  # commits: the worker gets it
+    delivery = one(world.a.tenant, Delivery, channel__kind="wecom")
+    assert wait_for(lambda: refreshed(delivery).status == "failed")
+    assert refreshed(delivery).http_status == 502
+
+    _make_due(delivery)
+    assert deliver_due() == 1  # the beat task queues the retry; the worker sends it
+    assert wait_for(lambda: refreshed(delivery).status == "sent")
+    bodies = [json.loads(r.get_data()) for r in received(httpserver)]
+    assert len(bodies) == 2
+    assert bodies[-1]["text"]["mentioned_mobile_list"] == ["13800000001"]
+    assert len(rows(world.a.tenant, DeliveryAttempt, delivery=delivery)) == 2
