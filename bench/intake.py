@@ -12,7 +12,9 @@ Three figures, in this order, on the bench database (`crm_bench`, see bench/READ
     the events of (a) are timed until all are processed (the DB is polled): leads per second,
     from the first to the last `processed_at`, and the wall time including the worker's boot.
 (c) latency: with that worker running, --rate webhooks per second for --duration seconds;
-    for each, lead.created_at minus the client's send time (same machine, same clock).
+    for each, lead.created_at and lead.assigned_at minus the client's send time (same
+    machine, same clock). The tenant has 20 reps with profiles (capacity unlimited: nobody
+    verifies the bench's leads), so every lead is decided among 20 candidates.
 
 The script starts and stops gunicorn and the worker itself (free port; the broker is a
 Redis database of its own, --broker, purged first, so no other process's tasks are eaten
@@ -42,6 +44,7 @@ from common import REPO_ROOT, _percentile, emit, log, prepare_database, setup_dj
 TENANT_SLUG = "bench-intake"
 CHANNEL_NAME = "bench webhook"
 DEFAULT_BROKER = "redis://127.0.0.1:6379/9"
+REPS = 20
 VENV_BIN = Path(sys.executable).parent
 
 PREFIXES = [
@@ -90,7 +93,37 @@ def ensure_channel():
             tag, _ = Tag.objects.get_or_create(tenant=tenant, name=name, defaults={"color": color})
             if not TaggingRule.objects.filter(tag=tag).exists():
                 TaggingRule.objects.create(tenant=tenant, tag=tag, keywords=keywords)
+        ensure_reps(tenant)
     return tenant, channel
+
+
+def ensure_reps(tenant, count: int = REPS) -> None:
+    """Reps to assign to, with varied profiles. Their capacity is unlimited here: the bench
+    sends thousands of leads nobody verifies, and a rep at capacity would make the lead
+    wait instead of measuring the decision."""
+    from django.contrib.auth import get_user_model
+
+    from crm.models import Membership, Role
+    from leads.models import Industry, RepProfile
+
+    provinces = ["江苏省", "浙江省", "上海市", "安徽省", "山东省", "福建省"]
+    industries = list(Industry.values)
+    User = get_user_model()
+    for i in range(count):
+        user, _ = User.objects.get_or_create(username=f"bench-intake-rep{i}")
+        member, _ = Membership.objects.get_or_create(
+            tenant=tenant, user=user, defaults={"role": Role.REP}
+        )
+        RepProfile.objects.update_or_create(
+            membership=member,
+            defaults={
+                "tenant": tenant,
+                "provinces": [provinces[i % len(provinces)]],
+                "industries": [industries[i % len(industries)]],
+                "product_lines": ["CT"] if i % 3 == 0 else ["DR", "超声"],
+                "capacity": 1_000_000,
+            },
+        )
 
 
 def retire_leftovers(tenant) -> int:
@@ -413,11 +446,13 @@ def phase_latency(port, tenant, channel, payloads, rate: float) -> dict:
     wait_processed(tenant, ids, timeout=120)
     with tenant_context(tenant):
         rows = InboundEvent.objects.filter(public_id__in=ids).values_list(
-            "public_id", "lead__created_at", "processed_at"
+            "public_id", "lead__created_at", "processed_at", "lead__assigned_at"
         )
-        created = [(str(p), c, done) for p, c, done in rows]
-    to_lead = [(c.timestamp() - sent_at[p]) * 1000 for p, c, _ in created if c]
-    to_processed = [(done.timestamp() - sent_at[p]) * 1000 for p, _, done in created]
+        created = [(str(p), c, done, a) for p, c, done, a in rows]
+    to_lead = [(c.timestamp() - sent_at[p]) * 1000 for p, c, _, _ in created if c]
+    to_processed = [(done.timestamp() - sent_at[p]) * 1000 for p, _, done, _ in created]
+    # Assignment runs in the task that creates the lead: assigned_at is set there.
+    to_assigned = [(a.timestamp() - sent_at[p]) * 1000 for p, _, _, a in created if a]
     return {
         "rate_per_s": rate,
         "requests": len(payloads),
@@ -428,6 +463,11 @@ def phase_latency(port, tenant, channel, payloads, rate: float) -> dict:
         "post_to_lead_ms_p95": round(_percentile(to_lead, 95), 1),
         "post_to_lead_ms_max": round(max(to_lead), 1),
         "post_to_processed_ms_p95": round(_percentile(to_processed, 95), 1),
+        "assigned": len(to_assigned),
+        "post_to_assigned_ms_p50": round(statistics.median(to_assigned), 1)
+        if to_assigned
+        else None,
+        "post_to_assigned_ms_p95": round(_percentile(to_assigned, 95), 1) if to_assigned else None,
         "response_ms_p50": round(statistics.median(responses), 1),
         "response_ms_p95": round(_percentile(responses, 95), 1),
     }
@@ -507,7 +547,10 @@ def main() -> None:
         latency = phase_latency(
             port, tenant, channel, make_payloads(run + "c", count, start=0), args.rate
         )
-        log(f"    p95 {latency['post_to_lead_ms_p95']} ms")
+        log(
+            f"    p95 {latency['post_to_lead_ms_p95']} ms to the lead,"
+            f" {latency['post_to_assigned_ms_p95']} ms to its assignment"
+        )
     finally:
         stop(worker, "celery worker")
         stop(web, "gunicorn")

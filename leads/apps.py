@@ -9,6 +9,10 @@ class LeadsConfig(AppConfig):
     def ready(self) -> None:
         from crm.models import Role
         from crm.navigation import NavItem, register
+        from leads import notifications, sla
+
+        notifications.register()
+        sla.register()
 
         register(
             NavItem(
@@ -35,3 +39,33 @@ class LeadsConfig(AppConfig):
                 in_navbar=False,
             )
         )
+        register(
+            NavItem(
+                "my_profile",
+                _("My profile"),
+                "leads:my_profile",
+                "person-badge",
+                description=_(
+                    "What leads are matched to you on, your load, your zone and your share"
+                    " of leads."
+                ),
+                roles=frozenset({Role.REP}),
+                order=15,
+            )
+        )
+        register(
+            NavItem(
+                "why_not",
+                _("Why didn't I get a lead?"),
+                "leads:why_not",
+                "question-circle",
+                description=_("Look up a lead you expected and see why it went elsewhere."),
+                roles=frozenset({Role.REP}),
+                order=16,
+                in_navbar=False,
+            )
+        )
+        from crm.navigation import register_home_card
+        from leads.views import training_card
+
+        register_home_card(training_card)

@@ -187,6 +187,7 @@ class RepState:
     received: int = 0
     last_assigned_at: datetime | None = None
     joined_at: datetime | None = None
+    membership: Membership | None = None  # set by rep_states(), for the database path
 
     @property
     def shortfall(self) -> float:
@@ -419,6 +420,22 @@ def _copy_default_rules(policy: AssignmentPolicy) -> None:
     ScoreRule.objects.bulk_create(rules)
 
 
+_compiled: dict = {}  # public_id (never reused, unlike a pk) → compiled rules
+
+
+def policy_rules(policy: AssignmentPolicy) -> list[CompiledRule]:
+    """A policy's compiled rules. Published versions never change, so each worker
+    compiles a version once; a draft is compiled afresh every time."""
+    if policy.is_draft:
+        return compile_rules(policy.rules.all())
+    rules = _compiled.get(policy.public_id)
+    if rules is None:
+        if len(_compiled) > 256:
+            _compiled.clear()
+        rules = _compiled[policy.public_id] = compile_rules(policy.rules.all())
+    return rules
+
+
 def policy_draft(user=None) -> AssignmentPolicy:
     """The tenant's one draft, created as a copy of the active version when missing."""
     draft = AssignmentPolicy.objects.filter(status=PolicyStatus.DRAFT).first()
@@ -541,6 +558,7 @@ def rep_states(params: Params, now: datetime) -> list[RepState]:
     states = []
     for m in members:
         state = state_of(m, profiles.get(m.pk), today)
+        state.membership = m
         state.open_count = open_counts.get(m.pk, 0)
         state.expected, state.received = ledger.get(m.pk, (0.0, 0))
         states.append(state)
@@ -623,7 +641,7 @@ def _record(
     actor=None,
 ) -> AssignmentDecision:
     return AssignmentDecision.objects.create(
-        tenant=lead.tenant,
+        tenant_id=lead.tenant_id,
         lead=lead,
         policy=policy,
         kind=kind,
@@ -643,6 +661,11 @@ def _record(
 
 
 def _hand_over(lead: Lead, member: Membership, now: datetime) -> None:
+    if lead.dispatch_round and lead.owner_id != member.pk:
+        # A new owner starts with fresh touch clocks (first touch on time? second touch
+        # within 72 h?); the earlier touches stay on the timeline.
+        lead.first_touch_at = lead.last_touch_at = lead.first_touch_late = None
+        lead.touch_count = 0
     lead.owner = member
     lead.status = LeadStatus.ASSIGNED
     lead.assigned_at = now
@@ -671,7 +694,7 @@ def dispatch(
     _advisory_lock("assign", lead.tenant_id)  # one decision at a time per tenant
     policy = policy_active()
     params = Params.of(policy)
-    rules = compile_rules(policy.rules.all())
+    rules = policy_rules(policy)
     reps = rep_states(params, now)
     facts = facts_of(lead)
     seed = secrets.randbits(63)
@@ -687,7 +710,7 @@ def dispatch(
             break
     lead.score = result.lead_score
     if result.chosen is not None:
-        member = Membership.objects.select_related("user").get(pk=result.chosen.membership_id)
+        member = result.chosen.membership
         _hand_over(lead, member, now)
         lead.save()
         _ledger_add(tenant_today(now), ledger_shares(result.eligible), member.pk)
@@ -737,7 +760,9 @@ def _pool(lead, reason, *, now, policy, result=None, kind=DecisionKind.AUTO, act
         actor=actor,
     )
     _timeline(lead, LeadEventKind.POOLED, now, reason=reason, decision=decision, actor=actor)
-    if reason != PoolReason.MANUAL:
+    if reason not in (PoolReason.MANUAL, PoolReason.NO_SECOND_TOUCH):
+        # A return is dispatched again at once (lead.returned tells who it concerns);
+        # if nobody can take it, dispatch pools it again with NO_CANDIDATE and tells.
         _notify(
             "lead.pooled", managers(), {"lead": str(lead), "reason": PoolReason(reason).label}, lead
         )
@@ -748,7 +773,7 @@ def _timeline(lead, kind, now, *, decision=None, actor=None, **data) -> None:
     if decision is not None:
         data["decision"] = str(decision.public_id)
     LeadEvent.objects.create(
-        tenant=lead.tenant, lead=lead, kind=kind, at=now, data=data, actor=actor
+        tenant_id=lead.tenant_id, lead=lead, kind=kind, at=now, data=data, actor=actor
     )
 
 

@@ -18,6 +18,12 @@ from leads.models import Channel, Lead, LeadStatus, Tag
 
 REVISIT_CHOICES = (("yes", _("Revisits only")), ("no", _("No revisits")))
 SUSPECT_CHOICES = (("yes", _("Suspects only")), ("no", _("No suspects")))
+# Unassigned new leads: in the pool (for a manager to hand out) or waiting for the retry.
+POOL_CHOICES = (
+    ("any", _("In the pool or waiting")),
+    ("pool", _("In the pool")),
+    ("waiting", _("Waiting for a rep")),
+)
 
 # Members who can hold leads, offered in the owner filter (up to OWNER_OPTIONS_MAX).
 OWNER_ROLES = (Role.REP, Role.MANAGER)
@@ -90,6 +96,12 @@ class LeadFilter(django_filters.FilterSet):
         label=_("suspect"),
         empty_label=_("Suspect or not"),
     )
+    pool = django_filters.ChoiceFilter(
+        choices=POOL_CHOICES,
+        method="filter_pool",
+        label=_("pool"),
+        empty_label=_("Pool or not"),
+    )
 
     class Meta:
         model = Lead
@@ -103,12 +115,14 @@ class LeadFilter(django_filters.FilterSet):
             "created_to",
             "revisit",
             "suspect",
+            "pool",
         ]
 
     def __init__(self, data=None, queryset=None, *, membership, **kwargs):
         super().__init__(data, queryset, **kwargs)
         if membership.role == Role.REP:
             del self.filters["owner"]
+            del self.filters["pool"]  # a rep sees their own leads: none is in the pool
         else:
             self.filters["owner"].queryset = (
                 Membership.objects.in_tenant(membership.tenant_id)
@@ -146,6 +160,14 @@ class LeadFilter(django_filters.FilterSet):
 
     def filter_suspect(self, queryset, name, value):
         return queryset.filter(is_suspect=value == "yes")
+
+    def filter_pool(self, queryset, name, value):
+        unassigned = queryset.filter(status=LeadStatus.NEW, owner__isnull=True)
+        if value == "pool":
+            return unassigned.filter(dispatch_after__isnull=True)
+        if value == "waiting":
+            return unassigned.filter(dispatch_after__isnull=False)
+        return unassigned
 
     # -- for the template ----------------------------------------------------------------
 
@@ -198,6 +220,10 @@ class LeadFilter(django_filters.FilterSet):
     @cached_property
     def suspect_options(self):
         return self.options("suspect")
+
+    @cached_property
+    def pool_options(self):
+        return self.options("pool") if "pool" in self.filters else []
 
     def options(self, name: str) -> list[tuple[str, str, bool]]:
         """(value, label, selected) for a select of the filter bar, rendered by hand:

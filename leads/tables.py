@@ -122,6 +122,8 @@ class LeadTable(tables.Table):
     phone = _column(_("phone"))
     channel = _column(_("channel"), order_by=("channel_id", "-created_at", "-id"))
     source_grade = _column(_("source grade"), order_by=("source_grade", "-created_at", "-id"))
+    # Not sortable: no index serves a sort on the score yet.
+    score = _column(_("lead score"))
     status = _column(_("status"), order_by=("status", "-created_at", "-id"))
     owner = _column(_("owner"))
     tags = _column(_("tags"))
@@ -186,6 +188,9 @@ class LeadTable(tables.Table):
     def render_source_grade(self, record):
         return record.source_grade or "—"
 
+    def render_score(self, record):
+        return "—" if record.score is None else str(record.score)
+
     def render_status(self, record):
         return _STATUS_LABELS.get(record.status, record.status)
 
@@ -239,6 +244,9 @@ class LeadTable(tables.Table):
 
     def value_source_grade(self, record):
         return record.source_grade
+
+    def value_score(self, record):
+        return "" if record.score is None else record.score
 
     def value_owner(self, record):
         return record.owner.display_name if record.owner_id else ""

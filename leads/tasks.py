@@ -21,3 +21,41 @@ def verify_lead_company(tenant_id: int, lead_id: int) -> None:
     from leads.registry import lead_verify_company
 
     lead_verify_company(lead_id=lead_id)
+
+
+# A sweep still queued when the next minute's is due is pointless: it expires unrun.
+SLA_SWEEP_EXPIRES = 120  # seconds
+
+
+@app.task(name="leads.sla_sweep_all")
+def sla_sweep_all() -> int:
+    """Beat, every minute: queue one SLA sweep per active tenant (a platform job that
+    only lists tenants; each sweep runs inside its own tenant)."""
+    from crm.models import Tenant
+
+    tenant_ids = list(
+        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    for tenant_id in tenant_ids:
+        sla_sweep.apply_async((tenant_id,), expires=SLA_SWEEP_EXPIRES)
+    return len(tenant_ids)
+
+
+@app.task(base=TenantTask, name="leads.sla_sweep")
+def sla_sweep(tenant_id: int) -> dict[str, int]:
+    """One tenant's SLA clocks and returns to the pool (leads.sla.sla_sweep)."""
+    from leads.sla import sla_sweep as run
+
+    return run()
+
+
+@app.task(base=TenantTask, name="leads.run_replay")
+def run_replay(tenant_id: int, replay_id: int) -> str | None:
+    """Replay the last N days under a draft policy (F14; leads.replay.run_replay)."""
+    from leads.models import ReplayRun, ReplayStatus
+    from leads.replay import run_replay as run
+
+    replay = ReplayRun.objects.select_related("policy", "baseline").filter(pk=replay_id).first()
+    if replay is None or replay.status in (ReplayStatus.DONE, ReplayStatus.FAILED):
+        return None  # gone, or already run (a redelivered message)
+    return run(replay).status

@@ -7,6 +7,12 @@ app_name = "leads"
 urlpatterns = [
     path("", views.lead_list, name="list"),
     path("<uuid:public_id>/", views.lead_detail, name="detail"),
+    path("<uuid:public_id>/reassign/", views.lead_reassign_view, name="reassign"),
+    path("<uuid:public_id>/pool/", views.lead_pool_view, name="pool"),
+    path("<uuid:public_id>/touch/", views.lead_touch_view, name="touch"),
+    path("why-not/", views.why_not, name="why_not"),
+    path("me/", views.my_profile, name="my_profile"),
+    path("me/training/ack/", views.training_ack, name="training_ack"),
     path("import/", imports.import_upload, name="import"),
     path("import/<uuid:public_id>/", imports.import_batch, name="import_batch"),
 ]

@@ -15,8 +15,19 @@ from collections.abc import Callable
 
 from django.contrib.contenttypes.models import ContentType
 
-from crm.models import AuditEvent, Membership
-from leads.models import Channel, ImportBatch, InboundEvent, Lead, Tag, TaggingRule
+from crm.models import AuditEvent, Delivery, Membership, Notification, NotificationChannel
+from leads.models import (
+    AssignmentDecision,
+    AssignmentPolicy,
+    Channel,
+    ImportBatch,
+    InboundEvent,
+    Lead,
+    RepProfile,
+    SlaPolicy,
+    Tag,
+    TaggingRule,
+)
 from tests.leads import factories as lf
 
 
@@ -48,10 +59,56 @@ def _import(w, s):
     return _once(w, s, "import", build)
 
 
+def _notification(w, s):
+    def build(tenant):
+        from crm.notify import notify
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return notify(event="notify.channel_paused", recipients=[w.side(s).admin], params={})[0]
+
+    return _once(w, s, "notification", build)
+
+
+def _notification_channel(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return NotificationChannel.objects.create(
+                tenant=tenant, kind="sms", name="SMS", url="http://127.0.0.1:9/sms"
+            )
+
+    return _once(w, s, "notification_channel", build)
+
+
+def _delivery(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Delivery.objects.create(
+                tenant=tenant,
+                notification=_notification(w, s),
+                channel=_notification_channel(w, s),
+                to="13800138000",
+            )
+
+    return _once(w, s, "delivery", build)
+
+
 BUILDERS: dict[str, Callable] = {
+    "notification_open": lambda w, s: {"public_id": _notification(w, s).public_id},
     "tenant_switch": lambda w, s: {"slug": w.side(s).tenant.slug},
     "leads:detail": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:reassign": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:pool": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:touch": lambda w, s: {"public_id": _lead(w, s).public_id},
     "leads:import_batch": lambda w, s: {"public_id": _import(w, s).public_id},
+    "admin:leads_assignmentpolicy_replay": lambda w, s: {
+        "object_id": str(_draft(w, s).pk),
+        "replay_id": _replay(w, s).public_id,
+    },
     "admin:view_on_site": lambda w, s: {
         "content_type_id": ContentType.objects.get_for_model(AuditEvent).pk,
         "object_id": str(w.side(s).audit_event.pk),
@@ -68,6 +125,13 @@ MODEL_OBJECTS: dict[type, Callable] = {
     Tag: lambda w, s: _once(w, s, "tag", lf.make_tag),
     TaggingRule: lambda w, s: _once(w, s, "rule", lambda t: _rule(t, lf.make_tag(t))),
     InboundEvent: lambda w, s: _once(w, s, "event", lambda t: lf.make_event(t, _channel(w, s))),
+    Notification: _notification,
+    NotificationChannel: _notification_channel,
+    Delivery: _delivery,
+    RepProfile: lambda w, s: _rep_profile(w, s),
+    AssignmentPolicy: lambda w, s: _draft(w, s),
+    SlaPolicy: lambda w, s: _sla_policy(w, s),
+    AssignmentDecision: lambda w, s: _decision(w, s),
 }
 
 
@@ -76,6 +140,56 @@ def _rule(tenant, tag):
 
     with tenant_context(tenant):
         return TaggingRule.objects.create(tenant=tenant, tag=tag, keywords="急需")
+
+
+# Assignment admin (leads/admin.py): the draft policy and its replay, a rep profile, the
+# SLA policy, a decision.
+def _in(w, s, name, build):
+    def scoped(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return build(tenant)
+
+    return _once(w, s, name, scoped)
+
+
+def _draft(w, s):
+    from leads.assignment import policy_draft
+
+    return _in(w, s, "policy_draft", lambda t: policy_draft())
+
+
+def _replay(w, s):
+    from leads.models import ReplayRun
+
+    return _in(
+        w, s, "replay", lambda t: ReplayRun.objects.create(tenant=t, policy=_draft(w, s), days=7)
+    )
+
+
+def _rep_profile(w, s):
+    return _in(
+        w,
+        s,
+        "rep_profile",
+        lambda t: RepProfile.objects.get_or_create(membership=w.side(s).rep, tenant=t)[0],
+    )
+
+
+def _sla_policy(w, s):
+    return _in(w, s, "sla_policy", lambda t: SlaPolicy.objects.get_or_create(tenant=t)[0])
+
+
+def _decision(w, s):
+    return _in(
+        w,
+        s,
+        "decision",
+        lambda t: AssignmentDecision.objects.create(
+            tenant=t, lead=_lead(w, s), kind="auto", outcome="pooled"
+        ),
+    )
 
 
 EXEMPT: dict[str, str] = {

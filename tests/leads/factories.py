@@ -74,3 +74,28 @@ def post_signed(
     return client.post(
         f"/hooks/{channel.key}/", data=body, content_type="application/json", headers=headers
     )
+
+
+def make_rep(tenant, username=None, **profile):
+    """An active rep seat in `tenant` with its RepProfile (`profile`: the profile's fields)."""
+    from crm.models import Role
+    from leads.models import RepProfile
+    from tests.factories import MembershipFactory
+
+    fields = {"tenant": tenant, "role": Role.REP}
+    if username:
+        fields["user__username"] = username
+    member = MembershipFactory(**fields)
+    with tenant_context(tenant):
+        RepProfile.objects.create(tenant=tenant, membership=member, **profile)
+    return member
+
+
+def make_assigned_lead(tenant, owner, at, channel=None, **fields) -> Lead:
+    """A lead with `owner` since `at`, in dispatch round 1 (as the engine leaves it)."""
+    from leads.models import LeadStatus
+
+    fields.setdefault("status", LeadStatus.ASSIGNED)
+    fields.setdefault("dispatch_round", 1)
+    fields.setdefault("created_at", at)
+    return make_lead(tenant, channel=channel, owner=owner, assigned_at=at, **fields)

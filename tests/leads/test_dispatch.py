@@ -115,7 +115,9 @@ def test_capacity_counts_open_unverified_leads_from_the_database(world):
             membership=world.a.rep, defaults={"tenant": t, "capacity": 2}
         )
     for i in range(2):
-        make_lead(t, channel, owner=world.a.rep, status=LeadStatus.ASSIGNED, phone=f"+86139000000{i}")
+        make_lead(
+            t, channel, owner=world.a.rep, status=LeadStatus.ASSIGNED, phone=f"+86139000000{i}"
+        )
     make_lead(t, channel, owner=world.a.rep, status=LeadStatus.VALID, phone="+8613900000099")
     lead = intake(t, channel)
     assert lead.owner == other
@@ -216,9 +218,10 @@ def test_publishing_a_draft_makes_the_next_version_decide(world):
     intake(t, channel)
     with tenant_context(t):
         draft = assignment.policy_draft(world.a.admin.user)
-        assert draft.version is None and draft.rules.count() == ScoreRule.objects.filter(
-            policy__version=1
-        ).count()
+        assert (
+            draft.version is None
+            and draft.rules.count() == ScoreRule.objects.filter(policy__version=1).count()
+        )
         draft.base_score = 60
         draft.save()
         v2 = assignment.policy_publish(draft, user=world.a.admin.user, note="更重视来源")
@@ -262,7 +265,9 @@ def test_manual_reassign_is_audited_and_counted(world):
         assert decision.actor == world.a.manager.user
         from crm.models import AuditEvent
 
-        assert AuditEvent.objects.filter(action="lead.reassigned", object_id=str(lead.public_id)).exists()
+        assert AuditEvent.objects.filter(
+            action="lead.reassigned", object_id=str(lead.public_id)
+        ).exists()
         assert RepLedgerDay.objects.get(membership=target).received == 1
         with pytest.raises(ValueError):
             assignment.lead_reassign(lead, to=world.a.manager, reason="x", actor=None)

@@ -140,7 +140,7 @@ def test_it_imports_an_xlsx_from_preview_to_report(world, login, en):
         0,
     )
     assert report["not_imported"] == 1
-    assert "hx-trigger" not in report_page.text  # nothing left to wait for
+    assert 'hx-trigger="every 2s"' not in report_page.text  # nothing left to wait for
     with tenant_context(world.a.tenant):
         assert Lead.objects.count() == 3
         assert Lead.objects.revisits().count() == 1

@@ -76,7 +76,7 @@ def test_it_creates_a_normalised_lead(tenant, channel):
     assert lead.utm == {"utm_campaign": "expo"}
     assert lead.is_suspect is False
     with tenant_context(tenant):
-        assert list(lead.events.values_list("kind", flat=True)) == ["intake"]
+        assert list(lead.events.values_list("kind", flat=True)) == ["assigned", "intake"]
 
 
 def test_a_landline_and_a_400_number_are_accepted(tenant, channel):

@@ -334,7 +334,7 @@ def test_it_exports_the_tenants_rows_as_csv(world, login):
     assert response["Content-Disposition"].startswith('attachment; filename="leads-')
     assert response["Content-Disposition"].endswith('.csv"')
     header, *data = csv_rows(response)
-    assert len(header) == 11
+    assert len(header) == 12  # … the lead score among them
     assert len(data) == 1
     assert "Alpha Export Ltd" in data[0]
     assert "紧急" in data[0]  # tags as plain text

@@ -1,0 +1,388 @@
+"""SLA clocks (F11) and the return to the pool (F13): the sweep beat runs every minute.
+
+The clocks are not timers: they are the lead rows themselves (`created_at`, `pooled_at`,
+`assigned_at`, `verified_at`, `first_touch_at` …), scanned by `sla_sweep()` against the
+tenant's `SlaPolicy`. A threshold fires once per lead and dispatch round: firing is an
+`INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING` into `SlaAlert`, whose unique
+constraint `slaalert_once` (tenant, lead, threshold, round) lets exactly one sweep insert
+the row, and only the leads whose row *this* statement inserted are notified. Two beat
+processes, or beat and an operator's `manage.py sla_sweep`, cannot double-send.
+
+On top of that, sweeps of one tenant are serialised by a transaction advisory lock
+(PostgreSQL; SQLite serialises writers anyway): a sweep touches leads, rep profiles and
+the assignment lock in an order a concurrent sweep could invert (a deadlock, one of the
+two rolled back). The second sweep waits for the first to commit and then finds every
+alert already there. Correctness never depends on the lock: the constraint decides.
+
+Thresholds (all per tenant, `SlaPolicy`):
+- `a_unassigned` / `unassigned`: status new and no owner (pooled leads included) for
+  `a_unassigned_minutes` (A-class only) / `unassigned_minutes`, measured from
+  `created_at` in dispatch round 0 and from `pooled_at` in later rounds → managers.
+- `unverified_rep`: status assigned for `unverified_hours` since `assigned_at` → the rep;
+  an untouched lead then counts as a late first touch (`leads.zones.lead_mark_late`).
+- `unverified_mgr`: still assigned `unverified_escalation_hours` after the rep was
+  reminded → managers. The escalation never precedes the reminder.
+- `no_followup`: status valid, no touch after `verified_at` for `no_followup_hours` →
+  rep and managers.
+- `no_second_touch`: exactly one touch in this round, `second_touch_hours` old, status
+  assigned or valid → back to the pool and dispatched again to another rep
+  (`leads.assignment.lead_return_to_pool`, which tells the previous owner and managers).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Membership, Role
+from crm.tenancy import NoTenantError, current_tenant
+from leads.models import (
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    PoolReason,
+    SlaAlert,
+    SlaPolicy,
+    SlaThreshold,
+    SourceGrade,
+)
+
+logger = logging.getLogger(__name__)
+
+# The notification event of each threshold (no_second_touch: lead_return_to_pool tells).
+EVENTS = {
+    SlaThreshold.A_UNASSIGNED: "sla.a_unassigned",
+    SlaThreshold.UNASSIGNED: "sla.unassigned",
+    SlaThreshold.UNVERIFIED_REP: "sla.unverified_rep",
+    SlaThreshold.UNVERIFIED_MANAGER: "sla.unverified_manager",
+    SlaThreshold.NO_FOLLOWUP: "sla.no_followup",
+}
+
+REP = frozenset({Role.REP})
+MANAGERS = frozenset({Role.MANAGER, Role.ADMIN})
+
+
+def register() -> None:
+    """Register the SLA notification events with crm.notify (idempotent: re-registering
+    replaces). Called from LeadsConfig.ready()."""
+    from crm.notify import EventType, register_event
+
+    for event in (
+        EventType(
+            EVENTS[SlaThreshold.A_UNASSIGNED],
+            _("An A-class lead is waiting for a rep"),
+            _("A-class lead %(lead)s unassigned for %(minutes)s minutes"),
+            _("Nobody has the lead yet: hand it to a rep."),
+            roles=MANAGERS,
+        ),
+        EventType(
+            EVENTS[SlaThreshold.UNASSIGNED],
+            _("A lead is waiting for a rep"),
+            _("Lead %(lead)s unassigned for %(minutes)s minutes"),
+            _("Nobody has the lead yet: hand it to a rep."),
+            roles=MANAGERS,
+        ),
+        EventType(
+            EVENTS[SlaThreshold.UNVERIFIED_REP],
+            _("A lead of mine is not verified in time"),
+            _("Lead %(lead)s is not verified after %(hours)s hours"),
+            _("Call or message the contact and record whether the lead is valid."),
+            roles=REP,
+        ),
+        EventType(
+            EVENTS[SlaThreshold.UNVERIFIED_MANAGER],
+            _("A rep has not verified a lead in time"),
+            _("%(rep)s has not verified lead %(lead)s after %(hours)s hours"),
+            _("The rep was reminded and the lead is still not verified."),
+            roles=MANAGERS,
+        ),
+        EventType(
+            EVENTS[SlaThreshold.NO_FOLLOWUP],
+            _("A valid lead has no follow-up"),
+            _("Valid lead %(lead)s (%(rep)s): no follow-up for %(hours)s hours"),
+            _("The lead was verified as valid and nobody has contacted it since."),
+            roles=REP | MANAGERS,
+        ),
+    ):
+        register_event(event)
+
+
+def sla_policy() -> SlaPolicy:
+    """The current tenant's SLA policy, created with the defaults on first use."""
+    tenant = current_tenant()
+    if tenant is None:
+        raise NoTenantError("sla_policy() runs inside tenant_context()")
+    policy = SlaPolicy.objects.first()
+    if policy is not None:
+        return policy
+    try:
+        with transaction.atomic():
+            return SlaPolicy.objects.create(tenant=tenant)
+    except IntegrityError:  # created meanwhile by a concurrent first use
+        return SlaPolicy.objects.get()
+
+
+def sla_sweep(now: datetime | None = None) -> dict[str, int]:
+    """Run the current tenant's SLA clocks once; returns how many leads each threshold
+    fired for (all thresholds present, 0 when none). Retries due dispatches first."""
+    from leads.assignment import _advisory_lock, dispatch_due
+
+    now = now or timezone.now()
+    tenant = current_tenant()
+    if tenant is None:
+        raise NoTenantError("sla_sweep() runs inside tenant_context()")
+    counts = dict.fromkeys(SlaThreshold.values, 0)
+    with transaction.atomic():
+        _advisory_lock("sla", tenant.pk)
+        try:
+            with transaction.atomic():
+                dispatch_due(now)
+        except Exception:  # a failing dispatch must not stop the clocks
+            logger.exception("dispatch retry of tenant %s failed", tenant.pk)
+        policy = sla_policy()
+        if not policy.is_active:
+            return counts
+        sweep = _Sweep(tenant, policy, now)
+        for threshold, run in (
+            (SlaThreshold.A_UNASSIGNED, sweep.a_unassigned),
+            (SlaThreshold.UNASSIGNED, sweep.unassigned),
+            (SlaThreshold.UNVERIFIED_REP, sweep.unverified_rep),
+            (SlaThreshold.UNVERIFIED_MANAGER, sweep.unverified_manager),
+            (SlaThreshold.NO_FOLLOWUP, sweep.no_followup),
+            (SlaThreshold.NO_SECOND_TOUCH, sweep.no_second_touch),
+        ):
+            counts[threshold] = run()
+    return counts
+
+
+# --- firing --------------------------------------------------------------------------------
+
+
+def fire(threshold: str, candidates: QuerySet, now: datetime) -> list[tuple[int, int]]:
+    """Insert one SlaAlert per candidate lead in its current dispatch round, skipping
+    those already fired; returns (lead_id, round) of the rows this statement inserted.
+
+    One statement for any number of leads, on PostgreSQL and SQLite (≥ 3.35). A row
+    another transaction is inserting at the same moment makes this one wait for it and
+    then skip it: of two concurrent sweeps exactly one gets each lead back.
+    """
+    inner = candidates.order_by().values("tenant_id", "id", "dispatch_round", "owner_id")
+    select_sql, select_params = inner.query.sql_with_params()
+    qn = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        new_uuid = "gen_random_uuid()"
+    else:  # Django keeps UUIDs as 32 hex characters on SQLite
+        new_uuid = "lower(hex(randomblob(16)))"
+    columns = ", ".join(
+        qn(c)
+        for c in ("tenant_id", "public_id", "lead_id", "threshold", "round", "owner_id", "fired_at")
+    )
+    sql = (
+        f"INSERT INTO {qn(SlaAlert._meta.db_table)} ({columns})"  # noqa: S608 (names only)
+        f" SELECT c.tenant_id, {new_uuid}, c.id, %s, c.dispatch_round, c.owner_id, %s"
+        f" FROM ({select_sql}) c WHERE 1 = 1 ORDER BY c.id"
+        f" ON CONFLICT ({qn('tenant_id')}, {qn('lead_id')}, {qn('threshold')}, {qn('round')})"
+        f" DO NOTHING RETURNING {qn('lead_id')}, {qn('round')}"
+    )
+    params = [threshold, connection.ops.adapt_datetimefield_value(now), *select_params]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return sorted(cursor.fetchall())
+
+
+def _link(lead: Lead) -> str:
+    return reverse("leads:detail", args=[lead.public_id])
+
+
+class _Sweep:
+    """One run of the thresholds for one tenant at one instant."""
+
+    def __init__(self, tenant, policy: SlaPolicy, now: datetime):
+        from crm.notify import managers_of
+
+        self.tenant = tenant
+        self.policy = policy
+        self.now = now
+        self._managers_qs = managers_of(self.tenant)
+        self._managers: list[Membership] | None = None
+
+    @property
+    def managers(self) -> list[Membership]:
+        if self._managers is None:
+            self._managers = list(self._managers_qs)
+        return self._managers
+
+    # -- the candidate sets --
+
+    def _unassigned(self, minutes: int) -> Q:
+        since = self.now - timedelta(minutes=minutes)
+        return Q(status=LeadStatus.NEW, owner__isnull=True) & (
+            Q(dispatch_round=0, created_at__lte=since)
+            | Q(dispatch_round__gt=0, pooled_at__lte=since)
+        )
+
+    def a_unassigned(self) -> int:
+        minutes = self.policy.a_unassigned_minutes
+        rows = Lead.objects.filter(self._unassigned(minutes), source_grade=SourceGrade.A)
+        return self._fired(
+            SlaThreshold.A_UNASSIGNED,
+            rows,
+            lambda lead: (self.managers, {"lead": str(lead), "minutes": minutes}),
+        )
+
+    def unassigned(self) -> int:
+        minutes = self.policy.unassigned_minutes
+        rows = Lead.objects.filter(self._unassigned(minutes))
+        return self._fired(
+            SlaThreshold.UNASSIGNED,
+            rows,
+            lambda lead: (self.managers, {"lead": str(lead), "minutes": minutes}),
+        )
+
+    def unverified_rep(self) -> int:
+        hours = self.policy.unverified_hours
+        # Fired even for a lead whose owner's seat is gone (nobody to remind): the
+        # managers' escalation follows the reminder, so it must exist.
+        rows = Lead.objects.filter(
+            status=LeadStatus.ASSIGNED, assigned_at__lte=self.now - timedelta(hours=hours)
+        )
+
+        def message(lead):
+            if lead.first_touch_at is None:
+                from leads.zones import lead_mark_late
+
+                # Untouched past the window: a late first touch, once per lead.
+                lead_mark_late(lead, now=self.now)
+            return [lead.owner], {"lead": str(lead), "hours": hours}
+
+        return self._fired(SlaThreshold.UNVERIFIED_REP, rows, message)
+
+    def unverified_manager(self) -> int:
+        hours = self.policy.unverified_escalation_hours
+        reminded = SlaAlert.objects.filter(
+            lead=OuterRef("pk"),
+            threshold=SlaThreshold.UNVERIFIED_REP,
+            round=OuterRef("dispatch_round"),
+            fired_at__lte=self.now - timedelta(hours=hours),
+        )
+        rows = Lead.objects.filter(Exists(reminded), status=LeadStatus.ASSIGNED)
+        total = self.policy.unverified_hours + hours
+        return self._fired(
+            SlaThreshold.UNVERIFIED_MANAGER,
+            rows,
+            lambda lead: (self.managers, {"lead": str(lead), "hours": total, "rep": _rep(lead)}),
+        )
+
+    def no_followup(self) -> int:
+        hours = self.policy.no_followup_hours
+        rows = Lead.objects.filter(
+            Q(last_touch_at__isnull=True) | Q(last_touch_at__lte=F("verified_at")),
+            status=LeadStatus.VALID,
+            verified_at__lte=self.now - timedelta(hours=hours),
+        )
+        return self._fired(
+            SlaThreshold.NO_FOLLOWUP,
+            rows,
+            lambda lead: (
+                [lead.owner, *self.managers],
+                {"lead": str(lead), "hours": hours, "rep": _rep(lead)},
+            ),
+        )
+
+    def no_second_touch(self) -> int:
+        rows = Lead.objects.filter(self._one_touch())
+        fired = fire(SlaThreshold.NO_SECOND_TOUCH, rows, self.now)
+        count = 0
+        for lead_id, round_ in fired:
+            if self._return(lead_id, round_):
+                count += 1
+        return count
+
+    def _one_touch(self) -> Q:
+        # Only a touch in this round counts: a lead already returned once keeps its old
+        # touches (the counters are per lead), which belong to the previous owner.
+        return Q(
+            status__in=[LeadStatus.ASSIGNED, LeadStatus.VALID],
+            touch_count=1,
+            first_touch_at__lte=self.now - timedelta(hours=self.policy.second_touch_hours),
+        ) & (Q(assigned_at__isnull=True) | Q(first_touch_at__gte=F("assigned_at")))
+
+    def _return(self, lead_id: int, round_: int) -> bool:
+        from leads.assignment import lead_return_to_pool
+
+        alert = SlaAlert.objects.filter(
+            lead_id=lead_id, threshold=SlaThreshold.NO_SECOND_TOUCH, round=round_
+        )
+        try:
+            with transaction.atomic():
+                lead = (
+                    Lead.objects.select_for_update(of=("self",))
+                    .select_related("channel", "tenant", "owner__user")
+                    .filter(self._one_touch(), pk=lead_id, dispatch_round=round_)
+                    .first()
+                )
+                if lead is None:  # touched or moved since the insert's snapshot
+                    alert.delete()
+                    return False
+                self._timeline([(lead_id, round_)], SlaThreshold.NO_SECOND_TOUCH)
+                lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH, now=self.now)
+        except Exception:
+            # Rolled back to the savepoint; drop the alert so the next sweep tries again.
+            logger.exception("returning lead %s to the pool failed", lead_id)
+            alert.delete()
+            return False
+        return True
+
+    # -- recording and telling --
+
+    def _fired(self, threshold: str, candidates: QuerySet, message) -> int:
+        """Fire `threshold` for the candidates; for each lead this sweep fired it for,
+        a timeline entry and `message(lead) -> (recipients, params)` notified."""
+        fired = fire(threshold, candidates, self.now)
+        if not fired:
+            return 0
+        self._timeline(fired, threshold)
+        event = EVENTS[threshold]
+        ids = [lead_id for lead_id, _round in fired]
+        for start in range(0, len(ids), 500):
+            # Loaded chunk by chunk, not iterated: telling writes rows (SQLite's cursors
+            # see their own connection's writes).
+            chunk = Lead.objects.filter(pk__in=ids[start : start + 500])
+            for lead in chunk.select_related("owner__user").order_by("pk"):
+                recipients, params = message(lead)
+                _notify(self.tenant, event, recipients, params, lead)
+        return len(fired)
+
+    def _timeline(self, fired: list[tuple[int, int]], threshold: str) -> None:
+        LeadEvent.objects.bulk_create(
+            [
+                LeadEvent(
+                    tenant=self.tenant,
+                    lead_id=lead_id,
+                    kind=LeadEventKind.SLA,
+                    at=self.now,
+                    data={"threshold": str(threshold), "round": round_},
+                )
+                for lead_id, round_ in fired
+            ],
+            batch_size=500,
+        )
+
+
+def _rep(lead: Lead) -> str:
+    return lead.owner.display_name if lead.owner_id else "—"
+
+
+def _notify(tenant, event: str, recipients, params: dict, lead: Lead) -> None:
+    from crm.notify import notify
+
+    recipients = [r for r in recipients if r is not None]
+    if recipients:
+        notify(event=event, recipients=recipients, params=params, link=_link(lead), tenant=tenant)

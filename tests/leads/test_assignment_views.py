@@ -1,0 +1,535 @@
+"""Assignment on the lead's page and the rep's side (F10, F12, F13): "why this rep",
+reassign, return to pool, record a contact, "why didn't I get it", my profile, and the
+observation zone's training card."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import AuditEvent, Notification
+from crm.tenancy import tenant_context
+from leads import assignment
+from leads.models import (
+    AssignmentDecision,
+    DecisionKind,
+    DecisionOutcome,
+    EventStatus,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    PoolReason,
+    RepLedgerDay,
+    RepProfile,
+    Zone,
+)
+from leads.services import inbound_event_process
+from tests.leads.factories import make_channel, make_event, make_lead, make_rep
+
+pytestmark = pytest.mark.django_db
+
+HOME = reverse("home")
+LIST = reverse("leads:list")
+WHY_NOT = reverse("leads:why_not")
+MY_PROFILE = reverse("leads:my_profile")
+TRAINING_ACK = reverse("leads:training_ack")
+
+
+def url(name: str, lead) -> str:
+    return reverse(f"leads:{name}", args=[lead.public_id])
+
+
+@pytest.fixture
+def en(login):
+    """login(), with the interface in English (the msgids)."""
+
+    def _login(who):
+        client = login(who)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return _login
+
+
+def intake(tenant, channel=None, **payload) -> Lead:
+    """A lead through the real pipeline: inbox → lead → dispatch."""
+    payload.setdefault("phone", "13812345678")
+    payload.setdefault("company", "宁波恒力液压科技有限公司")
+    payload.setdefault("name", "王工")
+    event = make_event(tenant, channel, payload=payload)
+    with tenant_context(tenant):
+        inbound_event_process(event_id=event.pk)
+        event.refresh_from_db()
+        assert event.status == EventStatus.PROCESSED, event.error
+        return Lead.objects.select_related("owner__user").get(pk=event.lead_id)
+
+
+def dispatched(tenant, channel=None, **fields) -> Lead:
+    """A lead made directly, then dispatched by the engine."""
+    lead = make_lead(tenant, channel, **fields)
+    with tenant_context(tenant):
+        assignment.dispatch_new_lead(lead)
+        return Lead.objects.select_related("owner__user").get(pk=lead.pk)
+
+
+def reload(lead: Lead) -> Lead:
+    with tenant_context(lead.tenant):
+        return Lead.objects.select_related("owner").get(pk=lead.pk)
+
+
+def decisions(lead: Lead) -> list[AssignmentDecision]:
+    with tenant_context(lead.tenant):
+        return list(AssignmentDecision.objects.filter(lead=lead))
+
+
+@pytest.fixture
+def channel(world):
+    return make_channel(world.a.tenant, name="展会名片")
+
+
+# -- "why this rep" on the lead's page -----------------------------------------------------------
+
+
+def test_the_lead_page_says_why_this_rep_with_every_candidate_for_managers(world, en, channel):
+    t = world.a.tenant
+    expert = make_rep(t, "expert", industries=["manufacturing"])
+    lead = dispatched(t, channel, industry="manufacturing")
+    assert lead.owner == expert
+    page = en(world.a.manager).get(url("detail", lead))
+    assert page.status_code == 200
+    text = page.text
+    assert 'data-testid="why-this-rep"' in text
+    assert f"Assigned to {expert.display_name}" in text
+    assert "Lead score 50: the base score, no rule matched." in text
+    assert 'data-testid="why-candidates"' in text
+    assert world.a.rep.display_name in text  # a candidate in the table
+    assert "Score 60, below the best band (from 72.25)" in text
+    # The assignment state.
+    assert 'data-testid="assignment-state"' in text
+    assert 'data-testid="lead-score">50<' in text
+    assert 'data-testid="reassign-form"' in text and 'data-testid="pool-form"' in text
+    assert 'data-testid="touch-form"' not in text  # not the owner
+
+
+def test_the_owner_reads_why_without_the_other_candidates(world, en, channel):
+    t = world.a.tenant
+    expert = make_rep(t, "expert", industries=["manufacturing"])
+    lead = dispatched(t, channel, industry="manufacturing")
+    text = en(expert).get(url("detail", lead)).text
+    assert f"Assigned to {expert.display_name}" in text
+    assert f"{expert.display_name} had the top score (85)" in text
+    assert 'data-testid="why-candidates"' not in text
+    assert world.a.rep.display_name not in text
+    assert 'data-testid="reassign-form"' not in text
+    assert 'data-testid="touch-form"' in text
+
+
+def test_earlier_decisions_are_listed(world, en, channel):
+    t = world.a.tenant
+    other = make_rep(t, "other")
+    lead = dispatched(t, channel)
+    target = other if lead.owner_id != other.pk else world.a.rep
+    client = en(world.a.manager)
+    client.post(url("reassign", lead), {"to": target.public_id, "reason": "客户要求换人"})
+    text = client.get(url("detail", lead)).text
+    assert f"Reassigned to {target.display_name}" in text
+    assert 'data-testid="earlier-decisions"' in text
+    assert "1 earlier decision" in text
+
+
+def test_a_lead_without_decisions_says_so(world, en, channel):
+    lead = make_lead(world.a.tenant, channel)
+    text = en(world.a.manager).get(url("detail", lead)).text
+    assert "No assignment decision has been recorded for this lead." in text
+
+
+# -- reassign (F13) ------------------------------------------------------------------------------
+
+
+def test_a_manager_reassigns_with_a_reason(world, en, channel):
+    t = world.a.tenant
+    lead = dispatched(t, channel)
+    assert lead.owner == world.a.rep
+    target = make_rep(t, "target")
+    response = en(world.a.manager).post(
+        url("reassign", lead), {"to": target.public_id, "reason": "客户指定王经理对接"}
+    )
+    assert response.status_code == 302 and response.url == url("detail", lead)
+    lead = reload(lead)
+    assert lead.owner == target and lead.status == LeadStatus.ASSIGNED
+    latest = decisions(lead)[0]
+    assert latest.kind == DecisionKind.MANUAL and latest.outcome == DecisionOutcome.ASSIGNED
+    assert latest.reason == "客户指定王经理对接" and latest.actor == world.a.manager.user
+    assert latest.previous_owner == world.a.rep
+    with tenant_context(t):
+        event = AuditEvent.objects.get(action="lead.reassigned", object_id=str(lead.public_id))
+        assert event.actor == world.a.manager.user
+        assert Notification.objects.filter(recipient=target, event="lead.reassigned").exists()
+
+
+def test_a_manager_assigns_a_pooled_lead_the_same_way(world, en, channel):
+    t = world.a.tenant
+    with tenant_context(t):
+        RepProfile.objects.create(tenant=t, membership=world.a.rep, is_available=False)
+    lead = dispatched(t, channel)
+    assert lead.owner is None and lead.dispatch_after is not None  # waiting
+    target = make_rep(t, "target")
+    page = en(world.a.manager).get(url("detail", lead)).text
+    assert "Assign to a rep" in page and 'data-testid="waiting"' in page
+    assert 'data-testid="pool-form"' not in page  # nobody to take it from
+    en(world.a.manager).post(url("reassign", lead), {"to": target.public_id, "reason": "急单"})
+    lead = reload(lead)
+    assert lead.owner == target and lead.dispatch_after is None
+
+
+def test_a_rep_may_not_reassign(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    target = make_rep(world.a.tenant, "target")
+    response = login(world.a.rep).post(
+        url("reassign", lead), {"to": target.public_id, "reason": "我不想要"}
+    )
+    assert response.status_code == 403
+    assert reload(lead).owner == world.a.rep
+
+
+def test_a_reassignment_needs_a_reason(world, en, channel):
+    lead = dispatched(world.a.tenant, channel)
+    target = make_rep(world.a.tenant, "target")
+    response = en(world.a.manager).post(url("reassign", lead), {"to": target.public_id})
+    assert response.status_code == 400
+    assert 'data-testid="error-reason"' in response.text
+    assert "Say why: the reason is kept in the audit log." in response.text
+    assert reload(lead).owner == world.a.rep
+    assert len(decisions(lead)) == 1
+
+
+def test_a_rep_of_another_tenant_is_no_choice(world, en, channel):
+    lead = dispatched(world.a.tenant, channel)
+    response = en(world.a.manager).post(
+        url("reassign", lead), {"to": world.b.rep.public_id, "reason": "跨租户"}
+    )
+    assert response.status_code == 400
+    assert 'data-testid="error-to"' in response.text
+    assert "Choose an active rep of this team." in response.text
+    assert reload(lead).owner == world.a.rep
+
+
+def test_the_manager_is_no_choice_either(world, en, channel):
+    lead = dispatched(world.a.tenant, channel)
+    response = en(world.a.manager).post(
+        url("reassign", lead), {"to": world.a.manager.public_id, "reason": "我自己跟"}
+    )
+    assert response.status_code == 400 and 'data-testid="error-to"' in response.text
+
+
+def test_another_tenants_lead_is_not_found(world, login):
+    foreign = dispatched(world.b.tenant, make_channel(world.b.tenant))
+    client = login(world.a.manager)
+    for name in ("reassign", "pool", "touch"):
+        response = client.post(url(name, foreign), {"to": world.a.rep.public_id, "reason": "x"})
+        assert response.status_code == 404, name
+    assert reload(foreign).owner == world.b.rep
+
+
+def test_reassign_and_pool_are_post_only(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    client = login(world.a.manager)
+    assert client.get(url("reassign", lead)).status_code == 405
+    assert client.get(url("pool", lead)).status_code == 405
+
+
+# -- return to pool by hand (F13) ----------------------------------------------------------------
+
+
+def test_a_manager_puts_a_lead_back_in_the_pool(world, en, channel):
+    t = world.a.tenant
+    lead = dispatched(t, channel)
+    response = en(world.a.admin).post(url("pool", lead), {"reason": "客户要求暂缓"})
+    assert response.status_code == 302
+    lead = reload(lead)
+    assert lead.owner is None and lead.status == LeadStatus.NEW
+    assert lead.pooled_at is not None and lead.pool_reason == PoolReason.MANUAL
+    latest = decisions(lead)[0]
+    assert latest.outcome == DecisionOutcome.POOLED and latest.reason == "客户要求暂缓"
+    assert latest.actor == world.a.admin.user
+    with tenant_context(t):
+        assert AuditEvent.objects.filter(
+            action="lead.returned_to_pool", object_id=str(lead.public_id)
+        ).exists()
+    page = en(world.a.manager).get(url("detail", lead)).text
+    assert "Put back in the pool by hand" in page
+    assert "Put back in the pool by a manager" in page  # the pool reason, in the state
+    assert "客户要求暂缓" in page
+
+
+def test_returning_to_the_pool_needs_a_reason_and_a_manager(world, en, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    response = en(world.a.manager).post(url("pool", lead), {"reason": "  "})
+    assert response.status_code == 400
+    assert "Say why the lead goes back to the pool." in response.text
+    assert login(world.a.rep).post(url("pool", lead), {"reason": "x"}).status_code == 403
+    assert reload(lead).owner == world.a.rep
+
+
+# -- record a contact ----------------------------------------------------------------------------
+
+
+def test_the_owner_records_a_contact_with_htmx(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    response = login(world.a.rep).post(
+        url("touch", lead),
+        {"channel": "wechat", "note": "加了微信，约周三电话"},
+        headers={"HX-Request": "true", "HX-Target": "touch-card"},
+    )
+    assert response.status_code == 200
+    text = response.text
+    assert "<html" not in text
+    assert text.lstrip().startswith('<div class="card mb-3" id="touch-card"')
+    assert 'data-testid="touch-count">1<' in text
+    assert 'id="timeline"' in text and 'hx-swap-oob="true"' in text
+    assert "加了微信，约周三电话" in text  # the new timeline entry
+    lead = reload(lead)
+    assert lead.touch_count == 1 and lead.first_touch_at is not None
+    assert lead.first_touch_late is False
+    with tenant_context(lead.tenant):
+        event = LeadEvent.objects.get(lead=lead, kind=LeadEventKind.TOUCH)
+    assert event.data["channel"] == "wechat" and event.actor == world.a.rep.user
+
+
+def test_a_plain_post_records_the_contact_and_returns_to_the_page(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    client = login(world.a.rep)
+    response = client.post(url("touch", lead), {"channel": "phone"})
+    assert response.status_code == 302 and response.url == url("detail", lead)
+    client.post(url("touch", lead), {"channel": "visit", "note": ""})
+    lead = reload(lead)
+    assert lead.touch_count == 2 and lead.last_touch_at >= lead.first_touch_at
+
+
+def test_an_unknown_touch_channel_is_a_field_error(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    response = login(world.a.rep).post(
+        url("touch", lead), {"channel": "pigeon"}, headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200 and "invalid-feedback" in response.text
+    assert reload(lead).touch_count == 0
+
+
+def test_only_the_owner_records_contacts(world, login, channel):
+    lead = dispatched(world.a.tenant, channel)
+    other = make_rep(world.a.tenant, "other-rep", is_available=False)
+    assert login(other).post(url("touch", lead), {"channel": "phone"}).status_code == 404
+    assert login(world.a.manager).post(url("touch", lead), {"channel": "phone"}).status_code == 403
+    assert reload(lead).touch_count == 0
+
+
+# -- why didn't I get it -------------------------------------------------------------------------
+
+
+def test_a_rep_sees_their_own_verdict_and_never_who_got_it(world, en):
+    t = world.a.tenant
+    expert = make_rep(t, "expert", industries=["manufacturing"])
+    lead = intake(t, make_channel(t, name="展会名片"), phone="13912345678", industry="制造业")
+    assert reload(lead).owner == expert
+    response = en(world.a.rep).get(WHY_NOT, {"q": "139 1234 5678"})
+    assert response.status_code == 200
+    text = response.text
+    assert 'data-testid="why-not-result"' in text
+    assert "Another rep" in text and "It went to another rep" in text
+    assert "Your score 60 was below the best band" in text
+    assert "the chosen rep scored 85" in text
+    assert "展会名片" in text  # its channel
+    assert expert.display_name not in text
+    assert "宁波恒力液压科技有限公司" not in text and "王工" not in text
+
+
+def test_why_not_searches_by_company_name(world, en, channel):
+    t = world.a.tenant
+    other = make_rep(t, "other")
+    with tenant_context(t):
+        RepProfile.objects.create(tenant=t, membership=world.a.rep, is_available=False)
+    intake(t, channel, company="杭州远景能源有限公司", phone="13712345678")
+    text = en(world.a.rep).get(WHY_NOT, {"q": "远景能源"}).text
+    assert "You were marked unavailable (leave or away) when it was dispatched." in text
+    assert other.display_name not in text
+    assert "杭州" not in text  # nothing beyond what the rep typed
+
+
+def test_why_not_shows_the_reps_own_lead_as_theirs(world, en, channel):
+    lead = intake(world.a.tenant, channel, phone="13612345678")
+    text = en(world.a.rep).get(WHY_NOT, {"q": "13612345678"}).text
+    assert "It went to you" in text and url("detail", lead) in text
+
+
+def test_why_not_has_an_empty_state_and_a_30_day_window(world, en, channel):
+    lead = intake(world.a.tenant, channel, phone="13512345678")
+    with tenant_context(world.a.tenant):
+        Lead.objects.filter(pk=lead.pk).update(created_at=timezone.now() - timedelta(days=31))
+    client = en(world.a.rep)
+    assert 'data-testid="why-not-empty"' in client.get(WHY_NOT, {"q": "13512345678"}).text
+    assert 'data-testid="why-not-empty"' in client.get(WHY_NOT, {"q": "不存在的公司"}).text
+    blank = client.get(WHY_NOT)
+    assert blank.status_code == 200 and "why-not-empty" not in blank.text
+    short = client.get(WHY_NOT, {"q": "有限公司"})  # nothing left of the name
+    assert "at least two characters of the company name" in short.text
+
+
+def test_why_not_stays_in_the_tenant_and_is_for_reps(world, en, login):
+    intake(world.b.tenant, make_channel(world.b.tenant), phone="13412345678")
+    text = en(world.a.rep).get(WHY_NOT, {"q": "13412345678"}).text
+    assert 'data-testid="why-not-empty"' in text
+    assert login(world.a.manager).get(WHY_NOT).status_code == 403
+
+
+# -- the lead list -------------------------------------------------------------------------------
+
+
+def test_the_list_filters_the_pool_and_shows_the_score(world, en, channel):
+    t = world.a.tenant
+    with tenant_context(t):
+        RepProfile.objects.create(tenant=t, membership=world.a.rep, is_available=False)
+    pooled = dispatched(t, channel, company="Pooled Ltd", phone="+8613900000001")
+    waiting = dispatched(t, channel, company="Waiting Ltd", phone="+8613900000002")
+    with tenant_context(t):
+        # The first lead's wait ends: still nobody, so it goes to the pool.
+        assignment.dispatch_due(now=reload(pooled).dispatch_after, limit=1)
+    assert reload(pooled).pool_reason == PoolReason.NO_CANDIDATE
+    assert reload(waiting).dispatch_after is not None
+    make_lead(t, channel, company="Owned Ltd", owner=world.a.rep, status=LeadStatus.ASSIGNED)
+    client = en(world.a.manager)
+
+    def companies(**params):
+        response = client.get(LIST, params)
+        with tenant_context(t):
+            return sorted(r.record.company for r in response.context["table"].paginated_rows)
+
+    assert companies(pool="pool") == ["Pooled Ltd"]
+    assert companies(pool="waiting") == ["Waiting Ltd"]
+    assert companies(pool="any") == ["Pooled Ltd", "Waiting Ltd"]
+    assert len(companies()) == 3
+    page = client.get(LIST).text
+    assert 'data-testid="pool-filter"' in page and "Waiting for a rep" in page
+    assert "Lead score" in page
+    # A rep's list holds their own leads only: no pool filter there.
+    assert 'data-testid="pool-filter"' not in en(world.a.rep).get(LIST).text
+
+
+# -- my profile ----------------------------------------------------------------------------------
+
+
+def test_a_rep_reads_their_own_profile(world, en, channel):
+    t = world.a.tenant
+    rep = make_rep(
+        t,
+        "profiled",
+        industries=["energy"],
+        provinces=["浙江省"],
+        product_lines=["DR", "CT"],
+        capacity=5,
+        response_tier="fast",
+    )
+    with tenant_context(t):
+        RepProfile.objects.create(tenant=t, membership=world.a.rep, is_available=False)
+    lead = dispatched(t, channel)
+    assert lead.owner == rep
+    response = en(rep).get(MY_PROFILE)
+    assert response.status_code == 200
+    text = response.text
+    for shown in ("Energy", "浙江省", "DR, CT", "Responds within 15 minutes", "1 of 5"):
+        assert shown in text, shown
+    assert "Available" in text
+    assert "you received 1 leads" in text and "was 1." in text
+    with tenant_context(t):
+        assert RepLedgerDay.objects.filter(membership=rep).exists()
+
+
+def test_my_profile_without_a_profile_shows_the_defaults(world, en):
+    text = en(world.a.rep).get(MY_PROFILE).text
+    assert 'data-testid="profile-defaults"' in text
+    assert "0 of 8" in text
+    with tenant_context(world.a.tenant):
+        assert not RepProfile.objects.exists()  # a page view writes nothing
+
+
+def test_my_profile_is_for_reps_and_in_their_menu(world, en, login):
+    assert login(world.a.manager).get(MY_PROFILE).status_code == 403
+    home = en(world.a.rep).get(HOME).text
+    assert MY_PROFILE in home and WHY_NOT in home
+    assert MY_PROFILE not in en(world.a.manager).get(HOME).text
+
+
+# -- the training card (F10) ---------------------------------------------------------------------
+
+
+def pause(membership, streak=3):
+    with tenant_context(membership.tenant):
+        RepProfile.objects.update_or_create(
+            membership=membership,
+            defaults={
+                "tenant": membership.tenant,
+                "zone": Zone.OBSERVATION,
+                "zone_since": timezone.now(),
+                "late_streak": streak,
+            },
+        )
+
+
+def test_a_paused_rep_sees_the_training_card_and_acknowledges_it(world, en):
+    pause(world.a.rep)
+    client = en(world.a.rep)
+    home = client.get(HOME).text
+    assert 'data-testid="training-card"' in home
+    assert "your first touches came late on 3 leads in a row" in home
+    assert "within 24 hours of the lead being assigned to you" in home
+    assert home.count("<li>", home.index('data-testid="training-tips"')) >= 4
+    assert 'data-testid="training-ack"' in home
+    response = client.post(TRAINING_ACK)
+    assert response.status_code == 302 and response.url == HOME
+    with tenant_context(world.a.tenant):
+        profile = RepProfile.objects.get(membership=world.a.rep)
+    assert profile.zone == Zone.PROBATION and profile.training_acknowledged_at is not None
+    home = client.get(HOME).text
+    assert "You are back on dispatch, on probation" in home
+    assert "5 more on-time first touches in a row end the probation." in home
+    assert 'data-testid="training-ack"' not in home
+
+
+def test_probation_counts_down_from_the_active_policy(world, en):
+    with tenant_context(world.a.tenant):
+        draft = assignment.policy_draft()
+        draft.observation_recovery = 3
+        draft.save()
+        assignment.policy_publish(draft)
+        RepProfile.objects.create(
+            tenant=world.a.tenant, membership=world.a.rep, zone=Zone.PROBATION, on_time_streak=1
+        )
+    home = en(world.a.rep).get(HOME).text
+    assert "2 more on-time first touches in a row end the probation." in home
+
+
+def test_the_training_card_is_for_paused_reps_only(world, en):
+    client = en(world.a.rep)
+    assert 'data-testid="training-card"' not in client.get(HOME).text
+    # Acknowledging without being paused changes nothing.
+    assert client.post(TRAINING_ACK).status_code == 302
+    with tenant_context(world.a.tenant):
+        assert not RepProfile.objects.filter(zone=Zone.PROBATION).exists()
+    pause(world.a.manager)  # even with a profile, a manager gets no card
+    client = en(world.a.manager)
+    assert 'data-testid="training-card"' not in client.get(HOME).text
+    assert client.post(TRAINING_ACK).status_code == 403
+
+
+def test_a_paused_rep_gets_no_new_leads_until_the_ack(world, login, channel):
+    pause(world.a.rep)
+    other = make_rep(world.a.tenant, "other")
+    assert dispatched(world.a.tenant, channel, phone="+8613900000011").owner == other
+    login(world.a.rep).post(TRAINING_ACK)
+    with tenant_context(world.a.tenant):
+        RepProfile.objects.filter(membership=other).update(is_available=False)
+    assert dispatched(world.a.tenant, channel, phone="+8613900000012").owner == world.a.rep
