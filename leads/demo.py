@@ -1,40 +1,87 @@
-"""The demo tenant's lead-intake part (`python manage.py seed_demo` runs it in the demo
-tenant's context): a channel of every type, tags and tagging rules, and about 300 leads of
-the last 14 days, some of them revisits and some suspect, plus a few failed inbox events.
+"""The demo tenant's lead-intake and assignment part (`python manage.py seed_demo` runs it in
+the demo tenant's context): a channel of every type, tags and tagging rules, six reps with
+their profiles, and about 300 leads of the last 14 days, some of them revisits and some
+suspect, plus a few failed inbox events.
 
 Leads go through the real pipeline (`inbound_event_receive`, then `inbound_event_process`
 at once, so no worker is needed; the messages queued on commit then find nothing to do),
-in chronological order so that originals come before their revisits. The pipeline stamps
-"now"; one bulk update per table then spreads the times over the 14 days.
+in chronological order so that originals come before their revisits. The pipeline also
+assigns each lead with the real engine (leads/assignment.py). It stamps "now": right after
+each lead, its times are moved to when it arrived (created, decided, timeline, notices).
 
-Idempotent: channels, tags and rules are created when missing; leads only when the tenant
-has none. Deterministic content (random.Random(2026), stdlib only: Faker is a dev extra
-and the Docker image's seed runs without it); only the times follow today's date.
+The reps' work is interleaved in time order with the arrivals: touches on the real path
+(`leads.zones.lead_record_touch`, so first-touch streaks and zones are real) and
+verifications. The story (docs/assignment.md):
+- rep1 is the senior (share 1.5), rep4 has a smaller cap (6); regions, industries and
+  product lines differ (华东, 华南, 华北, 西南);
+- version 2 of the policy is published a week ago; the draft holds a pending change, for
+  the replay page's "simulate";
+- rep5 answers a day late from four days ago: three late first touches in a row put them in
+  the observation zone (paused from dispatch, training card on the home page);
+- rep6 is away for the last three days ("unavailable" in those decisions) and until a date;
+- leads older than 30 hours are verified (valid or invalid), younger ones still open;
+- a lead waits and, retried with the optional criteria dropped, is pooled; another one
+  still waits; the manager reassigns one lead by hand;
+- the ledger is rebuilt from the decisions by their day, and the SLA sweep runs once:
+  reminders for leads untouched after 24 hours, and valid leads touched once more than
+  72 hours ago go back to the pool and on to another rep.
+
+Idempotent: channels, tags, rules and rep profiles are created when missing; leads (and
+the whole story) only when the tenant has none. Deterministic content
+(random.Random(2026), stdlib only: Faker is a dev extra and the Docker image's seed runs
+without it); the times follow today's date and the engine's tie-breaks are its own draws.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 import random
+from collections import Counter, defaultdict
 from datetime import timedelta
 
+from django.db.models import Count, F, Max
+from django.urls import reverse
 from django.utils import timezone
 
-from leads import normalize
+from crm.models import AuditEvent, Notification
+from leads import normalize, sla
+from leads.assignment import (
+    OK,
+    dispatch_due,
+    lead_reassign,
+    policy_active,
+    policy_draft,
+    policy_publish,
+)
 from leads.models import (
+    AssignmentDecision,
+    AssignmentPolicy,
     Channel,
     ChannelType,
+    CyclePreference,
+    DecisionKind,
+    DecisionOutcome,
     EventSource,
     EventStatus,
     InboundEvent,
+    Industry,
     Lead,
     LeadEvent,
+    LeadStatus,
     MappingPreset,
+    PolicyStatus,
+    RepLedgerDay,
+    RepProfile,
+    ResponseTier,
     SourceGrade,
     Tag,
     TaggingRule,
+    TouchChannel,
+    Zone,
 )
 from leads.services import inbound_event_process, inbound_event_receive
+from leads.zones import lead_record_touch, record_first_touch
 
 LEAD_COUNT = 300
 DAYS = 14
@@ -495,57 +542,539 @@ def _failed_examples(channels: dict[str, Channel]) -> list[InboundEvent]:
     return events
 
 
-def seed(*, world, stdout) -> None:
-    tenant = world.demo
-    channels = _channels(tenant)
-    if Lead.objects.exists():
-        stdout.write(f"leads: {len(channels)} channels; demo leads already there, none added")
-        return
+# --- the assignment story ----------------------------------------------------------------
+# Six reps with different regions, industries and product lines (F9); rep1 is the senior
+# with a larger share. rep5 answers late and lands in the observation zone; rep6 goes on
+# leave for the last days. Everything goes through the real engine: no decision, ledger
+# row or zone is written by hand except the ledger rebuilt from the decisions' own record.
 
-    now = timezone.now()
-    maker = _Maker()
-    plan = maker.plan(LEAD_COUNT)
-    moments = maker.times(len(plan) + 3, now)
-    leads, counts = [], {"revisit": 0, "suspect": 0}
-    for (channel_type, payload, _kind), moment in zip(plan, moments, strict=False):
-        body = json.dumps(payload, ensure_ascii=False)
+REP_PROFILES = {
+    "rep1": {  # senior: Shanghai and southern Jiangsu, imaging
+        "provinces": ["上海市", "江苏省"],
+        "cities": ["上海市", "南京市", "苏州市", "无锡市"],
+        "industries": [Industry.OTHER],
+        "product_lines": ["影像设备", "DR", "CT", "MRI"],
+        "response_tier": ResponseTier.FAST,
+        "cycle_preference": CyclePreference.LONG,
+        "share_weight": 1.5,
+    },
+    "rep2": {  # Zhejiang and Fujian, ultrasound and monitoring, quick deals
+        "provinces": ["浙江省", "福建省"],
+        "cities": ["杭州市", "宁波市", "温州市", "福州市", "厦门市"],
+        "industries": [Industry.MANUFACTURING, Industry.OTHER],
+        "product_lines": ["超声", "监护仪"],
+        "response_tier": ResponseTier.FAST,
+        "cycle_preference": CyclePreference.SHORT,
+    },
+    "rep3": {  # Anhui and Jiangxi, laboratory, energy and infrastructure clinics
+        "provinces": ["安徽省", "江西省", "湖北省"],
+        "cities": ["合肥市", "南昌市", "武汉市"],
+        "industries": [Industry.ENERGY, Industry.INFRASTRUCTURE],
+        "product_lines": ["生化", "血球", "检验"],
+        "response_tier": ResponseTier.NORMAL,
+        "cycle_preference": CyclePreference.ANY,
+    },
+    "rep4": {  # South China: Guangdong, Guangxi, Hunan; ICU equipment; a smaller cap
+        "provinces": ["广东省", "广西壮族自治区", "湖南省"],
+        "cities": ["广州市", "深圳市", "长沙市"],
+        "industries": [Industry.MANUFACTURING],
+        "product_lines": ["呼吸机", "麻醉机", "除颤仪"],
+        "response_tier": ResponseTier.NORMAL,
+        "cycle_preference": CyclePreference.SHORT,
+    },
+    "rep5": {  # North China and Shandong, tenders and endoscopy (responds slowly)
+        "provinces": ["北京市", "天津市", "河北省", "山东省"],
+        "cities": ["北京市", "天津市", "济南市", "青岛市"],
+        "industries": [Industry.ENERGY, Industry.OTHER],
+        "product_lines": ["招标", "胃肠镜", "C形臂"],
+        "response_tier": ResponseTier.SLOW,
+        "cycle_preference": CyclePreference.ANY,
+    },
+    "rep6": {  # South-west: Sichuan, Chongqing, Yunnan, Guizhou; long deals
+        "provinces": ["四川省", "重庆市", "云南省", "贵州省"],
+        "cities": ["成都市", "重庆市", "昆明市"],
+        "industries": [Industry.INFRASTRUCTURE, Industry.OTHER],
+        "product_lines": ["便携超声", "移动DR", "影像设备"],
+        "response_tier": ResponseTier.NORMAL,
+        "cycle_preference": CyclePreference.LONG,
+    },
+}
+CAPACITY = {"rep4": 6}  # the others: the policy's default
+DEFAULT_CAPACITY = AssignmentPolicy._meta.get_field("default_capacity").default
+GENERATION_CAPACITY = 1000  # while 14 days of leads arrive in a minute: no backlog blocks
+SENIOR, SLOW, AWAY = "rep1", "rep5", "rep6"
+ACTIVE = ("rep1", "rep2", "rep3", "rep4")
+
+VERSION_2_NOTE = "产品线匹配权重 0.3 → 0.4：展会后影像设备咨询增多"
+DRAFT_NOTE = "试行：区域匹配权重 0.3 → 0.6（先模拟再发布）"
+VERSION_2_AGO = timedelta(days=7)
+LEAVE_DAYS, AWAY_UNTIL_DAYS = 3, 4  # rep6: away for the last 3 days, back in 4 days
+SLOW_SINCE = timedelta(days=4)  # rep5's first touches are late from then on
+OPEN_AGE = timedelta(hours=24)  # younger leads are still being worked: assigned, unverified
+RECENT = timedelta(hours=30)  # between the two, a handful (one per rep) left untouched
+HEADROOM = 2  # a rep keeps this many slots below the cap free: busy reps verify faster
+RETURNS = 3  # valid leads touched once more than 72 h ago: the SLA sweep returns them
+REASSIGN_REASON = "客户指定对接人"
+
+FIRST_NOTES_VALID = [
+    "电话沟通，需求真实，已约下周演示",
+    "已加微信，发送彩页和报价单",
+    "客户确认今年有采购计划，预算已批",
+    "设备科确认在做招标准备，已发技术参数",
+    "院长助理回电，想先看同级医院的装机案例",
+]
+FIRST_NOTES_INVALID = [
+    "空号，无法联系",
+    "同行询价，非终端客户",
+    "学生做课题调研，无采购需求",
+    "已从其他渠道采购，暂无需求",
+    "留错号码，对方不知情",
+]
+FOLLOW_NOTES = [
+    "跟进报价细节，客户在比价",
+    "发送配置单和方案",
+    "约上门演示时间",
+    "回复售后维保政策问题",
+    "确认招标时间节点",
+    "拜访设备科，介绍装机案例",
+]
+RECENT_NOTES = [
+    "已致电，客户在开会，约明天再聊",
+    "已加微信，等待回复",
+    "已发送产品资料，待客户确认需求",
+]
+FOLLOW_CHANNELS = [TouchChannel.WECHAT, TouchChannel.PHONE, TouchChannel.VISIT, TouchChannel.EMAIL]
+
+
+def _profiles(tenant, reps: dict) -> dict[str, RepProfile]:
+    """Each demo rep's profile, created with the demo's values when missing (a profile
+    edited in the demo is kept)."""
+    profiles = {}
+    for username, membership in reps.items():
+        values = {**REP_PROFILES.get(username, {}), "capacity": CAPACITY.get(username)}
+        profiles[username], _created = RepProfile.objects.get_or_create(
+            membership=membership, defaults={"tenant": tenant, **values}
+        )
+    return profiles
+
+
+class _Story:
+    """14 days of leads through the intake and the assignment engine, with the reps'
+    touches and verifications interleaved in time order, then today's open cases."""
+
+    def __init__(self, world, channels: dict[str, Channel]):
+        self.world = world
+        self.tenant = world.demo
+        self.channels = channels
+        self.reps = {u: m for u, m in world.memberships.items() if u in REP_PROFILES}
+        self.rep_ids = {m.pk for m in self.reps.values()}
+        self.now = timezone.now()
+        # The pipeline stamps "now": a row stamped at or after this was stamped by it.
+        self.since = self.now
+        self.rnd = random.Random(SEED + 1)  # noqa: S311 — demo data, not secrets
+        self.maker = _Maker()
+        self.todo: list = []  # heap of (when, seq, action, lead id, data)
+        self.seq = 0
+        self.untouched: Counter = Counter()
+        self.open: Counter = Counter()  # leads left open at the end, by owner
+        self.open_limit = {
+            m.pk: CAPACITY.get(u, DEFAULT_CAPACITY) - HEADROOM for u, m in self.reps.items()
+        }
+        self.returns = 0
+        self.version_2 = None
+        self.on_leave = False
+        self.failed_moments: list = []
+        self.counts = {"revisit": 0, "suspect": 0, "leads": 0}
+
+    # -- the run ---------------------------------------------------------------------------
+    def run(self) -> dict:
+        self._start()
+        self._history()
+        self._rep5_fallback()
+        self._reassignment()
+        self._away()
+        self._waiting_and_pooled()
+        self._finish()
+        return self.counts
+
+    def _start(self) -> None:
+        RepProfile.objects.filter(membership__in=self.reps.values()).update(
+            capacity=GENERATION_CAPACITY, created_at=self.now - timedelta(days=DAYS + 1)
+        )
+        policy = policy_active()  # version 1 with the default rules
+        AssignmentPolicy.objects.filter(pk=policy.pk).update(
+            created_at=self.now - timedelta(days=DAYS + 1),
+            published_at=self.now - timedelta(days=DAYS + 1),
+        )
+        self.relax = timedelta(minutes=policy.relax_after_minutes)
+
+    def _history(self) -> None:
+        plan = self.maker.plan(LEAD_COUNT)
+        moments = self.maker.times(len(plan) + 3, self.now)
+        self.failed_moments = moments[-3:]
+        previous = self.now - timedelta(days=DAYS)
+        for (channel_type, payload, _kind), moment in zip(plan, moments, strict=False):
+            # Due work first (a touch a few seconds after `moment` too: its lead is decided
+            # at `moment` plus a few seconds, so every decision sees the zone it records).
+            self._until(moment + timedelta(seconds=9))
+            if self.version_2 is None and moment >= self.now - VERSION_2_AGO:
+                # Published between two arrivals: each lead's decision names its version.
+                self._publish_version_2(max(moment - timedelta(minutes=30), previous))
+            if not self.on_leave and moment >= self.now - timedelta(days=LEAVE_DAYS):
+                self.on_leave = True  # rep6 leaves: "unavailable" in every decision from here
+                RepProfile.objects.filter(membership=self.reps[AWAY]).update(is_available=False)
+            previous = moment + timedelta(seconds=10)
+            intake = self._intake(channel_type, payload)
+            if intake is None:
+                continue
+            event, lead = intake
+            assigned = moment + timedelta(seconds=self.rnd.randint(2, 8))
+            self._backdate(lead, [assigned], created=moment, event=event)
+            self.counts["leads"] += 1
+            self.counts["revisit"] += lead.revisit_of_id is not None
+            self.counts["suspect"] += lead.is_suspect
+            if lead.status == LeadStatus.ASSIGNED:
+                self._plan_work(lead, moment, assigned)
+        self._until(self.now)
+
+    def _intake(self, channel_type: str, payload: dict):
         event, created = inbound_event_receive(
-            channel=channels[channel_type],
-            raw_body=body,
+            channel=self.channels[channel_type],
+            raw_body=json.dumps(payload, ensure_ascii=False),
             source=SOURCES.get(channel_type, EventSource.WEBHOOK),
             payload=payload,
             queue=False,  # processed right here: no message for the worker to find idle
         )
         if not created:
-            continue  # the same body twice: a replay, no second lead
+            return None  # the same body twice: a replay, no second lead
         event = inbound_event_process(event_id=event.pk)
-        if event is not None and event.lead is not None:
-            leads.append((event, event.lead, moment))
+        if event is None or event.lead is None:
+            return None
+        return event, event.lead
 
-    # Spread the times over the 14 days (the pipeline stamped them all "now").
-    lead_rows, event_rows = [], []
-    for event, lead, moment in leads:
-        lead.created_at = moment
-        event.received_at = moment - timedelta(seconds=1)
-        event.processed_at = moment
-        lead_rows.append(lead)
-        event_rows.append(event)
-        counts["revisit"] += lead.revisit_of_id is not None
-        counts["suspect"] += lead.is_suspect
-    Lead.objects.bulk_update(lead_rows, ["created_at"], batch_size=500)
-    InboundEvent.objects.bulk_update(event_rows, ["received_at", "processed_at"], batch_size=500)
-    timeline = list(LeadEvent.objects.filter(lead__in=lead_rows).only("pk", "lead_id"))
-    moment_of = {lead.pk: lead.created_at for lead in lead_rows}
-    for entry in timeline:
-        entry.at = moment_of[entry.lead_id]
-    LeadEvent.objects.bulk_update(timeline, ["at"], batch_size=500)
+    def _backdate(self, lead: Lead, times: list, *, created=None, event=None) -> None:
+        """Move what the pipeline stamped "now" for this lead to when it happened: the
+        decisions (in order) to `times`, their timeline entries and notices with them."""
+        if event is not None:
+            InboundEvent.objects.filter(pk=event.pk).update(
+                received_at=created - timedelta(seconds=1), processed_at=created
+            )
+        decisions = list(
+            AssignmentDecision.objects.filter(lead=lead, decided_at__gte=self.since).order_by(
+                "decided_at", "id"
+            )
+        )
+        when = {}
+        for decision, at in zip(decisions, times, strict=False):
+            AssignmentDecision.objects.filter(pk=decision.pk).update(decided_at=at)
+            when[str(decision.public_id)] = at
+        last = times[min(len(decisions), len(times)) - 1] if decisions else created
+        entries = list(LeadEvent.objects.filter(lead=lead, at__gte=self.since))
+        for entry in entries:
+            entry.at = when.get((entry.data or {}).get("decision"), created or last)
+        LeadEvent.objects.bulk_update(entries, ["at"])
+        changes = {}
+        if created is not None:
+            changes["created_at"] = lead.created_at = created
+        # The intake's lead instance is the one the engine saved: its stamps are current.
+        if lead.assigned_at is not None and lead.assigned_at >= self.since:
+            changes["assigned_at"] = lead.assigned_at = last
+        if lead.pooled_at is not None and lead.pooled_at >= self.since:
+            changes["pooled_at"] = lead.pooled_at = last
+        if lead.dispatch_after is not None and lead.dispatch_after >= self.since:
+            changes["dispatch_after"] = lead.dispatch_after = times[0] + self.relax
+        if changes:
+            Lead.objects.filter(pk=lead.pk).update(**changes)
+        link = reverse("leads:detail", args=[lead.public_id])
+        Notification.objects.filter(link=link, created_at__gte=self.since).update(created_at=last)
 
-    failed = _failed_examples(channels)
-    for event, moment in zip(failed, moments[-3:], strict=False):
-        InboundEvent.objects.filter(pk=event.pk).update(received_at=moment, processed_at=moment)
+    # -- the reps' work, in time order with the arrivals ----------------------------------
+    def _push(self, at, action: str, lead_id: int, **data) -> None:
+        self.seq += 1
+        heapq.heappush(self.todo, (at, self.seq, action, lead_id, data))
+
+    def _until(self, moment) -> None:
+        while self.todo and self.todo[0][0] <= moment:
+            at, _seq, action, lead_id, data = heapq.heappop(self.todo)
+            if action == "touch":
+                self._touch(lead_id, at, **data)
+            else:
+                Lead.objects.filter(pk=lead_id, status=LeadStatus.ASSIGNED).update(
+                    status=data["status"], verified_at=at
+                )
+
+    def _touch(self, lead_id: int, at, *, channel: str, note: str) -> None:
+        lead = Lead.objects.select_related("owner__user", "tenant").get(pk=lead_id)
+        if lead.owner is None or lead.status not in (LeadStatus.ASSIGNED, LeadStatus.VALID):
+            return
+        first = lead.first_touch_at is None
+        lead_record_touch(lead, by=lead.owner, channel=channel, note=note, at=at)
+        if first:  # a zone change tells the rep and the managers: then, not now
+            Notification.objects.filter(created_at__gte=self.since).update(created_at=at)
+
+    def _plan_work(self, lead: Lead, created, assigned) -> None:
+        """What the owner does with the lead, by its age at the end of the story."""
+        rnd, owner, age = self.rnd, lead.owner_id, self.now - created
+        if owner == self.reps[SLOW].pk and created >= self.now - SLOW_SINCE:
+            # rep5 answers a day late: late first touches in a row → observation zone.
+            first = assigned + timedelta(hours=24, minutes=rnd.randint(30, 240))
+            if first < self.now - timedelta(minutes=10):
+                valid = rnd.random() < 0.6
+                notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
+                self._push(
+                    first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes)
+                )
+                status = LeadStatus.VALID if valid else LeadStatus.INVALID
+                self._push(
+                    first + timedelta(minutes=rnd.randint(2, 20)), "verify", lead.pk, status=status
+                )
+            return
+        if age < OPEN_AGE and self.open[owner] < self.open_limit.get(owner, DEFAULT_CAPACITY):
+            self.open[owner] += 1  # still open at the end; contacted already, or not yet
+            latest = min(timedelta(hours=3), age - timedelta(minutes=15))
+            if rnd.random() < 0.5 and latest > timedelta(minutes=10):
+                at = assigned + timedelta(seconds=rnd.uniform(600, latest.total_seconds()))
+                note = rnd.choice(RECENT_NOTES)
+                self._push(at, "touch", lead.pk, channel=TouchChannel.PHONE, note=note)
+            return
+        if OPEN_AGE <= age < RECENT and self.untouched[owner] < 1 and rnd.random() < 0.7:
+            self.untouched[owner] += 1  # untouched past 24 h: the SLA sweep reminds the rep
+            self.open[owner] += 1
+            return
+        # Worked: touched (mostly within the hour) and verified, before the end.
+        latest = min(240.0, (age - timedelta(minutes=30)).total_seconds() / 60)
+        if latest < 5:
+            self.open[owner] += 1  # arrived a moment ago
+            return
+        first = assigned + timedelta(minutes=min(latest, 5 + rnd.expovariate(1 / 45)))
+        valid = rnd.random() < (0.25 if lead.is_suspect else 0.65)
+        notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
+        self._push(first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes))
+        verified = first + timedelta(minutes=rnd.randint(2, 25))
+        status = LeadStatus.VALID if valid else LeadStatus.INVALID
+        self._push(verified, "verify", lead.pk, status=status)
+        if not valid:
+            return
+        if self.returns < RETURNS and age > timedelta(hours=96) and rnd.random() < 0.12:
+            self.returns += 1  # touched once, long ago: the SLA sweep returns it
+            return
+        stale = self.now - first > timedelta(hours=72)
+        extra = rnd.choice([1, 1, 2]) if stale else rnd.choice([0, 1, 1, 2])
+        room = min(48 * 3600.0, (self.now - verified).total_seconds() - 3600)
+        if room < 3 * 3600:
+            return
+        for at in sorted(
+            verified + timedelta(seconds=rnd.uniform(3 * 3600, room)) for _ in range(extra)
+        ):
+            channel = rnd.choice(FOLLOW_CHANNELS)
+            self._push(at, "touch", lead.pk, channel=channel, note=rnd.choice(FOLLOW_NOTES))
+
+    def _publish_version_2(self, at) -> None:
+        admin = self.world.users["admin"]
+        draft = policy_draft(user=admin)
+        draft.weight_product = 0.4
+        draft.save(update_fields=["weight_product"])
+        self.version_2 = policy_publish(draft, user=admin, note=VERSION_2_NOTE)
+        AssignmentPolicy.objects.filter(pk=self.version_2.pk).update(created_at=at, published_at=at)
+        AssignmentPolicy.objects.filter(pk=draft.pk).update(created_at=at - timedelta(hours=1))
+        AuditEvent.objects.filter(action="assignment.policy_published", at__gte=self.since).update(
+            at=at
+        )
+
+    # -- today's cases ---------------------------------------------------------------------
+    def _rep5_fallback(self) -> None:
+        """Should rep5 have had too few leads for the late streak (the engine's draws are
+        random), the streak is completed on the real path all the same."""
+        rep5 = self.reps[SLOW]
+        for minutes in (50, 40, 30):
+            profile = RepProfile.objects.get(membership=rep5)
+            if profile.zone == Zone.OBSERVATION:
+                return
+            at = self.now - timedelta(hours=20, minutes=minutes)
+            record_first_touch(rep5, late=True, now=at)
+            Notification.objects.filter(created_at__gte=self.since).update(created_at=at)
+
+    def _reassignment(self) -> None:
+        """The manager hands one of today's leads to another rep: the customer asked."""
+        open_leads = Lead.objects.filter(
+            status=LeadStatus.ASSIGNED,
+            owner_id__in=[self.reps[u].pk for u in ACTIVE],
+            revisit_of__isnull=True,
+            assigned_at__lte=self.now - timedelta(hours=1),
+        ).select_related("owner__user", "tenant", "channel")
+        # An untouched lead of the last day; else (a quiet weekend) the latest open one.
+        lead = (
+            open_leads.filter(
+                first_touch_at__isnull=True, created_at__gte=self.now - timedelta(hours=20)
+            )
+            .order_by("created_at", "id")
+            .first()
+        ) or open_leads.order_by("-assigned_at", "-id").first()
+        if lead is None:
+            return
+        open_counts = self._open_counts()
+        to = min(
+            (self.reps[u] for u in ACTIVE if self.reps[u].pk != lead.owner_id),
+            key=lambda m: (open_counts.get(m.pk, 0), m.pk),
+        )
+        at = min(lead.assigned_at + timedelta(minutes=40), self.now - timedelta(minutes=20))
+        if lead.last_touch_at is not None:
+            at = max(at, lead.last_touch_at + timedelta(minutes=10))
+        manager = self.world.users["manager"]
+        lead_reassign(lead, to=to, reason=REASSIGN_REASON, actor=manager, now=at)
+        link = reverse("leads:detail", args=[lead.public_id])
+        Notification.objects.filter(link=link, created_at__gte=self.since).update(created_at=at)
+        AuditEvent.objects.filter(action="lead.reassigned", at__gte=self.since).update(at=at)
+
+    def _away(self) -> None:
+        """rep6 is away until a date now: back on dispatch by itself after it."""
+        today = timezone.localtime(self.now, self.tenant.tzinfo).date()
+        RepProfile.objects.filter(membership=self.reps[AWAY]).update(
+            is_available=True, unavailable_until=today + timedelta(days=AWAY_UNTIL_DAYS)
+        )
+
+    def _open_counts(self) -> dict[int, int]:
+        return dict(
+            Lead.objects.filter(status=LeadStatus.ASSIGNED, owner_id__in=self.rep_ids)
+            .values_list("owner_id")
+            .annotate(n=Count("id"))
+            .values_list("owner_id", "n")
+        )
+
+    def _waiting_and_pooled(self) -> None:
+        """Two leads arrive while every rep present is full (caps lowered for the moment to
+        their open leads), rep5 is paused and rep6 away: both wait; the first one's retry,
+        with the optional criteria dropped, still finds nobody and pools it."""
+        open_counts = self._open_counts()
+        for membership in self.reps.values():
+            RepProfile.objects.filter(membership=membership).update(
+                capacity=open_counts.get(membership.pk, 0)
+            )
+        first = self.now - timedelta(minutes=45)
+        person = self.maker.person()
+        payload = self.maker.payload(
+            ChannelType.WEB_FORM, person, "急需2台移动DR，新院区下月开诊，请立即报价。"
+        )
+        intake = self._intake(ChannelType.WEB_FORM, payload)
+        if intake is not None:
+            event, lead = intake
+            self._backdate(lead, [first + timedelta(seconds=3)], created=first, event=event)
+            dispatch_due(now=first + self.relax + timedelta(seconds=20))
+            link = reverse("leads:detail", args=[lead.public_id])
+            Notification.objects.filter(link=link, created_at__gte=self.since).update(
+                created_at=first + self.relax + timedelta(seconds=20)
+            )
+        second = self.now - timedelta(minutes=3)
+        person = self.maker.person()
+        payload = self.maker.payload(
+            ChannelType.DOUYIN, person, "想了解便携超声的价格，基层卫生院用。"
+        )
+        intake = self._intake(ChannelType.DOUYIN, payload)
+        if intake is not None:
+            event, lead = intake
+            self._backdate(lead, [second + timedelta(seconds=2)], created=second, event=event)
+        for username, membership in self.reps.items():
+            RepProfile.objects.filter(membership=membership).update(capacity=CAPACITY.get(username))
+
+    def _finish(self) -> None:
+        draft = policy_draft(user=self.world.users["admin"])
+        draft.weight_region, draft.note = 0.6, DRAFT_NOTE  # pending: "simulate" moves leads
+        draft.save(update_fields=["weight_region", "note"])
+        self._rebuild_ledger()
+        for membership in self.reps.values():
+            last = (
+                AssignmentDecision.objects.filter(
+                    chosen=membership, outcome=DecisionOutcome.ASSIGNED
+                )
+                .aggregate(at=Max("decided_at"))
+                .get("at")
+            )
+            RepProfile.objects.filter(membership=membership).update(last_assigned_at=last)
+        # What the reps dealt with long ago is read.
+        Notification.objects.filter(created_at__lt=self.now - RECENT, read_at__isnull=True).update(
+            read_at=F("created_at") + timedelta(hours=1)
+        )
+        failed = _failed_examples(self.channels)
+        for event, moment in zip(failed, self.failed_moments, strict=False):
+            InboundEvent.objects.filter(pk=event.pk).update(received_at=moment, processed_at=moment)
+        # The clocks, once, now: reminders for untouched leads, the returns to the pool.
+        self.counts["sla"] = sla.sla_sweep()
+
+    def _rebuild_ledger(self) -> None:
+        """The ledger as the engine would have written it day by day: rebuilt from the
+        decisions (each one records its eligible reps), by the tenant's day."""
+        weights = dict(RepProfile.objects.values_list("membership_id", "share_weight"))
+        tzinfo = self.tenant.tzinfo
+        days: dict = defaultdict(lambda: [0.0, 0])
+        decisions = AssignmentDecision.objects.filter(
+            outcome=DecisionOutcome.ASSIGNED, kind__in=LEDGER_KINDS
+        ).values_list("chosen_id", "candidates", "decided_at")
+        for chosen_id, candidates, decided_at in decisions:
+            day = timezone.localtime(decided_at, tzinfo).date()
+            eligible = [c["m"] for c in candidates or () if c.get("v") == OK]
+            total = sum(weights.get(m, 1.0) for m in eligible)
+            for m in eligible:
+                days[(m, day)][0] += weights.get(m, 1.0) / total
+            if chosen_id is not None:
+                days[(chosen_id, day)][1] += 1
+        RepLedgerDay.objects.all().delete()
+        RepLedgerDay.objects.bulk_create(
+            [
+                RepLedgerDay(
+                    tenant=self.tenant,
+                    membership_id=m,
+                    day=day,
+                    expected=round(expected, 6),
+                    received=received,
+                )
+                for (m, day), (expected, received) in sorted(days.items())
+            ],
+            batch_size=500,
+        )
+
+
+# Decisions the ledger counts: a manual one adds to `received` only (it has no candidates);
+# a revisit is not counted (same customer, not a new lead).
+LEDGER_KINDS = (DecisionKind.AUTO, DecisionKind.RETRY, DecisionKind.RETURN, DecisionKind.MANUAL)
+
+
+def _summary(tenant) -> str:
+    profiles = list(RepProfile.objects.select_related("membership__user"))
+    today = timezone.localtime(timezone.now(), tenant.tzinfo).date()
+    versions = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).count()
+    draft = AssignmentPolicy.objects.filter(status=PolicyStatus.DRAFT).exists()
+    statuses = dict(
+        Lead.objects.values_list("status").annotate(n=Count("id")).values_list("status", "n")
+    )
+    pooled = Lead.objects.filter(status=LeadStatus.NEW, pooled_at__isnull=False).count()
+    waiting = Lead.objects.filter(status=LeadStatus.NEW, dispatch_after__isnull=False).count()
+    manual = AssignmentDecision.objects.filter(kind=DecisionKind.MANUAL).count()
+    observed = [p.membership.display_name for p in profiles if p.zone == Zone.OBSERVATION]
+    away = [p.membership.display_name for p in profiles if not p.available_on(today)]
+    return (
+        f"assignment: {len(profiles)} rep profiles, {versions} policy versions"
+        f"{' and a draft' if draft else ''}; {statuses.get(LeadStatus.ASSIGNED, 0)} assigned, "
+        f"{statuses.get(LeadStatus.VALID, 0)} valid, {statuses.get(LeadStatus.INVALID, 0)} "
+        f"invalid, {pooled} pooled, {waiting} waiting, {manual} reassigned by hand; "
+        f"observation zone: {'、'.join(observed) or '—'}; away: {'、'.join(away) or '—'}"
+    )
+
+
+def seed(*, world, stdout) -> None:
+    tenant = world.demo
+    channels = _channels(tenant)
+    _profiles(tenant, {u: m for u, m in world.memberships.items() if u in REP_PROFILES})
+    if Lead.objects.exists():
+        stdout.write(f"leads: {len(channels)} channels; demo leads already there, none added")
+        stdout.write(_summary(tenant))
+        return
+    counts = _Story(world, channels).run()
     failed_count = InboundEvent.objects.filter(status=EventStatus.FAILED).count()
     stdout.write(
-        f"leads: {len(channels)} channels, {len(TAGS)} tags, {len(lead_rows)} leads over "
+        f"leads: {len(channels)} channels, {len(TAGS)} tags, {counts['leads']} leads over "
         f"{DAYS} days ({counts['revisit']} revisits, {counts['suspect']} suspect), "
         f"{failed_count} failed inbox events"
     )
+    stdout.write(_summary(tenant))
+    fired = {k: v for k, v in counts["sla"].items() if v}
+    stdout.write(f"SLA sweep: {', '.join(f'{k} {v}' for k, v in fired.items()) or 'nothing due'}")

@@ -1,0 +1,202 @@
+"""The demo tenant's assignment story: `seed_demo` shows every case of the lead pages,
+made by the real engine (no decision written by hand), and a second run adds nothing."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db.models import Sum
+from django.utils import timezone
+
+from crm.models import AuditEvent, Membership, Notification, Role, Tenant
+from crm.tenancy import tenant_context
+from leads.assignment import OK, PAUSED, UNAVAILABLE, policy_active
+from leads.demo import LEDGER_KINDS, REASSIGN_REASON
+from leads.models import (
+    AssignmentDecision,
+    AssignmentPolicy,
+    DecisionKind,
+    DecisionOutcome,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    PolicyStatus,
+    PoolReason,
+    ReplayStatus,
+    RepLedgerDay,
+    RepProfile,
+    Zone,
+)
+from leads.replay import replay_create, run_replay
+
+pytestmark = pytest.mark.django_db
+
+REPS = [f"rep{i}" for i in range(1, 7)]
+
+
+def _counts() -> dict[str, int]:
+    return {
+        "leads": Lead.objects.count(),
+        "decisions": AssignmentDecision.objects.count(),
+        "ledger": RepLedgerDay.objects.count(),
+        "ledger_received": RepLedgerDay.objects.aggregate(n=Sum("received"))["n"],
+        "policies": AssignmentPolicy.objects.count(),
+        "profiles": RepProfile.objects.count(),
+        "events": LeadEvent.objects.count(),
+        "notifications": Notification.objects.count(),
+    }
+
+
+def test_seed_demo_tells_the_whole_assignment_story_once():
+    out = StringIO()
+    call_command("seed_demo", stdout=out)
+    assert "assignment: 6 rep profiles, 2 policy versions and a draft" in out.getvalue()
+    demo = Tenant.objects.get(slug="demo")
+    now = timezone.now()
+    today = timezone.localtime(now, demo.tzinfo).date()
+    with tenant_context(demo):
+        profiles = {
+            p.membership.user.username: p
+            for p in RepProfile.objects.select_related("membership__user")
+        }
+        reps = {name: p.membership for name, p in profiles.items()}
+        manager = Membership.objects.get(tenant=demo, role=Role.MANAGER, user__username="manager")
+
+        # Six profiles, different regions; one senior, one smaller cap, real caps restored.
+        assert sorted(profiles) == REPS
+        assert len({tuple(p.provinces) for p in profiles.values()}) == 6
+        assert {p.share_weight for p in profiles.values()} == {1.0, 1.5}
+        assert profiles["rep4"].capacity == 6
+        assert {p.capacity for n, p in profiles.items() if n != "rep4"} == {None}
+
+        # Versions 1 and 2 both decided leads; the draft holds a pending change.
+        versions = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED)
+        assert sorted(versions.values_list("version", flat=True)) == [1, 2]
+        assert policy_active().version == 2
+        draft = AssignmentPolicy.objects.get(status=PolicyStatus.DRAFT)
+        assert draft.weight_region != policy_active().weight_region
+        for version in (1, 2):
+            assert AssignmentDecision.objects.filter(policy__version=version).exists()
+        assert AuditEvent.objects.filter(action="assignment.policy_published").exists()
+
+        # rep5: three late first touches in a row on the real path → observation zone.
+        rep5 = profiles["rep5"]
+        assert rep5.zone == Zone.OBSERVATION and rep5.late_streak >= 3
+        assert rep5.zone_since < now - timedelta(hours=12)
+        assert Notification.objects.filter(
+            event="zone.observation", recipient=reps["rep5"]
+        ).exists()
+        assert Notification.objects.filter(event="zone.observation", recipient=manager).exists()
+        after_pause = AssignmentDecision.objects.filter(
+            decided_at__gt=rep5.zone_since, kind__in=[DecisionKind.AUTO, DecisionKind.RETRY]
+        )
+        assert after_pause.exists()
+        for decision in after_pause:
+            verdicts = {c["m"]: c["v"] for c in decision.candidates}
+            assert verdicts[reps["rep5"].pk] == PAUSED
+
+        # rep6: away for the last days ("unavailable" in those decisions) and until a date.
+        rep6 = profiles["rep6"]
+        assert not rep6.available_on(today)
+        assert rep6.unavailable_until == today + timedelta(days=4)
+        recent = AssignmentDecision.objects.filter(
+            decided_at__gte=now - timedelta(days=2),
+            kind__in=[DecisionKind.AUTO, DecisionKind.RETRY],
+        )
+        assert recent.exists()
+        for decision in recent:
+            verdicts = {c["m"]: c["v"] for c in decision.candidates}
+            assert verdicts[reps["rep6"].pk] == UNAVAILABLE
+        assert not RepLedgerDay.objects.filter(
+            membership=reps["rep6"], day__gte=today - timedelta(days=1)
+        ).exists()
+
+        # A lead pooled by the retry (managers told), another one still waiting.
+        pooled = Lead.objects.get(status=LeadStatus.NEW, pooled_at__isnull=False)
+        assert pooled.pool_reason == PoolReason.NO_CANDIDATE and pooled.owner is None
+        kinds = list(pooled.decisions.order_by("decided_at").values_list("kind", "outcome"))
+        assert kinds == [
+            (DecisionKind.AUTO, DecisionOutcome.WAITING),
+            (DecisionKind.RETRY, DecisionOutcome.POOLED),
+        ]
+        retry = pooled.decisions.get(kind=DecisionKind.RETRY)
+        assert retry.relaxed == ["region", "industry"]
+        assert OK not in {c["v"] for c in retry.candidates}
+        assert Notification.objects.filter(
+            event="lead.pooled", recipient=manager, created_at=pooled.pooled_at
+        ).exists()
+        waiting = Lead.objects.get(status=LeadStatus.NEW, dispatch_after__isnull=False)
+        assert waiting.dispatch_after > now and waiting.pooled_at is None
+        assert waiting.decisions.get().outcome == DecisionOutcome.WAITING
+
+        # One lead reassigned by the manager, with the reason, audited.
+        manual = AssignmentDecision.objects.select_related("lead").get(kind=DecisionKind.MANUAL)
+        assert manual.reason == REASSIGN_REASON and manual.actor == manager.user
+        assert manual.lead.owner_id == manual.chosen_id != manual.previous_owner_id
+        assert manual.decided_at < now
+        assert AuditEvent.objects.filter(action="lead.reassigned", at=manual.decided_at).exists()
+
+        # Work states: old leads verified, recent ones open; touches on the timeline.
+        old = Lead.objects.filter(
+            created_at__lt=now - timedelta(hours=31), revisit_of__isnull=True
+        ).exclude(decisions__kind__in=[DecisionKind.MANUAL, DecisionKind.RETURN])
+        verified = old.filter(status__in=[LeadStatus.VALID, LeadStatus.INVALID])
+        assert verified.count() >= 0.9 * old.count()
+        valid = Lead.objects.filter(status=LeadStatus.VALID).count()
+        invalid = Lead.objects.filter(status=LeadStatus.INVALID).count()
+        assert valid > invalid > 0
+        assert not Lead.objects.filter(
+            status__in=[LeadStatus.VALID, LeadStatus.INVALID], verified_at__isnull=True
+        ).exists()
+        assert Lead.objects.filter(status=LeadStatus.ASSIGNED, verified_at__isnull=True).exists()
+        assert LeadEvent.objects.filter(kind=LeadEventKind.TOUCH).count() >= 200
+        assert Lead.objects.filter(touch_count__gte=2).exists()
+        # The SLA sweep ran: the once-touched valid leads went to another rep.
+        returned = AssignmentDecision.objects.filter(kind=DecisionKind.RETURN)
+        assert returned.filter(outcome=DecisionOutcome.POOLED).exists()
+        for decision in returned.filter(outcome=DecisionOutcome.ASSIGNED):
+            assert decision.chosen_id != decision.previous_owner_id
+
+        # Times: spread over 14 days, nothing in the future, stamps consistent per lead.
+        assert not Lead.objects.filter(created_at__lt=now - timedelta(days=15)).exists()
+        assert not AssignmentDecision.objects.filter(decided_at__gt=now).exists()
+        for lead in Lead.objects.filter(assigned_at__isnull=False):
+            assert lead.created_at <= lead.assigned_at <= now
+        assigned_notes = Notification.objects.filter(event="lead.assigned")
+        assert assigned_notes.filter(created_at__lt=now - timedelta(days=7)).exists()
+
+        # The ledger is what the decisions say, rep by rep.
+        weights = {p.membership_id: p.share_weight for p in profiles.values()}
+        expected, received = defaultdict(float), defaultdict(int)
+        decisions = AssignmentDecision.objects.filter(
+            outcome=DecisionOutcome.ASSIGNED, kind__in=LEDGER_KINDS
+        )
+        for decision in decisions:
+            eligible = [c["m"] for c in decision.candidates if c["v"] == OK]
+            total = sum(weights[m] for m in eligible)
+            for m in eligible:
+                expected[m] += weights[m] / total
+            received[decision.chosen_id] += 1
+        for membership in reps.values():
+            sums = RepLedgerDay.objects.filter(membership=membership).aggregate(
+                e=Sum("expected"), r=Sum("received")
+            )
+            assert (sums["r"] or 0) == received[membership.pk]
+            assert (sums["e"] or 0) == pytest.approx(expected[membership.pk], abs=1e-4)
+        assert received[reps["rep1"].pk] > received[reps["rep2"].pk]  # the senior's share
+
+        # The draft's pending change moves leads in a simulation.
+        run = run_replay(replay_create(draft, days=14))
+        assert run.status == ReplayStatus.DONE, run.error
+        assert run.result["moved_total"] > 0
+
+        before = _counts()
+
+    call_command("seed_demo", stdout=StringIO())
+    with tenant_context(demo):
+        assert _counts() == before
