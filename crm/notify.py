@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
@@ -247,7 +248,10 @@ def notify(
     if event_type is None:
         raise ValueError(f"unknown notification event {event!r}: register_event() it first")
     params = jsonable(dict(params or {}))
-    with tenant_context(tenant):
+    current = current_tenant()
+    # Already inside this tenant (a worker task, a view): no second savepoint and setting.
+    scope = nullcontext() if current is not None and current.pk == tenant.pk else None
+    with scope or tenant_context(tenant):
         members = _recipients(recipients, tenant, event_type)
         if not members:
             return []
@@ -270,6 +274,13 @@ def notify(
                 "membership_id", "channels"
             )
         )
+        wanted_kinds = {
+            kind
+            for member in members
+            for kind in preferences.get(member.pk, event_type.default_channels)
+        }
+        if wanted_kinds <= {IN_APP}:
+            return notifications  # in-app only: no channel to look up
         channels = configured_channels()
 
         planned: list[tuple[str, Notification, str, list[str]]] = []

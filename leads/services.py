@@ -202,11 +202,11 @@ def _lead_from_event(event: InboundEvent) -> Lead:
     if tags:
         lead.tags.add(*tags)
     _timeline(lead, event, original, tags, reasons)
-    _assign(lead)
+    _assign(lead, [t.name for t in tags])
     return lead
 
 
-def _assign(lead: Lead) -> None:
+def _assign(lead: Lead, tags: list[str]) -> None:
     """Assignment runs in the task that created the lead (F11: within seconds). If it
     fails, the lead is kept, in the pool with the reason, for a manager to hand out."""
     from leads.assignment import dispatch_new_lead
@@ -214,7 +214,7 @@ def _assign(lead: Lead) -> None:
 
     try:
         with transaction.atomic():
-            dispatch_new_lead(lead)
+            dispatch_new_lead(lead, tags=tags)
     except Exception:
         logger.exception("assignment of lead %s failed", lead.pk)
         lead.refresh_from_db()

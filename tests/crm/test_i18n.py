@@ -25,6 +25,7 @@ def test_the_compiled_catalogue_matches_the_po():
     stale = [
         e.msgid
         for e in po.translated_entries()
-        if not e.msgid_plural and mo.gettext(e.msgid) != e.msgstr
+        if not e.msgid_plural
+        and (mo.pgettext(e.msgctxt, e.msgid) if e.msgctxt else mo.gettext(e.msgid)) != e.msgstr
     ]
     assert not stale, f"django.mo is older than django.po: run `make messages` ({stale[:5]})"

@@ -297,3 +297,12 @@ def test_dispatch_queries_do_not_grow_with_the_number_of_reps(world):
         assignment.dispatch_new_lead(lead)
     assert len(ctx.captured_queries) == few
     assert assignment_queries >= few
+
+
+def test_policies_are_read_inside_one_tenant_only(world):
+    from crm.tenancy import NoTenantError, all_tenants_context
+
+    with tenant_context(world.a.tenant):
+        assignment.policy_active()
+    with all_tenants_context(), pytest.raises(NoTenantError):
+        assignment.policy_active()
