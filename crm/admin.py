@@ -30,6 +30,14 @@ def _is_tenant_admin(request) -> bool:
     return membership is not None and membership.role == Role.ADMIN
 
 
+def has_admin_role(request, roles) -> bool:
+    """The platform superuser, or a member whose role in the current tenant is in `roles`."""
+    if request.user.is_superuser:
+        return True
+    membership = getattr(request, "membership", None)
+    return membership is not None and membership.role in roles
+
+
 class TenantModelAdmin(admin.ModelAdmin):
     """Base for the admin of any model with a `tenant` field.
 
@@ -100,20 +108,24 @@ class TenantModelAdmin(admin.ModelAdmin):
         super().delete_queryset(request, queryset)
 
     # Tenant admins administer their tenant by role, not by Django's global permissions.
+    # A model the sales managers tune (assignment weights, rep profiles, SLA thresholds)
+    # adds their role here; the admin then shows them that model and nothing else.
+    admin_roles = frozenset({Role.ADMIN})
+
     def has_module_permission(self, request):
-        return request.user.is_superuser or _is_tenant_admin(request)
+        return has_admin_role(request, self.admin_roles)
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_superuser or _is_tenant_admin(request)
+        return has_admin_role(request, self.admin_roles)
 
     def has_add_permission(self, request):
-        return request.user.is_superuser or _is_tenant_admin(request)
+        return has_admin_role(request, self.admin_roles)
 
     def has_change_permission(self, request, obj=None):
-        return request.user.is_superuser or _is_tenant_admin(request)
+        return has_admin_role(request, self.admin_roles)
 
     def has_delete_permission(self, request, obj=None):
-        return request.user.is_superuser or _is_tenant_admin(request)
+        return has_admin_role(request, self.admin_roles)
 
 
 class ReadOnlyTenantModelAdmin(TenantModelAdmin):

@@ -50,7 +50,14 @@ class TenantAdminSite(admin.AdminSite):
         if user.is_superuser:
             return True
         membership = getattr(request, "membership", None)
-        return membership is not None and membership.role == Role.ADMIN
+        if membership is None:
+            return False
+        # The tenant admin; or a role some model's admin opens to (a manager tunes
+        # assignment there), who then sees only those models.
+        return membership.role == Role.ADMIN or any(
+            membership.role in getattr(model_admin, "admin_roles", ())
+            for model_admin in self._registry.values()
+        )
 
     def admin_view(self, view, cacheable=False):
         inner = super().admin_view(view, cacheable)

@@ -18,7 +18,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.admin import ReadOnlyTenantModelAdmin, TenantModelAdmin, _is_tenant_admin
+from crm.admin import ReadOnlyTenantModelAdmin, TenantModelAdmin, has_admin_role
 from crm.audit import audit
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
@@ -318,8 +318,12 @@ class ImportBatchAdmin(ReadOnlyTenantModelAdmin):
 # --- Assignment (F8–F10, F12, F14) ------------------------------------------------------------
 
 
+# Sales managers tune assignment too (weights, profiles, SLA thresholds, replay).
+ASSIGNMENT_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
+
+
 def _may_administer(request) -> bool:
-    return request.user.is_superuser or _is_tenant_admin(request)
+    return has_admin_role(request, ASSIGNMENT_ROLES)
 
 
 def _in_tenant(obj):
@@ -403,6 +407,8 @@ class RepProfileForm(forms.ModelForm):
 @admin.register(RepProfile)
 class RepProfileAdmin(TenantModelAdmin):
     """What each rep is good at and how much they take (F9), kept by the tenant admin."""
+
+    admin_roles = ASSIGNMENT_ROLES
 
     form = RepProfileForm
     change_list_template = "admin/leads/repprofile/change_list.html"
@@ -705,6 +711,8 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
     simulated over past leads ("Simulate") and published as the next version
     ("Publish"); versions are read-only."""
 
+    admin_roles = ASSIGNMENT_ROLES
+
     form = AssignmentPolicyForm
     inlines = [ScoreRuleInline]
     change_list_template = "admin/leads/assignmentpolicy/change_list.html"
@@ -955,6 +963,8 @@ def _replay_figures(run: ReplayRun, page: str | None) -> dict:
 class SlaPolicyAdmin(TenantModelAdmin):
     """The tenant's SLA thresholds (F11): one row per tenant."""
 
+    admin_roles = ASSIGNMENT_ROLES
+
     list_display = [
         "name",
         "a_unassigned_minutes",
@@ -983,6 +993,8 @@ class SlaPolicyAdmin(TenantModelAdmin):
 @admin.register(AssignmentDecision)
 class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
     """Why each lead went where it went (F12): read-only, as the engine wrote it."""
+
+    admin_roles = ASSIGNMENT_ROLES
 
     list_display = [
         "decided_at",

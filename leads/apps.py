@@ -65,6 +65,21 @@ class LeadsConfig(AppConfig):
                 in_navbar=False,
             )
         )
+        register(
+            NavItem(
+                "assignment_policy",
+                _("Assignment rules"),
+                "admin:leads_assignmentpolicy_changelist",
+                "sliders",
+                description=_(
+                    "Score rules and weights, rep profiles and SLA thresholds; replay a draft"
+                    " over the last days before applying it."
+                ),
+                roles=frozenset({Role.MANAGER}),
+                order=30,
+                in_navbar=False,
+            )
+        )
         from crm.navigation import register_home_card
         from leads.views import training_card
 

@@ -1,5 +1,6 @@
-"""Replay before apply (F14) in a real browser: the tenant admin edits the draft policy,
-simulates it over the demo's past leads, reads which leads would move, and applies it.
+"""Replay before apply (F14) in a real browser: the sales manager opens the assignment
+rules from the home page, edits the draft policy, simulates it over the demo's past leads,
+reads which leads would move, and applies it.
 
 The replay runs where it runs in production: in a Celery worker (`celery_worker_thread`,
 a real worker on the real broker, in this process), never inline in the request; the
@@ -36,14 +37,17 @@ def _last_version() -> int:
         )
 
 
-def test_the_admin_simulates_a_draft_sees_the_moves_and_applies_it(
+def test_the_manager_simulates_a_draft_sees_the_moves_and_applies_it(
     page, demo, celery_worker_thread, artifacts
 ):
     before = _last_version()
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, demo.url, "admin")
+    _log_in(page, demo.url, "manager")
 
-    page.goto(f"{demo.url}/admin/leads/assignmentpolicy/")
+    # From the manager's home page: the assignment rules card.
+    page.goto(f"{demo.url}/")
+    page.locator("a[href='/admin/leads/assignmentpolicy/']").first.click()
+    expect(page).to_have_url(re.compile(r"/admin/leads/assignmentpolicy/$"))
     page.get_by_test_id("edit-draft").click()
     expect(page.get_by_test_id("draft-buttons")).to_be_visible()
 

@@ -19,9 +19,27 @@ def test_a_tenant_admin_sees_only_their_tenants_rows(world, login):
     assert str(world.b.audit_event.object_id) not in text
 
 
-def test_reps_and_managers_are_kept_out_of_the_admin(world, login):
-    for membership in (world.a.rep, world.a.manager):
+def test_reps_are_kept_out_of_the_admin(world, login):
+    for membership in (world.a.rep, world.b.rep):
         assert login(membership).get(reverse("admin:index")).status_code == 403
+
+
+def test_managers_see_only_the_models_opened_to_them(world, login):
+    """Sales managers tune assignment in the admin (docs/assignment.md); the tenant's
+    members, audit log, channels and notification channels stay the tenant admin's."""
+    client = login(world.a.manager)
+    index = client.get(reverse("admin:index"))
+    assert index.status_code == 200
+    assert reverse("admin:leads_assignmentpolicy_changelist") in index.text
+    for name in (
+        "admin:crm_membership_changelist",
+        "admin:crm_auditevent_changelist",
+        "admin:crm_notificationchannel_changelist",
+        "admin:leads_channel_changelist",
+        "admin:leads_inboundevent_changelist",
+    ):
+        assert reverse(name) not in index.text, name
+        assert client.get(reverse(name)).status_code == 403, name
 
 
 def test_platform_models_are_superuser_only(world, login):

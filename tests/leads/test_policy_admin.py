@@ -402,15 +402,23 @@ def test_decisions_are_listed_read_only_with_a_candidates_table(admin_client, wo
     assert admin_client.get(reverse("admin:leads_assignmentdecision_add")).status_code == 403
 
 
-def test_admin_pages_are_for_the_tenant_admin(world, login):
-    client = login(world.a.manager)
-    for name in (
-        "admin:leads_assignmentpolicy_changelist",
-        "admin:leads_repprofile_changelist",
-        "admin:leads_slapolicy_changelist",
-        "admin:leads_assignmentdecision_changelist",
-        "admin:leads_assignmentpolicy_draft",
-    ):
+ASSIGNMENT_PAGES = (
+    "admin:leads_assignmentpolicy_changelist",
+    "admin:leads_repprofile_changelist",
+    "admin:leads_slapolicy_changelist",
+    "admin:leads_assignmentdecision_changelist",
+)
+
+
+def test_assignment_admin_is_for_tenant_admins_and_sales_managers(world, login):
+    for membership in (world.a.admin, world.a.manager):
+        client = login(membership)
+        for name in ASSIGNMENT_PAGES:
+            assert client.get(reverse(name)).status_code == 200, (membership, name)
+        # The draft link creates the draft and opens it.
+        assert client.get(reverse("admin:leads_assignmentpolicy_draft")).status_code == 302
+    client = login(world.a.rep)
+    for name in (*ASSIGNMENT_PAGES, "admin:leads_assignmentpolicy_draft"):
         assert client.get(reverse(name)).status_code == 403, name
 
 
