@@ -1,1 +1,232 @@
-"""Customers, contacts, decision-chain roles and follow-ups (Interaction): the customer 360."""
+"""Customers, contacts, decision-chain roles and follow-ups (Interaction): the customer 360.
+
+A valid lead becomes (or joins) a Customer with a Contact (F16); every contact with them
+afterwards is a structured Interaction with a required next action (F17). The tenant's
+preset lists (talk tags, pain points, the action library) are `Preset` rows.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Membership, TenantOwned
+
+
+class CustomerLevel(models.TextChoices):
+    A = "A", _("A: key account")
+    B = "B", _("B: growing account")
+    C = "C", _("C: regular account")
+
+
+class Customer(TenantOwned):
+    name = models.CharField(_("name"), max_length=200)
+    name_key = models.CharField(max_length=200, blank=True, editable=False)
+    level = models.CharField(
+        _("level"), max_length=1, choices=CustomerLevel.choices, default=CustomerLevel.C
+    )
+    industry = models.CharField(_("industry"), max_length=20, blank=True)
+    province = models.CharField(_("province"), max_length=30, blank=True)
+    city = models.CharField(_("city"), max_length=30, blank=True)
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+        verbose_name=_("owner"),
+    )
+    source_lead = models.ForeignKey(
+        "leads.Lead",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("first lead"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("customer")
+        verbose_name_plural = _("customers")
+        ordering = ["name", "id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            # One customer per normalised company name (leads.normalize.company_key).
+            models.UniqueConstraint(
+                fields=["tenant", "name_key"],
+                condition=~Q(name_key=""),
+                name="customer_one_per_name",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "owner", "level"], name="customer_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DecisionRole(models.TextChoices):
+    DECISION_MAKER = "decision_maker", _("Decision maker")
+    TECHNICAL = "technical", _("Technical evaluator")
+    USER = "user", _("User department")
+    PURCHASING = "purchasing", _("Purchasing")
+    FINANCE = "finance", _("Finance")
+    INFLUENCER = "influencer", _("Influencer")
+
+
+class Contact(TenantOwned):
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("customer")
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    phone = models.CharField(_("phone"), max_length=32, blank=True)
+    phone_key = models.CharField(max_length=32, blank=True, editable=False)
+    email = models.CharField(_("e-mail"), max_length=254, blank=True)
+    title = models.CharField(_("job title"), max_length=100, blank=True)
+    role = models.CharField(
+        _("decision-chain role"), max_length=20, choices=DecisionRole.choices, blank=True
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(
+                fields=["tenant", "phone_key"], name="contact_phone", condition=~Q(phone_key="")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.phone or str(self.customer)
+
+
+class PresetKind(models.TextChoices):
+    TALK_TAG = "talk_tag", _("Talk tag")
+    PAIN = "pain", _("Pain point")
+    ACTION = "action", _("Next action")
+
+
+class Preset(TenantOwned):
+    """One entry of a tenant's pick lists for follow-ups: talk tags (技术疑虑, 预算卡点 …),
+    pain points, and the next-action library. Picked, never typed (F17)."""
+
+    kind = models.CharField(_("list"), max_length=10, choices=PresetKind.choices)
+    name = models.CharField(_("name"), max_length=60)
+    is_agreement = models.BooleanField(
+        _("means agreement"),
+        default=False,
+        help_text=_("A talk tag that closes a loop (the day's summary counts it)."),
+    )
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("follow-up preset")
+        verbose_name_plural = _("follow-up presets")
+        ordering = ["kind", "position", "id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "kind", "name"], name="preset_unique_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Interaction(TenantOwned):
+    """One structured follow-up (F17): how, what was said, what hurts, who was reached, and
+    the next action "before DATE do ACTION". The next one closes it (`next_done_at`)."""
+
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="interactions",
+        verbose_name=_("customer"),
+    )
+    lead = models.ForeignKey(
+        "leads.Lead",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="interactions",
+        verbose_name=_("lead"),
+    )
+    contact = models.ForeignKey(
+        Contact,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="interactions",
+        verbose_name=_("contact"),
+    )
+    by = models.ForeignKey(
+        Membership, on_delete=models.PROTECT, related_name="interactions", verbose_name=_("by")
+    )
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    channel = models.CharField(_("channel"), max_length=10)  # leads.models.TouchChannel
+    talk_tags = models.JSONField(_("talk tags"), default=list, blank=True)
+    pains = models.JSONField(_("pain points"), default=list, blank=True)
+    roles = models.JSONField(_("decision-chain roles reached"), default=list, blank=True)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    next_action = models.ForeignKey(
+        Preset,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("next action"),
+        limit_choices_to={"kind": PresetKind.ACTION},
+    )
+    next_action_due = models.DateField(_("next action before"))
+    next_done_at = models.DateTimeField(_("next action done"), null=True, blank=True)
+    suggested_status = models.CharField(_("suggested status"), max_length=40, blank=True)
+    closes_loop = models.BooleanField(
+        _("closes a loop"),
+        default=False,
+        help_text=_("An agreement: a tag that means it, or 确认/同意/安排 in the note."),
+    )
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("follow-up")
+        verbose_name_plural = _("follow-ups")
+        ordering = ["-at", "-id"]
+        indexes = [
+            # The board: a rep's open next actions by due date.
+            models.Index(
+                fields=["tenant", "by", "next_action_due"],
+                name="interaction_open_due",
+                condition=Q(next_done_at__isnull=True),
+            ),
+            models.Index(fields=["tenant", "customer", "-at"], name="interaction_customer"),
+            models.Index(fields=["tenant", "lead", "-at"], name="interaction_lead"),
+            models.Index(fields=["tenant", "by", "-at"], name="interaction_by_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d} {self.channel}"
+
+
+class StatusSuggestion(TenantOwned):
+    """A keyword in a follow-up's note that suggests where the deal stands (F18): "再考虑"
+    → objection handling, "价格多少" → quote stage. Admin-editable."""
+
+    keyword = models.CharField(_("keyword"), max_length=40)
+    status = models.CharField(_("suggested status"), max_length=40)
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("status suggestion")
+        verbose_name_plural = _("status suggestions")
+        ordering = ["position", "id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "keyword"], name="suggestion_one_keyword"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.keyword} → {self.status}"

@@ -262,6 +262,39 @@ class RegistryStatus(models.TextChoices):
     ERROR = "error", _("Check failed")
 
 
+class Verification(models.TextChoices):
+    """The rep's verdict on a lead (F16): two valid outcomes, two invalid ones."""
+
+    VALID_VISIT = "valid_visit", _("Valid · visit booked")
+    VALID_MORE_INFO = "valid_more_info", _("Valid · needs more information")
+    INVALID_CONTACT = "invalid_contact", _("Invalid · wrong contact details")
+    INVALID_NOT_TARGET = "invalid_not_target", _("Invalid · not a target customer")
+
+    @classmethod
+    def valid(cls) -> set[str]:
+        return {cls.VALID_VISIT, cls.VALID_MORE_INFO}
+
+
+class InvalidReason(TenantOwned):
+    """The tenant's preset reasons for an invalid verdict (about 12, admin-editable)."""
+
+    name = models.CharField(_("name"), max_length=60)
+    position = models.PositiveSmallIntegerField(_("order"), default=0)
+    is_active = models.BooleanField(_("active"), default=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("invalid reason")
+        verbose_name_plural = _("invalid reasons")
+        ordering = ["position", "id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "name"], name="invalidreason_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class LeadQuerySet(TenantQuerySet):
     def originals(self):
         return self.filter(revisit_of__isnull=True)
@@ -370,6 +403,42 @@ class Lead(TenantOwned):
     touch_count = models.PositiveSmallIntegerField(_("touches"), default=0)
     first_touch_late = models.BooleanField(_("first touch late"), null=True, blank=True)
     verified_at = models.DateTimeField(_("verified at"), null=True, blank=True)
+    # Verification (F16) and what a valid lead became.
+    verification = models.CharField(
+        _("verification"), max_length=20, choices=Verification.choices, blank=True
+    )
+    invalid_reason = models.ForeignKey(
+        "InvalidReason",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="leads",
+        verbose_name=_("invalid reason"),
+    )
+    verified_by = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("verified by"),
+    )
+    customer = models.ForeignKey(
+        "customers.Customer",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        verbose_name=_("customer"),
+    )
+    contact = models.ForeignKey(
+        "customers.Contact",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="leads",
+        verbose_name=_("contact"),
+    )
 
     objects = TenantManager.from_queryset(LeadQuerySet)()
 
@@ -442,6 +511,8 @@ class LeadEventKind(models.TextChoices):
     REASSIGNED = "reassigned", _("Reassigned")
     TOUCH = "touch", _("Contacted")
     SLA = "sla", _("SLA alert")
+    VERIFIED = "verified", _("Verified")
+    FOLLOW_UP = "follow_up", _("Follow-up")
 
 
 class LeadEvent(TenantOwned):
@@ -1146,3 +1217,63 @@ class SlaAlert(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.lead} · {self.get_threshold_display()}"
+
+
+# --- The daily board (F15, F19) -------------------------------------------------------------
+
+
+class BoardSettings(TenantOwned):
+    """How the board ranks a rep's work (F15): rank = customer level weight × urgency
+    weight × (1 + hours overdue × overdue weight). One row per tenant."""
+
+    level_a = models.FloatField(_("weight: A-level customer"), default=3.0)
+    level_b = models.FloatField(_("weight: B-level customer"), default=2.0)
+    level_c = models.FloatField(_("weight: C-level customer or a lead"), default=1.0)
+    urgency_verify = models.FloatField(_("urgency: lead to verify"), default=3.0)
+    urgency_overdue = models.FloatField(_("urgency: follow-up overdue"), default=2.5)
+    urgency_due = models.FloatField(_("urgency: follow-up due today"), default=1.5)
+    urgency_revisit = models.FloatField(_("urgency: revisit"), default=2.0)
+    overdue_per_hour = models.FloatField(
+        _("weight per hour overdue"), default=0.05, validators=[MinValueValidator(0)]
+    )
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("board settings")
+        verbose_name_plural = _("board settings")
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant"], name="boardsettings_one_per_tenant"),
+        ]
+
+    def __str__(self) -> str:
+        return str(_("board settings"))
+
+
+class DailySummary(TenantOwned):
+    """A rep's closed day (F19): what was done and what is left, as it stood then."""
+
+    membership = models.ForeignKey(
+        Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep")
+    )
+    day = models.DateField(_("day"))
+    contacts = models.PositiveIntegerField(_("contacts made"), default=0)
+    loops_closed = models.PositiveIntegerField(_("loops closed"), default=0)
+    overdue_left = models.PositiveIntegerField(_("overdue items left"), default=0)
+    tomorrow = models.JSONField(_("tomorrow's actions"), default=list, blank=True)
+    details = models.JSONField(_("details"), default=dict, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), default=timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("daily summary")
+        verbose_name_plural = _("daily summaries")
+        ordering = ["-day", "membership_id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["tenant", "membership", "day"], name="dailysummary_one_per_day"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "day"], name="dailysummary_day")]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} {self.day}"
