@@ -32,6 +32,7 @@ from leads.models import (
     ImportBatch,
     InboundEvent,
     Industry,
+    InvalidReason,
     Lead,
     LeadEvent,
     ReplayRun,
@@ -1120,3 +1121,19 @@ class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
         return format_html(
             '<table class="decision-candidates">{}<tbody>{}</tbody></table>', head, body
         )
+
+
+# --- Verification (F16) ---------------------------------------------------------------------
+
+
+@admin.register(InvalidReason)
+class InvalidReasonAdmin(TenantModelAdmin):
+    """The tenant's reasons for an invalid verdict (about 12; the defaults are created on
+    first use by leads.verification.invalid_reasons). Switch one off rather than delete
+    it: verified leads keep theirs."""
+
+    list_display = ["name", "position", "is_active"]
+    list_display_links = ["name"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name"]

@@ -604,6 +604,36 @@ class LeadEvent(TenantOwned):
                 return str(SlaThreshold(data.get("threshold", "")).label)
             except ValueError:
                 return data.get("threshold", "")
+        if self.kind == LeadEventKind.VERIFIED:
+            try:
+                text = str(Verification(data.get("outcome", "")).label)
+            except ValueError:
+                text = data.get("outcome", "")
+            if data.get("reason"):
+                return f"{text}: {data['reason']}"
+            if data.get("customer_name"):
+                return _("%(outcome)s → customer %(customer)s (%(how)s)") % {
+                    "outcome": text,
+                    "customer": data["customer_name"],
+                    "how": _("new") if data.get("customer_created") else _("existing"),
+                }
+            return text
+        if self.kind == LeadEventKind.FOLLOW_UP:
+            channel = dict(TouchChannel.choices).get(data.get("channel"), data.get("channel", ""))
+            parts = [str(channel), *data.get("talk_tags", []), *data.get("pains", [])]
+            text = " · ".join(p for p in parts if p)
+            if data.get("note"):
+                text += f": {data['note']}"
+            if data.get("next_action"):
+                text += " → " + _("before %(date)s: %(action)s") % {
+                    "date": data.get("next_action_due", "?"),
+                    "action": data["next_action"],
+                }
+            if data.get("suggested_status"):
+                text += " · " + _("suggested status: %(status)s") % {
+                    "status": data["suggested_status"]
+                }
+            return text
         return None
 
 

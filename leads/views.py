@@ -146,6 +146,10 @@ def lead_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     if request.htmx and request.htmx.target == "timeline":
         # The partial alone, for htmx paging.
         return TemplateResponse(request, template + "#timeline", _timeline_context(request, lead))
+    if request.htmx and request.htmx.target == "touch-card":
+        # The contacts card alone, refreshed after a follow-up (the `leadChanged` event).
+        context = {"lead": lead, **_assignment_context(membership, lead)}
+        return TemplateResponse(request, template + "#touch", context)
     return TemplateResponse(request, template, _detail_context(request, membership, lead))
 
 
@@ -167,7 +171,31 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
         "inbound": [(e, _pretty(e)) for e in lead.inbound_events.select_related("channel")],
     }
     context.update(_assignment_context(membership, lead, **forms_))
+    context.update(_verification_context(membership, lead, **forms_))
     return context
+
+
+# -- verification and follow-ups on the lead's page (F16, F17; customers/views.py) -----------
+
+
+def _verification_context(membership, lead: Lead, **forms_) -> dict:
+    """The verification card (the verdict, or the owner's four buttons) and the owner's
+    follow-up form (a bound one passed in keeps its errors)."""
+    from customers.views import follow_up_context, follow_up_form, verify_context
+
+    context = verify_context(membership, lead, errors=forms_.get("verify_errors"))
+    is_owner = lead.owner_id is not None and lead.owner_id == membership.pk
+    context["can_follow_up"] = is_owner and lead.status != LeadStatus.INVALID
+    if context["can_follow_up"]:
+        form = forms_.get("follow_up_form") or follow_up_form(lead)
+        context["follow_up"] = follow_up_context(lead, form)
+    return context
+
+
+def render_lead_page(request: HttpRequest, membership, lead: Lead, *, status=200, **forms_):
+    """The whole lead page again (a plain form post with errors), bound forms kept."""
+    context = _detail_context(request, membership, lead, **forms_)
+    return TemplateResponse(request, "leads/lead_detail.html", context, status=status)
 
 
 # -- assignment on the lead's page (F12, F13) --------------------------------------------------

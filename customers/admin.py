@@ -1,0 +1,97 @@
+"""Tenant admin for customers (F16–F18): customers and contacts, the follow-up pick lists
+(talk tags, pain points, the action library) and the keyword → status suggestions."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+
+from crm.admin import TenantModelAdmin, has_admin_role
+from customers.models import Contact, Customer, Preset, StatusSuggestion
+
+
+class ContactInline(admin.TabularInline):
+    """The customer's contacts, edited with it (rights follow the customer's admin)."""
+
+    model = Contact
+    extra = 0
+    fields = ["name", "phone", "email", "title", "role"]
+
+    def has_view_permission(self, request, obj=None):
+        return has_admin_role(request, CustomerAdmin.admin_roles)
+
+    def has_add_permission(self, request, obj=None):
+        return has_admin_role(request, CustomerAdmin.admin_roles)
+
+    def has_change_permission(self, request, obj=None):
+        return has_admin_role(request, CustomerAdmin.admin_roles)
+
+    def has_delete_permission(self, request, obj=None):
+        return has_admin_role(request, CustomerAdmin.admin_roles)
+
+
+@admin.register(Customer)
+class CustomerAdmin(TenantModelAdmin):
+    list_display = ["name", "level", "owner", "province", "city", "created_at"]
+    list_filter = ["level"]
+    search_fields = ["name"]
+    list_select_related = ["owner__user", "tenant"]
+    readonly_fields = ["source_lead", "created_at"]
+    fields = ["name", "level", "industry", "province", "city", "owner", "source_lead", "created_at"]
+
+    def save_model(self, request, obj, form, change):
+        from leads.normalize import company_key
+
+        obj.name_key = company_key(obj.name)
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        from leads.normalize import parse_phone
+
+        for contact in formset.save(commit=False):
+            contact.tenant = form.instance.tenant
+            parsed = parse_phone(contact.phone) if contact.phone else None
+            contact.phone_key = parsed.e164 if parsed else ""
+            contact.save()
+        for contact in formset.deleted_objects:
+            contact.delete()
+        formset.save_m2m()
+
+    def get_inlines(self, request, obj):
+        return [ContactInline] if obj is not None else []
+
+
+@admin.register(Contact)
+class ContactAdmin(TenantModelAdmin):
+    list_display = ["name", "customer", "phone", "title", "role"]
+    list_filter = ["role"]
+    search_fields = ["name", "phone", "customer__name"]
+    list_select_related = ["customer", "tenant"]
+
+    def save_model(self, request, obj, form, change):
+        from leads.normalize import parse_phone
+
+        parsed = parse_phone(obj.phone) if obj.phone else None
+        obj.phone_key = parsed.e164 if parsed else ""
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Preset)
+class PresetAdmin(TenantModelAdmin):
+    """The follow-up pick lists: talk tags, pain points, the next-action library."""
+
+    list_display = ["name", "kind", "position", "is_agreement", "is_active"]
+    list_display_links = ["name"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["kind", "is_active"]
+    search_fields = ["name"]
+
+
+@admin.register(StatusSuggestion)
+class StatusSuggestionAdmin(TenantModelAdmin):
+    """Keywords in a follow-up's note → the suggested status ("contact ended", F18)."""
+
+    list_display = ["keyword", "status", "position", "is_active"]
+    list_display_links = ["keyword"]
+    list_editable = ["position", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["keyword", "status"]

@@ -1,0 +1,407 @@
+"""Customers and follow-ups (F16–F18): a valid lead becomes a customer with a contact, every
+later contact is a structured Interaction with a required next action, and "contact ended"
+proposes the next date (+3 working days) and a status from the note's keywords.
+
+Everything here runs inside the tenant's context (`crm.tenancy.tenant_context`); the pick
+lists (`presets()`) and the keyword rules (`suggest_status()`) are created with the
+defaults on first use per tenant and are admin-editable afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.tenancy import NoTenantError, current_tenant
+from customers.models import (
+    Contact,
+    Customer,
+    DecisionRole,
+    Interaction,
+    Preset,
+    PresetKind,
+    StatusSuggestion,
+)
+from leads import normalize
+
+# -- defaults, created on first use per tenant ----------------------------------------------
+
+DEFAULT_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
+    PresetKind.TALK_TAG: (
+        ("技术疑虑", False),
+        ("预算卡点", False),
+        ("决策链未明", False),
+        ("竞品比较", False),
+        ("交期关注", False),
+        ("售后关注", False),
+        ("已达成共识", True),
+    ),
+    PresetKind.PAIN: (
+        ("设备老化", False),
+        ("检测效率低", False),
+        ("合规压力", False),
+        ("成本高", False),
+        ("售后响应慢", False),
+        ("扩产需求", False),
+    ),
+    PresetKind.ACTION: (
+        ("电话回访", False),
+        ("发送方案", False),
+        ("发送报价", False),
+        ("安排拜访", False),
+        ("安排演示", False),
+        ("寄送样品", False),
+        ("邀请参观", False),
+        ("确认预算", False),
+    ),
+}
+
+DEFAULT_STATUS_SUGGESTIONS: tuple[tuple[str, str], ...] = (
+    ("再考虑", "异议处理"),
+    ("价格多少", "报价阶段"),
+    ("报价", "报价阶段"),
+    ("太贵", "异议处理"),
+    ("合同", "合同谈判"),
+    ("试用", "方案演示"),
+)
+
+# Words in a note that mean the customer agreed to something: the loop is closed.
+AGREEMENT_WORDS = ("确认", "同意", "安排")
+CONTACT_ENDED_WORKING_DAYS = 3
+
+
+def _tenant():
+    tenant = current_tenant()
+    if tenant is None:
+        raise NoTenantError("customers.services needs a tenant: run it in tenant_context()")
+    return tenant
+
+
+def presets(kind: str):
+    """The tenant's active entries of one pick list (talk tags, pain points, actions), in
+    order; the defaults are created the first time a tenant's list is read."""
+    if kind not in PresetKind.values:
+        raise ValueError(f"unknown preset kind: {kind!r}")
+    tenant = _tenant()
+    if not Preset.objects.filter(kind=kind).exists():
+        Preset.objects.bulk_create(
+            [
+                Preset(tenant=tenant, kind=kind, name=name, is_agreement=agreement, position=i * 10)
+                for i, (name, agreement) in enumerate(DEFAULT_PRESETS[kind], start=1)
+            ],
+            ignore_conflicts=True,  # a concurrent first use created them already
+        )
+    return Preset.objects.filter(kind=kind, is_active=True).order_by("position", "id")
+
+
+def status_suggestions():
+    """The tenant's active keyword → status rules, in order (defaults on first use)."""
+    tenant = _tenant()
+    if not StatusSuggestion.objects.exists():
+        StatusSuggestion.objects.bulk_create(
+            [
+                StatusSuggestion(tenant=tenant, keyword=keyword, status=status, position=i * 10)
+                for i, (keyword, status) in enumerate(DEFAULT_STATUS_SUGGESTIONS, start=1)
+            ],
+            ignore_conflicts=True,
+        )
+    return StatusSuggestion.objects.filter(is_active=True).order_by("position", "id")
+
+
+def suggest_status(note: str) -> str:
+    """The status the first matching keyword rule suggests for a note ("" when none)."""
+    text = (note or "").strip()
+    if not text:
+        return ""
+    folded = text.casefold()
+    for rule in status_suggestions():
+        keyword = rule.keyword.strip()
+        if keyword and keyword.casefold() in folded:
+            return rule.status
+    return ""
+
+
+# -- dates ------------------------------------------------------------------------------------
+
+
+def add_working_days(start: date, n: int) -> date:
+    """`n` working days (Monday to Friday) after `start`: Thursday + 3 is Tuesday, Friday
+    + 3 is Wednesday, Saturday + 1 is Monday."""
+    if n < 0:
+        raise ValueError("n must not be negative")
+    day = start
+    added = 0
+    while added < n:
+        day += timedelta(days=1)
+        if day.weekday() < 5:
+            added += 1
+    return day
+
+
+def tenant_today(now: datetime | None = None) -> date:
+    """Today in the tenant's time zone."""
+    return timezone.localtime(now or timezone.now(), _tenant().tzinfo).date()
+
+
+def contact_ended_defaults(note: str, *, now: datetime | None = None) -> tuple[date, str]:
+    """ "Contact ended" (F18): the next contact's date (+3 working days from today in the
+    tenant's time zone) and the status the note suggests."""
+    due = add_working_days(tenant_today(now), CONTACT_ENDED_WORKING_DAYS)
+    return due, suggest_status(note)
+
+
+# -- a lead becomes a customer (F16) --------------------------------------------------------
+
+
+def _advisory_lock(*parts: object) -> None:
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises writers already
+    key = ":".join(str(p) for p in parts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def _phone_key(phone: str) -> str:
+    parsed = normalize.parse_phone(phone) if phone else None
+    return parsed.e164 if parsed is not None else ""
+
+
+def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
+    """The customer and contact a valid lead is (F16): the contact with the lead's phone,
+    else the customer with the lead's normalised company name, else a new customer; the
+    contact is created when the customer has none with that phone. `created` says whether
+    the customer is new. Concurrent calls for the same phone or company are serialised."""
+    tenant = lead.tenant
+    phone_key = lead.phone_key or _phone_key(lead.phone)
+    name_key = lead.company_key or normalize.company_key(lead.company)
+    with transaction.atomic():
+        # One order for the two locks, as the intake's de-duplication does.
+        if phone_key:
+            _advisory_lock("customer-phone", tenant.pk, phone_key)
+        if name_key:
+            _advisory_lock("customer-name", tenant.pk, name_key)
+
+        contact = None
+        if phone_key:
+            contact = (
+                Contact.objects.select_related("customer")
+                .filter(phone_key=phone_key)
+                .order_by("created_at", "id")
+                .first()
+            )
+        if contact is not None:
+            customer, created = contact.customer, False
+        else:
+            customer = (
+                Customer.objects.filter(name_key=name_key).order_by("id").first()
+                if name_key
+                else None
+            )
+            created = customer is None
+            if customer is None:
+                customer = Customer.objects.create(
+                    tenant=tenant,
+                    name=(lead.company or lead.contact_name or lead.phone or str(lead))[:200],
+                    name_key=name_key,
+                    industry=lead.industry or "",
+                    province=lead.province or "",
+                    city=lead.city or "",
+                    owner=lead.owner,
+                    source_lead=lead,
+                )
+            contact = _contact_in(customer, lead, phone_key)
+        if customer.owner_id is None and lead.owner_id is not None:
+            customer.owner = lead.owner
+            customer.save(update_fields=["owner"])
+    return customer, contact, created
+
+
+def _contact_in(customer: Customer, lead, phone_key: str) -> Contact:
+    """The customer's contact for this lead's person: same phone, else same name when the
+    lead has no phone; created when missing."""
+    contacts = Contact.objects.filter(customer=customer).order_by("created_at", "id")
+    found = None
+    if phone_key:
+        found = contacts.filter(phone_key=phone_key).first()
+    elif lead.contact_name:
+        key = normalize.person_key(lead.contact_name)
+        found = next((c for c in contacts if normalize.person_key(c.name) == key), None)
+    if found is not None:
+        return found
+    return Contact.objects.create(
+        tenant=customer.tenant,
+        customer=customer,
+        name=(lead.contact_name or "")[:100],
+        phone=lead.phone or "",
+        phone_key=phone_key,
+        email=lead.email or "",
+        title=lead.title or "",
+    )
+
+
+# -- follow-ups (F17, F18) ------------------------------------------------------------------
+
+
+def _names(values: Iterable) -> list[str]:
+    """Preset instances or names → names, de-duplicated, in the order given."""
+    names: list[str] = []
+    for value in values or ():
+        name = value.name if isinstance(value, Preset) else str(value).strip()
+        if name and name not in names:
+            names.append(name)
+    return names
+
+
+def _unknown(names: list[str], kind: str) -> list[str]:
+    if not names:
+        return []
+    known = set(Preset.objects.filter(kind=kind).values_list("name", flat=True))
+    if not known:
+        known = {p.name for p in presets(kind)}
+    return [n for n in names if n not in known]
+
+
+def closes_loop(talk_tags: Iterable[str], note: str) -> bool:
+    """An agreement: a talk tag that means it, or 确认/同意/安排 in the note."""
+    tags = _names(talk_tags)
+    if (
+        tags
+        and Preset.objects.filter(
+            kind=PresetKind.TALK_TAG, name__in=tags, is_agreement=True
+        ).exists()
+    ):
+        return True
+    return any(word in (note or "") for word in AGREEMENT_WORDS)
+
+
+def interaction_log(
+    *,
+    by,
+    lead=None,
+    customer=None,
+    contact=None,
+    channel: str,
+    talk_tags: Iterable = (),
+    pains: Iterable = (),
+    roles: Iterable = (),
+    note: str = "",
+    next_action,
+    next_action_due: date | None,
+    at: datetime | None = None,
+) -> Interaction:
+    """Log one structured follow-up (F17) on a lead and/or a customer.
+
+    Raises ValidationError with field errors (nothing written) for a missing next action,
+    a next action due in the past (in the tenant's time zone), an unknown channel, tag,
+    pain point or role. On success: closes the same rep's previous open follow-up on that
+    lead/customer, records the touch on the lead (leads.zones.lead_record_touch), sets
+    `suggested_status` and `closes_loop`, and writes the lead's FOLLOW_UP timeline entry.
+    """
+    from leads.models import LeadEvent, LeadEventKind, TouchChannel
+    from leads.zones import lead_record_touch
+
+    tenant = _tenant()
+    at = at or timezone.now()
+    note = (note or "").strip()
+    tags, pain_names = _names(talk_tags), _names(pains)
+    role_codes = [str(r) for r in dict.fromkeys(roles or ())]
+    if lead is not None:
+        customer = customer or lead.customer
+        contact = contact or lead.contact
+
+    errors: dict[str, list[str]] = {}
+    if lead is None and customer is None:
+        errors.setdefault("__all__", []).append(_("A follow-up needs a lead or a customer."))
+    if channel not in TouchChannel.values:
+        errors.setdefault("channel", []).append(_("Choose how you were in contact."))
+    if next_action is None:
+        errors.setdefault("next_action", []).append(_("Choose the next action."))
+    elif (
+        not isinstance(next_action, Preset)
+        or next_action.kind != PresetKind.ACTION
+        or next_action.tenant_id != tenant.pk
+    ):
+        errors.setdefault("next_action", []).append(_("Choose an action from the list."))
+    if next_action_due is None:
+        errors.setdefault("next_action_due", []).append(_("Say by when the next action is due."))
+    elif next_action_due < tenant_today(at):
+        errors.setdefault("next_action_due", []).append(
+            _("The next action cannot be due in the past.")
+        )
+    if unknown := _unknown(tags, PresetKind.TALK_TAG):
+        errors.setdefault("talk_tags", []).append(
+            _("Unknown talk tags: %(tags)s") % {"tags": "、".join(unknown)}
+        )
+    if unknown := _unknown(pain_names, PresetKind.PAIN):
+        errors.setdefault("pains", []).append(
+            _("Unknown pain points: %(pains)s") % {"pains": "、".join(unknown)}
+        )
+    if bad := [r for r in role_codes if r not in DecisionRole.values]:
+        errors.setdefault("roles", []).append(
+            _("Unknown decision-chain roles: %(roles)s") % {"roles": ", ".join(bad)}
+        )
+    if len(note) > Interaction._meta.get_field("note").max_length:
+        errors.setdefault("note", []).append(_("Keep the note under 500 characters."))
+    if errors:
+        raise ValidationError(errors)
+
+    with transaction.atomic():
+        same_target = Q()
+        if lead is not None:
+            same_target |= Q(lead=lead)
+        if customer is not None:
+            same_target |= Q(customer=customer)
+        Interaction.objects.filter(same_target, by=by, next_done_at__isnull=True).update(
+            next_done_at=at
+        )
+        interaction = Interaction.objects.create(
+            tenant=tenant,
+            lead=lead,
+            customer=customer,
+            contact=contact,
+            by=by,
+            at=at,
+            channel=channel,
+            talk_tags=tags,
+            pains=pain_names,
+            roles=role_codes,
+            note=note,
+            next_action=next_action,
+            next_action_due=next_action_due,
+            suggested_status=suggest_status(note),
+            closes_loop=closes_loop(tags, note),
+        )
+        if lead is not None:
+            lead_record_touch(lead, by=by, channel=channel, at=at)
+            LeadEvent.objects.create(
+                tenant=tenant,
+                lead=lead,
+                kind=LeadEventKind.FOLLOW_UP,
+                at=at,
+                actor=by.user,
+                data=follow_up_data(interaction),
+            )
+    return interaction
+
+
+def follow_up_data(interaction: Interaction) -> dict:
+    """A follow-up as the lead timeline's FOLLOW_UP entry stores it (LeadEvent.text words
+    it); the customer page words its own follow-ups the same way."""
+    return {
+        "interaction": str(interaction.public_id),
+        "channel": interaction.channel,
+        "talk_tags": list(interaction.talk_tags),
+        "pains": list(interaction.pains),
+        "roles": list(interaction.roles),
+        "note": interaction.note[:300],
+        "next_action": interaction.next_action.name,
+        "next_action_due": interaction.next_action_due.isoformat(),
+        "suggested_status": interaction.suggested_status,
+        "closes_loop": interaction.closes_loop,
+    }

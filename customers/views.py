@@ -1,0 +1,356 @@
+"""Verification and follow-ups over HTTP (F16–F18, F20), and the customer page.
+
+- POST `/leads/<uuid>/verify/` (`leads:verify`): the owner's one-click verdict.
+- GET/POST `/leads/<uuid>/follow-up/` (`leads:follow_up`) and `/customers/<uuid>/follow-up/`
+  (`customers:follow_up`): the structured follow-up form, in place with htmx.
+- GET `/customers/contact-ended/` (`customers:contact_ended`): "contact ended" fills the
+  due date (+3 working days) and shows the status the note suggests.
+- GET `/customers/<uuid>/` (`customers:detail`): the customer with its contacts, leads,
+  full timeline and the follow-up form.
+
+With `HX-Request` the answers are fragments, errors included (403, 409, 422: base.html
+lets htmx swap 4xx); a plain form post gets a redirect or a page. A success sends the
+`leadChanged` event (HX-Trigger) so the page around the fragment refreshes its timeline.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.db.models import Value
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from crm.models import Role
+from customers import services
+from customers.forms import InteractionForm
+from customers.models import Customer, Interaction
+from leads.models import InvalidReason, Lead, LeadEvent, LeadEventKind, LeadStatus
+
+CHANGED_EVENT = "leadChanged"
+TIMELINE_PER_PAGE = 20
+TEMPLATE = "customers/customer_detail.html"
+CUSTOMER_READERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
+# Who may log a follow-up on a customer besides its owner.
+CUSTOMER_WRITERS = (Role.MANAGER, Role.ADMIN)
+SALES_ROLES = (Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN)
+_KEY = re.compile(r"^f[uc]-[0-9a-f]{32}$")
+
+
+def _member(request: HttpRequest):
+    membership = request.membership
+    if membership is None or membership.role not in SALES_ROLES:
+        raise PermissionDenied(_("Leads and customers are for sales, marketing and admins."))
+    return membership
+
+
+def _lead(public_id) -> Lead:
+    """The tenant's lead, locked for the change, or 404 (another tenant's id included)."""
+    lead = (
+        Lead.objects.select_for_update(of=("self",))
+        .select_related("tenant", "owner__user", "customer", "contact", "invalid_reason")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if lead is None:
+        raise Http404("No such lead.")
+    return lead
+
+
+def _changed(response: HttpResponse) -> HttpResponse:
+    response["HX-Trigger"] = CHANGED_EVENT
+    return response
+
+
+# -- verification (F16) -----------------------------------------------------------------------
+
+
+def verify_context(membership, lead: Lead, *, error: str = "", errors=None) -> dict:
+    """The verification card: the verdict, or the four buttons for the owner."""
+    from leads.models import Verification
+    from leads.verification import invalid_reasons
+
+    can_verify = (
+        not lead.verification
+        and lead.owner_id is not None
+        and lead.owner_id == membership.pk
+        and lead.status == LeadStatus.ASSIGNED
+    )
+    return {
+        "lead": lead,
+        "can_verify": can_verify,
+        "valid_outcomes": [o for o in Verification if o in Verification.valid()],
+        "invalid_outcomes": [o for o in Verification if o not in Verification.valid()],
+        "invalid_reasons": list(invalid_reasons()) if can_verify else [],
+        "verify_error": error,
+        "verify_errors": errors or {},
+    }
+
+
+@require_POST
+def lead_verify_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The owner's verdict: `outcome`, and `invalid_reason` (an id) for an invalid one.
+    403 for anyone but the owner, 409 for a verified lead, 422 for a missing reason."""
+    from leads.verification import VerificationError, invalid_reasons, lead_verify
+
+    membership = _member(request)
+    lead = _lead(public_id)
+    outcome = request.POST.get("outcome", "")
+    reason = None
+    reason_id = request.POST.get("invalid_reason", "").strip()
+    if reason_id:
+        reason = (
+            invalid_reasons().filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
+        )
+        if reason is None:
+            reason = InvalidReason(pk=0, tenant_id=0)  # not the tenant's: refused below
+    try:
+        lead = lead_verify(lead, by=membership, outcome=outcome, invalid_reason=reason)
+    except VerificationError as exc:
+        lead.refresh_from_db()
+        if not request.htmx:
+            if exc.status == 403:
+                raise PermissionDenied(exc.message) from exc
+            context = {"message": exc.message, "lead": lead}
+            return TemplateResponse(request, "customers/conflict.html", context, status=exc.status)
+        context = verify_context(membership, lead, error=exc.message)
+        return TemplateResponse(
+            request, "leads/lead_detail.html#verify", context, status=exc.status
+        )
+    except ValidationError as exc:
+        errors = exc.message_dict
+        if not request.htmx:
+            from leads.views import render_lead_page
+
+            return render_lead_page(request, membership, lead, status=422, verify_errors=errors)
+        context = verify_context(membership, lead, errors=errors)
+        return TemplateResponse(request, "leads/lead_detail.html#verify", context, status=422)
+    if not request.htmx:
+        messages.success(
+            request,
+            _("Verified: %(outcome)s.") % {"outcome": lead.get_verification_display()},
+        )
+        return redirect("leads:detail", public_id=lead.public_id)
+    response = TemplateResponse(
+        request, "leads/lead_detail.html#verify", verify_context(membership, lead)
+    )
+    return _changed(response)
+
+
+# -- follow-ups (F17, F18) --------------------------------------------------------------------
+
+
+def _form_key(obj) -> str:
+    return ("fu-" if isinstance(obj, Lead) else "fc-") + obj.public_id.hex
+
+
+def follow_up_form(obj, *, data=None, autofocus: bool = False) -> InteractionForm:
+    """The follow-up form for a lead or a customer (ids unique per object on a page)."""
+    return InteractionForm(data, key=_form_key(obj), autofocus=autofocus)
+
+
+def follow_up_context(obj, form: InteractionForm) -> dict:
+    """What templates/customers/interaction_form.html needs; others embed it with this."""
+    if isinstance(obj, Lead):
+        action = reverse("leads:follow_up", args=[obj.public_id])
+    else:
+        action = reverse("customers:follow_up", args=[obj.public_id])
+    return {"form": form, "action": action, "key": form.key}
+
+
+def _log_follow_up(request, membership, obj, *, lead=None, customer=None) -> HttpResponse:
+    if request.method == "GET":
+        form = follow_up_form(obj, autofocus=True)
+        context = follow_up_context(obj, form)
+        return TemplateResponse(request, "customers/interaction_form.html", context)
+    form = follow_up_form(obj, data=request.POST)
+    interaction = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            interaction = services.interaction_log(
+                by=membership,
+                lead=lead,
+                customer=customer,
+                channel=data["channel"],
+                talk_tags=data["talk_tags"],
+                pains=data["pains"],
+                roles=data["roles"],
+                note=data["note"],
+                next_action=data["next_action"],
+                next_action_due=data["next_action_due"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    if interaction is None:
+        if not request.htmx and lead is not None:
+            from leads.views import render_lead_page
+
+            return render_lead_page(request, membership, lead, status=422, follow_up_form=form)
+        if not request.htmx:
+            return _customer_page(request, membership, customer, form=form, status=422)
+        context = follow_up_context(obj, form)
+        return TemplateResponse(request, "customers/interaction_form.html", context, status=422)
+    if not request.htmx:
+        messages.success(request, _("Follow-up saved."))
+        if lead is not None:
+            return redirect("leads:detail", public_id=lead.public_id)
+        return redirect("customers:detail", public_id=customer.public_id)
+    context = {
+        "interaction": interaction,
+        "key": form.key,
+        "form_url": follow_up_context(obj, form)["action"],
+    }
+    return _changed(TemplateResponse(request, "customers/interaction_saved.html", context))
+
+
+@require_http_methods(["GET", "POST"])
+def lead_follow_up(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The lead owner's follow-up form (GET: the fragment; POST: save it)."""
+    membership = _member(request)
+    lead = _lead(public_id)
+    if lead.owner_id != membership.pk:
+        raise PermissionDenied(_("Only the lead's owner logs its follow-ups."))
+    if lead.status == LeadStatus.INVALID:
+        return _refused(
+            request, _("This lead was verified as invalid: it takes no follow-ups."), 409, lead
+        )
+    return _log_follow_up(request, membership, lead, lead=lead)
+
+
+def _refused(request, message: str, status: int, lead=None) -> HttpResponse:
+    context = {"message": message, "lead": lead}
+    template = "customers/refused.html" if request.htmx else "customers/conflict.html"
+    return TemplateResponse(request, template, context, status=status)
+
+
+@require_GET
+def contact_ended(request: HttpRequest) -> HttpResponse:
+    """ "Contact ended": the due date +3 working days (tenant's time zone) and the status
+    the note typed so far suggests, as the form's date block."""
+    _member(request)
+    key = request.GET.get("key", "")
+    if not _KEY.match(key):
+        raise Http404("No such form.")
+    note = request.GET.get("note", "")[:500]
+    due, suggestion = services.contact_ended_defaults(note)
+    context = {
+        "key": key,
+        "due_value": due.isoformat(),
+        "min_due": services.tenant_today().isoformat(),
+        "suggestion": suggestion,
+        "ended": True,
+    }
+    return TemplateResponse(request, "customers/interaction_form.html#due", context)
+
+
+# -- the customer page --------------------------------------------------------------------------
+
+
+def _customer(membership, public_id) -> Customer:
+    """A customer this member may read: its owner rep, or managers, marketing and admins;
+    404 otherwise (another tenant's id included)."""
+    customer = (
+        Customer.objects.select_related("owner__user", "source_lead")
+        .filter(public_id=public_id)
+        .first()
+    )
+    if customer is None:
+        raise Http404("No such customer.")
+    if membership.role not in CUSTOMER_READERS and customer.owner_id != membership.pk:
+        raise Http404("No such customer.")
+    return customer
+
+
+def can_log_on_customer(membership, customer: Customer) -> bool:
+    return customer.owner_id == membership.pk or membership.role in CUSTOMER_WRITERS
+
+
+@require_http_methods(["GET", "POST"])
+def customer_follow_up(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    membership = _member(request)
+    customer = _customer(membership, public_id)
+    if not can_log_on_customer(membership, customer):
+        raise PermissionDenied(_("Only the customer's owner and managers log follow-ups here."))
+    return _log_follow_up(request, membership, customer, customer=customer)
+
+
+def customer_timeline(customer: Customer, page) -> object:
+    """One page of the customer's whole trail, newest first: every timeline entry of the
+    leads it came from (intake, tags, assignment, verification, follow-ups …) and the
+    follow-ups logged on the customer itself. Three queries per page whatever its size."""
+    events = LeadEvent.objects.filter(lead__customer=customer).values_list(
+        "at", "id", Value("event")
+    )
+    own = Interaction.objects.filter(customer=customer, lead__isnull=True).values_list(
+        "at", "id", Value("interaction")
+    )
+    rows = events.union(own, all=True).order_by("-at", "-id")
+    timeline = Paginator(rows, TIMELINE_PER_PAGE).get_page(page)
+    ids = {"event": [], "interaction": []}
+    for _at, pk, source in timeline.object_list:
+        ids[source].append(pk)
+    found = {}
+    if ids["event"]:
+        for event in LeadEvent.objects.filter(pk__in=ids["event"]).select_related("actor", "lead"):
+            found["event", event.pk] = event
+    if ids["interaction"]:
+        for item in Interaction.objects.filter(pk__in=ids["interaction"]).select_related(
+            "by__user", "next_action", "contact"
+        ):
+            event = LeadEvent(
+                kind=LeadEventKind.FOLLOW_UP,
+                at=item.at,
+                actor=item.by.user,
+                data=services.follow_up_data(item),
+            )
+            event.contact = item.contact
+            found["interaction", item.pk] = event
+    timeline.object_list = [found[source, pk] for _at, pk, source in timeline.object_list]
+    return timeline
+
+
+@require_GET
+def customer_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    membership = _member(request)
+    customer = _customer(membership, public_id)
+    if request.htmx and request.htmx.target == "customer-timeline":
+        timeline = customer_timeline(customer, request.GET.get("page"))
+        return TemplateResponse(
+            request, TEMPLATE + "#timeline", {"customer": customer, "timeline": timeline}
+        )
+    return _customer_page(request, membership, customer)
+
+
+def _customer_page(request, membership, customer: Customer, *, form=None, status=200):
+    """The customer page; `form` a bound follow-up form whose errors are shown."""
+    from leads.access import leads_visible_to
+
+    timeline = customer_timeline(customer, request.GET.get("page"))
+    visible = set(
+        leads_visible_to(membership).filter(customer=customer).values_list("pk", flat=True)
+    )
+    leads = list(
+        Lead.objects.filter(customer=customer)
+        .select_related("channel", "owner__user")
+        .order_by("-created_at", "-id")[:50]
+    )
+    can_log = can_log_on_customer(membership, customer)
+    context = {
+        "customer": customer,
+        "contacts": list(customer.contacts.all()),
+        "leads": [(lead, lead.pk in visible) for lead in leads],
+        "timeline": timeline,
+        "can_log": can_log,
+    }
+    if can_log:
+        context.update(follow_up_context(customer, form or follow_up_form(customer)))
+    return TemplateResponse(request, TEMPLATE, context, status=status)

@@ -1,0 +1,156 @@
+"""Two-track verification of a lead (F16): the owner's one-click verdict.
+
+Four outcomes (`leads.models.Verification`): two valid ones, which turn the lead into a
+customer with a contact (`customers.services.customer_for_lead`), and two invalid ones,
+which need one of the tenant's preset invalid reasons. Only the owner verifies, once:
+anyone else gets 403, an already verified lead 409, and nothing changes. A verification
+counts as a touch (the first one decides on time or late).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from crm.models import Membership
+from crm.tenancy import NoTenantError, current_tenant
+from leads.models import (
+    InvalidReason,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    TouchChannel,
+    Verification,
+)
+
+DEFAULT_INVALID_REASONS = (
+    "空号/停机",
+    "号码错误",
+    "无人接听多次",
+    "非决策人且无法转介",
+    "同行/竞争对手",
+    "个人用户非企业",
+    "已有供应商不考虑",
+    "无预算",
+    "地区不在服务范围",
+    "重复咨询",
+    "测试/恶意提交",
+    "其他",
+)
+
+
+class VerificationError(Exception):
+    """A verdict that may not be given: `status` 403 (not the owner) or 409 (verified)."""
+
+    def __init__(self, message: str, *, status: int):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+def invalid_reasons():
+    """The tenant's active invalid reasons, in order; the ~12 defaults are created the
+    first time a tenant's list is read."""
+    tenant = current_tenant()
+    if tenant is None:
+        raise NoTenantError("invalid_reasons() needs a tenant: run it in tenant_context()")
+    if not InvalidReason.objects.exists():
+        InvalidReason.objects.bulk_create(
+            [
+                InvalidReason(tenant=tenant, name=name, position=i * 10)
+                for i, name in enumerate(DEFAULT_INVALID_REASONS, start=1)
+            ],
+            ignore_conflicts=True,  # a concurrent first use created them already
+        )
+    return InvalidReason.objects.filter(is_active=True).order_by("position", "id")
+
+
+def lead_verify(
+    lead: Lead,
+    *,
+    by: Membership,
+    outcome: str,
+    invalid_reason: InvalidReason | None = None,
+    now: datetime | None = None,
+) -> Lead:
+    """Record the owner's verdict on `lead` and return it (updated in place).
+
+    Raises VerificationError (403: `by` is not the owner; 409: already verified) or
+    ValidationError with field errors (unknown outcome; an invalid verdict without one of
+    the tenant's active reasons). Nothing is written when it raises.
+    """
+    from crm.audit import audit
+    from leads.zones import lead_record_touch
+
+    now = now or timezone.now()
+    with transaction.atomic():
+        # Lock the row and read it fresh: a double click or a concurrent verdict waits
+        # here and then sees the first one's result (409).
+        Lead.objects.select_for_update(of=("self",)).filter(pk=lead.pk).values_list("pk").get()
+        lead.refresh_from_db()
+        if lead.owner_id is None or lead.owner_id != by.pk:
+            raise VerificationError(_("Only the lead's owner can verify it."), status=403)
+        if lead.verification:
+            raise VerificationError(
+                _("This lead was already verified (%(outcome)s).")
+                % {"outcome": lead.get_verification_display()},
+                status=409,
+            )
+        if outcome not in Verification.values:
+            raise ValidationError({"outcome": [_("Choose one of the four outcomes.")]})
+        valid = outcome in Verification.valid()
+        if valid:
+            invalid_reason = None
+        elif invalid_reason is None:
+            raise ValidationError(
+                {"invalid_reason": [_("An invalid verdict needs a reason: choose one.")]}
+            )
+        elif invalid_reason.tenant_id != lead.tenant_id or not invalid_reason.is_active:
+            raise ValidationError({"invalid_reason": [_("Choose a reason from the list.")]})
+
+        lead_record_touch(lead, by=by, channel=TouchChannel.PHONE, at=now)
+        data = {"outcome": outcome}
+        fields = ["verification", "verified_at", "verified_by", "invalid_reason", "status"]
+        lead.verification = outcome
+        lead.verified_at = now
+        lead.verified_by = by
+        lead.invalid_reason = invalid_reason
+        lead.status = LeadStatus.VALID if valid else LeadStatus.INVALID
+        if valid:
+            from customers.services import customer_for_lead
+
+            customer, contact, created = customer_for_lead(lead)
+            lead.customer, lead.contact = customer, contact
+            fields += ["customer", "contact"]
+            data.update(
+                customer=str(customer.public_id),
+                customer_name=customer.name,
+                customer_created=created,
+            )
+        else:
+            data.update(reason=invalid_reason.name, reason_id=invalid_reason.pk)
+        lead.save(update_fields=fields)
+        LeadEvent.objects.create(
+            tenant=lead.tenant,
+            lead=lead,
+            kind=LeadEventKind.VERIFIED,
+            at=now,
+            actor=by.user,
+            data=data,
+        )
+        audit(
+            tenant=lead.tenant,
+            actor=by.user,
+            action="lead.verified",
+            obj=lead,
+            changes={
+                "verification": [None, outcome],
+                **({"invalid_reason": [None, invalid_reason.name]} if invalid_reason else {}),
+            },
+        )
+    return lead
