@@ -3,7 +3,8 @@
 Apps add their screens in their AppConfig.ready() with `register(NavItem(...))`, so the
 home page only ever links to what exists. Apps put cards on the home page the same way,
 without the kernel knowing them: `register_home_card(card)`, where `card(request)` returns
-`(template name, context)` to show, or None.
+`(template name, context)` to show, or None; and may make another page a role's home:
+`register_home_redirect(role, url_name)`.
 """
 
 from __future__ import annotations
@@ -79,6 +80,23 @@ def home_cards_for(request) -> list[tuple[str, dict]]:
         if shown is not None:
             cards.append(shown)
     return cards
+
+
+# --- home-page redirects ------------------------------------------------------------------------
+
+_home_redirects: dict[str, str] = {}
+
+
+def register_home_redirect(role: str, url_name: str) -> None:
+    """Send members with `role` from the home page to `url_name` (an app's own home, e.g.
+    the rep's daily board). Registering the role again replaces the target."""
+    _home_redirects[role] = url_name
+
+
+def home_redirect_for(request) -> str | None:
+    """The URL name the home page sends this request to, or None to show the home page."""
+    membership = getattr(request, "membership", None)
+    return _home_redirects.get(membership.role) if membership is not None else None
 
 
 def register_defaults() -> None:

@@ -21,6 +21,10 @@ from crm.tables import MemberFilter, MemberTable
 
 
 def home(request: HttpRequest) -> HttpResponse:
+    # An app may make its own page a role's home (crm.navigation.register_home_redirect).
+    target = navigation.home_redirect_for(request)
+    if target is not None:
+        return redirect(target)
     items = [i for i in navigation.items_for(request) if i.key != "home"]
     context = {
         "items": items,

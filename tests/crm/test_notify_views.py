@@ -82,7 +82,7 @@ def test_the_bell_shows_the_unread_count_and_is_refreshed_by_htmx(world, en):
     assert ">2</span>" in fragment.text
     assert "no-cache" in fragment.headers["Cache-Control"]
 
-    page = client.get(reverse("home")).text
+    page = client.get(reverse("home"), follow=True).text
     assert f'hx-get="{reverse("notifications_bell")}"' in page
     assert 'hx-trigger="load, every 30s"' in page
     assert "vendor/htmx/htmx.min.js" in page

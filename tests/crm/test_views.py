@@ -35,12 +35,14 @@ def test_a_user_logs_in_with_username_and_password(client, world):
     response = client.post(
         reverse("login"), {"username": "alpha-rep", "password": "demo-pass-2026"}, follow=True
     )
-    assert response.redirect_chain[-1][0] == reverse("home")
+    # A rep's home is their board (docs/board.md): the log-in lands there.
+    assert [url for url, _status in response.redirect_chain] == [reverse("home"), "/board/"]
+    assert response.status_code == 200
     assert response.context["user"].username == "alpha-rep"
 
 
 def test_home_runs_in_the_users_tenant(world, login):
-    response = login(world.a.rep).get("/")
+    response = login(world.a.rep).get("/", follow=True)
     assert response.status_code == 200
     assert response.wsgi_request.tenant == world.a.tenant
     assert response.wsgi_request.membership == world.a.rep
@@ -48,7 +50,9 @@ def test_home_runs_in_the_users_tenant(world, login):
 
 
 def test_home_offers_the_admin_only_to_admins(world, login):
-    rep_page = login(world.a.rep).get("/").text
+    rep_response = login(world.a.rep).get("/", follow=True)
+    assert rep_response.redirect_chain[-1][0] == "/board/"  # where the rep really lands
+    rep_page = rep_response.text
     assert reverse("admin:index") not in rep_page
     assert reverse("team") not in rep_page
     admin_page = login(world.a.admin).get("/").text
@@ -170,7 +174,7 @@ def test_pages_use_the_tenants_time_zone(world, login):
     world.a.tenant.save()
     from django.utils import timezone
 
-    response = login(world.a.rep).get("/")
+    response = login(world.a.rep).get("/", follow=True)
     assert response.status_code == 200
     assert response.context["TIME_ZONE"] == "Asia/Urumqi"
     assert timezone.get_current_timezone_name() != "Asia/Urumqi"  # reset after the request

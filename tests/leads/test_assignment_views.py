@@ -458,9 +458,9 @@ def test_my_profile_without_a_profile_shows_the_defaults(world, en):
 
 def test_my_profile_is_for_reps_and_in_their_menu(world, en, login):
     assert login(world.a.manager).get(MY_PROFILE).status_code == 403
-    home = en(world.a.rep).get(HOME).text
+    home = en(world.a.rep).get(HOME, follow=True).text
     assert MY_PROFILE in home and WHY_NOT in home
-    assert MY_PROFILE not in en(world.a.manager).get(HOME).text
+    assert MY_PROFILE not in en(world.a.manager).get(HOME, follow=True).text
 
 
 # -- the training card (F10) ---------------------------------------------------------------------
@@ -482,7 +482,7 @@ def pause(membership, streak=3):
 def test_a_paused_rep_sees_the_training_card_and_acknowledges_it(world, en):
     pause(world.a.rep)
     client = en(world.a.rep)
-    home = client.get(HOME).text
+    home = client.get(HOME, follow=True).text
     assert 'data-testid="training-card"' in home
     assert "your first touches came late on 3 leads in a row" in home
     assert "within 24 hours of the lead being assigned to you" in home
@@ -493,7 +493,7 @@ def test_a_paused_rep_sees_the_training_card_and_acknowledges_it(world, en):
     with tenant_context(world.a.tenant):
         profile = RepProfile.objects.get(membership=world.a.rep)
     assert profile.zone == Zone.PROBATION and profile.training_acknowledged_at is not None
-    home = client.get(HOME).text
+    home = client.get(HOME, follow=True).text
     assert "You are back on dispatch, on probation" in home
     assert "5 more on-time first touches in a row end the probation." in home
     assert 'data-testid="training-ack"' not in home
@@ -508,20 +508,20 @@ def test_probation_counts_down_from_the_active_policy(world, en):
         RepProfile.objects.create(
             tenant=world.a.tenant, membership=world.a.rep, zone=Zone.PROBATION, on_time_streak=1
         )
-    home = en(world.a.rep).get(HOME).text
+    home = en(world.a.rep).get(HOME, follow=True).text
     assert "2 more on-time first touches in a row end the probation." in home
 
 
 def test_the_training_card_is_for_paused_reps_only(world, en):
     client = en(world.a.rep)
-    assert 'data-testid="training-card"' not in client.get(HOME).text
+    assert 'data-testid="training-card"' not in client.get(HOME, follow=True).text
     # Acknowledging without being paused changes nothing.
     assert client.post(TRAINING_ACK).status_code == 302
     with tenant_context(world.a.tenant):
         assert not RepProfile.objects.filter(zone=Zone.PROBATION).exists()
     pause(world.a.manager)  # even with a profile, a manager gets no card
     client = en(world.a.manager)
-    assert 'data-testid="training-card"' not in client.get(HOME).text
+    assert 'data-testid="training-card"' not in client.get(HOME, follow=True).text
     assert client.post(TRAINING_ACK).status_code == 403
 
 

@@ -1,0 +1,89 @@
+"""The board's rank weights in the admin (F15): one row per tenant, created with the defaults
+when first opened. Imported from leads/apps.py ready()."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from crm.admin import TenantModelAdmin
+from crm.models import Role
+from leads.models import BoardSettings
+
+# Managers own how their reps' work is ranked, as they own assignment (docs/decisions.md).
+BOARD_ADMIN_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
+
+
+@admin.register(BoardSettings)
+class BoardSettingsAdmin(TenantModelAdmin):
+    """rank = level weight × urgency weight × (1 + hours overdue × weight per hour)."""
+
+    admin_roles = BOARD_ADMIN_ROLES
+    list_display = [
+        "name",
+        "level_a",
+        "level_b",
+        "level_c",
+        "urgency_verify",
+        "urgency_overdue",
+        "urgency_due",
+        "urgency_revisit",
+        "overdue_per_hour",
+    ]
+    list_display_links = ["name"]
+    fieldsets = [
+        (
+            _("Customer level"),
+            {"fields": ["level_a", "level_b", "level_c"]},
+        ),
+        (
+            _("Urgency"),
+            {"fields": ["urgency_verify", "urgency_overdue", "urgency_due", "urgency_revisit"]},
+        ),
+        (
+            _("Time overdue"),
+            {
+                "fields": ["overdue_per_hour"],
+                "description": _(
+                    "rank = level weight × urgency weight × (1 + hours overdue × weight per "
+                    "hour). A lead is overdue once its 24 h verification clock has run out, a "
+                    "follow-up from the start of its due day once that day has passed."
+                ),
+            },
+        ),
+    ]
+
+    @admin.display(description=_("settings"))
+    def name(self, obj):
+        return str(obj)
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return [(None, {"fields": ["tenant"]}), *fieldsets]
+        return fieldsets
+
+    def changelist_view(self, request, extra_context=None):
+        """A tenant's one row: straight to its form (created with the defaults)."""
+        tenant = getattr(request, "tenant", None)
+        if request.user.is_superuser or tenant is None or not self.has_change_permission(request):
+            return super().changelist_view(request, extra_context)
+        settings, _created = BoardSettings.objects.get_or_create(tenant=tenant)
+        url = reverse(
+            "admin:leads_boardsettings_change", args=[settings.pk], current_app=self.admin_site.name
+        )
+        return redirect(url)
+
+    def has_add_permission(self, request):
+        if not super().has_add_permission(request):
+            return False
+        if request.user.is_superuser:
+            return True  # one per tenant is then checked by the constraint (the tenant field)
+        tenant = getattr(request, "tenant", None)
+        return tenant is not None and not BoardSettings.objects.filter(tenant=tenant).exists()
+
+    def has_delete_permission(self, request, obj=None):
+        # Deleting would only bring the defaults back on the next board.
+        return request.user.is_superuser
