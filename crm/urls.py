@@ -52,7 +52,9 @@ urlpatterns = [
     path("f/<str:key>/qr.<str:fmt>", public.lead_form_qr, name="lead_form_qr"),
     path("customers/", include("customers.urls")),
     path("leads/", include("leads.urls")),
+    path("board/", include("leads.board_urls")),
     path("opportunities/", include("opportunities.urls")),
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
+    path("reports/", include("leads.report_urls")),
 ]

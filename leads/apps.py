@@ -80,7 +80,24 @@ class LeadsConfig(AppConfig):
                 in_navbar=False,
             )
         )
+        register(
+            NavItem(
+                "lead_quality",
+                _("Lead quality"),
+                "lead_reports:lead_quality",
+                "bar-chart",
+                description=_(
+                    "Per channel, source grade and rep: delivered, verified and valid within"
+                    " 24 h, invalid reasons, duplicates, suspects, follow-ups within 72 h."
+                ),
+                roles=frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN}),
+                order=50,
+            )
+        )
         from crm.navigation import register_home_card
         from leads.views import training_card
 
         register_home_card(training_card)
+        from leads import board_admin, board_views  # noqa: F401 (the board: admin, menu, home)
+
+        board_views.register()

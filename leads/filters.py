@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 from django_filters.fields import ModelChoiceField
 
 from crm.models import Membership, Role
-from leads import normalize
-from leads.models import Channel, Lead, LeadStatus, Tag
+from leads import normalize, reports
+from leads.models import Channel, InvalidReason, Lead, LeadStatus, SourceGrade, Tag, Verification
 
 REVISIT_CHOICES = (("yes", _("Revisits only")), ("no", _("No revisits")))
 SUSPECT_CHOICES = (("yes", _("Suspects only")), ("no", _("No suspects")))
@@ -24,6 +24,19 @@ POOL_CHOICES = (
     ("pool", _("In the pool")),
     ("waiting", _("Waiting for a rep")),
 )
+# The lead-quality report's links (leads/reports.py holds the definitions).
+VERIFICATION_CHOICES = (
+    ("valid", _("Valid (either outcome)")),
+    ("invalid", _("Invalid (either outcome)")),
+    ("none", _("Not verified")),
+    *Verification.choices,
+)
+VERIFIED_24H_CHOICES = (("yes", _("Verified within 24 h")), ("no", _("Not verified within 24 h")))
+FOLLOWED_UP_CHOICES = (
+    ("yes", _("Valid, followed up within 72 h")),
+    ("no", _("Valid, not followed up within 72 h")),
+)
+FIRST_TOUCH_CHOICES = (("yes", _("Assigned and touched")), ("no", _("Not touched yet")))
 
 # Members who can hold leads, offered in the owner filter (up to OWNER_OPTIONS_MAX).
 OWNER_ROLES = (Role.REP, Role.MANAGER)
@@ -102,6 +115,39 @@ class LeadFilter(django_filters.FilterSet):
         label=_("pool"),
         empty_label=_("Pool or not"),
     )
+    source_grade = django_filters.ChoiceFilter(
+        choices=SourceGrade.choices, label=_("source grade"), empty_label=_("All grades")
+    )
+    verification = django_filters.ChoiceFilter(
+        choices=VERIFICATION_CHOICES,
+        method="filter_verification",
+        label=_("verification"),
+        empty_label=_("Verified or not"),
+    )
+    verified_24h = django_filters.ChoiceFilter(
+        choices=VERIFIED_24H_CHOICES,
+        method="filter_verified_24h",
+        label=_("verified within 24 h"),
+        empty_label=_("Any time"),
+    )
+    invalid_reason = django_filters.ModelChoiceFilter(
+        queryset=InvalidReason.objects.only("id", "name"),
+        label=_("invalid reason"),
+        empty_label=_("All reasons"),
+        null_label=_("No reason given"),
+    )
+    followed_up = django_filters.ChoiceFilter(
+        choices=FOLLOWED_UP_CHOICES,
+        method="filter_followed_up",
+        label=_("follow-up within 72 h"),
+        empty_label=_("Followed up or not"),
+    )
+    first_touch = django_filters.ChoiceFilter(
+        choices=FIRST_TOUCH_CHOICES,
+        method="filter_first_touch",
+        label=_("first touch"),
+        empty_label=_("Touched or not"),
+    )
 
     class Meta:
         model = Lead
@@ -116,6 +162,12 @@ class LeadFilter(django_filters.FilterSet):
             "revisit",
             "suspect",
             "pool",
+            "source_grade",
+            "verification",
+            "verified_24h",
+            "invalid_reason",
+            "followed_up",
+            "first_touch",
         ]
 
     def __init__(self, data=None, queryset=None, *, membership, **kwargs):
@@ -124,9 +176,10 @@ class LeadFilter(django_filters.FilterSet):
             del self.filters["owner"]
             del self.filters["pool"]  # a rep sees their own leads: none is in the pool
         else:
+            # Any seat of the tenant filters (a report links to a former rep's leads);
+            # the select offers the active ones who can hold leads (owner_options).
             self.filters["owner"].queryset = (
                 Membership.objects.in_tenant(membership.tenant_id)
-                .filter(role__in=OWNER_ROLES, is_active=True)
                 .select_related("user")
                 .only("id", "user__first_name", "user__last_name", "user__username")
             )
@@ -169,6 +222,29 @@ class LeadFilter(django_filters.FilterSet):
             return unassigned.filter(dispatch_after__isnull=False)
         return unassigned
 
+    def filter_verification(self, queryset, name, value):
+        if value == "valid":
+            return queryset.filter(reports.valid_q())
+        if value == "invalid":
+            return queryset.filter(reports.invalid_q())
+        if value == "none":
+            return queryset.filter(reports.unverified_q())
+        return queryset.filter(verification=value)
+
+    def filter_verified_24h(self, queryset, name, value):
+        within = reports.verified_24h_q()
+        return queryset.filter(within if value == "yes" else ~within)
+
+    def filter_followed_up(self, queryset, name, value):
+        followed = reports.followed_up_q()
+        if value == "yes":
+            return queryset.filter(followed)
+        return queryset.filter(reports.valid_q()).exclude(followed)
+
+    def filter_first_touch(self, queryset, name, value):
+        touched = reports.touched_q()
+        return queryset.filter(touched if value == "yes" else ~touched)
+
     # -- for the template ----------------------------------------------------------------
 
     @property
@@ -205,7 +281,8 @@ class LeadFilter(django_filters.FilterSet):
         if not self.has_owner_filter:
             return []
         field = self.form.fields["owner"]
-        members = list(field.queryset.order_by()[: OWNER_OPTIONS_MAX + 1])
+        members = field.queryset.filter(role__in=OWNER_ROLES, is_active=True)
+        members = list(members.order_by()[: OWNER_OPTIONS_MAX + 1])
         if len(members) > OWNER_OPTIONS_MAX:
             return []
         members.sort(key=lambda m: (m.user.last_name, m.user.first_name, m.user.username))

@@ -16,12 +16,15 @@ from collections.abc import Callable
 from django.contrib.contenttypes.models import ContentType
 
 from crm.models import AuditEvent, Delivery, Membership, Notification, NotificationChannel
+from customers.models import Contact, Customer, Preset, StatusSuggestion
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
+    BoardSettings,
     Channel,
     ImportBatch,
     InboundEvent,
+    InvalidReason,
     Lead,
     RepProfile,
     SlaPolicy,
@@ -104,6 +107,10 @@ BUILDERS: dict[str, Callable] = {
     "leads:reassign": lambda w, s: {"public_id": _lead(w, s).public_id},
     "leads:pool": lambda w, s: {"public_id": _lead(w, s).public_id},
     "leads:touch": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:verify": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "leads:follow_up": lambda w, s: {"public_id": _lead(w, s).public_id},
+    "customers:detail": lambda w, s: {"public_id": _customer(w, s).public_id},
+    "customers:follow_up": lambda w, s: {"public_id": _customer(w, s).public_id},
     "leads:import_batch": lambda w, s: {"public_id": _import(w, s).public_id},
     "admin:leads_assignmentpolicy_replay": lambda w, s: {
         "object_id": str(_draft(w, s).pk),
@@ -132,6 +139,12 @@ MODEL_OBJECTS: dict[type, Callable] = {
     AssignmentPolicy: lambda w, s: _draft(w, s),
     SlaPolicy: lambda w, s: _sla_policy(w, s),
     AssignmentDecision: lambda w, s: _decision(w, s),
+    Customer: lambda w, s: _customer(w, s),
+    Contact: lambda w, s: _contact(w, s),
+    Preset: lambda w, s: _in(w, s, "preset", lambda t: _first_preset()),
+    StatusSuggestion: lambda w, s: _in(w, s, "suggestion", lambda t: _first_suggestion()),
+    InvalidReason: lambda w, s: _in(w, s, "invalid_reason", lambda t: _first_reason()),
+    BoardSettings: lambda w, s: _board_settings(w, s),
 }
 
 
@@ -177,6 +190,10 @@ def _rep_profile(w, s):
     )
 
 
+def _board_settings(w, s):
+    return _in(w, s, "board_settings", lambda t: BoardSettings.objects.get_or_create(tenant=t)[0])
+
+
 def _sla_policy(w, s):
     return _in(w, s, "sla_policy", lambda t: SlaPolicy.objects.get_or_create(tenant=t)[0])
 
@@ -190,6 +207,45 @@ def _decision(w, s):
             tenant=t, lead=_lead(w, s), kind="auto", outcome="pooled"
         ),
     )
+
+
+# Verification and follow-ups (customers/, leads/verification.py): a customer with a
+# contact, and the pick lists created with their defaults.
+def _customer(w, s):
+    return _in(
+        w,
+        s,
+        "customer",
+        lambda t: Customer.objects.create(tenant=t, name=f"{t.slug} 客户", owner=w.side(s).rep),
+    )
+
+
+def _contact(w, s):
+    return _in(
+        w,
+        s,
+        "contact",
+        lambda t: Contact.objects.create(tenant=t, customer=_customer(w, s), name="王工"),
+    )
+
+
+def _first_preset():
+    from customers.models import PresetKind
+    from customers.services import presets
+
+    return presets(PresetKind.ACTION).first()
+
+
+def _first_suggestion():
+    from customers.services import status_suggestions
+
+    return status_suggestions().first()
+
+
+def _first_reason():
+    from leads.verification import invalid_reasons
+
+    return invalid_reasons().first()
 
 
 EXEMPT: dict[str, str] = {

@@ -1,0 +1,469 @@
+"""The lead-quality report (F36): per channel and per source grade over a date range, the
+leads delivered, verified within 24 h, valid within 24 h (and the rate), invalid, revisits
+and suspects; the invalid-reason distribution; per rep the 72 h follow-up rate of valid
+leads and the median time to first touch.
+
+Everything is counted by a few grouped queries with conditional aggregation
+(`Count(..., filter=Q(...))`): one for channels × grades, one for invalid reasons, one
+for reps (with the median), one for their follow-ups, whatever the number of leads.
+The definitions live here once, as Q objects, and the lead list's filters
+(leads/filters.py) use the same ones, so a figure's link to the list shows exactly the
+rows counted. The definitions are written out in
+docs/board.md ("Lead-quality report") and under the report's tables.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from urllib.parse import urlencode
+
+from django import forms
+from django.db import connection
+from django.db.models import (
+    Aggregate,
+    Count,
+    DateTimeField,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+)
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+
+from crm.models import Membership
+from leads.models import Channel, Lead, SourceGrade, Verification
+
+VERIFY_WINDOW = timedelta(hours=24)
+FOLLOW_UP_WINDOW = timedelta(hours=72)
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+
+VALID = frozenset(Verification.valid())
+INVALID = frozenset(set(Verification.values) - VALID)
+
+
+# -- the definitions (shared with the lead list's filters) ------------------------------------
+
+
+def verified_24h_q() -> Q:
+    """Verified within 24 h: verified_at − created_at ≤ 24 h."""
+    return Q(verified_at__isnull=False, verified_at__lte=F("created_at") + VERIFY_WINDOW)
+
+
+def valid_q() -> Q:
+    return Q(verification__in=VALID)
+
+
+def invalid_q() -> Q:
+    return Q(verification__in=INVALID)
+
+
+def unverified_q() -> Q:
+    return Q(verification="")
+
+
+def followed_up_q() -> Q:
+    """A valid lead followed up within 72 h: a follow-up (customers.Interaction) on the
+    lead by its owner with verified_at ≤ at ≤ verified_at + 72 h."""
+    from customers.models import Interaction
+
+    deadline = ExpressionWrapper(
+        OuterRef("verified_at") + FOLLOW_UP_WINDOW, output_field=DateTimeField()
+    )
+    follow_up = Interaction.objects.filter(
+        lead=OuterRef("pk"),
+        by=OuterRef("owner"),
+        at__gte=OuterRef("verified_at"),
+        at__lte=deadline,
+    )
+    return valid_q() & Q(Exists(follow_up))
+
+
+def touched_q() -> Q:
+    """The leads the median time to first touch is taken over: assigned and touched."""
+    return Q(assigned_at__isnull=False, first_touch_at__isnull=False)
+
+
+# -- the date range -------------------------------------------------------------------------
+
+
+class RangeForm(forms.Form):
+    """The report's range: local days [from, to] in the tenant's time zone. Empty fields
+    take the defaults: the last 30 days up to today."""
+
+    created_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    created_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, data=None, *, today: date, **kwargs):
+        super().__init__(data, **kwargs)
+        self.today = today
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        end = cleaned.get("created_to") or self.today
+        start = cleaned.get("created_from") or end - timedelta(days=DEFAULT_DAYS - 1)
+        if start > end:
+            self.add_error("created_to", gettext("The end date is before the start date."))
+        elif (end - start).days + 1 > MAX_DAYS:
+            self.add_error(
+                "created_from",
+                gettext("The range is longer than %(days)s days: choose a later start date.")
+                % {"days": MAX_DAYS},
+            )
+        cleaned["created_from"], cleaned["created_to"] = start, end
+        return cleaned
+
+    @property
+    def start(self) -> date:
+        return self.cleaned_data["created_from"]
+
+    @property
+    def end(self) -> date:
+        return self.cleaned_data["created_to"]
+
+
+def range_bounds(start: date, end: date, tz) -> tuple[datetime, datetime]:
+    """[start 00:00, the day after end 00:00) in `tz`, as aware datetimes."""
+    return (
+        timezone.make_aware(datetime.combine(start, time.min), tz),
+        timezone.make_aware(datetime.combine(end + timedelta(days=1), time.min), tz),
+    )
+
+
+# -- the figures ------------------------------------------------------------------------------
+
+COUNTS = ("delivered", "verified_24h", "valid_24h", "invalid", "duplicates", "suspect")
+
+# Column headings, in the order of a row's cells.
+FIGURE_COLUMNS = (
+    ("delivered", _("delivered")),
+    ("verified_24h", _("verified within 24 h")),
+    ("valid_24h", _("valid within 24 h")),
+    ("valid_rate", _("24 h valid rate")),
+    ("invalid", _("invalid")),
+    ("duplicates", _("duplicates (revisits)")),
+    ("suspect", _("suspect")),
+)
+REP_COLUMNS = (
+    ("valid", _("valid leads")),
+    ("followed_up", _("followed up within 72 h")),
+    ("follow_up_rate", _("72 h follow-up rate")),
+    ("touched", _("assigned and touched")),
+    ("median_first_touch", _("median time to first touch")),
+)
+
+# The lead-list filters that narrow a row's leads to those behind each figure.
+FIGURE_FILTERS = {
+    "delivered": {},
+    "verified_24h": {"verified_24h": "yes"},
+    "valid_24h": {"verified_24h": "yes", "verification": "valid"},
+    "valid_rate": {"verified_24h": "yes", "verification": "valid"},
+    "invalid": {"verification": "invalid"},
+    "duplicates": {"revisit": "yes"},
+    "suspect": {"suspect": "yes"},
+    "valid": {"verification": "valid"},
+    "followed_up": {"followed_up": "yes"},
+    "follow_up_rate": {"followed_up": "yes"},
+    "touched": {"first_touch": "yes"},
+    "median_first_touch": {"first_touch": "yes"},
+}
+
+
+def _counts() -> dict:
+    return {
+        "delivered": Count("pk"),
+        "verified_24h": Count("pk", filter=verified_24h_q()),
+        "valid_24h": Count("pk", filter=verified_24h_q() & valid_q()),
+        "invalid": Count("pk", filter=invalid_q()),
+        "duplicates": Count("pk", filter=Q(revisit_of__isnull=False)),
+        "suspect": Count("pk", filter=Q(is_suspect=True)),
+    }
+
+
+class Median(Aggregate):
+    """PostgreSQL's continuous median (percentile_cont) of an interval."""
+
+    function = "PERCENTILE_CONT"
+    name = "Median"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = DurationField()
+
+
+@dataclass
+class Cell:
+    """One figure: its machine value (for tests and CSV), its text, the rows behind it."""
+
+    name: str
+    value: int | float | None
+    text: str
+    url: str = ""
+
+
+@dataclass
+class Row:
+    key: str
+    label: str
+    cells: list[Cell]
+    is_total: bool = False
+
+    def cell(self, name: str) -> Cell:
+        return next(c for c in self.cells if c.name == name)
+
+
+@dataclass
+class Report:
+    start: date
+    end: date
+    channels: list[Row]
+    grades: list[Row]
+    total: Row
+    reason_columns: list[tuple[str, str]]  # (key, label): channels, then grades
+    reasons: list[Row]
+    reps: list[Row]
+    chart: dict = field(default_factory=dict)
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+def percent(numerator: int, denominator: int) -> tuple[float | None, str]:
+    if not denominator:
+        return None, "—"
+    ratio = numerator / denominator
+    return ratio, f"{ratio * 100:.1f}%"
+
+
+def duration_text(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    minutes = round(value.total_seconds() / 60)
+    sign = "−" if minutes < 0 else ""
+    days, rest = divmod(abs(minutes), 24 * 60)
+    hours, minutes = divmod(rest, 60)
+    if days:
+        return sign + gettext("%(d)s d %(h)s h") % {"d": days, "h": hours}
+    if hours:
+        return sign + gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    return sign + gettext("%(m)s min") % {"m": minutes}
+
+
+class _Links:
+    """Lead-list URLs for the range plus a row's and a figure's filters."""
+
+    def __init__(self, start: date, end: date):
+        self.base = reverse("leads:list")
+        self.range = {"created_from": start.isoformat(), "created_to": end.isoformat()}
+
+    def __call__(self, row_filters: dict, figure: str) -> str:
+        params = {**self.range, **row_filters, **FIGURE_FILTERS[figure]}
+        return f"{self.base}?{urlencode(params)}"
+
+
+def _count_cell(links, row_filters, name, value) -> Cell:
+    # A zero has no rows behind it: shown, not linked.
+    return Cell(name, value, str(value), links(row_filters, name) if value else "")
+
+
+def _figure_row(links, key, label, counts: dict, row_filters: dict, is_total=False) -> Row:
+    cells = [_count_cell(links, row_filters, n, counts[n]) for n in COUNTS]
+    ratio, text = percent(counts["valid_24h"], counts["delivered"])
+    rate = Cell("valid_rate", ratio, text, links(row_filters, "valid_rate") if ratio else "")
+    cells.insert(COUNTS.index("valid_24h") + 1, rate)
+    return Row(key, label, cells, is_total)
+
+
+def lead_quality(start: date, end: date, *, tenant) -> Report:
+    """`tenant`'s report over the local days [start, end] in its time zone. Runs inside
+    `tenant_context(tenant)` (the request's)."""
+    since, until = range_bounds(start, end, tenant.tzinfo)
+    in_range = Lead.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
+    links = _Links(start, end)
+
+    # 1. Channels × grades in one grouped query; the per-channel and per-grade rows and
+    #    the total are sums over its (at most channels × 3) rows.
+    by_channel = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    by_grade = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
+    total = dict.fromkeys(COUNTS, 0)
+    for group in in_range.values("channel_id", "source_grade").annotate(**_counts()):
+        for name in COUNTS:
+            by_channel[group["channel_id"]][name] += group[name]
+            by_grade[group["source_grade"]][name] += group[name]
+            total[name] += group[name]
+
+    # 2. The channels: every active one, and inactive ones that delivered in the range.
+    channels = [
+        (pk, name)
+        for pk, name, active in Channel.objects.order_by("name", "pk").values_list(
+            "pk", "name", "is_active"
+        )
+        if active or pk in by_channel
+    ]
+    channel_rows = [
+        _figure_row(links, f"channel-{pk}", name, by_channel[pk], {"channel": pk})
+        for pk, name in channels
+    ]
+    grade_rows = [
+        _figure_row(links, f"grade-{g}", label, by_grade[g], {"source_grade": g})
+        for g, label in SourceGrade.choices
+    ]
+    total_row = _figure_row(links, "total", gettext("All leads"), total, {}, is_total=True)
+
+    # 3. Invalid reasons × channel × grade.
+    reason_columns = [(f"channel-{pk}", name) for pk, name in channels]
+    reason_columns += [(f"grade-{g}", label) for g, label in SourceGrade.choices]
+    reasons: dict = {}
+    groups = (
+        in_range.filter(invalid_q())
+        .values(
+            "invalid_reason_id",
+            "invalid_reason__name",
+            "invalid_reason__position",
+            "channel_id",
+            "source_grade",
+        )
+        .annotate(n=Count("pk"))
+    )
+    for group in groups:
+        reason = reasons.setdefault(
+            group["invalid_reason_id"],
+            {
+                "name": group["invalid_reason__name"] or gettext("No reason given"),
+                "order": (
+                    group["invalid_reason_id"] is None,
+                    group["invalid_reason__position"] or 0,
+                    group["invalid_reason_id"] or 0,
+                ),
+                "total": 0,
+                "cols": defaultdict(int),
+            },
+        )
+        reason["total"] += group["n"]
+        reason["cols"][f"channel-{group['channel_id']}"] += group["n"]
+        reason["cols"][f"grade-{group['source_grade']}"] += group["n"]
+    reason_rows = []
+    column_filters = {f"channel-{pk}": {"channel": pk} for pk, _name in channels}
+    column_filters |= {f"grade-{g}": {"source_grade": g} for g in SourceGrade.values}
+    for pk, reason in sorted(reasons.items(), key=lambda item: item[1]["order"]):
+        row_filters = {"invalid_reason": "null" if pk is None else pk}
+        cells = [_count_cell(links, row_filters, "invalid", reason["total"])]
+        for key, _label in reason_columns:
+            value = reason["cols"][key]
+            cell = _count_cell(links, {**row_filters, **column_filters[key]}, "invalid", value)
+            cell.name = key
+            cells.append(cell)
+        reason_rows.append(Row(f"reason-{pk or 'none'}", reason["name"], cells))
+
+    chart = _chart(reason_rows, channels)
+    return Report(
+        start=start,
+        end=end,
+        channels=channel_rows,
+        grades=grade_rows,
+        total=total_row,
+        reason_columns=reason_columns,
+        reasons=reason_rows,
+        reps=_rep_rows(in_range, links, tenant),
+        chart=chart,
+    )
+
+
+def _chart(reason_rows: list[Row], channels) -> dict:
+    """The ECharts data: reasons on the y axis, one stacked series per channel."""
+    series = []
+    for pk, name in channels:
+        cells = [row.cell(f"channel-{pk}") for row in reason_rows]
+        if not any(c.value for c in cells):
+            continue
+        series.append(
+            {
+                "name": name,
+                "data": [{"value": c.value, "url": c.url} for c in cells],
+            }
+        )
+    return {"reasons": [row.label for row in reason_rows], "series": series}
+
+
+def _rep_rows(in_range, links, tenant) -> list[Row]:
+    """Per owner: valid leads, those followed up within 72 h, the rate; the leads assigned
+    and touched and the median time from assignment to first touch over them."""
+    postgres = connection.vendor == "postgresql"
+    owned = in_range.filter(owner__isnull=False)
+    aggregates = {
+        "valid": Count("pk", filter=valid_q()),
+        "touched": Count("pk", filter=touched_q()),
+    }
+    if postgres:
+        # NULL when either time is missing, and percentile_cont skips NULLs.
+        aggregates["median"] = Median(F("first_touch_at") - F("assigned_at"))
+    groups = list(owned.values("owner_id").annotate(**aggregates))
+    # The follow-ups in a query of their own: EXISTS in the WHERE clause becomes a hash
+    # semi-join; inside an aggregate's FILTER it would be probed once per valid lead.
+    followed = dict(
+        owned.filter(followed_up_q())
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "n")
+    )
+    for group in groups:
+        group["followed_up"] = followed.get(group["owner_id"], 0)
+    if not postgres:
+        # SQLite (make run) has no percentile_cont: the median in Python, per rep.
+        values = defaultdict(list)
+        for owner_id, touched, assigned in (
+            in_range.filter(touched_q(), owner__isnull=False)
+            .order_by("owner_id")
+            .values_list("owner_id", "first_touch_at", "assigned_at")
+        ):
+            values[owner_id].append(touched - assigned)
+        for group in groups:
+            found = values.get(group["owner_id"])
+            group["median"] = statistics.median(found) if found else None
+
+    members = {
+        m.pk: m
+        for m in Membership.objects.in_tenant(tenant)
+        .filter(pk__in=[g["owner_id"] for g in groups])
+        .select_related("user")
+    }
+    rows = []
+    for group in groups:
+        member = members.get(group["owner_id"])
+        label = member.display_name if member else str(group["owner_id"])
+        row_filters = {"owner": group["owner_id"]}
+        ratio, text = percent(group["followed_up"], group["valid"])
+        median = group["median"]
+        cells = [
+            _count_cell(links, row_filters, "valid", group["valid"]),
+            _count_cell(links, row_filters, "followed_up", group["followed_up"]),
+            Cell(
+                "follow_up_rate",
+                ratio,
+                text,
+                links(row_filters, "follow_up_rate") if ratio else "",
+            ),
+            _count_cell(links, row_filters, "touched", group["touched"]),
+            Cell(
+                "median_first_touch",
+                None if median is None else median.total_seconds(),
+                duration_text(median),
+                links(row_filters, "median_first_touch") if median is not None else "",
+            ),
+        ]
+        rows.append(Row(f"rep-{group['owner_id']}", label, cells))
+    rows.sort(key=lambda r: r.label)
+    return rows
