@@ -13,6 +13,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -511,7 +512,7 @@ class LeadEventKind(models.TextChoices):
     REASSIGNED = "reassigned", _("Reassigned")
     TOUCH = "touch", _("Contacted")
     SLA = "sla", _("SLA alert")
-    VERIFIED = "verified", _("Verified")
+    VERIFIED = "verified", pgettext_lazy("lead verification", "Verified")
     FOLLOW_UP = "follow_up", _("Follow-up")
 
 
