@@ -45,7 +45,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import AuditEvent, Notification
-from leads import normalize, sla
+from leads import demo_board, normalize, sla
 from leads.assignment import (
     OK,
     dispatch_due,
@@ -1078,3 +1078,4 @@ def seed(*, world, stdout) -> None:
     stdout.write(_summary(tenant))
     fired = {k: v for k, v in counts["sla"].items() if v}
     stdout.write(f"SLA sweep: {', '.join(f'{k} {v}' for k, v in fired.items()) or 'nothing due'}")
+    demo_board.seed(world=world, stdout=stdout)  # verifications, follow-ups, today's work

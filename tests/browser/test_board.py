@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from django.db.models import F
 from playwright.sync_api import expect
 
 from crm.models import Membership, Role, Tenant
@@ -29,7 +30,8 @@ def _log_in(page, base_url, username):
 def _open_lead_of(rep: Membership) -> Lead | None:
     return (
         Lead.objects.filter(owner=rep, status=LeadStatus.ASSIGNED, verification="")
-        .order_by("revisit_of", "-assigned_at")  # an original first, the newest
+        # An original first (PostgreSQL sorts NULLs last unless told), the newest.
+        .order_by(F("revisit_of").asc(nulls_first=True), "-assigned_at")
         .first()
     )
 

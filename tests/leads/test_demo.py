@@ -9,11 +9,12 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from crm.models import AuditEvent, Membership, Notification, Role, Tenant
 from crm.tenancy import tenant_context
+from customers.models import Contact, Customer, Interaction
 from leads.assignment import OK, PAUSED, UNAVAILABLE, policy_active
 from leads.demo import LEDGER_KINDS, REASSIGN_REASON
 from leads.models import (
@@ -30,6 +31,7 @@ from leads.models import (
     ReplayStatus,
     RepLedgerDay,
     RepProfile,
+    Verification,
     Zone,
 )
 from leads.replay import replay_create, run_replay
@@ -49,6 +51,9 @@ def _counts() -> dict[str, int]:
         "profiles": RepProfile.objects.count(),
         "events": LeadEvent.objects.count(),
         "notifications": Notification.objects.count(),
+        "customers": Customer.objects.count(),
+        "contacts": Contact.objects.count(),
+        "interactions": Interaction.objects.count(),
     }
 
 
@@ -195,8 +200,84 @@ def test_seed_demo_tells_the_whole_assignment_story_once():
         assert run.status == ReplayStatus.DONE, run.error
         assert run.result["moved_total"] > 0
 
+        _assert_board_story(demo, reps, now, today)
+
         before = _counts()
 
     call_command("seed_demo", stdout=StringIO())
     with tenant_context(demo):
         assert _counts() == before
+
+
+def _assert_board_story(demo, reps: dict, now, today) -> None:
+    """leads/demo_board.py: the story's verdicts made real, two weeks of follow-ups, and
+    each rep's day: leads to verify (one past 24 h), a revisit, follow-ups due and
+    overdue."""
+    valid, invalid = Verification.valid(), set(Verification.values) - Verification.valid()
+
+    # Every verdict is a real verification: outcome, verifier, timeline entry.
+    verified = Lead.objects.filter(verified_at__isnull=False)
+    assert not verified.filter(verification="").exists()
+    assert not verified.filter(verified_by__isnull=True).exists()
+    assert not Lead.objects.filter(status=LeadStatus.VALID).exclude(verification__in=valid).exists()
+    assert LeadEvent.objects.filter(kind=LeadEventKind.VERIFIED).count() == verified.count()
+    # Valid leads are linked to their customer and contact, made by the service.
+    valid_leads = Lead.objects.filter(verification__in=valid).select_related("contact")
+    assert valid_leads.count() >= 100
+    assert not valid_leads.filter(Q(customer__isnull=True) | Q(contact__isnull=True)).exists()
+    for lead in valid_leads:
+        assert lead.contact.customer_id == lead.customer_id
+    customers = Customer.objects.all()
+    assert 50 <= customers.count() <= valid_leads.count()
+    assert not customers.filter(contacts__isnull=True).exists()
+    assert not customers.filter(created_at__gt=now).exists()
+    assert customers.filter(created_at__lt=now - timedelta(days=7)).exists()  # backdated
+    assert customers.filter(level="A").exists() and customers.filter(level="C").exists()
+    # Invalid leads carry one of the tenant's reasons, several different ones.
+    invalid_leads = Lead.objects.filter(status=LeadStatus.INVALID)
+    assert invalid_leads.count() >= 30
+    assert not invalid_leads.exclude(verification__in=invalid).exists()
+    assert not invalid_leads.filter(invalid_reason__isnull=True).exists()
+    assert invalid_leads.values("invalid_reason").distinct().count() >= 4
+
+    # Two weeks of follow-ups through the service: on the lead's customer, by its owner.
+    interactions = Interaction.objects.select_related("lead")
+    assert interactions.count() >= 150
+    assert not interactions.filter(at__gt=now).exists()
+    assert interactions.filter(at__lt=now - timedelta(days=7)).exists()
+    for interaction in interactions:
+        assert interaction.lead is not None
+        assert interaction.customer_id == interaction.lead.customer_id
+        assert interaction.by_id == interaction.lead.owner_id
+        assert interaction.next_action_due >= timezone.localtime(interaction.at, demo.tzinfo).date()
+    assert LeadEvent.objects.filter(kind=LeadEventKind.FOLLOW_UP).count() == interactions.count()
+    closed = interactions.filter(next_done_at__isnull=False).count()
+    assert closed > interactions.count() - closed  # most next actions are done
+    assert interactions.filter(closes_loop=True).exists()
+    assert interactions.exclude(talk_tags=[]).exists() and interactions.exclude(pains=[]).exists()
+    # The report has shape: most valid leads followed up within 72 h, not all.
+    followed = sum(
+        1
+        for lead in valid_leads.filter(status=LeadStatus.VALID)
+        if lead.interactions.filter(
+            by=lead.owner_id,
+            at__gte=lead.verified_at,
+            at__lte=lead.verified_at + timedelta(hours=72),
+        ).exists()
+    )
+    assert 0.3 * valid_leads.count() < followed < valid_leads.count()
+
+    # Each rep's day.
+    for name in REPS:
+        rep = reps[name]
+        open_leads = Lead.objects.filter(owner=rep, status=LeadStatus.ASSIGNED, verification="")
+        to_verify = open_leads.filter(revisit_of__isnull=True)
+        assert to_verify.exists(), name
+        assert to_verify.filter(assigned_at__lt=now - timedelta(hours=24)).exists(), name
+        assert open_leads.filter(revisit_of__isnull=False).exists(), name
+        follow_ups = Interaction.objects.filter(by=rep, next_done_at__isnull=True)
+        assert follow_ups.filter(next_action_due=today).count() >= 3, name
+        assert follow_ups.filter(next_action_due__lt=today).count() >= 2, name
+        assert follow_ups.filter(next_action_due__gt=today).exists(), name
+    # rep6 is away: nothing logged since the leave began.
+    assert not Interaction.objects.filter(by=reps["rep6"], at__gte=now - timedelta(days=3)).exists()

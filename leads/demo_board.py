@@ -1,0 +1,556 @@
+"""The demo tenant's board part (F15–F20, F36): `leads/demo.py` calls `seed()` at the end of
+its story, inside the demo tenant's context, so the daily board, the follow-ups and the
+lead-quality report have something real to show.
+
+What the story verified by setting the status is made a real verification, in the order
+it happened: through `leads.verification.lead_verify` at the story's moment (the verdict,
+a touch, the timeline entry, the audit record; a valid lead becomes a customer with a
+contact through `customers.services.customer_for_lead`). An invalid verdict takes the
+reason the first call's note gives (空号 → 空号/停机 …). Leads verified valid and later
+returned to the pool by the SLA sweep keep the verdict of their first owner (set on the
+lead directly: the service only lets the current owner verify).
+
+Then two weeks of follow-ups, through `customers.services.interaction_log` at backdated
+moments: one to three per customer, with talk tags, pain points, decision-chain roles
+and a next action; each closes the rep's previous one. Every rep ends today with a
+handful of next actions due today, a few overdue, some due later, and older ones done.
+
+And today's open work through the real intake and engine: each rep gets a revisit of one
+of their customers (the engine hands a revisit to the first lead's owner), and a lead to
+verify past its 24 h clock plus a recent one, each dispatched with everybody else full
+for the moment (as the story's waiting lead is) and, for rep5 and rep6, with their zone
+or leave as it was at that earlier moment. The SLA sweep then runs once (reminders for
+the leads past 24 h) and the fairness ledger is rebuilt from the decisions.
+
+Idempotent: nothing is added when the tenant has any follow-up already. Deterministic
+content (random.Random); the times follow today's date.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from collections import Counter, defaultdict
+from datetime import datetime, time, timedelta
+
+from django.db.models import F, Max
+from django.urls import reverse
+from django.utils import timezone
+
+from crm.models import AuditEvent, Notification
+from customers.models import Contact, Customer, CustomerLevel, DecisionRole, Interaction, PresetKind
+from customers.services import add_working_days, customer_for_lead, interaction_log, presets
+from leads import sla
+from leads.models import (
+    AssignmentDecision,
+    ChannelType,
+    DecisionKind,
+    DecisionOutcome,
+    EventSource,
+    InboundEvent,
+    Lead,
+    LeadEvent,
+    LeadEventKind,
+    LeadStatus,
+    RepProfile,
+    TouchChannel,
+    Verification,
+    Zone,
+)
+from leads.services import inbound_event_process, inbound_event_receive
+from leads.verification import invalid_reasons, lead_verify
+
+SEED = 2026 + 15
+
+# The story's first-call notes on an invalid lead → the invalid reason they mean.
+REASON_BY_NOTE = {
+    "空号，无法联系": "空号/停机",
+    "同行询价，非终端客户": "同行/竞争对手",
+    "学生做课题调研，无采购需求": "个人用户非企业",
+    "已从其他渠道采购，暂无需求": "已有供应商不考虑",
+    "留错号码，对方不知情": "号码错误",
+}
+CONTACT_REASONS = {"空号/停机", "号码错误", "无人接听多次"}
+DUPLICATE_REASON = "重复咨询"
+TEST_REASON = "测试/恶意提交"
+FALLBACK_REASONS = ["无预算", "地区不在服务范围", "非决策人且无法转介", "无人接听多次"]
+
+FOLLOW_UP_NOTES = [
+    "电话沟通，客户在比价，下周再联系",
+    "发送了配置单和报价，客户问价格多少能再优惠",
+    "客户说要再考虑一下，预算要等下季度",
+    "设备科确认参数，安排下周上门演示",
+    "院长同意先试用一台",
+    "回复售后维保和保修期问题",
+    "客户反馈太贵，申请特价中",
+    "已发合同草稿，等法务意见",
+    "招标文件已挂网，准备投标资料",
+    "拜访设备科，介绍同级医院装机案例",
+    "微信发送彩页和注册证",
+    "",
+]
+FOLLOW_UP_CHANNELS = [
+    TouchChannel.PHONE,
+    TouchChannel.PHONE,
+    TouchChannel.WECHAT,
+    TouchChannel.WECHAT,
+    TouchChannel.VISIT,
+    TouchChannel.MEETING,
+    TouchChannel.EMAIL,
+]
+REVISIT_NOTES = [
+    "之前咨询过{eq}，想再确认一下配置和交期。",
+    "上次的{eq}方案领导看过了，想约时间详谈。",
+    "再次咨询{eq}的价格，科室催得比较急。",
+    "补充需求：{eq}需要带三年维保。",
+    "{eq}项目预算批下来了，请尽快联系。",
+    "想了解{eq}能否分期付款。",
+]
+NEW_NOTES = [
+    "想了解{eq}的报价和配置，麻烦尽快联系。",
+    "我院计划采购{eq}，请提供详细参数。",
+    "{eq}能否安排工程师上门演示？",
+    "科室新建，需要配置{eq}，请联系我。",
+]
+EQUIPMENT = ["移动DR", "64排CT", "彩色多普勒超声", "全自动生化分析仪", "监护仪", "呼吸机"]
+
+# Today's follow-ups per rep: (due today, overdue), drawn in these ranges.
+DUE_TODAY = (3, 5)
+OVERDUE = (2, 3)
+
+
+def seed(*, world, stdout) -> None:
+    if Interaction.objects.exists():
+        stdout.write("board: follow-ups already there, none added")
+        return
+    if not Lead.objects.exists():
+        return
+    counts = _Board(world).run()
+    stdout.write(
+        f"board: {counts['verified']} verifications made real ({counts['valid']} valid → "
+        f"{Customer.objects.count()} customers, {Contact.objects.count()} contacts; "
+        f"{counts['invalid']} invalid with a reason), {Interaction.objects.count()} "
+        f"follow-ups ({counts['due_today']} due today, {counts['overdue']} overdue, "
+        f"{counts['later']} due later, {counts['done']} done); today: {counts['revisits']} "
+        f"revisits and {counts['to_verify']} new leads to verify; SLA sweep: "
+        + (", ".join(f"{k} {v}" for k, v in counts["sla"].items() if v) or "nothing due")
+    )
+
+
+class _Board:
+    def __init__(self, world):
+        from leads.demo import AWAY, LEAVE_DAYS, REP_PROFILES, SLOW
+
+        self.world = world
+        self.tenant = world.demo
+        self.tz = self.tenant.tzinfo
+        self.now = timezone.now()
+        self.today = timezone.localtime(self.now, self.tz).date()
+        self.rnd = random.Random(SEED)  # noqa: S311 — demo data, not secrets
+        self.reps = {u: m for u, m in world.memberships.items() if u in REP_PROFILES}
+        self.slow, self.away = SLOW, AWAY
+        self.leave_start = self.now - timedelta(days=LEAVE_DAYS)
+        self.counts: Counter = Counter()
+        self.reasons = {r.name: r for r in invalid_reasons()}
+        self.tags = list(presets(PresetKind.TALK_TAG))
+        self.pains = list(presets(PresetKind.PAIN))
+        self.actions = list(presets(PresetKind.ACTION))
+
+    def run(self) -> Counter:
+        self._verifications()
+        self._levels()
+        self._follow_ups()
+        self._today()
+        self.counts["sla"] = sla.sla_sweep()
+        self._ledger()
+        return self.counts
+
+    # -- verifications -----------------------------------------------------------------
+
+    def _reason(self, lead: Lead):
+        if lead.revisit_of_id is not None and DUPLICATE_REASON in self.reasons:
+            return self.reasons[DUPLICATE_REASON]
+        if lead.is_suspect and TEST_REASON in self.reasons:
+            return self.reasons[TEST_REASON]
+        notes = LeadEvent.objects.filter(
+            lead=lead, kind=LeadEventKind.TOUCH, at__lte=lead.verified_at
+        ).values_list("data", flat=True)
+        for data in notes:
+            name = REASON_BY_NOTE.get((data or {}).get("note", ""))
+            if name in self.reasons:
+                return self.reasons[name]
+        names = [n for n in FALLBACK_REASONS if n in self.reasons] or list(self.reasons)
+        return self.reasons[self.rnd.choice(names)]
+
+    def _verifications(self) -> None:
+        """The story's verdicts, in the order given, made real."""
+        leads = Lead.objects.filter(verified_at__isnull=False, verification="").select_related(
+            "owner__user", "tenant", "channel"
+        )
+        returned = {
+            d.lead_id: d.previous_owner_id
+            for d in AssignmentDecision.objects.filter(kind=DecisionKind.RETURN).order_by(
+                "-decided_at"
+            )
+        }
+        for lead in sorted(leads, key=lambda lead: (lead.verified_at, lead.pk)):
+            at = lead.verified_at
+            since = timezone.now()
+            self.counts["verified"] += 1
+            if lead.status in (LeadStatus.VALID, LeadStatus.INVALID) and lead.owner is not None:
+                valid = lead.status == LeadStatus.VALID
+                reason = None if valid else self._reason(lead)
+                outcome = self._outcome(reason)
+                last_touch = lead.last_touch_at
+                lead_verify(lead, by=lead.owner, outcome=outcome, invalid_reason=reason, now=at)
+                # The verdict's touch is in the past: a later touch stays the last one.
+                if last_touch is not None and last_touch > at:
+                    Lead.objects.filter(pk=lead.pk).update(last_touch_at=last_touch)
+                AuditEvent.objects.filter(
+                    action="lead.verified", object_id=str(lead.pk), at__gte=since
+                ).update(at=at)
+            else:
+                # Verified valid, then returned to the pool by the SLA sweep: the first
+                # owner's verdict stays (the service lets only the current owner verify).
+                valid = True
+                self._verified_before_return(lead, returned.get(lead.pk), at)
+            self.counts["valid" if valid else "invalid"] += 1
+            Customer.objects.filter(created_at__gte=since).update(created_at=at)
+            Contact.objects.filter(created_at__gte=since).update(created_at=at)
+
+    def _outcome(self, reason) -> str:
+        if reason is None:
+            return self.rnd.choice(
+                [
+                    Verification.VALID_VISIT,
+                    Verification.VALID_MORE_INFO,
+                    Verification.VALID_MORE_INFO,
+                ]
+            )
+        if reason.name in CONTACT_REASONS:
+            return Verification.INVALID_CONTACT
+        return Verification.INVALID_NOT_TARGET
+
+    def _verified_before_return(self, lead: Lead, verifier_id, at) -> None:
+        from crm.models import Membership
+
+        verifier = Membership.objects.select_related("user").filter(pk=verifier_id).first()
+        customer, contact, created = customer_for_lead(lead)
+        if customer.owner_id is None and verifier is not None:
+            Customer.objects.filter(pk=customer.pk).update(owner=verifier)
+        outcome = Verification.VALID_MORE_INFO
+        Lead.objects.filter(pk=lead.pk).update(
+            verification=outcome, verified_by=verifier, customer=customer, contact=contact
+        )
+        LeadEvent.objects.create(
+            tenant=self.tenant,
+            lead=lead,
+            kind=LeadEventKind.VERIFIED,
+            at=at,
+            actor=verifier.user if verifier else None,
+            data={
+                "outcome": outcome,
+                "customer": str(customer.public_id),
+                "customer_name": customer.name,
+                "customer_created": created,
+            },
+        )
+
+    def _levels(self) -> None:
+        """A few key and growing accounts among the customers (the rank's level weight)."""
+        for customer in Customer.objects.order_by("created_at", "id"):
+            roll = self.rnd.random()
+            level = CustomerLevel.A if roll < 0.15 else CustomerLevel.B if roll < 0.5 else None
+            if level is not None:
+                Customer.objects.filter(pk=customer.pk).update(level=level)
+
+    # -- follow-ups --------------------------------------------------------------------
+
+    def _follow_ups(self) -> None:
+        """1–3 follow-ups per customer by its lead's owner, then today's shape per rep."""
+        anchors = (
+            Lead.objects.filter(
+                status=LeadStatus.VALID,
+                customer__isnull=False,
+                owner__isnull=False,
+                verified_by=F("owner"),
+            )
+            .select_related("customer", "contact", "owner__user", "tenant")
+            .order_by("verified_at", "id")
+        )
+        seen: set[int] = set()
+        chains_by_rep: dict[int, list[dict]] = defaultdict(list)
+        for lead in anchors:
+            if lead.customer_id in seen:
+                continue  # one thread per customer: a later lead joins the first one's
+            seen.add(lead.customer_id)
+            chain = self._chain(lead)
+            if chain is not None:
+                chains_by_rep[lead.owner_id].append(chain)
+        for chains in chains_by_rep.values():
+            self._shape(chains)
+        steps = sorted(
+            (
+                (at, n, chain)
+                for chains in chains_by_rep.values()
+                for chain in chains
+                for n, at in enumerate(chain["times"])
+            ),
+            key=lambda s: (s[0], s[2]["lead"].pk, s[1]),
+        )
+        for at, n, chain in steps:
+            self._log(chain, n, at)
+        # Older threads: the last next action was done (no follow-up logged for it).
+        for chains in chains_by_rep.values():
+            for chain in chains:
+                if chain.get("done_at") is not None:
+                    Interaction.objects.filter(pk=chain["last"].pk).update(
+                        next_done_at=chain["done_at"]
+                    )
+        self.counts["done"] = Interaction.objects.filter(next_done_at__isnull=False).count()
+
+    def _chain(self, lead: Lead) -> dict | None:
+        """When the rep followed the customer up: after the lead's last touch, 1–3 times."""
+        rnd = self.rnd
+        limit = self.now - timedelta(minutes=20)
+        if lead.owner_id == self.reps[self.away].pk:
+            limit = min(limit, self.leave_start - timedelta(hours=2))
+        base = max(lead.verified_at, lead.last_touch_at or lead.verified_at)
+        if base >= limit - timedelta(minutes=30):
+            return None
+        if rnd.random() < 0.85:
+            gap = timedelta(hours=rnd.uniform(1, 30))
+        else:
+            gap = timedelta(days=rnd.uniform(3, 5))  # followed up late (the report's 72 h)
+        first = base + gap
+        if first >= limit:
+            first = base + (limit - base) * rnd.uniform(0.3, 0.9)
+        times = [first]
+        wanted = rnd.choice([1, 2, 2, 3, 3])
+        while len(times) < wanted:
+            nxt = times[-1] + timedelta(days=rnd.uniform(1, 4), hours=rnd.uniform(-3, 3))
+            if nxt >= limit:
+                break
+            times.append(nxt)
+        return {"lead": lead, "rep": lead.owner, "times": times}
+
+    def _local_date(self, moment: datetime):
+        return timezone.localtime(moment, self.tz).date()
+
+    def _shape(self, chains: list[dict]) -> None:
+        """Due dates: each next action before the next follow-up's day; the last ones of
+        the rep's threads make today: a few overdue, a handful due today, some later, the
+        older ones done."""
+        rnd = self.rnd
+        for chain in chains:
+            chain["dues"] = [
+                add_working_days(self._local_date(t), rnd.randint(1, 3)) for t in chain["times"]
+            ]
+        recent_first = sorted(chains, key=lambda c: c["times"][-1], reverse=True)
+        want_overdue = rnd.randint(*OVERDUE)
+        want_today = rnd.randint(*DUE_TODAY)
+        left = []
+        for chain in recent_first:
+            last_day = self._local_date(chain["times"][-1])
+            if want_overdue and last_day <= self.today - timedelta(days=2):
+                days_over = rnd.randint(1, min(4, (self.today - last_day).days - 1) or 1)
+                chain["dues"][-1] = max(last_day, self.today - timedelta(days=days_over))
+                want_overdue -= 1
+                self.counts["overdue"] += 1
+            else:
+                left.append(chain)
+        # Due today: the next most recent threads. Due later: at least the one after, and
+        # every thread of the last days. Older ones: their last action was done.
+        for chain in left[:want_today]:
+            chain["dues"][-1] = self.today
+            self.counts["due_today"] += 1
+        for n, chain in enumerate(left[want_today:]):
+            last = chain["times"][-1]
+            natural = chain["dues"][-1]
+            if n == 0 or last >= self.now - timedelta(days=5) or natural >= self.today:
+                chain["dues"][-1] = add_working_days(self.today, rnd.randint(1, 5))
+                self.counts["later"] += 1
+            else:
+                done = datetime.combine(natural, time(9), tzinfo=self.tz) + timedelta(
+                    hours=rnd.uniform(0, 8)
+                )
+                chain["done_at"] = max(min(done, self.now - timedelta(minutes=5)), last)
+
+    def _log(self, chain: dict, n: int, at: datetime) -> None:
+        rnd = self.rnd
+        lead = chain["lead"]
+        tags = rnd.sample(self.tags, rnd.choice([0, 1, 1, 2])) if self.tags else []
+        pains = rnd.sample(self.pains, rnd.choice([0, 1, 1, 2])) if self.pains else []
+        roles = rnd.sample(list(DecisionRole.values), rnd.choice([0, 1, 1, 2]))
+        since = timezone.now()
+        interaction = interaction_log(
+            by=chain["rep"],
+            lead=lead,
+            channel=rnd.choice(FOLLOW_UP_CHANNELS),
+            talk_tags=tags,
+            pains=pains,
+            roles=roles,
+            note=rnd.choice(FOLLOW_UP_NOTES),
+            next_action=rnd.choice(self.actions),
+            next_action_due=chain["dues"][n],
+            at=at,
+        )
+        Customer.objects.filter(created_at__gte=since).update(created_at=at)
+        chain["last"] = interaction
+
+    # -- today's open work -------------------------------------------------------------
+
+    def _today(self) -> None:
+        """Per rep: a revisit today; a lead past its 24 h clock and a recent one."""
+        from leads.demo import _channels
+
+        self.channels = _channels(self.tenant)
+        rnd = self.rnd
+        for rep in self.reps.values():
+            original = (
+                Lead.objects.filter(
+                    owner=rep,
+                    status=LeadStatus.VALID,
+                    revisit_of__isnull=True,
+                    revisits__isnull=True,
+                    created_at__gte=self.now - timedelta(days=20),
+                )
+                .exclude(phone_key="")
+                .order_by("created_at", "id")
+                .first()
+            )
+            if original is not None:
+                moment = self.now - timedelta(hours=rnd.uniform(1, 5))
+                self._revisit(original, moment, rep)
+        profiles = {p.membership_id: p for p in RepProfile.objects.all()}
+        slow, away = self.reps[self.slow], self.reps[self.away]
+        for rep in self.reps.values():
+            if rep.pk == slow.pk:
+                # Before the pause: rep5 was still on dispatch then.
+                zone_since = profiles[rep.pk].zone_since or self.now
+                late = min(zone_since - timedelta(hours=1), self.now - timedelta(hours=26))
+                moments = [late]
+            elif rep.pk == away.pk:
+                moments = [self.leave_start - timedelta(hours=rnd.uniform(2, 5))]
+            else:
+                moments = [
+                    self.now - timedelta(hours=rnd.uniform(26, 32)),
+                    self.now - timedelta(hours=rnd.uniform(1, 6)),
+                ]
+            for moment in moments:
+                self._new_lead(rep, moment, profiles)
+
+    def _intake(self, channel_type: str, payload: dict):
+        event, created = inbound_event_receive(
+            channel=self.channels[channel_type],
+            raw_body=json.dumps(payload, ensure_ascii=False),
+            source=EventSource.FORM
+            if channel_type == ChannelType.WEB_FORM
+            else EventSource.WEBHOOK,
+            payload=payload,
+            queue=False,
+        )
+        if not created:
+            return None, None
+        event = inbound_event_process(event_id=event.pk)
+        return event, (event.lead if event is not None else None)
+
+    def _revisit(self, original: Lead, moment: datetime, rep) -> None:
+        eq = self.rnd.choice(EQUIPMENT)
+        payload = {
+            "company": original.company,
+            "contact_name": original.contact_name,
+            "phone": original.phone,
+            "message": self.rnd.choice(REVISIT_NOTES).format(eq=eq),
+        }
+        since = timezone.now()
+        event, lead = self._intake(ChannelType.WEB_FORM, payload)
+        if lead is None:
+            return
+        self._backdate(lead, event, moment, since)
+        if lead.owner_id == rep.pk and lead.revisit_of_id is not None:
+            self.counts["revisits"] += 1
+
+    def _new_lead(self, rep, moment: datetime, profiles: dict) -> None:
+        """A new lead dispatched by the engine with only `rep` able to take it, everybody's
+        state as it was at `moment` (zones and leave), then put back."""
+        from leads.demo import _Maker
+
+        maker = _Maker(seed=SEED + rep.pk * 100 + self.counts["to_verify"])
+        person = maker.person()
+        while Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists():
+            person = maker.person()
+        message = self.rnd.choice(NEW_NOTES).format(eq=self.rnd.choice(EQUIPMENT))
+        payload = maker.payload(ChannelType.WEB_FORM, person, message)
+        open_counts = Counter(
+            Lead.objects.filter(status=LeadStatus.ASSIGNED).values_list("owner_id", flat=True)
+        )
+        usernames = {m.pk: u for u, m in self.reps.items()}
+        saved = {
+            pk: (p.capacity, p.zone, p.zone_since, p.is_available, p.unavailable_until)
+            for pk, p in profiles.items()
+        }
+        for pk, profile in profiles.items():
+            if pk not in usernames:
+                continue
+            changes = {}
+            if pk != rep.pk:
+                # Full for the moment (a paused or away rep is out anyway, and says so).
+                if profile.zone == Zone.OBSERVATION or not profile.available_on(self.today):
+                    continue
+                changes["capacity"] = open_counts.get(pk, 0)
+            else:
+                changes["capacity"] = open_counts.get(pk, 0) + 1
+                changes["zone"] = Zone.NORMAL  # (rep5: before the pause)
+                changes["is_available"], changes["unavailable_until"] = True, None
+            RepProfile.objects.filter(pk=profile.pk).update(**changes)
+        since = timezone.now()
+        try:
+            event, lead = self._intake(ChannelType.WEB_FORM, payload)
+        finally:
+            for pk, (capacity, zone, zone_since, available, until) in saved.items():
+                RepProfile.objects.filter(membership_id=pk).update(
+                    capacity=capacity,
+                    zone=zone,
+                    zone_since=zone_since,
+                    is_available=available,
+                    unavailable_until=until,
+                )
+        if lead is None:
+            return
+        self._backdate(lead, event, moment, since)
+        if lead.owner_id == rep.pk:
+            self.counts["to_verify"] += 1
+
+    def _backdate(self, lead: Lead, event, moment: datetime, since: datetime) -> None:
+        """Move what the intake and the engine stamped now to `moment`."""
+        assigned = moment + timedelta(seconds=self.rnd.randint(2, 8))
+        InboundEvent.objects.filter(pk=event.pk).update(
+            received_at=moment - timedelta(seconds=1), processed_at=moment
+        )
+        AssignmentDecision.objects.filter(lead=lead, decided_at__gte=since).update(
+            decided_at=assigned
+        )
+        LeadEvent.objects.filter(lead=lead, at__gte=since).exclude(
+            kind__in=[LeadEventKind.ASSIGNED]
+        ).update(at=moment)
+        LeadEvent.objects.filter(lead=lead, at__gte=since, kind=LeadEventKind.ASSIGNED).update(
+            at=assigned
+        )
+        Lead.objects.filter(pk=lead.pk).update(
+            created_at=moment, assigned_at=assigned if lead.assigned_at else None
+        )
+        link = reverse("leads:detail", args=[lead.public_id])
+        Notification.objects.filter(link=link, created_at__gte=since).update(created_at=assigned)
+
+    def _ledger(self) -> None:
+        """The ledger from the decisions by their day (the story's rule), and each rep's
+        last lead received."""
+        from leads.demo import _channels, _Story
+
+        _Story(self.world, _channels(self.tenant))._rebuild_ledger()
+        for rep in self.reps.values():
+            last = AssignmentDecision.objects.filter(
+                chosen=rep, outcome=DecisionOutcome.ASSIGNED
+            ).aggregate(at=Max("decided_at"))["at"]
+            RepProfile.objects.filter(membership=rep).update(last_assigned_at=last)
