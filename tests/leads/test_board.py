@@ -116,7 +116,7 @@ def test_settings_are_one_row_per_tenant_created_with_the_defaults(world):
         assert board.board_settings().pk != settings.pk
 
 
-def test_rank_is_level_times_urgency_times_time_overdue(world, channel):
+def test_rank_is_level_times_urgency_times_time_overdue(world, channel, english):
     t, rep = world.a.tenant, world.a.rep
     now = sh(2026, 3, 10, 10, 0)
     weights(
