@@ -129,3 +129,27 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
 
     def get_queryset(self):
         return super().get_queryset().filter(tenant__current_tenant=True)
+
+
+def advisory_lock(*parts: object, using: str = "default") -> None:
+    """Serialise concurrent writers on one key until the transaction ends (PostgreSQL's
+    transaction advisory lock). SQLite's immediate transactions already serialise every
+    writer, so there it does nothing."""
+    connection = connections[using]
+    if connection.vendor != "postgresql":
+        return
+    key = ":".join(str(p) for p in parts)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
+
+
+def tenant_today(now=None):
+    """Today (or `now`'s day) in the current tenant's time zone."""
+    from django.utils import timezone
+
+    from crm.models import Tenant
+
+    tenant = current_tenant()
+    if not isinstance(tenant, Tenant):
+        raise NoTenantError("tenant_today() runs inside one tenant")
+    return timezone.localtime(now or timezone.now(), tenant.tzinfo).date()

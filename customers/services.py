@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.tenancy import NoTenantError, current_tenant
+from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
 from customers.models import (
     Contact,
     Customer,
@@ -144,11 +144,6 @@ def add_working_days(start: date, n: int) -> date:
     return day
 
 
-def tenant_today(now: datetime | None = None) -> date:
-    """Today in the tenant's time zone."""
-    return timezone.localtime(now or timezone.now(), _tenant().tzinfo).date()
-
-
 def contact_ended_defaults(note: str, *, now: datetime | None = None) -> tuple[date, str]:
     """ "Contact ended" (F18): the next contact's date (+3 working days from today in the
     tenant's time zone) and the status the note suggests."""
@@ -157,14 +152,6 @@ def contact_ended_defaults(note: str, *, now: datetime | None = None) -> tuple[d
 
 
 # -- a lead becomes a customer (F16) --------------------------------------------------------
-
-
-def _advisory_lock(*parts: object) -> None:
-    if connection.vendor != "postgresql":
-        return  # SQLite serialises writers already
-    key = ":".join(str(p) for p in parts)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _phone_key(phone: str) -> str:
@@ -183,9 +170,9 @@ def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
     with transaction.atomic():
         # One order for the two locks, as the intake's de-duplication does.
         if phone_key:
-            _advisory_lock("customer-phone", tenant.pk, phone_key)
+            advisory_lock("customer-phone", tenant.pk, phone_key)
         if name_key:
-            _advisory_lock("customer-name", tenant.pk, name_key)
+            advisory_lock("customer-name", tenant.pk, name_key)
 
         contact = None
         if phone_key:

@@ -33,7 +33,7 @@ from django.db.models import Count, Sum
 from django.utils import timezone
 
 from crm.models import Membership, Role, Tenant
-from crm.tenancy import NoTenantError, current_tenant
+from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
 from leads import normalize
 from leads.models import (
     AssignmentDecision,
@@ -52,6 +52,7 @@ from leads.models import (
     ResponseTier,
     ScoreRule,
     Zone,
+    rep_available,
 )
 from leads.scoring import CompiledRule, compile_rules, score_lead
 
@@ -394,7 +395,7 @@ def policy_active() -> AssignmentPolicy:
     )
     if policy is not None:
         return policy
-    _advisory_lock("policy", tenant.pk)
+    advisory_lock("policy", tenant.pk)
     policy = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).first()
     if policy is None:
         policy = AssignmentPolicy.objects.create(
@@ -475,7 +476,7 @@ def policy_publish(draft: AssignmentPolicy, *, user=None, note: str = "") -> Ass
 
     if not draft.is_draft:
         raise ValueError("only a draft can be published")
-    _advisory_lock("policy", draft.tenant_id)
+    advisory_lock("policy", draft.tenant_id)
     active = policy_active()
     last = AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version")
     version = (last.values_list("version", flat=True).first() or 0) + 1
@@ -511,18 +512,6 @@ def policy_publish(draft: AssignmentPolicy, *, user=None, note: str = "") -> Ass
 
 
 # --- loading states ------------------------------------------------------------------------
-
-
-def _advisory_lock(*parts: object) -> None:
-    if connection.vendor != "postgresql":
-        return  # SQLite's immediate transactions serialise every writer already
-    key = ":".join(str(p) for p in parts)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-
-
-def tenant_today(now: datetime) -> date:
-    return timezone.localtime(now, current_tenant().tzinfo).date()
 
 
 PROFILE_FIELDS = (
@@ -617,8 +606,9 @@ def _state(membership_id, name, joined_at, profile: dict | None, today: date) ->
         state.cycle_preference = profile["cycle_preference"]
         state.capacity = profile["capacity"]
         state.share_weight = profile["share_weight"]
-        until = profile["unavailable_until"]
-        state.available = profile["is_available"] and (until is None or today > until)
+        state.available = rep_available(
+            profile["is_available"], profile["unavailable_until"], today
+        )
         state.zone = profile["zone"]
         state.last_assigned_at = profile["last_assigned_at"] or joined_at
     return state
@@ -729,7 +719,7 @@ def dispatch(
     the lead, telling the managers, when still nobody qualifies.
     """
     now = now or timezone.now()
-    _advisory_lock("assign", lead.tenant_id)  # one decision at a time per tenant
+    advisory_lock("assign", lead.tenant_id)  # one decision at a time per tenant
     policy = policy_active()
     params = Params.of(policy)
     rules = policy_rules(policy)
@@ -915,7 +905,7 @@ def lead_reassign(
     if to.tenant_id != lead.tenant_id or to.role != Role.REP or not to.is_active:
         raise ValueError("the new owner must be an active rep of the lead's tenant")
     previous = lead.owner
-    _advisory_lock("assign", lead.tenant_id)
+    advisory_lock("assign", lead.tenant_id)
     policy = policy_active()
     _hand_over(lead, to, now)
     lead.save()

@@ -790,9 +790,12 @@ class RepProfile(TenantOwned):
         return self.membership.display_name
 
     def available_on(self, day) -> bool:
-        if not self.is_available:
-            return False
-        return self.unavailable_until is None or day > self.unavailable_until
+        return rep_available(self.is_available, self.unavailable_until, day)
+
+
+def rep_available(is_available: bool, away_until, day) -> bool:
+    """Available on `day`: ticked, and not before the day after `away_until`."""
+    return is_available and (away_until is None or day > away_until)
 
 
 class PolicyStatus(models.TextChoices):

@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.tenancy import all_tenants_context, current_tenant
+from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
 from leads import mapping, normalize
 from leads.messages import reason
 from leads.models import (
@@ -53,16 +53,6 @@ def _queue_processing(event: InboundEvent) -> None:
     transaction.on_commit(lambda: process_inbound_event.delay(tenant_id, event_id))
 
 
-def _advisory_lock(*parts: object) -> None:
-    """Serialise concurrent writers on one key until the transaction ends (PostgreSQL).
-    SQLite's immediate transactions already serialise every writer."""
-    if connection.vendor != "postgresql":
-        return
-    key = ":".join(str(p) for p in parts)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
-
-
 def inbound_event_receive(
     *,
     channel: Channel,
@@ -90,7 +80,7 @@ def inbound_event_receive(
             existing = InboundEvent.objects.filter(channel=channel, idempotency_key=idempotency_key)
         else:
             # Two identical bodies racing in: the second waits here, then finds the first.
-            _advisory_lock("inbound", channel.pk, digest)
+            advisory_lock("inbound", channel.pk, digest)
             existing = InboundEvent.objects.filter(
                 channel=channel,
                 body_sha256=digest,
@@ -267,7 +257,7 @@ def _find_original(lead: Lead) -> Lead | None:
     if not keys:
         return None
     for key in sorted(keys):  # one order for every worker: no deadlock
-        _advisory_lock("lead", lead.tenant_id, *key)
+        advisory_lock("lead", lead.tenant_id, *key)
     found = (
         Lead.objects.within_revisit_window()
         .filter(match)

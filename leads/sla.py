@@ -132,7 +132,8 @@ def sla_policy() -> SlaPolicy:
 def sla_sweep(now: datetime | None = None) -> dict[str, int]:
     """Run the current tenant's SLA clocks once; returns how many leads each threshold
     fired for (all thresholds present, 0 when none). Retries due dispatches first."""
-    from leads.assignment import _advisory_lock, dispatch_due
+    from crm.tenancy import advisory_lock
+    from leads.assignment import dispatch_due
 
     now = now or timezone.now()
     tenant = current_tenant()
@@ -140,7 +141,7 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
         raise NoTenantError("sla_sweep() runs inside tenant_context()")
     counts = dict.fromkeys(SlaThreshold.values, 0)
     with transaction.atomic():
-        _advisory_lock("sla", tenant.pk)
+        advisory_lock("sla", tenant.pk)
         try:
             with transaction.atomic():
                 dispatch_due(now)

@@ -589,7 +589,7 @@ def _active_params():
 def my_profile(request: HttpRequest) -> HttpResponse:
     """The rep's own profile, read-only: what they are matched on, their load, their zone
     and their share of leads over the fairness window."""
-    from leads.assignment import tenant_today
+    from crm.tenancy import tenant_today
 
     membership = _rep(request)
     params, policy = _active_params()

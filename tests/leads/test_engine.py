@@ -340,3 +340,15 @@ def test_share_weights_set_the_target_share():
         got[out.chosen.membership_id] += 1
         out.chosen.open_count = 0  # verified at once: capacity is not what is tested here
     assert abs(got[1] - 200) <= 1 and abs(got[2] - 100) <= 1 and abs(got[3] - 100) <= 1
+
+
+def test_params_mirror_the_policy_fields_and_their_defaults():
+    """`Params` is the policy detached from the database: same names, same defaults."""
+    from dataclasses import fields
+
+    from leads.models import AssignmentPolicy
+
+    names = [f.name for f in fields(Params)]
+    assert sorted(names) == sorted(AssignmentPolicy.PARAMETERS)
+    model_defaults = {n: AssignmentPolicy._meta.get_field(n).default for n in names}
+    assert Params().as_dict() == model_defaults
