@@ -49,6 +49,7 @@ from datetime import UTC, date, datetime, timedelta
 from datetime import time as dtime
 
 from common import emit, explain, log, measure, prepare_database, setup_django
+from words import TRADES
 
 SLUG = "bench-board"
 PASSWORD = "bench-pass-2026"  # noqa: S105 — bench-only accounts
@@ -145,21 +146,6 @@ BRANDS = [
     "启明",
     "和泰",
     "泰山",
-]
-TRADES = [
-    "液压科技",
-    "精密仪器",
-    "机械制造",
-    "医疗器械",
-    "新能源",
-    "自动化设备",
-    "环保工程",
-    "电气",
-    "材料",
-    "智能装备",
-    "检测技术",
-    "流体控制",
-    "工业软件",
 ]
 INDUSTRIES = ["manufacturing", "energy", "infrastructure", "other", ""]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹"

@@ -17,6 +17,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from common import emit, explain, log, measure, prepare_database, setup_django
+from words import TRADES
 
 BATCH = 5_000
 PASSWORD = "bench-pass-2026"  # noqa: S105 — bench-only accounts
@@ -113,21 +114,6 @@ BRANDS = [
     "启明",
     "和泰",
     "泰山",
-]
-TRADES = [
-    "液压科技",
-    "精密仪器",
-    "机械制造",
-    "医疗器械",
-    "新能源",
-    "自动化设备",
-    "环保工程",
-    "电气",
-    "材料",
-    "智能装备",
-    "检测技术",
-    "流体控制",
-    "工业软件",
 ]
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
 TITLES = ["工", "经理", "总", "主任", "老师"]

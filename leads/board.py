@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
-from crm.tenancy import current_tenant
+from crm.tenancy import current_tenant, tenant_today
 from leads.models import BoardSettings, DailySummary, Lead, LeadStatus
 
 VERIFY_CLOCK = timedelta(hours=24)
@@ -102,10 +102,6 @@ def _tz(membership: Membership):
 def day_start(day: date, tz) -> datetime:
     """The first instant of `day` in time zone `tz`."""
     return datetime.combine(day, time.min, tzinfo=tz)
-
-
-def local_today(membership: Membership, now: datetime) -> date:
-    return timezone.localtime(now, _tz(membership)).date()
 
 
 def _hours(delta: timedelta) -> float:
@@ -336,7 +332,7 @@ def board_for(membership: Membership, *, now: datetime | None = None) -> Board:
     Three queries whatever the number of items (settings, leads, follow-ups)."""
     now = now or timezone.now()
     tz = _tz(membership)
-    today = local_today(membership, now)
+    today = tenant_today(now)
     settings = board_settings()
     items = [lead_item(lead, settings, now) for lead in open_leads(membership)]
     follow_ups = open_follow_ups(membership).filter(next_action_due__lte=today)

@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 from crm import navigation
 from crm.access import access_membership
 from crm.models import Membership, Role
+from crm.tenancy import tenant_today
 from leads import board as boards
 from leads.models import DailySummary
 
@@ -349,7 +350,7 @@ def summaries(request: HttpRequest) -> HttpResponse:
     viewer = _viewer(request)
     if viewer.role not in MANAGERS:
         raise PermissionDenied(_("The day summaries are for managers and admins."))
-    today = boards.local_today(viewer, timezone.now())
+    today = tenant_today()
     day, valid = _day(request, today)
     closed = {
         s.membership_id: s
