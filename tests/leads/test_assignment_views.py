@@ -533,3 +533,28 @@ def test_a_paused_rep_gets_no_new_leads_until_the_ack(world, login, channel):
     with tenant_context(world.a.tenant):
         RepProfile.objects.filter(membership=other).update(is_available=False)
     assert dispatched(world.a.tenant, channel, phone="+8613900000012").owner == world.a.rep
+
+
+def test_the_lead_page_query_count_does_not_grow_with_its_history(world, login):
+    """Decisions, touches and reassignments pile up on a lead over weeks: its page reads
+    them in a fixed number of queries (the timeline and decision list are paginated)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    other = make_rep(world.a.tenant, "other")
+    lead = intake(world.a.tenant)
+    client = login(world.a.manager)
+
+    def page_queries():
+        with CaptureQueriesContext(connection) as ctx:
+            assert client.get(url("detail", lead)).status_code == 200
+        return len(ctx.captured_queries)
+
+    page_queries()  # warm: sessions, the policy version
+    few = page_queries()
+    with tenant_context(world.a.tenant):
+        for i in range(12):
+            lead.refresh_from_db()
+            target = other if lead.owner_id != other.pk else world.a.rep
+            assignment.lead_reassign(lead, to=target, reason=f"第 {i} 次", actor=world.a.manager.user)
+    assert page_queries() == few
