@@ -556,5 +556,7 @@ def test_the_lead_page_query_count_does_not_grow_with_its_history(world, login):
         for i in range(12):
             lead.refresh_from_db()
             target = other if lead.owner_id != other.pk else world.a.rep
-            assignment.lead_reassign(lead, to=target, reason=f"第 {i} 次", actor=world.a.manager.user)
+            assignment.lead_reassign(
+                lead, to=target, reason=f"第 {i} 次", actor=world.a.manager.user
+            )
     assert page_queries() == few
