@@ -12,6 +12,7 @@ Every variable is listed in README.md's configuration table.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -230,6 +231,14 @@ CELERY_BEAT_SCHEDULE = {
     "leads.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
     # Notification retries with backoff, lost messages and paused channels' probes.
     "crm.deliver_due": {"task": "crm.deliver_due", "schedule": 30.0},
+    # The lead-quality report's daily roll-ups: days with changes every 5 minutes, and a
+    # nightly check that every day with leads has them (docs/board.md).
+    "leads.report_rollup": {"task": "leads.report_rollup_all", "schedule": 300.0},
+    "leads.report_cover": {
+        "task": "leads.report_rollup_all",
+        "schedule": crontab(hour=3, minute=17),
+        "kwargs": {"cover": True},
+    },
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.

@@ -15,6 +15,7 @@ docs/board.md ("Lead-quality report") and under the report's tables.
 from __future__ import annotations
 
 import statistics
+from array import array
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -23,15 +24,14 @@ from urllib.parse import urlencode
 from django import forms
 from django.db import connection
 from django.db.models import (
-    Aggregate,
     Count,
     DateTimeField,
-    DurationField,
     Exists,
     ExpressionWrapper,
     F,
     OuterRef,
     Q,
+    Sum,
 )
 from django.urls import reverse
 from django.utils import timezone
@@ -39,7 +39,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
-from leads.models import Channel, Lead, SourceGrade, Verification
+from leads.models import Channel, InvalidReason, Lead, SourceGrade, Verification
 
 VERIFY_WINDOW = timedelta(hours=24)
 FOLLOW_UP_WINDOW = timedelta(hours=72)
@@ -194,15 +194,6 @@ def _counts() -> dict:
     }
 
 
-class Median(Aggregate):
-    """PostgreSQL's continuous median (percentile_cont) of an interval."""
-
-    function = "PERCENTILE_CONT"
-    name = "Median"
-    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = DurationField()
-
-
 @dataclass
 class Cell:
     """One figure: its machine value (for tests and CSV), its text, the rows behind it."""
@@ -287,23 +278,171 @@ def _figure_row(links, key, label, counts: dict, row_filters: dict, is_total=Fal
     return Row(key, label, cells, is_total)
 
 
+# -- tallies: the figures before they are laid out ------------------------------------------
+
+
+@dataclass
+class RepTally:
+    valid: int = 0
+    followed_up: int = 0
+    touched: int = 0
+    seconds: array = field(default_factory=lambda: array("d"))  # times to first touch
+
+
+@dataclass
+class Tally:
+    """Counts per (channel id, source grade, invalid reason id or None) and per owner id,
+    for some set of leads. Tallies of disjoint sets add up (a range = its days)."""
+
+    groups: dict = field(default_factory=lambda: defaultdict(lambda: dict.fromkeys(COUNTS, 0)))
+    reps: dict = field(default_factory=lambda: defaultdict(RepTally))
+
+    def add_group(self, key: tuple, counts: dict) -> None:
+        target = self.groups[key]
+        for name in COUNTS:
+            target[name] += counts[name]
+
+    def add_rep(self, owner_id: int, valid, followed_up, touched, seconds) -> None:
+        rep = self.reps[owner_id]
+        rep.valid += valid
+        rep.followed_up += followed_up
+        rep.touched += touched
+        rep.seconds.extend(seconds)
+
+
+def tally_live(leads) -> Tally:
+    """Count `leads` (a queryset of the tenant's leads) by the definitions above: one
+    grouped query for channels × grades × reasons, one per owner (with their times to
+    first touch on PostgreSQL), one for the 72 h follow-ups."""
+    tally = Tally()
+    leads = leads.order_by()
+    for group in leads.values("channel_id", "source_grade", "invalid_reason_id").annotate(
+        **_counts()
+    ):
+        key = (group["channel_id"], group["source_grade"], group["invalid_reason_id"])
+        tally.add_group(key, group)
+
+    postgres = connection.vendor == "postgresql"
+    owned = leads.filter(owner__isnull=False)
+    aggregates = {
+        "valid": Count("pk", filter=valid_q()),
+        "touched": Count("pk", filter=touched_q()),
+    }
+    if postgres:
+        from django.contrib.postgres.aggregates import ArrayAgg
+
+        aggregates["waits"] = ArrayAgg(
+            F("first_touch_at") - F("assigned_at"), filter=touched_q(), default=[]
+        )
+    groups = list(owned.values("owner_id").annotate(**aggregates))
+    # The follow-ups in a query of their own: EXISTS in the WHERE clause becomes a
+    # semi-join; inside an aggregate's FILTER it would be probed once per valid lead.
+    followed = dict(
+        owned.filter(followed_up_q())
+        .values("owner_id")
+        .annotate(n=Count("pk"))
+        .values_list("owner_id", "n")
+    )
+    if not postgres:
+        # SQLite (make run) has no array_agg: the times to first touch in a query of their own.
+        waits = defaultdict(list)
+        for owner_id, touched, assigned in (
+            leads.filter(touched_q(), owner__isnull=False)
+            .order_by("owner_id")
+            .values_list("owner_id", "first_touch_at", "assigned_at")
+        ):
+            waits[owner_id].append(touched - assigned)
+        for group in groups:
+            group["waits"] = waits.get(group["owner_id"], [])
+    for group in groups:
+        tally.add_rep(
+            group["owner_id"],
+            group["valid"],
+            followed.get(group["owner_id"], 0),
+            group["touched"],
+            (wait.total_seconds() for wait in group["waits"]),
+        )
+    return tally
+
+
+def tally_rolled_up(days) -> Tally:
+    """The tally of the leads created on `days` (local days with fresh roll-ups), read
+    from leads.models.QualityDay and QualityRepDay: two queries whatever the range."""
+    from leads.models import QualityDay, QualityRepDay
+
+    tally = Tally()
+    if not days:
+        return tally
+    days = sorted(days)
+    for group in (
+        QualityDay.objects.filter(day__in=days)
+        .values("channel_id", "source_grade", "invalid_reason_id")
+        .annotate(**{name: Sum(name) for name in COUNTS})
+        .order_by()
+    ):
+        key = (group["channel_id"], group["source_grade"], group["invalid_reason_id"])
+        tally.add_group(key, group)
+    for owner_id, valid, followed_up, touched, packed in QualityRepDay.objects.filter(
+        day__in=days
+    ).values_list("owner_id", "valid", "followed_up", "touched", "first_touch_seconds"):
+        tally.add_rep(owner_id, valid, followed_up, touched, unpack_seconds(packed))
+    return tally
+
+
+def pack_seconds(seconds) -> bytes:
+    return array("d", sorted(seconds)).tobytes()
+
+
+def unpack_seconds(packed) -> array:
+    values = array("d")
+    values.frombytes(bytes(packed))
+    return values
+
+
+def day_ranges(days, tz) -> Q:
+    """The leads created on any of `days` (local days in `tz`): one created_at range per
+    run of consecutive days, so each is an index range scan."""
+    condition = Q(pk__in=[])
+    days = sorted(days)
+    while days:
+        first = last = days.pop(0)
+        while days and days[0] == last + timedelta(days=1):
+            last = days.pop(0)
+        since, until = range_bounds(first, last, tz)
+        condition |= Q(created_at__gte=since, created_at__lt=until)
+    return condition
+
+
 def lead_quality(start: date, end: date, *, tenant) -> Report:
     """`tenant`'s report over the local days [start, end] in its time zone. Runs inside
-    `tenant_context(tenant)` (the request's)."""
-    since, until = range_bounds(start, end, tenant.tzinfo)
-    in_range = Lead.objects.filter(created_at__gte=since, created_at__lt=until).order_by()
-    links = _Links(start, end)
+    `tenant_context(tenant)` (the request's).
 
-    # 1. Channels × grades in one grouped query; the per-channel and per-grade rows and
-    #    the total are sums over its (at most channels × 3) rows.
+    Days whose roll-ups are fresh (leads.rollups) are read from them; the others (today,
+    days with a change not yet rolled up, or all of them on SQLite) are counted live from
+    the leads with the same definitions, and the two tallies add up."""
+    from leads.rollups import fresh_days
+
+    links = _Links(start, end)
+    every_day = {start + timedelta(days=i) for i in range((end - start).days + 1)}
+    fresh = fresh_days(tenant, start, end)
+    tally = tally_rolled_up(fresh)
+    live = every_day - fresh
+    if live:
+        live_tally = tally_live(Lead.objects.filter(day_ranges(live, tenant.tzinfo)))
+        for key, counts in live_tally.groups.items():
+            tally.add_group(key, counts)
+        for owner_id, rep in live_tally.reps.items():
+            tally.add_rep(owner_id, rep.valid, rep.followed_up, rep.touched, rep.seconds)
+
+    # 1. Channels × grades × reasons: the per-channel and per-grade rows and the total.
     by_channel = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     by_grade = defaultdict(lambda: dict.fromkeys(COUNTS, 0))
     total = dict.fromkeys(COUNTS, 0)
-    for group in in_range.values("channel_id", "source_grade").annotate(**_counts()):
+    for (channel_id, grade, _reason_id), counts in tally.groups.items():
         for name in COUNTS:
-            by_channel[group["channel_id"]][name] += group[name]
-            by_grade[group["source_grade"]][name] += group[name]
-            total[name] += group[name]
+            by_channel[channel_id][name] += counts[name]
+            by_grade[grade][name] += counts[name]
+            total[name] += counts[name]
 
     # 2. The channels: every active one, and inactive ones that delivered in the range.
     channels = [
@@ -311,7 +450,7 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
         for pk, name, active in Channel.objects.order_by("name", "pk").values_list(
             "pk", "name", "is_active"
         )
-        if active or pk in by_channel
+        if active or by_channel.get(pk, {}).get("delivered")
     ]
     channel_rows = [
         _figure_row(links, f"channel-{pk}", name, by_channel[pk], {"channel": pk})
@@ -326,35 +465,28 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
     # 3. Invalid reasons × channel × grade.
     reason_columns = [(f"channel-{pk}", name) for pk, name in channels]
     reason_columns += [(f"grade-{g}", label) for g, label in SourceGrade.choices]
+    invalid = {key: counts["invalid"] for key, counts in tally.groups.items() if counts["invalid"]}
+    names = {
+        pk: (name, position)
+        for pk, name, position in InvalidReason.objects.filter(
+            pk__in={reason_id for (_c, _g, reason_id) in invalid if reason_id is not None}
+        ).values_list("pk", "name", "position")
+    }
     reasons: dict = {}
-    groups = (
-        in_range.filter(invalid_q())
-        .values(
-            "invalid_reason_id",
-            "invalid_reason__name",
-            "invalid_reason__position",
-            "channel_id",
-            "source_grade",
-        )
-        .annotate(n=Count("pk"))
-    )
-    for group in groups:
+    for (channel_id, grade, reason_id), n in invalid.items():
+        name, position = names.get(reason_id, (None, 0))
         reason = reasons.setdefault(
-            group["invalid_reason_id"],
+            reason_id,
             {
-                "name": group["invalid_reason__name"] or gettext("No reason given"),
-                "order": (
-                    group["invalid_reason_id"] is None,
-                    group["invalid_reason__position"] or 0,
-                    group["invalid_reason_id"] or 0,
-                ),
+                "name": name or gettext("No reason given"),
+                "order": (reason_id is None, position, reason_id or 0),
                 "total": 0,
                 "cols": defaultdict(int),
             },
         )
-        reason["total"] += group["n"]
-        reason["cols"][f"channel-{group['channel_id']}"] += group["n"]
-        reason["cols"][f"grade-{group['source_grade']}"] += group["n"]
+        reason["total"] += n
+        reason["cols"][f"channel-{channel_id}"] += n
+        reason["cols"][f"grade-{grade}"] += n
     reason_rows = []
     column_filters = {f"channel-{pk}": {"channel": pk} for pk, _name in channels}
     column_filters |= {f"grade-{g}": {"source_grade": g} for g in SourceGrade.values}
@@ -377,7 +509,7 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
         total=total_row,
         reason_columns=reason_columns,
         reasons=reason_rows,
-        reps=_rep_rows(in_range, links, tenant),
+        reps=_rep_rows(tally, links, tenant),
         chart=chart,
     )
 
@@ -398,65 +530,33 @@ def _chart(reason_rows: list[Row], channels) -> dict:
     return {"reasons": [row.label for row in reason_rows], "series": series}
 
 
-def _rep_rows(in_range, links, tenant) -> list[Row]:
+def _rep_rows(tally: Tally, links, tenant) -> list[Row]:
     """Per owner: valid leads, those followed up within 72 h, the rate; the leads assigned
-    and touched and the median time from assignment to first touch over them."""
-    postgres = connection.vendor == "postgresql"
-    owned = in_range.filter(owner__isnull=False)
-    aggregates = {
-        "valid": Count("pk", filter=valid_q()),
-        "touched": Count("pk", filter=touched_q()),
-    }
-    if postgres:
-        # NULL when either time is missing, and percentile_cont skips NULLs.
-        aggregates["median"] = Median(F("first_touch_at") - F("assigned_at"))
-    groups = list(owned.values("owner_id").annotate(**aggregates))
-    # The follow-ups in a query of their own: EXISTS in the WHERE clause becomes a hash
-    # semi-join; inside an aggregate's FILTER it would be probed once per valid lead.
-    followed = dict(
-        owned.filter(followed_up_q())
-        .values("owner_id")
-        .annotate(n=Count("pk"))
-        .values_list("owner_id", "n")
-    )
-    for group in groups:
-        group["followed_up"] = followed.get(group["owner_id"], 0)
-    if not postgres:
-        # SQLite (make run) has no percentile_cont: the median in Python, per rep.
-        values = defaultdict(list)
-        for owner_id, touched, assigned in (
-            in_range.filter(touched_q(), owner__isnull=False)
-            .order_by("owner_id")
-            .values_list("owner_id", "first_touch_at", "assigned_at")
-        ):
-            values[owner_id].append(touched - assigned)
-        for group in groups:
-            found = values.get(group["owner_id"])
-            group["median"] = statistics.median(found) if found else None
-
+    and touched and the median time from assignment to first touch over them (the
+    continuous median, as PostgreSQL's percentile_cont: the mean of the middle two)."""
     members = {
         m.pk: m
         for m in Membership.objects.in_tenant(tenant)
-        .filter(pk__in=[g["owner_id"] for g in groups])
+        .filter(pk__in=list(tally.reps))
         .select_related("user")
     }
     rows = []
-    for group in groups:
-        member = members.get(group["owner_id"])
-        label = member.display_name if member else str(group["owner_id"])
-        row_filters = {"owner": group["owner_id"]}
-        ratio, text = percent(group["followed_up"], group["valid"])
-        median = group["median"]
+    for owner_id, rep in tally.reps.items():
+        member = members.get(owner_id)
+        label = member.display_name if member else str(owner_id)
+        row_filters = {"owner": owner_id}
+        ratio, text = percent(rep.followed_up, rep.valid)
+        median = timedelta(seconds=statistics.median(rep.seconds)) if rep.seconds else None
         cells = [
-            _count_cell(links, row_filters, "valid", group["valid"]),
-            _count_cell(links, row_filters, "followed_up", group["followed_up"]),
+            _count_cell(links, row_filters, "valid", rep.valid),
+            _count_cell(links, row_filters, "followed_up", rep.followed_up),
             Cell(
                 "follow_up_rate",
                 ratio,
                 text,
                 links(row_filters, "follow_up_rate") if ratio else "",
             ),
-            _count_cell(links, row_filters, "touched", group["touched"]),
+            _count_cell(links, row_filters, "touched", rep.touched),
             Cell(
                 "median_first_touch",
                 None if median is None else median.total_seconds(),
@@ -464,6 +564,6 @@ def _rep_rows(in_range, links, tenant) -> list[Row]:
                 links(row_filters, "median_first_touch") if median is not None else "",
             ),
         ]
-        rows.append(Row(f"rep-{group['owner_id']}", label, cells))
+        rows.append(Row(f"rep-{owner_id}", label, cells))
     rows.sort(key=lambda r: r.label)
     return rows

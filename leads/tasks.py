@@ -59,3 +59,31 @@ def run_replay(tenant_id: int, replay_id: int) -> str | None:
     if replay is None or replay.status in (ReplayStatus.DONE, ReplayStatus.FAILED):
         return None  # gone, or already run (a redelivered message)
     return run(replay).status
+
+
+# A roll-up still queued when the next one is due is pointless: it expires unrun.
+REPORT_ROLLUP_EXPIRES = 600  # seconds
+
+
+@app.task(name="leads.report_rollup_all")
+def report_rollup_all(cover: bool = False) -> int:
+    """Beat: queue each active tenant's lead-quality roll-up refresh (every 5 minutes) or
+    its nightly coverage check (`cover`, leads.rollups.cover)."""
+    from crm.models import Tenant
+
+    tenant_ids = list(
+        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    for tenant_id in tenant_ids:
+        report_rollup.apply_async((tenant_id, cover), expires=REPORT_ROLLUP_EXPIRES)
+    return len(tenant_ids)
+
+
+@app.task(base=TenantTask, name="leads.report_rollup")
+def report_rollup(tenant_id: int, cover: bool = False) -> int:
+    """Recompute one tenant's lead-quality days with pending changes (leads.rollups)."""
+    from crm.tenancy import current_tenant
+    from leads import rollups
+
+    tenant = current_tenant()
+    return rollups.cover(tenant) if cover else rollups.refresh(tenant)

@@ -140,6 +140,18 @@ def login(client):
 
 
 @pytest.fixture
+def en(login):
+    """login(), with the interface in English (the msgids) rather than Chinese."""
+
+    def _login(who):
+        client = login(who)
+        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+        return client
+
+    return _login
+
+
+@pytest.fixture
 def celery_worker_thread():
     """A real Celery worker (solo pool, in a thread) on the real broker, for the flows that
     cross Celery. Use with transactional tests: the worker reads committed rows."""

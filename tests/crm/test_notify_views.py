@@ -34,18 +34,6 @@ def _setup(settings):
     notify_module._registry.pop(PING, None)
 
 
-@pytest.fixture
-def en(login):
-    """login(), in English."""
-
-    def _login(who):
-        client = login(who)
-        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-        return client
-
-    return _login
-
-
 def ping(side, recipients, n=1, link=""):
     with tenant_context(side.tenant):
         return notify(event=PING, recipients=recipients, params={"n": n}, link=link)

@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -42,18 +41,6 @@ TRAINING_ACK = reverse("leads:training_ack")
 
 def url(name: str, lead) -> str:
     return reverse(f"leads:{name}", args=[lead.public_id])
-
-
-@pytest.fixture
-def en(login):
-    """login(), with the interface in English (the msgids)."""
-
-    def _login(who):
-        client = login(who)
-        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-        return client
-
-    return _login
 
 
 def intake(tenant, channel=None, **payload) -> Lead:

@@ -9,7 +9,6 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings as dj_settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -83,18 +82,6 @@ def weights(tenant, **values) -> BoardSettings:
 def board_of(member, now) -> board.Board:
     with tenant_context(member.tenant):
         return board.board_for(member, now=now)
-
-
-@pytest.fixture
-def en(login):
-    """login(), with the interface in English (the msgids)."""
-
-    def _login(who):
-        client = login(who)
-        client.cookies[dj_settings.LANGUAGE_COOKIE_NAME] = "en"
-        return client
-
-    return _login
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -27,18 +26,6 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 def detail_url(lead) -> str:
     return reverse("leads:detail", args=[lead.public_id])
-
-
-@pytest.fixture
-def en(login):
-    """login(), with the interface in English (the msgids) rather than Chinese."""
-
-    def _login(who):
-        client = login(who)
-        client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-        return client
-
-    return _login
 
 
 def tag_lead(lead, *tags):
