@@ -24,11 +24,16 @@ COPY as the tables' owner, in transactions of 50,000 leads each with their follo
 One rep (`bench-board-rep001`, the *chosen* rep) has no open item from the bulk data and
 gets exactly 300 on top (realigned to today on every run): 60 leads to verify (12 past
 their 24 h clock), 40 revisits to verify, 200 follow-ups due (60 today, 140 overdue), and
-120 follow-ups due later (not on the board). Then `VACUUM (ANALYZE)`, and the figures:
+120 follow-ups due later (not on the board). Then the lead-quality roll-ups of every day
+missing or changed (`leads.rollups.cover`, what the beat jobs do), `VACUUM (ANALYZE)`,
+and the figures:
 
 - `board`: `/board/` as the chosen rep, as the manager with `?rep=<uuid>`, and as
   another rep (`rep002`, the bulk data's share of items: the query count must match);
-- `report`: `/reports/lead-quality/` over the last 90 days as the manager.
+- `report`: `/reports/lead-quality/` over the last 90 days as the manager, read from the
+  roll-ups; `report_default_range` (30 days); `report_recent_days_live` with change marks
+  on the last three days (counted live); `report_without_rollups` with every day marked
+  (all live), after which the days are rolled up again.
 
 Pages not there yet are skipped with a message. JSON on stdout; see bench/README.md
 ("Board and lead-quality report").

@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.functional import cached_property
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_filters.fields import ModelChoiceField
 
@@ -46,6 +47,8 @@ OWNER_OPTIONS_MAX = 500
 class MemberChoiceField(ModelChoiceField):
     def label_from_instance(self, obj):
         # Membership.__str__ adds the tenant (one more query per option): the name is enough.
+        if not obj.is_active:
+            return gettext("%(name)s (inactive)") % {"name": obj.display_name}
         return obj.display_name
 
 
@@ -285,6 +288,11 @@ class LeadFilter(django_filters.FilterSet):
         members = list(members.order_by()[: OWNER_OPTIONS_MAX + 1])
         if len(members) > OWNER_OPTIONS_MAX:
             return []
+        current = self.form["owner"].value()
+        if current and str(current).isdigit() and int(current) not in {m.pk for m in members}:
+            # A deactivated seat's leads, opened from the report: keep it selectable, so
+            # that filtering further does not drop it.
+            members += list(field.queryset.filter(pk=int(current)))
         members.sort(key=lambda m: (m.user.last_name, m.user.first_name, m.user.username))
         choices = [("", field.empty_label), (field.null_value, field.null_label)]
         choices += [(m.pk, field.label_from_instance(m)) for m in members]
@@ -301,6 +309,34 @@ class LeadFilter(django_filters.FilterSet):
     @cached_property
     def pool_options(self):
         return self.options("pool") if "pool" in self.filters else []
+
+    # The lead-quality report's filters (its figures link here with them), grouped.
+    QUALITY_FILTERS = (
+        "source_grade",
+        "verification",
+        "verified_24h",
+        "invalid_reason",
+        "followed_up",
+        "first_touch",
+    )
+
+    @cached_property
+    def quality_selects(self) -> list[tuple[str, str, list]]:
+        """(name, label, options) of the report's filters, so that a list opened from a
+        report figure shows what narrows it and keeps it when filtered further."""
+        selects = []
+        for name in self.QUALITY_FILTERS:
+            options = self.options(name)
+            if name == "invalid_reason":
+                field = self.form.fields[name]
+                options = self._selected(
+                    name,
+                    [(v, label) for v, label, _s in options[:1]]
+                    + [(field.null_value, field.null_label)]
+                    + [(v, label) for v, label, _s in options[1:]],
+                )
+            selects.append((name, self.filters[name].label, options))
+        return selects
 
     def options(self, name: str) -> list[tuple[str, str, bool]]:
         """(value, label, selected) for a select of the filter bar, rendered by hand:

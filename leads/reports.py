@@ -3,9 +3,11 @@ leads delivered, verified within 24 h, valid within 24 h (and the rate), invalid
 and suspects; the invalid-reason distribution; per rep the 72 h follow-up rate of valid
 leads and the median time to first touch.
 
-Everything is counted by a few grouped queries with conditional aggregation
-(`Count(..., filter=Q(...))`): one for channels × grades, one for invalid reasons, one
-for reps (with the median), one for their follow-ups, whatever the number of leads.
+A range's figures are a `Tally`: the sum of the daily roll-ups of its fresh days
+(`tally_rolled_up`, leads/rollups.py) and of a live count of its other days
+(`tally_live`: three grouped queries with conditional aggregation,
+`Count(..., filter=Q(...))`, whatever the number of leads). The roll-ups are written by
+`tally_live` itself, one day at a time, so both paths count by the same code.
 The definitions live here once, as Q objects, and the lead list's filters
 (leads/filters.py) use the same ones, so a figure's link to the list shows exactly the
 rows counted. The definitions are written out in

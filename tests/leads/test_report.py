@@ -10,7 +10,7 @@ import statistics
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 from html.parser import HTMLParser
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -430,6 +430,50 @@ def test_every_figure_links_to_exactly_its_rows(world, en):
             assert shown == int(value), key
         linked += 1
     assert linked > 60  # the mix links most figures
+
+
+class FilterForm(HTMLParser):
+    """The values the lead list's filter form would submit as it is shown."""
+
+    def __init__(self):
+        super().__init__()
+        self.values, self._in_form, self._select = {}, False, None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "form" and attrs.get("data-testid") == "lead-filters":
+            self._in_form = True
+        elif not self._in_form:
+            return
+        elif tag == "input" and attrs.get("name") and attrs.get("value"):
+            self.values[attrs["name"]] = attrs["value"]
+        elif tag == "select":
+            self._select = attrs["name"]
+        elif tag == "option" and self._select and "selected" in attrs and attrs["value"]:
+            self.values[self._select] = attrs["value"]
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._in_form = False
+        elif tag == "select":
+            self._select = None
+
+
+def test_the_list_opened_from_a_figure_shows_and_keeps_its_filters(world, en):
+    """Every filter of a figure's link is shown selected in the list's filter form, so
+    submitting the form as shown (to narrow further) keeps exactly the same rows."""
+    build_mix(world)
+    client = en(world.a.manager)
+    cells = figures_of(client.get(URL, RANGE))
+    hrefs = {href for _value, _text, href in cells.values() if href}
+    assert len(hrefs) > 40
+    for href in sorted(hrefs):
+        response = client.get(href)
+        parser = FilterForm()
+        parser.feed(response.content.decode())
+        linked = dict(parse_qsl(urlsplit(href).query))
+        assert parser.values == linked, href
+        assert client.get(LIST, parser.values).context["count"] == response.context["count"]
 
 
 def test_the_csv_exports_carry_the_same_figures(world, en):
