@@ -39,7 +39,8 @@ def lead_record_touch(
     at = at or timezone.now()
     first = lead.first_touch_at is None
     lead.touch_count += 1
-    lead.last_touch_at = at
+    # A touch logged late (a follow-up dated earlier) never moves the latest one back.
+    lead.last_touch_at = at if lead.last_touch_at is None else max(lead.last_touch_at, at)
     fields = ["touch_count", "last_touch_at"]
     late = None
     if first:

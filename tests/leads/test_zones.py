@@ -132,6 +132,15 @@ def test_only_the_first_touch_of_a_lead_counts(rep):
     assert rep.profile.late_streak == 1
 
 
+def test_a_touch_logged_with_an_earlier_time_keeps_the_latest_touch(rep):
+    lead = rep.first_touch(late=False)
+    latest = lead.last_touch_at
+    with tenant_context(rep.tenant):
+        zones.lead_record_touch(lead, by=rep.member, at=latest - HOUR)
+        lead.refresh_from_db()
+    assert lead.last_touch_at == latest and lead.touch_count == 2
+
+
 def test_the_training_card_resumes_dispatch_on_probation(rep):
     rep.touches(True, True, True)
     assert rep.verdict() == PAUSED
