@@ -62,6 +62,15 @@ def team(request: HttpRequest) -> HttpResponse:
 
 
 @login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page Django's admin renders: the icon."""
+    from django.templatetags.static import static
+
+    return redirect(static("crm/favicon.svg"), permanent=True)
+
+
+@login_not_required
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -178,3 +178,14 @@ def test_pages_use_the_tenants_time_zone(world, login):
     assert response.status_code == 200
     assert response.context["TIME_ZONE"] == "Asia/Urumqi"
     assert timezone.get_current_timezone_name() != "Asia/Urumqi"  # reset after the request
+
+
+def test_the_favicon_is_linked_from_every_page_and_served_for_favicon_ico(client):
+    from django.contrib.staticfiles import finders
+
+    assert finders.find("crm/favicon.svg")
+    response = client.get("/favicon.ico")  # signed out, as a browser asks for it
+    assert response.status_code == 301
+    assert response["Location"].endswith("crm/favicon.svg")
+    login_page = client.get(reverse("login")).content.decode()
+    assert 'rel="icon"' in login_page and "crm/favicon.svg" in login_page
