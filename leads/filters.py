@@ -184,7 +184,7 @@ class LeadFilter(django_filters.FilterSet):
             self.filters["owner"].queryset = (
                 Membership.objects.in_tenant(membership.tenant_id)
                 .select_related("user")
-                .only("id", "user__first_name", "user__last_name", "user__username")
+                .only("id", "is_active", "user__first_name", "user__last_name", "user__username")
             )
 
     # -- filter methods ------------------------------------------------------------------

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -457,6 +457,10 @@ class Lead(TenantOwned):
             models.Index(fields=["tenant", "contact_name", "id"], name="lead_contact"),
             models.Index(
                 fields=["tenant", "source_grade", "-created_at", "-id"], name="lead_grade"
+            ),
+            # The list's sort by score (leads.tables.LeadTable.order_score), both ways.
+            models.Index(
+                F("tenant"), F("score").desc(nulls_last=True), F("id").desc(), name="lead_score"
             ),
             models.Index(
                 fields=["tenant", "phone_key", "created_at"],

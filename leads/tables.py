@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import django_tables2 as tables
 from django.core.paginator import Paginator
-from django.db.models import Count, Window
+from django.db.models import Count, F, Window
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_str
@@ -122,8 +122,8 @@ class LeadTable(tables.Table):
     phone = _column(_("phone"))
     channel = _column(_("channel"), order_by=("channel_id", "-created_at", "-id"))
     source_grade = _column(_("source grade"), order_by=("source_grade", "-created_at", "-id"))
-    # Not sortable: no index serves a sort on the score yet.
-    score = _column(_("lead score"))
+    # Highest first when descending, unscored (not dispatched yet) last: see order_score.
+    score = _column(_("lead score"), orderable=True)
     status = _column(_("status"), order_by=("status", "-created_at", "-id"))
     owner = _column(_("owner"))
     tags = _column(_("tags"))
@@ -142,6 +142,16 @@ class LeadTable(tables.Table):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._detail_url = _detail_url_maker()
+
+    def order_score(self, queryset, is_descending):
+        """By score with the unscored at the end of a descending sort (PostgreSQL would
+        put NULLs first), then by id: both directions are one scan of the index
+        `lead_score` (tenant, score DESC NULLS LAST, id DESC), forwards or backwards."""
+        if is_descending:
+            keys = (F("score").desc(nulls_last=True), F("id").desc())
+        else:
+            keys = (F("score").asc(nulls_first=True), F("id").asc())
+        return queryset.order_by(*keys), True
 
     # -- HTML cells ----------------------------------------------------------------------
     # Every render_* takes the record alone (all columns have empty_values=()), so the

@@ -14,7 +14,7 @@ from django.urls import reverse
 
 from crm.models import Role
 from crm.tenancy import tenant_context
-from leads.models import LeadEvent, LeadEventKind, LeadStatus
+from leads.models import Lead, LeadEvent, LeadEventKind, LeadStatus
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel, make_event, make_lead, make_tag
 
@@ -242,6 +242,31 @@ def test_it_sorts_newest_first_by_default_and_by_company_on_request(world, login
     assert rows(client.get(LIST, {"sort": "created_at"})) == ["B Ltd", "C Ltd", "A Ltd"]
 
 
+def test_it_sorts_by_score_with_the_unscored_last_when_descending(world, login):
+    channel = make_channel(world.a.tenant)
+    for company, score in (("Low", 10), ("None", None), ("High", 90), ("Mid", 50), ("Mid2", 50)):
+        make_lead(world.a.tenant, channel, company=company, score=score)
+    client = login(world.a.manager)
+    page = client.get(LIST)
+    assert "?sort=score" in page.text  # the header links to the sort
+    # Ties by id, in the sort's direction: both directions are one index scan.
+    assert rows(client.get(LIST, {"sort": "-score"})) == ["High", "Mid2", "Mid", "Low", "None"]
+    assert rows(client.get(LIST, {"sort": "score"})) == ["None", "Low", "Mid", "Mid2", "High"]
+
+
+def test_the_score_sort_is_read_from_its_index(world):
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's plan")
+    from leads.tables import LeadTable
+
+    with tenant_context(world.a.tenant), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a tiny table: ask for an index
+        for descending in (True, False):
+            queryset, _done = LeadTable([]).order_score(Lead.objects.all(), descending)
+            plan = queryset[:50].explain()
+            assert "lead_score" in plan and "Sort" not in plan, plan
+
+
 def test_it_pages_by_fifty(world, login):
     channel = make_channel(world.a.tenant)
     for i in range(60):
@@ -305,6 +330,27 @@ def test_it_keeps_the_query_count_constant_whatever_the_row_count(world, login):
     with CaptureQueriesContext(connection) as many:
         assert len(rows(client.get(LIST))) == 50
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+
+
+def test_it_keeps_the_query_count_constant_whatever_the_number_of_reps(world, login):
+    """The owner select lists every active rep: one query, however many there are, also
+    with a deactivated owner selected (opened from the report)."""
+    channel = make_channel(world.a.tenant)
+    former = MembershipFactory(tenant=world.a.tenant, role=Role.REP, is_active=False)
+    make_lead(world.a.tenant, channel, company="Kept", owner=former)
+    client = login(world.a.manager)
+    params = {"owner": former.pk}
+    client.get(LIST, params)  # warm-up (session, caches)
+    with CaptureQueriesContext(connection) as few:
+        response = client.get(LIST, params)
+    assert rows(response) == ["Kept"]
+    for _i in range(15):
+        MembershipFactory(tenant=world.a.tenant, role=Role.REP)
+    with CaptureQueriesContext(connection) as many:
+        response = client.get(LIST, params)
+    assert rows(response) == ["Kept"]
+    assert len(many) == len(few), [q["sql"][:160] for q in many.captured_queries]
+    assert "(inactive)" in response.text or "已停用" in response.text
 
 
 # -- CSV export ------------------------------------------------------------------------------
