@@ -131,19 +131,19 @@ class LeadFilter(django_filters.FilterSet):
         choices=VERIFIED_24H_CHOICES,
         method="filter_verified_24h",
         label=_("verified within 24 h"),
-        empty_label=_("Any time"),
+        empty_label=_("Verified within 24 h or not"),
     )
     invalid_reason = django_filters.ModelChoiceFilter(
         queryset=InvalidReason.objects.only("id", "name"),
         label=_("invalid reason"),
-        empty_label=_("All reasons"),
+        empty_label=_("All invalid reasons"),
         null_label=_("No reason given"),
     )
     followed_up = django_filters.ChoiceFilter(
         choices=FOLLOWED_UP_CHOICES,
         method="filter_followed_up",
         label=_("follow-up within 72 h"),
-        empty_label=_("Followed up or not"),
+        empty_label=_("Followed up within 72 h or not"),
     )
     first_touch = django_filters.ChoiceFilter(
         choices=FIRST_TOUCH_CHOICES,

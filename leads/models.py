@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
 
@@ -459,7 +460,7 @@ class Lead(TenantOwned):
                 fields=["tenant", "source_grade", "-created_at", "-id"], name="lead_grade"
             ),
             # The list's sort by score (leads.tables.LeadTable.order_score), both ways.
-            models.Index(
+            NullsOrderIndex(
                 F("tenant"), F("score").desc(nulls_last=True), F("id").desc(), name="lead_score"
             ),
             models.Index(
