@@ -324,19 +324,7 @@ class LeadFilter(django_filters.FilterSet):
     def quality_selects(self) -> list[tuple[str, str, list]]:
         """(name, label, options) of the report's filters, so that a list opened from a
         report figure shows what narrows it and keeps it when filtered further."""
-        selects = []
-        for name in self.QUALITY_FILTERS:
-            options = self.options(name)
-            if name == "invalid_reason":
-                field = self.form.fields[name]
-                options = self._selected(
-                    name,
-                    [(v, label) for v, label, _s in options[:1]]
-                    + [(field.null_value, field.null_label)]
-                    + [(v, label) for v, label, _s in options[1:]],
-                )
-            selects.append((name, self.filters[name].label, options))
-        return selects
+        return [(n, self.filters[n].label, self.options(n)) for n in self.QUALITY_FILTERS]
 
     def options(self, name: str) -> list[tuple[str, str, bool]]:
         """(value, label, selected) for a select of the filter bar, rendered by hand:
@@ -345,6 +333,8 @@ class LeadFilter(django_filters.FilterSet):
         field = self.form.fields[name]
         if isinstance(field, forms.ModelChoiceField):
             choices = [("", field.empty_label)]
+            if field.null_label:  # e.g. "No reason given": ?invalid_reason=null
+                choices.append((field.null_value, field.null_label))
             choices += [(obj.pk, field.label_from_instance(obj)) for obj in field.queryset]
         else:
             choices = field.choices

@@ -311,6 +311,13 @@ class Tally:
         rep.touched += touched
         rep.seconds.extend(seconds)
 
+    def merge(self, other: Tally) -> None:
+        """Add a tally of a disjoint set of leads."""
+        for key, counts in other.groups.items():
+            self.add_group(key, counts)
+        for owner_id, rep in other.reps.items():
+            self.add_rep(owner_id, rep.valid, rep.followed_up, rep.touched, rep.seconds)
+
 
 def tally_live(leads) -> Tally:
     """Count `leads` (a queryset of the tenant's leads) by the definitions above: one
@@ -430,11 +437,7 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
     tally = tally_rolled_up(fresh)
     live = every_day - fresh
     if live:
-        live_tally = tally_live(Lead.objects.filter(day_ranges(live, tenant.tzinfo)))
-        for key, counts in live_tally.groups.items():
-            tally.add_group(key, counts)
-        for owner_id, rep in live_tally.reps.items():
-            tally.add_rep(owner_id, rep.valid, rep.followed_up, rep.touched, rep.seconds)
+        tally.merge(tally_live(Lead.objects.filter(day_ranges(live, tenant.tzinfo))))
 
     # 1. Channels × grades × reasons: the per-channel and per-grade rows and the total.
     by_channel = defaultdict(lambda: dict.fromkeys(COUNTS, 0))

@@ -64,8 +64,9 @@ def refresh(tenant, **kwargs) -> int:
 
 
 def fresh(tenant, start=START, end=END) -> set:
-    with tenant_context(Tenant.objects.get(pk=tenant.pk)):
-        return rollups.fresh_days(Tenant.objects.get(pk=tenant.pk), start, end)
+    tenant = Tenant.objects.get(pk=tenant.pk)  # its time zone as stored now
+    with tenant_context(tenant):
+        return rollups.fresh_days(tenant, start, end)
 
 
 def marks(tenant) -> list:
