@@ -36,9 +36,11 @@ RUN mkdir -p /app/var/media && chown -R crm:crm /app/var
 USER crm
 
 # Static files for WhiteNoise (CompressedManifestStaticFilesStorage when DEBUG=False).
-# Production settings refuse to load without SECRET_KEY: a throwaway one for this step
-# only, never used at run time. No database or broker is contacted.
+# Production settings refuse to load without SECRET_KEY, DATABASE_URL and REDIS_URL:
+# throwaway values for this step only, never used at run time. No database or broker is
+# contacted (and the embedded servers are not installed in the image).
 RUN SECRET_KEY=build-only-collectstatic-key-not-a-secret-0123456789 DEBUG=False \
+    DATABASE_URL=postgres://build@localhost/build REDIS_URL=redis://localhost:6379/0 \
     python manage.py collectstatic --noinput
 
 EXPOSE 8000

@@ -1,5 +1,6 @@
-# The two commands: `make run` (embedded: SQLite + filesystem broker) and `make test`
-# (PostgreSQL + Redis, lint, the whole suite with browser tests).
+# The two commands: `make run` and `make test`. Both use the PostgreSQL and Redis that
+# DATABASE_URL / REDIS_URL name, else the project's own servers from PyPI wheels, with their
+# data under var/ (crm/embedded.py).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -10,31 +11,25 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-# Test defaults: the local servers; CI and developers may override any of them.
-TEST_DATABASE_URL ?= postgres://crm_app:crm_app@127.0.0.1:5432/crm
-TEST_DATABASE_OWNER_URL ?= postgres://postgres@127.0.0.1:5432/crm
-TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: help run test lint format messages venv chromium clean
 
 help:
-	@echo "make run   - start web + worker + beat on SQLite with the demo tenant (http://127.0.0.1:8000)"
-	@echo "make test  - lint and run the whole suite on PostgreSQL + Redis (with browser tests)"
+	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
+	@echo "make test  - lint and run the whole suite, browser tests included"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.11 or newer is needed to create .venv"; exit 1; }
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[embedded,dev]'
 	touch $@
 
 venv: $(STAMP)
 
 run: export DEBUG ?= True
 run: $(STAMP)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
 	$(PY) manage.py run_embedded
 
 lint: $(STAMP)
@@ -55,12 +50,10 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
-test: export DATABASE_URL ?= $(TEST_DATABASE_URL)
-test: export DATABASE_OWNER_URL ?= $(TEST_DATABASE_OWNER_URL)
-test: export REDIS_URL ?= $(TEST_REDIS_URL)
+# With DATABASE_URL set, the role setup is ours to do (the embedded stack does its own).
 test: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
 test: $(STAMP) lint chromium
-	$(PY) manage.py setup_roles
+	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 messages: export DEBUG ?= True
@@ -69,4 +62,5 @@ messages: $(STAMP)
 	$(PY) manage.py compilemessages --locale zh_Hans --ignore '.venv/*'
 
 clean:
+	if [ -f var/local.env ]; then $(PY) -c "from crm.embedded import Stack, var_dir; Stack(var_dir()).stop()"; fi
 	rm -rf var/ .pytest_cache tests/browser/artifacts

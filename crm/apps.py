@@ -9,10 +9,12 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import navigation, notify, rls
+        from crm import navigation, notify, rls, schedules
 
-        # Once per migrate run, after every app's tables exist.
+        # Once per migrate run, after every app's tables exist: row-level security and the
+        # app role's grants, then the periodic jobs that are missing.
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="crm.rls")
+        post_migrate.connect(schedules.on_post_migrate, sender=self, dispatch_uid="crm.schedules")
         navigation.register_defaults()
         notify.register_defaults()
 

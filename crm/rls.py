@@ -54,8 +54,6 @@ def app_role() -> str | None:
 def install(using: str) -> None:
     """Enable RLS and grant the app role its rights. Idempotent; runs as the tables' owner."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
     if "owner" in settings.DATABASES and using != "owner":
         return  # e.g. `flush` as the app role: it cannot alter tables, and need not.
     statements: list[str] = []

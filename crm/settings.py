@@ -1,11 +1,10 @@
 """Settings, read from the environment (12-factor) through django-environ.
 
-Two ways to run:
-* embedded (the default, `make run`): SQLite under var/ and the kombu filesystem broker,
-  nothing to install;
-* served (`make test`, docker-compose, production): PostgreSQL through two roles
-  (DATABASE_URL is the app role that RLS applies to, DATABASE_OWNER_URL owns the tables
-  and runs migrations) and Redis.
+PostgreSQL (≥ 15) and Redis, always: DATABASE_URL is the app role that row-level security
+applies to, DATABASE_OWNER_URL the role that owns the tables and runs migrations, REDIS_URL
+the cache and the Celery broker. When DATABASE_URL or REDIS_URL is not set, the project
+runs its own servers from PyPI wheels (crm/embedded.py: `make run`, `make test`, manage.py)
+and their settings come from var/local.env, which the environment overrides.
 Every variable is listed in README.md's configuration table.
 """
 
@@ -15,11 +14,27 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(environ.Env().str("CRM_VAR_DIR", default=str(BASE_DIR / "var")))
+from crm import embedded
 
-# The process environment only (12-factor). No .env file is read here: docker-compose
-# reads .env itself, and `make run` must not pick up the containers' hosts from it.
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = embedded.var_dir()
+
+# The process environment first (12-factor). The one file read is the embedded stack's
+# var/local.env, and only for what the environment leaves unset: docker-compose reads its
+# .env itself, and production sets DATABASE_URL and REDIS_URL.
+_embedded_pg, _embedded_redis = embedded.wanted()
+if _embedded_pg or _embedded_redis:
+    if not (VAR_DIR / embedded.ENV_FILE).exists():
+        raise ImproperlyConfigured(
+            "DATABASE_URL and REDIS_URL are not set and there is no embedded stack in "
+            f"{VAR_DIR}: run `make run` (it starts its own PostgreSQL and Redis) or any "
+            "`manage.py` command once, or set DATABASE_URL, DATABASE_OWNER_URL and REDIS_URL."
+        )
+    embedded.apply_env(
+        embedded.read_env_file(VAR_DIR / embedded.ENV_FILE),
+        postgres=_embedded_pg,
+        redis=_embedded_redis,
+    )
 env = environ.Env()
 
 DEBUG = env.bool("DEBUG", default=False)
@@ -104,33 +119,23 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 VAR_DIR.mkdir(parents=True, exist_ok=True)
-DATABASES = {
-    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'crm.sqlite3'}"),
-}
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Web, worker and beat share one file: WAL and immediate transactions keep writers
-    # from failing with "database is locked".
-    DATABASES["default"]["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-    if env.str("DATABASE_OWNER_URL", default=""):
-        # The owner runs migrations and nothing else (crm/management/commands/migrate.py).
-        DATABASES["owner"] = env.db("DATABASE_OWNER_URL")
+DATABASES = {"default": env.db("DATABASE_URL")}
+if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    raise ImproperlyConfigured(
+        "DATABASE_URL must name a PostgreSQL (15 or newer) database: postgres://…"
+    )
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if env.str("DATABASE_OWNER_URL", default=""):
+    # The owner runs migrations and nothing else (crm/management/commands/migrate.py).
+    DATABASES["owner"] = env.db("DATABASE_OWNER_URL")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions ------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
-if REDIS_URL:
-    CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
-    }
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+REDIS_URL = env.str("REDIS_URL")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Auth -----------------------------------------------------------------------------
@@ -195,21 +200,9 @@ if TRUST_X_FORWARDED_FOR:
 SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 
 # --- Celery ---------------------------------------------------------------------------
-BROKER_DIR = VAR_DIR / "broker"
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
-if CELERY_BROKER_URL.startswith("filesystem://"):
-    BROKER_DIR.mkdir(parents=True, exist_ok=True)
-    # One folder for in and out: producer and consumer must see the same files.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "data_folder_in": str(BROKER_DIR),
-        "data_folder_out": str(BROKER_DIR),
-        "store_processed": False,
-        # Seconds between looks at the folder when it is empty (kombu's default is 1).
-        "polling_interval": 0.1,
-    }
-else:
-    # Above the longest task, or a running task is redelivered to a second worker.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# Above the longest task, or a running task is redelivered to a second worker.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -219,8 +212,11 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# beat reads its schedule from the database only (django-celery-beat), so the platform
+# superuser's edits in the admin stick. The jobs below are created there after `migrate`
+# when missing, and never overwritten (crm/schedules.py).
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
+CRM_PERIODIC_TASKS = {
     # Proves beat and a worker are alive: /healthz shows the last run.
     "crm.heartbeat": {
         "task": "crm.heartbeat",

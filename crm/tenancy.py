@@ -46,8 +46,6 @@ def current_tenant() -> Tenant | None:
 def _apply(using: str, value: Tenant | _AllTenants | None) -> None:
     """Set the transaction-local RLS settings for `value` on connection `using`."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return  # SQLite: the manager fence alone applies.
     tenant_id = "" if value is None or value is ALL_TENANTS else str(value.pk)
     with connection.cursor() as cursor:
         # is_local=true: the values die with the transaction, so a pooled or persistent
@@ -133,11 +131,8 @@ class TenantManager(models.Manager.from_queryset(TenantQuerySet)):
 
 def advisory_lock(*parts: object, using: str = "default") -> None:
     """Serialise concurrent writers on one key until the transaction ends (PostgreSQL's
-    transaction advisory lock). SQLite's immediate transactions already serialise every
-    writer, so there it does nothing."""
+    transaction advisory lock)."""
     connection = connections[using]
-    if connection.vendor != "postgresql":
-        return
     key = ":".join(str(p) for p in parts)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])

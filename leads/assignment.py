@@ -628,7 +628,7 @@ def _ledger_add(day: date, shares: dict[int, float], chosen_id: int | None) -> N
         values.append("(%s, %s, %s, %s, %s, %s)")
         params += [
             tenant_id,
-            uuid.uuid4().hex if connection.vendor == "sqlite" else uuid.uuid4(),
+            uuid.uuid4(),
             membership_id,
             day,
             share,

@@ -540,21 +540,15 @@ LEAD_COLUMNS = (
 
 def _open_time(end: datetime):
     """How long the real lead stayed open once assigned (NULL: never assigned): to its
-    verification, or to `end`. On PostgreSQL as seconds, one number to read per row
-    instead of two timestamps to parse (the load's main cost); elsewhere as a duration."""
+    verification, or to `end`, as seconds: one number to read per row instead of two
+    timestamps to parse (the load's main cost)."""
     from django.db import connection
-    from django.db.models import DurationField, ExpressionWrapper, F, Value
     from django.db.models.expressions import RawSQL
-    from django.db.models.functions import Coalesce
 
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Lead._meta.db_table)
-        return RawSQL(  # noqa: S611 (no input: a table name and a bound parameter)
-            f"EXTRACT(EPOCH FROM (COALESCE({table}.verified_at, %s) - {table}.assigned_at))",
-            [end],
-        )
-    return ExpressionWrapper(
-        Coalesce(F("verified_at"), Value(end)) - F("assigned_at"), output_field=DurationField()
+    table = connection.ops.quote_name(Lead._meta.db_table)
+    return RawSQL(  # noqa: S611 (no input: a table name and a bound parameter)
+        f"EXTRACT(EPOCH FROM (COALESCE({table}.verified_at, %s) - {table}.assigned_at))",
+        [end],
     )
 
 

@@ -24,7 +24,7 @@ from datetime import date, datetime, time, timedelta
 from urllib.parse import urlencode
 
 from django import forms
-from django.db import connection
+from django.contrib.postgres.aggregates import ArrayAgg
 from django.db.models import (
     Count,
     DateTimeField,
@@ -331,18 +331,14 @@ def tally_live(leads) -> Tally:
         key = (group["channel_id"], group["source_grade"], group["invalid_reason_id"])
         tally.add_group(key, group)
 
-    postgres = connection.vendor == "postgresql"
     owned = leads.filter(owner__isnull=False)
     aggregates = {
         "valid": Count("pk", filter=valid_q()),
         "touched": Count("pk", filter=touched_q()),
     }
-    if postgres:
-        from django.contrib.postgres.aggregates import ArrayAgg
-
-        aggregates["waits"] = ArrayAgg(
-            F("first_touch_at") - F("assigned_at"), filter=touched_q(), default=[]
-        )
+    aggregates["waits"] = ArrayAgg(
+        F("first_touch_at") - F("assigned_at"), filter=touched_q(), default=[]
+    )
     groups = list(owned.values("owner_id").annotate(**aggregates))
     # The follow-ups in a query of their own: EXISTS in the WHERE clause becomes a
     # semi-join; inside an aggregate's FILTER it would be probed once per valid lead.
@@ -352,17 +348,6 @@ def tally_live(leads) -> Tally:
         .annotate(n=Count("pk"))
         .values_list("owner_id", "n")
     )
-    if not postgres:
-        # SQLite (make run) has no array_agg: the times to first touch in a query of their own.
-        waits = defaultdict(list)
-        for owner_id, touched, assigned in (
-            leads.filter(touched_q(), owner__isnull=False)
-            .order_by("owner_id")
-            .values_list("owner_id", "first_touch_at", "assigned_at")
-        ):
-            waits[owner_id].append(touched - assigned)
-        for group in groups:
-            group["waits"] = waits.get(group["owner_id"], [])
     for group in groups:
         tally.add_rep(
             group["owner_id"],
@@ -427,7 +412,7 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
     `tenant_context(tenant)` (the request's).
 
     Days whose roll-ups are fresh (leads.rollups) are read from them; the others (today,
-    days with a change not yet rolled up, or all of them on SQLite) are counted live from
+    days with a change not yet rolled up) are counted live from
     the leads with the same definitions, and the two tallies add up."""
     from leads.rollups import fresh_days
 

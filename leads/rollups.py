@@ -14,8 +14,7 @@ read a few thousand rows instead of aggregating half a million leads per request
   roll-ups only make it fast.
 
 A mark written by a transaction still open while `refresh()` drains is invisible to its
-DELETE and so survives it: the day is recomputed on the next run (tested). On SQLite
-(`make run`) there are no triggers, nothing is rolled up and the report counts live.
+DELETE and so survives it: the day is recomputed on the next run (tested).
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 
 
-def enabled() -> bool:
-    return connection.vendor == "postgresql"
-
-
 def hour_days(hour: datetime, tz) -> set[date]:
     """The local days an hour of UTC overlaps: one, or two in a zone whose offset is not
     a whole number of hours."""
@@ -51,8 +46,6 @@ def hour_days(hour: datetime, tz) -> set[date]:
 def fresh_days(tenant, start: date, end: date) -> set[date]:
     """The days in [start, end] whose roll-ups may be read: computed in the tenant's
     current zone, with no pending change mark in any hour they overlap. One query."""
-    if not enabled():
-        return set()
     with connection.cursor() as cursor:
         cursor.execute(
             """
@@ -157,8 +150,6 @@ def refresh(tenant, *, rebuild: bool = False) -> int:
     """Recompute the days with pending change marks; with `rebuild`, or when the tenant's
     time zone changed since, every day from scratch. Runs inside `tenant_context(tenant)`;
     one transaction, serialised per tenant. Returns the number of days recomputed."""
-    if not enabled():
-        return 0
     with transaction.atomic():
         advisory_lock("lead-report-rollup", tenant.pk)
         if rebuild or ReportDay.objects.exclude(time_zone=tenant.timezone).exists():
@@ -176,8 +167,6 @@ def cover(tenant) -> int:
     """Mark the hours of leads whose days have no roll-up (leads from before the roll-ups
     existed, or a day something missed), then refresh. Nightly. Returns the days
     recomputed."""
-    if not enabled():
-        return 0
     with transaction.atomic():
         advisory_lock("lead-report-rollup", tenant.pk)
         marked = _mark_hours(tenant, uncovered_only=True)

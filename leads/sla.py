@@ -9,7 +9,7 @@ the row, and only the leads whose row *this* statement inserted are notified. Tw
 processes, or beat and an operator's `manage.py sla_sweep`, cannot double-send.
 
 On top of that, sweeps of one tenant are serialised by a transaction advisory lock
-(PostgreSQL; SQLite serialises writers anyway): a sweep touches leads, rep profiles and
+: a sweep touches leads, rep profiles and
 the assignment lock in an order a concurrent sweep could invert (a deadlock, one of the
 two rolled back). The second sweep waits for the first to commit and then finds every
 alert already there. Correctness never depends on the lock: the constraint decides.
@@ -170,17 +170,14 @@ def fire(threshold: str, candidates: QuerySet, now: datetime) -> list[tuple[int,
     """Insert one SlaAlert per candidate lead in its current dispatch round, skipping
     those already fired; returns (lead_id, round) of the rows this statement inserted.
 
-    One statement for any number of leads, on PostgreSQL and SQLite (≥ 3.35). A row
+    One statement for any number of leads. A row
     another transaction is inserting at the same moment makes this one wait for it and
     then skip it: of two concurrent sweeps exactly one gets each lead back.
     """
     inner = candidates.order_by().values("tenant_id", "id", "dispatch_round", "owner_id")
     select_sql, select_params = inner.query.sql_with_params()
     qn = connection.ops.quote_name
-    if connection.vendor == "postgresql":
-        new_uuid = "gen_random_uuid()"
-    else:  # Django keeps UUIDs as 32 hex characters on SQLite
-        new_uuid = "lower(hex(randomblob(16)))"
+    new_uuid = "gen_random_uuid()"
     columns = ", ".join(
         qn(c)
         for c in ("tenant_id", "public_id", "lead_id", "threshold", "round", "owner_id", "fired_at")
@@ -353,8 +350,7 @@ class _Sweep:
         event = EVENTS[threshold]
         ids = [lead_id for lead_id, _round in fired]
         for start in range(0, len(ids), 500):
-            # Loaded chunk by chunk, not iterated: telling writes rows (SQLite's cursors
-            # see their own connection's writes).
+            # Loaded chunk by chunk, not iterated: telling writes rows.
             chunk = Lead.objects.filter(pk__in=ids[start : start + 500])
             for lead in chunk.select_related("owner__user").order_by("pk"):
                 recipients, params = message(lead)

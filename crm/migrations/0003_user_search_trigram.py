@@ -12,8 +12,6 @@ COLUMNS = ["username", "first_name", "last_name"]
 
 
 def forwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     schema_editor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     for column in COLUMNS:
         schema_editor.execute(
@@ -23,8 +21,6 @@ def forwards(apps, schema_editor):
 
 
 def backwards(apps, schema_editor):
-    if schema_editor.connection.vendor != "postgresql":
-        return
     for column in COLUMNS:
         schema_editor.execute(f"DROP INDEX IF EXISTS crm_user_{column}_trgm")
 

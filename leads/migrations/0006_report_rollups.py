@@ -124,8 +124,7 @@ DROP FUNCTION IF EXISTS leads_report_hour(timestamptz);
 
 def _run(sql):
     def run(apps, schema_editor):
-        if schema_editor.connection.vendor == "postgresql":
-            schema_editor.execute(sql)
+        schema_editor.execute(sql)
 
     return run
 

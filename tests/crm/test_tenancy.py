@@ -28,10 +28,9 @@ def test_it_restores_the_outer_tenant_after_a_nested_scope(world):
             assert list(AuditEvent.objects.all()) == [world.b.audit_event]
         assert current_tenant() == world.a.tenant
         assert list(AuditEvent.objects.all()) == [world.a.audit_event]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT current_setting('app.tenant_id', true)")
-                assert cursor.fetchone()[0] == str(world.a.tenant.pk)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT current_setting('app.tenant_id', true)")
+            assert cursor.fetchone()[0] == str(world.a.tenant.pk)
 
 
 def test_it_sees_every_tenant_in_all_tenants_mode(world):

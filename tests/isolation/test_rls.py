@@ -7,12 +7,7 @@ from django.db.utils import DatabaseError
 from crm.rls import POLICY, tenant_owned_models
 from crm.tenancy import tenant_context
 
-pytestmark = [
-    pytest.mark.skipif(
-        connection.vendor != "postgresql", reason="row-level security is PostgreSQL's"
-    ),
-    pytest.mark.django_db,
-]
+pytestmark = pytest.mark.django_db
 
 
 def _tenant_ids(table: str) -> set[int]:

@@ -341,7 +341,7 @@ def test_the_rolled_up_report_keeps_its_query_count_as_leads_and_days_grow(world
 
 
 def test_the_beat_runs_a_refresh_every_five_minutes_and_a_cover_nightly():
-    schedule = settings.CELERY_BEAT_SCHEDULE
+    schedule = settings.CRM_PERIODIC_TASKS
     assert schedule["leads.report_rollup"]["task"] == "leads.report_rollup_all"
     assert schedule["leads.report_rollup"]["schedule"] == 300.0
     assert schedule["leads.report_cover"]["kwargs"] == {"cover": True}

@@ -581,8 +581,6 @@ def _race(tenant, work, n=2):
 
 @pytest.mark.django_db(transaction=True)
 def test_two_sweeps_at_the_same_time_fire_and_tell_once(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("needs two concurrent connections (the suite's SQLite is in memory)")
     a = world.a
     make_rep(a.tenant, "alpha-rep2")
     channel = make_channel(a.tenant)
@@ -622,8 +620,6 @@ def test_the_constraint_alone_lets_one_of_two_concurrent_inserts_fire(world):
     """Without the sweep's lock: two transactions insert the same alerts at the same
     moment. The second waits for the first's uncommitted rows and then skips them, so
     each lead comes back to exactly one of them: only that one tells anyone."""
-    if connection.vendor != "postgresql":
-        pytest.skip("needs two concurrent connections")
     a = world.a
     channel = make_channel(a.tenant)
     with tenant_context(a.tenant):

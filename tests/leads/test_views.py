@@ -255,8 +255,6 @@ def test_it_sorts_by_score_with_the_unscored_last_when_descending(world, login):
 
 
 def test_the_score_sort_is_read_from_its_index(world):
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's plan")
     from leads.tables import LeadTable
 
     with tenant_context(world.a.tenant), connection.cursor() as cursor:
