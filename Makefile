@@ -5,7 +5,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 # The first interpreter that really runs and is 3.11+ (a pyenv shim may exist and not run).
-PYTHON_BOOT ?= $(shell for p in python3.13 python3.12 python3.11 python3; do \
+PYTHON_BOOT ?= $(shell for p in python3.12 python3.11 python3.13 python3; do \
   $$p -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV := .venv
 PY := $(VENV)/bin/python
