@@ -23,6 +23,7 @@ from crm.audit import audit
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
 from leads import mapping
+from leads.messages import field_label, intake_text
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -45,7 +46,7 @@ from leads.models import (
     TaggingRule,
     Zone,
 )
-from leads.services import inbound_event_reprocess
+from leads.services import channel_mapping_problems, inbound_event_reprocess
 
 
 def public_url(request, name: str, key: str) -> str:
@@ -102,12 +103,12 @@ class ChannelAdmin(TenantModelAdmin):
     list_filter = ["type", "is_active", "default_grade"]
     search_fields = ["name"]
     filter_horizontal = ["tags"]
-    readonly_fields = ["key", "webhook_url", "form_url"]
+    readonly_fields = ["key", "webhook_url", "form_url", "mapping_problems"]
     actions = ["rotate_secret"]
     fieldsets = [
         (None, {"fields": ["name", "type", "default_grade", "is_active", "tags"]}),
         (_("Addresses"), {"fields": ["key", "webhook_url", "form_url"]}),
-        (_("Mapping"), {"fields": ["preset", "mapping"]}),
+        (_("Mapping"), {"fields": ["preset", "mapping", "mapping_problems"]}),
         (
             _("WeCom callback"),
             {"fields": ["wecom_corp_id", "wecom_token", "wecom_aes_key"], "classes": ["collapse"]},
@@ -130,6 +131,45 @@ class ChannelAdmin(TenantModelAdmin):
             url,
             qr,
             _("QR code"),
+        )
+
+    @admin.display(description=_("field mapping problems"))
+    def mapping_problems(self, obj):
+        """What the mapping could not fill lately: the leads were made without it."""
+        if not obj.pk:
+            return "—"
+        problems = channel_mapping_problems(channel=obj)
+        if not problems:
+            return _("None in the last %(days)d days.") % {"days": problems.days}
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    field_label(p["field"]),
+                    p["value"] or "—",
+                    p["problem"],
+                    p["count"],
+                    p["last"].strftime("%Y-%m-%d %H:%M"),
+                )
+                for p in problems
+            ),
+        )
+        return format_html(
+            '<table data-testid="mapping-problems"><thead><tr><th>{}</th><th>{}</th><th>{}</th>'
+            "<th>{}</th><th>{}</th></tr></thead><tbody>{}</tbody></table><p>{}</p>",
+            _("field"),
+            _("value received"),
+            _("problem"),
+            _("events"),
+            _("last seen"),
+            rows,
+            _(
+                "The last %(days)d days. The leads were made without these values (they are "
+                "kept on the lead and its event): add them to the rule's map, with null for "
+                "“leave empty”."
+            )
+            % {"days": problems.days},
         )
 
     def get_queryset(self, request):
@@ -190,6 +230,21 @@ class TaggingRuleAdmin(TenantModelAdmin):
     list_select_related = ["tag", "tenant"]
 
 
+class MappingProblemFilter(admin.SimpleListFilter):
+    title = _("field mapping problems")
+    parameter_name = "mapping_problems"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("Yes")), ("no", _("No"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.exclude(mapping_issues=[])
+        if self.value() == "no":
+            return queryset.filter(mapping_issues=[])
+        return queryset
+
+
 @admin.register(InboundEvent)
 class InboundEventAdmin(TenantModelAdmin):
     list_display = [
@@ -201,7 +256,7 @@ class InboundEventAdmin(TenantModelAdmin):
         "lead_link",
         "attempts",
     ]
-    list_filter = ["status", "source", "channel"]
+    list_filter = ["status", "source", "channel", MappingProblemFilter]
     list_select_related = ["channel", "lead", "tenant"]
     search_fields = ["idempotency_key", "error", "public_id"]
     date_hierarchy = "received_at"
@@ -212,7 +267,8 @@ class InboundEventAdmin(TenantModelAdmin):
         "source",
         "received_at",
         "status",
-        "error",
+        "error_shown",
+        "mapping_problems",
         "attempts",
         "processed_at",
         "lead_link",
@@ -231,7 +287,23 @@ class InboundEventAdmin(TenantModelAdmin):
 
     @admin.display(description=_("error"))
     def short_error(self, obj):
-        return (obj.error[:80] + "…") if len(obj.error) > 80 else obj.error
+        text = obj.error_text
+        if obj.mapping_issues and not text:
+            text = _("Field mapping problems: %(n)d") % {"n": len(obj.mapping_issues)}
+        return (text[:80] + "…") if len(text) > 80 else text
+
+    @admin.display(description=_("error"))
+    def error_shown(self, obj):
+        return obj.error_text or "—"
+
+    @admin.display(description=_("field mapping problems"))
+    def mapping_problems(self, obj):
+        if not obj.mapping_issues:
+            return "—"
+        return format_html(
+            '<ul data-testid="mapping-issues">{}</ul>',
+            format_html_join("", "<li>{}</li>", ((intake_text(i),) for i in obj.mapping_issues)),
+        )
 
     @admin.display(description=_("lead"))
     def lead_link(self, obj):
@@ -253,18 +325,34 @@ class InboundEventAdmin(TenantModelAdmin):
 
     @admin.action(description=_("Re-process the selected failed events"))
     def reprocess(self, request, queryset):
-        queued = sum(
-            inbound_event_reprocess(event=e) for e in queryset.filter(status=EventStatus.FAILED)
+        # Read the selection once, before re-processing changes the events' status: the
+        # queryset may be filtered by that status, and counting it again would miss them.
+        selected = list(queryset.order_by().values_list("pk", "status"))
+        failed = InboundEvent.objects.filter(
+            pk__in=[pk for pk, status in selected if status == EventStatus.FAILED]
         )
-        skipped = queryset.count() - queued
-        messages.success(
-            request,
-            ngettext("%(n)d event queued again.", "%(n)d events queued again.", queued)
-            % {"n": queued},
-        )
+        queued = sum(inbound_event_reprocess(event=e) for e in failed)
+        skipped = len(selected) - queued
+        if queued:
+            messages.success(
+                request,
+                ngettext(
+                    "%(n)d failed event queued again.", "%(n)d failed events queued again.", queued
+                )
+                % {"n": queued},
+            )
         if skipped:
-            messages.info(
-                request, _("Only failed events are re-processed; %(n)d skipped.") % {"n": skipped}
+            level = messages.info if queued else messages.warning
+            level(
+                request,
+                ngettext(
+                    "%(n)d selected event was not failed and was left as it is: only failed "
+                    "events are re-processed.",
+                    "%(n)d selected events were not failed and were left as they are: only "
+                    "failed events are re-processed.",
+                    skipped,
+                )
+                % {"n": skipped},
             )
 
 

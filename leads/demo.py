@@ -54,6 +54,7 @@ from leads.assignment import (
     policy_draft,
     policy_publish,
 )
+from leads.messages import intake_message
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -502,7 +503,9 @@ def _channels(tenant) -> dict[str, Channel]:
 
 
 def _failed_examples(channels: dict[str, Channel]) -> list[InboundEvent]:
-    """Three events an admin will find as failed in the inbox (fixable, re-processable)."""
+    """Events an admin finds in the inbox: two failed (fixable, re-processable) and a
+    Douyin clue whose company size "不清楚" the preset cannot map: its lead is made
+    without it, the value listed under the channel's field mapping problems."""
     events = []
     web = channels[ChannelType.WEB_FORM]
     no_contact = {"company": "苏州博远医疗器械有限公司", "message": "请联系我们，谢谢"}
@@ -537,6 +540,7 @@ def _failed_examples(channels: dict[str, Channel]) -> list[InboundEvent]:
         raw_body=raw,
         source=EventSource.WEBHOOK,
         error="body is not JSON: Expecting value: line 1 column 1 (char 0)",
+        error_detail=intake_message("body_not_json", line=1, column=1),
     )
     events.append(event)
     return events

@@ -27,8 +27,30 @@ def utm_from(data) -> dict[str, str]:
     return utm
 
 
+MESSAGE_MAX_LENGTH = 2000
+_TOO_LONG = _("At most %(limit_value)d characters, please: this has %(show_value)d.")
+
+
+class _Limited:
+    """A text whose limit is a field error, never a silent cut: no maxlength attribute
+    (with one, browsers drop what is pasted past the limit without a word)."""
+
+    def widget_attrs(self, widget):
+        attrs = super().widget_attrs(widget)
+        attrs.pop("maxlength", None)
+        return attrs
+
+
+class LimitedCharField(_Limited, forms.CharField):
+    default_error_messages = {"max_length": _TOO_LONG}
+
+
+class LimitedEmailField(_Limited, forms.EmailField):
+    default_error_messages = {"max_length": _TOO_LONG}
+
+
 def _text(label, max_length: int, *, required=True, help_text="", **attrs) -> forms.CharField:
-    return forms.CharField(
+    return LimitedCharField(
         label=label,
         help_text=help_text,
         max_length=max_length,
@@ -71,13 +93,16 @@ class LeadFormSubmission(forms.Form):
         required=False,
         help_text=_("Optional: your line of business."),
     )
-    message = forms.CharField(
+    message = LimitedCharField(
         label=_("Describe your needs"),
-        help_text=_("Products, quantities, timing: anything that helps us answer well."),
-        max_length=2000,
+        help_text=_(
+            "Products, quantities, timing: anything that helps us answer well "
+            "(at most 2000 characters)."
+        ),
+        max_length=MESSAGE_MAX_LENGTH,
         widget=forms.Textarea(attrs={"class": "form-control form-control-lg", "rows": 4}),
     )
-    email = forms.EmailField(
+    email = LimitedEmailField(
         label=_("E-mail"),
         required=False,
         max_length=254,

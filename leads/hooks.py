@@ -20,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from crm.tenancy import tenant_context
 from leads.access import channel_by_key
+from leads.messages import intake_message
 from leads.models import Channel, ChannelType, EventSource
 from leads.services import inbound_event_receive
 
@@ -94,10 +95,15 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
         return _error(400, f"Idempotency-Key over {MAX_IDEMPOTENCY_KEY} characters")
 
     with tenant_context(channel.tenant):
+        detail = None
         try:
             payload, error = json.loads(body), ""
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except json.JSONDecodeError as exc:
             payload, error = None, f"body is not JSON: {exc}"
+            detail = intake_message("body_not_json", line=exc.lineno, column=exc.colno)
+        except UnicodeDecodeError as exc:
+            payload, error = None, f"body is not JSON: {exc}"
+            detail = intake_message("body_not_utf8")
         event, created = inbound_event_receive(
             channel=channel,
             raw_body=body,
@@ -106,6 +112,7 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
             headers=kept_headers(request),
             idempotency_key=idempotency_key,
             error=error,
+            error_detail=detail,
         )
     if error:
         return JsonResponse({"error": error, "event": str(event.public_id)}, status=400)

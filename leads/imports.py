@@ -42,6 +42,7 @@ from django.views.decorators.http import require_http_methods
 from crm.audit import audit
 from leads import mapping, normalize
 from leads.access import IMPORTERS, access_import
+from leads.messages import intake_text
 from leads.models import (
     Channel,
     ChannelType,
@@ -286,8 +287,8 @@ def validate_row(values: dict[str, str]) -> tuple[dict[str, str], list[str]]:
         errors.append(_("E-mail address is malformed: %(email)s") % {"email": email})
     size = values.get("company_size")
     if size:
-        if size in mapping.COMPANY_SIZE_MAP:
-            values["company_size"] = str(mapping.COMPANY_SIZE_MAP[size])
+        if mapping.company_size_class(size) is not None:
+            values["company_size"] = str(mapping.company_size_class(size))
         elif not (size.isdigit() and int(size) <= 32767):
             errors.append(
                 _("Company size must be a whole number or one of %(choices)s, not %(value)s")
@@ -431,10 +432,13 @@ def import_report(batch: ImportBatch) -> dict:
     failed_rows = []
     if counts["failed"]:
         failed_rows = [
-            {"line": (headers or {}).get("import_line"), "error": error}
-            for headers, error in batch.events.filter(status=EventStatus.FAILED)
+            {
+                "line": (headers or {}).get("import_line"),
+                "error": intake_text(detail) if detail else error,
+            }
+            for headers, error, detail in batch.events.filter(status=EventStatus.FAILED)
             .order_by("pk")
-            .values_list("headers", "error")[:FAILED_SHOWN]
+            .values_list("headers", "error", "error_detail")[:FAILED_SHOWN]
         ]
     rows = batch.rows
     counts["not_imported"] = sum(1 for r in rows if r["errors"])

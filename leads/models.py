@@ -191,7 +191,13 @@ class InboundEvent(TenantOwned):
     status = models.CharField(
         _("status"), max_length=10, choices=EventStatus.choices, default=EventStatus.RECEIVED
     )
+    # The error as a technical record in English (searchable) and, when the intake knows
+    # it, as a stored message (leads.messages) that the inbox shows in the reader's words.
     error = models.TextField(_("error"), blank=True)
+    error_detail = models.JSONField(_("error detail"), default=dict, blank=True)
+    # Optional fields the mapping could not fill (the lead was made without them) and
+    # texts cut to their limit: stored messages, `unmapped` ones with the value received.
+    mapping_issues = models.JSONField(_("field mapping problems"), default=list, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
     lead = models.ForeignKey(
@@ -241,6 +247,18 @@ class InboundEvent(TenantOwned):
         return (
             f"{self.channel} · {self.received_at:%Y-%m-%d %H:%M:%S} · {self.get_status_display()}"
         )
+
+    @property
+    def error_text(self) -> str:
+        """The error in the reader's language (the stored text for older events)."""
+        from leads.messages import intake_text
+
+        return intake_text(self.error_detail) if self.error_detail else self.error
+
+    def mapping_issue_texts(self) -> list[str]:
+        from leads.messages import intake_text
+
+        return [intake_text(i) for i in self.mapping_issues]
 
 
 class Industry(models.TextChoices):
@@ -367,6 +385,9 @@ class Lead(TenantOwned):
     )
     is_suspect = models.BooleanField(_("suspect"), default=False)
     suspect_reasons = models.JSONField(_("suspect reasons"), default=list, blank=True)
+    # What the intake could not map (the value as received) or had to cut: stored
+    # messages (leads.messages); the full payload stays on the inbound event.
+    intake_issues = models.JSONField(_("intake notes"), default=list, blank=True)
     registry_status = models.CharField(
         _("business registry"),
         max_length=10,
@@ -503,6 +524,11 @@ class Lead(TenantOwned):
         from leads.messages import reason_text
 
         return [reason_text(r) for r in self.suspect_reasons]
+
+    def intake_issue_texts(self) -> list[str]:
+        from leads.messages import intake_text
+
+        return [intake_text(i) for i in self.intake_issues]
 
 
 class LeadEventKind(models.TextChoices):

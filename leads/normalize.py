@@ -60,10 +60,29 @@ def split_region(description: str) -> tuple[str, str]:
     return match["province"] or "", match["city"] or ""
 
 
-def looks_fake_phone(e164: str) -> bool:
-    """Placeholder numbers people type to get past a form: 13800000000, 13333333333 …"""
-    digits = e164.lstrip("+")[2:] if e164.startswith("+86") else e164.lstrip("+")
-    return len(set(digits[3:])) <= 1 or digits[3:] in ("12345678", "87654321")
+_COUNTING = "01234567890123456789"
+_KNOWN_PLACEHOLDERS = {"13800138000"}
+
+
+def looks_fake_phone(phone: str) -> bool:
+    """Placeholder numbers people type to get past a form, in E.164 or as typed:
+    13800000000, 13888888888, 13333333333 (one digit after the prefix), 13912345678
+    (a counting run after it), 12345678901 or 98765432109 (counting throughout),
+    11111111111. Strangers share them, so they never identify anyone."""
+    text = (phone or "").strip()
+    digits = re.sub(r"\D", "", text)
+    if text.startswith("+86") or (text.startswith("0086") and len(digits) > 13):
+        digits = digits[2:] if text.startswith("+") else digits[4:]
+    if len(digits) < 7:
+        return False
+    rest = digits[3:]
+    return (
+        len(set(rest)) <= 1
+        or rest in ("12345678", "87654321")
+        or digits in _COUNTING
+        or digits in _COUNTING[::-1]
+        or digits in _KNOWN_PLACEHOLDERS
+    )
 
 
 def is_valid_email(value: str) -> bool:

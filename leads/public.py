@@ -28,6 +28,7 @@ from crm.tenancy import tenant_context
 from leads.access import channel_by_key
 from leads.forms import HONEYPOT, LeadFormSubmission, utm_from
 from leads.hooks import kept_headers
+from leads.messages import intake_message
 from leads.models import Channel, ChannelType, EventSource
 from leads.services import inbound_event_receive
 
@@ -96,6 +97,7 @@ def _receive(request: HttpRequest, channel: Channel, payload: dict, error: str =
             payload=payload,
             headers=kept_headers(request),
             error=error,
+            error_detail=intake_message("honeypot") if error == HONEYPOT_ERROR else None,
         )
 
 

@@ -11,16 +11,16 @@ import hashlib
 import logging
 import re
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
 from leads import mapping, normalize
-from leads.messages import reason
+from leads.messages import CodedError, intake_message, intake_text_en, reason
 from leads.models import (
     REPLAY_WINDOW,
     Channel,
@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
 
 
-class IntakeError(Exception):
+class IntakeError(CodedError):
     """The event cannot become a lead as it stands; the message is kept on the event."""
 
 
@@ -62,6 +62,7 @@ def inbound_event_receive(
     headers: dict | None = None,
     idempotency_key: str = "",
     error: str = "",
+    error_detail: dict | None = None,
     batch: ImportBatch | None = None,
     queue: bool = True,
 ) -> tuple[InboundEvent, bool]:
@@ -69,7 +70,8 @@ def inbound_event_receive(
 
     A repeated Idempotency-Key on the channel, or without one the same body on the same
     channel within 24 h, returns the first event and creates nothing. With `error` the
-    event is stored as failed (e.g. a body that is not JSON), for an admin to inspect.
+    event is stored as failed (e.g. a body that is not JSON), for an admin to inspect;
+    `error_detail` is the same as a stored message (leads.messages), shown in the inbox.
     `queue=False` is for callers that process the event themselves at once (the demo
     loader); an event left `received` is still picked up by the re-drive sweep.
     """
@@ -104,6 +106,7 @@ def inbound_event_receive(
                     idempotency_key=idempotency_key,
                     status=EventStatus.FAILED if error else EventStatus.RECEIVED,
                     error=error,
+                    error_detail=(error_detail or {}) if error else {},
                     batch=batch,
                 )
         except IntegrityError:
@@ -117,7 +120,7 @@ def inbound_event_receive(
 def inbound_event_reprocess(*, event: InboundEvent) -> bool:
     """Queue a failed event again (after a rule was fixed). False if it is not failed."""
     updated = InboundEvent.objects.filter(pk=event.pk, status=EventStatus.FAILED).update(
-        status=EventStatus.RECEIVED, error=""
+        status=EventStatus.RECEIVED, error="", error_detail={}, mapping_issues=[]
     )
     if updated:
         event.refresh_from_db()
@@ -142,46 +145,59 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
     if event is None:
         return None
     event.attempts += 1
+    issues: list[dict] = []
     try:
         with transaction.atomic():
-            lead = _lead_from_event(event)
-    except (IntakeError, mapping.MappingError) as exc:
-        event.status, event.error = EventStatus.FAILED, str(exc)
+            lead = _lead_from_event(event, issues)
+    except CodedError as exc:
+        event.status, event.error_detail = EventStatus.FAILED, exc.detail
+        event.error, event.mapping_issues = intake_text_en(exc.detail), []
     except Exception as exc:  # a bug or bad data we did not foresee: keep it visible
         logger.exception("inbound event %s failed", event.pk)
-        event.status, event.error = EventStatus.FAILED, f"{exc.__class__.__name__}: {exc}"
+        event.status, event.mapping_issues = EventStatus.FAILED, []
+        event.error = f"{exc.__class__.__name__}: {exc}"
+        event.error_detail = intake_message("internal", exception=exc.__class__.__name__)
     else:
         event.status, event.error, event.lead = EventStatus.PROCESSED, "", lead
+        event.error_detail, event.mapping_issues = {}, issues
         if settings.REGISTRY_VERIFIER_URL and lead.company:
             from leads.tasks import verify_lead_company
 
             tenant_id, lead_id = lead.tenant_id, lead.pk
             transaction.on_commit(lambda: verify_lead_company.delay(tenant_id, lead_id))
     event.processed_at = timezone.now()
-    event.save(update_fields=["status", "error", "lead", "attempts", "processed_at"])
+    event.save(
+        update_fields=[
+            "status",
+            "error",
+            "error_detail",
+            "mapping_issues",
+            "lead",
+            "attempts",
+            "processed_at",
+        ]
+    )
     return event
 
 
-def _lead_from_event(event: InboundEvent) -> Lead:
+def _lead_from_event(event: InboundEvent, issues: list[dict]) -> Lead:
+    """The lead of `event`. Optional fields the mapping cannot fill are noted in `issues`
+    (and on the lead) instead of failing it; no way to reach the lead fails it."""
     channel = event.channel
-    values = mapping.apply(channel.preset, channel.mapping, event.payload)
+    values = mapping.apply(channel.preset, channel.mapping, event.payload, issues)
     utm = {k: values.pop(k) for k in UTM_FIELDS if values.get(k)}
     lead = Lead(
         tenant=channel.tenant,
         channel=channel,
         source_grade=channel.default_grade,
         utm=utm,
+        intake_issues=issues,
         **values,
     )
     reasons = _validate(lead)
     # An unparseable phone still counts: the lead is kept and flagged, never dropped.
     if not (lead.phone or lead.email or lead.external_id):
-        raise IntakeError(
-            _(
-                "No way to reach this lead: a phone, an e-mail or an external id "
-                "is needed (check the channel's mapping)."
-            )
-        )
+        raise IntakeError("no_contact")
     original = _find_original(lead)
     if original is not None:
         lead.revisit_of = original
@@ -227,6 +243,8 @@ def _validate(lead: Lead) -> list[dict]:
         phone = normalize.parse_phone(lead.phone)
         if phone is None:
             reasons.append(reason("phone_unrecognised", phone=lead.phone))
+            if normalize.looks_fake_phone(lead.phone):
+                reasons.append(reason("phone_placeholder", phone=lead.phone))
         else:
             lead.phone = lead.phone_key = phone.e164
             if not lead.province and not lead.city:
@@ -244,11 +262,12 @@ def _validate(lead: Lead) -> list[dict]:
 
 def _find_original(lead: Lead) -> Lead | None:
     """The first lead of the last 30 days with the same phone, or the same company and
-    contact (F5). Concurrent arrivals with the same keys are serialised, so two
-    duplicates arriving together cannot both become originals."""
+    contact (F5). A placeholder phone (13800000000 …) is shared by strangers: it matches
+    nothing. Concurrent arrivals with the same keys are serialised, so two duplicates
+    arriving together cannot both become originals."""
     match = Q()
     keys = []
-    if lead.phone_key:
+    if lead.phone_key and not normalize.looks_fake_phone(lead.phone_key):
         match |= Q(phone_key=lead.phone_key)
         keys.append(("phone", lead.phone_key))
     if lead.company_key and lead.contact_key:
@@ -333,6 +352,48 @@ def lead_record_registry_result(*, lead: Lead, status: str, detail: str = "") ->
         message=detail,  # the registry's own words (a name, a status), not ours
         data={"status": status},
     )
+
+
+MAPPING_PROBLEM_DAYS = 30
+MAPPING_PROBLEM_EVENTS = 1000  # the newest events with problems that are read
+
+
+class MappingProblems(list):
+    """channel_mapping_problems()'s rows, with the window they cover (`days`)."""
+
+    days = MAPPING_PROBLEM_DAYS
+
+
+def channel_mapping_problems(*, channel: Channel, now=None) -> MappingProblems:
+    """What the channel's mapping could not fill lately, grouped: one row per field and
+    value received ({"field", "value", "problem", "count", "last"}), most frequent first.
+    One query, over at most the newest MAPPING_PROBLEM_EVENTS events that had any."""
+    from leads.messages import intake_text
+
+    since = (now or timezone.now()) - timedelta(days=MAPPING_PROBLEM_DAYS)
+    rows = (
+        InboundEvent.objects.filter(channel=channel, received_at__gte=since)
+        .exclude(mapping_issues=[])
+        .order_by("-received_at")
+        .values_list("mapping_issues", "received_at")[:MAPPING_PROBLEM_EVENTS]
+    )
+    grouped: dict[tuple, dict] = {}
+    for issues, received_at in rows:
+        for issue in issues:
+            value = issue.get("value", "") if issue.get("code") == "unmapped" else ""
+            key = (issue.get("code"), issue.get("field"), value)
+            row = grouped.get(key)
+            if row is None:
+                problem = issue.get("error") if issue.get("code") == "unmapped" else issue
+                row = grouped[key] = {
+                    "field": issue.get("field", ""),
+                    "value": value,
+                    "problem": intake_text(problem),
+                    "count": 0,
+                    "last": received_at,
+                }
+            row["count"] += 1
+    return MappingProblems(sorted(grouped.values(), key=lambda r: (-r["count"], r["field"])))
 
 
 def stale_inbound_events(limit: int = 1000) -> Iterable[tuple[int, int]]:

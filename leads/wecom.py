@@ -37,6 +37,7 @@ from django.http import HttpRequest, HttpResponse
 
 from crm.tenancy import tenant_context
 from leads.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, kept_headers
+from leads.messages import intake_message
 from leads.models import Channel, EventSource
 from leads.services import inbound_event_receive
 
@@ -258,6 +259,7 @@ def _receive_event(request: HttpRequest, channel: Channel) -> HttpResponse:
             headers=headers,
             idempotency_key=_event_key(payload) if payload is not None else "",
             error=error,
+            error_detail=intake_message("wecom_unreadable") if error else None,
         )
     if error:
         return _text(400, error)

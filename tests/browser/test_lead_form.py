@@ -48,3 +48,31 @@ def test_a_prospect_submits_the_form_on_a_phone_and_the_manager_sees_the_lead(
     expect(page.locator("main")).to_contain_text("expo2026")
     expect(page.locator("main")).to_contain_text("+8613962155870")
     page.screenshot(path=artifacts / "lead-detail-manager.png", full_page=True)
+
+
+def test_an_over_long_paste_is_a_field_error_not_a_silent_cut(browser, live_server, artifacts):
+    from crm.tenancy import tenant_context
+    from leads.models import InboundEvent
+    from tests.factories import TenantFactory
+
+    tenant = TenantFactory(slug="formtest", name="表单测试公司")
+    channel = make_channel(tenant, name="官网表单（浏览器测试）")
+    page = browser.new_context(
+        viewport={"width": 390, "height": 844}, is_mobile=True, locale="zh-CN"
+    ).new_page()
+    page.goto(f"{live_server.url}/f/{channel.key}/")
+    page.get_by_label(re.compile("公司名称")).fill("苏州精测仪器有限公司")
+    page.get_by_label(re.compile("联系人")).fill("顾" * 300)
+    page.get_by_label(re.compile("电话")).fill("13962155870")
+    page.get_by_label("制造业").check()
+    page.get_by_label(re.compile("需求")).fill("需" * 48_000)
+    # Nothing cut on the way: the browser holds the whole paste.
+    assert len(page.get_by_label(re.compile("联系人")).input_value()) == 300
+    assert len(page.get_by_label(re.compile("需求")).input_value()) == 48_000
+    page.get_by_role("button", name=re.compile("提交")).click()
+
+    expect(page.locator("#wrap_contact_name")).to_contain_text("最多 100 个字符：现在有 300 个。")
+    expect(page.locator("#wrap_message")).to_contain_text("最多 2000 个字符：现在有 48000 个。")
+    page.screenshot(path=artifacts / "lead-form-too-long.png", full_page=True)
+    with tenant_context(tenant):
+        assert not InboundEvent.objects.exists()

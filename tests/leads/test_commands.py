@@ -198,3 +198,29 @@ def test_seed_demo_makes_every_channel_type_and_leads_once():
         assert InboundEvent.objects.count() == events
         assert Channel.objects.count() == channels
         assert TaggingRule.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_a_web_form_channel_takes_company_size_bands_and_never_loses_a_lead(world, client):
+    from leads.services import inbound_event_process
+
+    printed = create_channel("--tenant", "alpha", "--type", "web_form", "--name", "官网表单")
+    with tenant_context(world.a.tenant):
+        channel = Channel.objects.get(key=printed["key"])
+    payloads = [
+        {"company": "苏州康泰医疗器械有限公司", "phone": "13957121688", "company_size": "51-200人"},
+        {"company": "无锡华光锅炉", "phone": "13957121689", "company_size": "二百来人"},
+    ]
+    for payload in payloads:
+        assert post_signed(client, channel, payload, secret=printed["secret"]).status_code == 202
+    with tenant_context(world.a.tenant):
+        for event in InboundEvent.objects.all():
+            inbound_event_process(event_id=event.pk)
+        events = list(InboundEvent.objects.order_by("pk"))
+        assert [e.status for e in events] == [EventStatus.PROCESSED] * 2, [e.error for e in events]
+        sized, unsized = (Lead.objects.get(pk=e.lead_id) for e in events)
+    assert sized.company_size == 2 and sized.intake_issues == []
+    assert unsized.company_size is None
+    assert [(i["field"], i["value"]) for i in unsized.intake_issues] == [
+        ("company_size", "二百来人")
+    ]

@@ -130,8 +130,9 @@ def test_capacity_counts_open_unverified_leads_from_the_database(world):
 def test_revisit_goes_to_the_first_owner_and_is_not_counted(world):
     t = world.a.tenant
     add_reps(t, 2)
-    first = intake(t)
-    again = intake(t, message="第二次咨询")
+    # A real number: a placeholder one (13812345678) would match nobody.
+    first = intake(t, phone="13812345679")
+    again = intake(t, phone="13812345679", message="第二次咨询")
     assert again.revisit_of_id == first.pk
     assert again.owner_id == first.owner_id
     with tenant_context(t):
@@ -144,11 +145,11 @@ def test_revisit_goes_to_the_first_owner_and_is_not_counted(world):
 def test_revisit_of_a_departed_owner_is_dispatched(world):
     t = world.a.tenant
     newcomer = add_reps(t, 1)[0]
-    first = intake(t)
+    first = intake(t, phone="13812345679")
     departed = first.owner
     departed.is_active = False
     departed.save()
-    again = intake(t, message="第二次咨询")
+    again = intake(t, phone="13812345679", message="第二次咨询")
     assert again.revisit_of_id == first.pk
     assert again.owner == (world.a.rep if departed == newcomer else newcomer)
     with tenant_context(t):

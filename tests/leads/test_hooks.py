@@ -186,3 +186,16 @@ def test_a_garbled_content_length_is_400_not_500(client, channel):
         CONTENT_LENGTH="12abc",
     )
     assert response.status_code == 400
+
+
+def test_a_body_that_is_not_json_reads_in_the_inbox_in_the_readers_language(client, channel, world):
+    from django.utils import translation
+
+    post_signed(client, channel, None, raw=b'{"phone": "13812345678",}')
+    post_signed(client, channel, None, raw="手机 13812345678".encode("gbk"))
+    first, second = sorted(_events(world.a.tenant), key=lambda e: e.pk)
+    assert first.error_detail == {"code": "body_not_json", "line": 1, "column": 25}
+    assert second.error_detail == {"code": "body_not_utf8"}
+    with translation.override("zh-hans"):
+        assert first.error_text.startswith("请求体不是有效的 JSON（第 1 行第 25 列）")
+        assert second.error_text.startswith("请求体不是 UTF-8 文本")

@@ -139,3 +139,58 @@ def test_one_own_rule_keeps_the_other_fields_by_name():
         "company": "甲公司",
         "phone": "1",
     }
+
+
+def test_null_in_a_map_means_leave_the_field_empty():
+    rules = [
+        {"field": "company_size", "path": "size", "map": {"1-50人": 1, "不清楚": None}},
+        {"field": "industry", "path": "ind", "map": {"不清楚": None}, "default": "other"},
+    ]
+    assert mapping.validate_rules(rules) == []
+    values = mapping.apply("", rules, {"size": "不清楚", "ind": " 不清楚 ", "phone": "1"})
+    assert values == {"phone": "1"}
+    assert mapping.apply("", rules, {"size": "1-50人", "phone": "1"})["company_size"] == 1
+
+
+@pytest.mark.parametrize(
+    ("band", "size"),
+    [
+        ("1-50人", 1),
+        ("51-200人", 2),
+        ("201-500人", 3),
+        ("501-1000人", 4),
+        ("1000人以上", 5),
+        ("51 - 200 人", 2),
+        ("51～200人", 2),
+        ("１０００人以上", 5),
+        ("1000人及以上", 5),
+        ("3", 3),
+        (4, 4),
+    ],
+)
+def test_company_size_bands_are_their_class_without_any_rule(band, size):
+    assert mapping.apply("", [], {"company_size": band}) == {"company_size": size}
+
+
+def test_an_unknown_band_is_noted_not_raised_when_issues_are_collected():
+    issues = []
+    values = mapping.apply("", [], {"company_size": "很多", "phone": "1"}, issues)
+    assert values == {"phone": "1"}
+    [issue] = issues
+    assert (issue["code"], issue["field"], issue["value"]) == ("unmapped", "company_size", "很多")
+    assert issue["error"]["code"] == "needs_size_class"
+    with pytest.raises(mapping.MappingError, match="whole number"):
+        mapping.apply("", [], {"company_size": "很多", "phone": "1"})
+
+
+def test_mapping_messages_name_fields_by_their_label():
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        problems = mapping.validate_rules(
+            [{"field": "in_tender", "path": "t", "map": {"也许": "perhaps"}}]
+        )
+        assert problems == ["第 1 条规则：是否招标需要“是”或“否”，收到的是“perhaps”。"], problems
+        with pytest.raises(mapping.MappingError) as raised:
+            mapping.apply("", [{"field": "company", "path": "c"}], {"c": {"nested": 1}})
+        assert str(raised.value).startswith("公司名称：路径“c”处的值是对象或列表"), raised.value

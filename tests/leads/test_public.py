@@ -318,3 +318,33 @@ def test_it_bakes_the_campaign_into_the_qr_code(client, world):
 def test_it_knows_only_svg_and_png(client, world):
     channel = make_channel(world.a.tenant)
     assert client.get(f"/f/{channel.key}/qr.gif").status_code == 404
+
+
+def test_length_limits_are_field_errors_never_a_silent_cut(client, world):
+    channel = make_channel(world.a.tenant)
+    page = client.get(f"/f/{channel.key}/").content.decode()
+    # A maxlength attribute makes browsers drop a pasted text's tail without a word.
+    assert "maxlength" not in page
+
+    response = client.post(
+        f"/f/{channel.key}/",
+        {**VALID, "contact_name": "王" * 300, "message": "需" * 48_000},
+        HTTP_ACCEPT_LANGUAGE="zh-hans",
+    )
+
+    assert response.status_code == 200
+    form = response.context["form"]
+    assert set(form.errors) == {"contact_name", "message"}
+    assert form.errors["contact_name"] == ["最多 100 个字符：现在有 300 个。"]
+    assert form.errors["message"] == ["最多 2000 个字符：现在有 48000 个。"]
+    html = response.content.decode()
+    assert "最多 100 个字符：现在有 300 个。" in html and 'class="form-control' in html
+    assert _events(world.a.tenant) == []
+
+    # Within the limits it goes through.
+    response = client.post(
+        f"/f/{channel.key}/", {**VALID, "contact_name": "王" * 100, "message": "需" * 2000}
+    )
+    assert response.status_code == 303
+    [event] = _events(world.a.tenant)
+    assert len(event.payload["contact_name"]) == 100 and len(event.payload["message"]) == 2000

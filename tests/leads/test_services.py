@@ -407,3 +407,154 @@ def test_suspect_reasons_and_the_timeline_read_in_the_readers_language(tenant, c
     with translation.override("zh-hans"):
         assert lead.suspect_reason_texts() == ["无法识别的电话号码：12345"]
         assert intake_event.text.startswith("接收自")
+
+
+# -- placeholder phones, unmappable optional fields, null in a map, error texts ------------
+
+
+@pytest.mark.parametrize(
+    "phone", ["13800000000", "13888888888", "12345678901", "13333333333", "11111111111"]
+)
+def test_a_placeholder_phone_is_flagged_and_never_makes_a_revisit(tenant, channel, world, phone):
+    first = lead_of(tenant, intake(tenant, channel, {"phone": phone, "company": "宁波恒力液压"}))
+    with tenant_context(tenant):
+        Lead.objects.filter(pk=first.pk).update(owner=world.a.rep, status=LeadStatus.ASSIGNED)
+    second = lead_of(
+        tenant,
+        intake(tenant, channel, {"phone": phone, "company": "杭州明德医疗器械", "message": "DR"}),
+    )
+    assert second.revisit_of is None
+    assert second.is_suspect
+    assert any("Placeholder" in r for r in second.suspect_reason_texts()), second.suspect_reasons
+    # Dispatched and scored as any new lead, not handed to the first lead's owner unscored.
+    assert second.status == LeadStatus.ASSIGNED and second.score is not None
+    with tenant_context(tenant):
+        assert not second.events.filter(kind="revisit").exists()
+        assert second.decisions.get().kind == "auto"
+
+
+def test_four_companies_with_one_placeholder_phone_stay_four_originals(tenant, channel):
+    companies = ["宁波恒力液压", "杭州明德医疗器械", "苏州康泰医疗", "无锡华光锅炉"]
+    leads = [
+        lead_of(tenant, intake(tenant, channel, {"phone": "13800000000", "company": c}))
+        for c in companies
+    ]
+    assert [lead.revisit_of_id for lead in leads] == [None] * 4
+    assert all(lead.is_suspect and lead.score is not None for lead in leads)
+
+
+def test_the_same_company_and_contact_still_make_a_revisit_with_a_placeholder_phone(
+    tenant, channel
+):
+    payload = {
+        "phone": "13800000000",
+        "company": "宁波恒力液压科技有限公司",
+        "contact_name": "王工",
+    }
+    first = lead_of(tenant, intake(tenant, channel, payload))
+    second = lead_of(tenant, intake(tenant, channel, {**payload, "message": "再问一次"}))
+    assert second.revisit_of == first
+
+
+def test_a_web_form_company_size_band_is_its_class(tenant, channel):
+    lead = lead_of(
+        tenant, intake(tenant, channel, {"phone": "13957121688", "company_size": "51-200人"})
+    )
+    assert lead.company_size == 2 and lead.intake_issues == []
+    lead = lead_of(
+        tenant, intake(tenant, channel, {"phone": "13957121689", "company_size": "1000人以上"})
+    )
+    assert lead.company_size == 5
+
+
+def test_an_unmappable_optional_field_never_blocks_the_lead(tenant, channel):
+    event = intake(
+        tenant,
+        channel,
+        {
+            "phone": "13957121688",
+            "company": "宁波恒力液压科技有限公司",
+            "company_size": "很多人",
+            "in_tender": "也许",
+            "title": {"cn": "采购经理"},
+        },
+    )
+    assert event.status == EventStatus.PROCESSED, event.error
+    lead = lead_of(tenant, event)
+    assert lead.company == "宁波恒力液压科技有限公司"
+    assert lead.company_size is None and lead.in_tender is None and lead.title == ""
+    # The values as received are kept on the lead and its event, and flagged.
+    kept = {(i["field"], i["value"]) for i in lead.intake_issues}
+    assert kept == {
+        ("company_size", "很多人"),
+        ("in_tender", "也许"),
+        ("title", '{"cn": "采购经理"}'),
+    }
+    assert event.mapping_issues == lead.intake_issues
+    assert all(i["code"] == "unmapped" for i in lead.intake_issues)
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        texts = lead.intake_issue_texts()
+    assert any("公司规模档位" in t and "很多人" in t for t in texts), texts
+    # Assigned and scored as usual.
+    assert lead.status == LeadStatus.ASSIGNED and lead.score is not None
+
+
+def test_a_lead_without_any_contact_still_fails(tenant, channel):
+    event = intake(tenant, channel, {"company": "甲公司", "company_size": "很多人"})
+    assert event.status == EventStatus.FAILED and event.lead is None
+    assert event.error_detail == {"code": "no_contact"}
+
+
+def test_a_contact_field_that_cannot_be_read_still_fails(tenant, channel):
+    event = intake(tenant, channel, {"phone": {"mobile": "13957121688"}})
+    assert event.status == EventStatus.FAILED and event.lead is None
+    assert event.error_detail["code"] == "not_single_value"
+
+
+def test_null_in_a_value_map_leaves_the_field_empty(tenant, channel):
+    channel.mapping = [
+        {"field": "company_size", "path": "size", "map": {"小": 1, "不清楚": None}},
+        {"field": "in_tender", "path": "tender", "map": {"不清楚": None}, "default": False},
+    ]
+    with tenant_context(tenant):
+        channel.save()
+    event = intake(tenant, channel, {"phone": "13957121688", "size": "不清楚", "tender": "不清楚"})
+    assert event.status == EventStatus.PROCESSED, event.error
+    lead = lead_of(tenant, event)
+    assert lead.company_size is None and lead.in_tender is None
+    assert lead.intake_issues == []
+
+
+def test_an_over_long_webhook_value_is_cut_and_flagged_the_payload_keeps_it(tenant, channel):
+    name, message = "王" * 300, "需" * 48_000
+    event = intake(
+        tenant, channel, {"phone": "13957121688", "contact_name": name, "message": message}
+    )
+    assert event.status == EventStatus.PROCESSED
+    lead = lead_of(tenant, event)
+    assert lead.contact_name == "王" * 100 and len(lead.message) == 10_000
+    assert {(i["code"], i["field"], i["length"], i["limit"]) for i in lead.intake_issues} == {
+        ("too_long", "contact_name", 300, 100),
+        ("too_long", "message", 48_000, 10_000),
+    }
+    assert event.payload["contact_name"] == name and event.payload["message"] == message
+
+
+def test_intake_errors_read_in_the_readers_language_with_field_labels(tenant, channel):
+    from django.utils import translation
+
+    event = intake(tenant, channel, {"phone": ["13957121688"]})
+    assert event.status == EventStatus.FAILED
+    assert "phone" in event.error  # the technical record, in English
+    with translation.override("zh-hans"):
+        text = event.error_text
+    assert text.startswith("电话：") and "phone" not in text and "value" not in text, text
+    event = intake(tenant, channel, {"company": "甲"})
+    with translation.override("zh-hans"):
+        assert event.error_text == (
+            "无法联系此线索：至少需要电话、邮箱或外部 ID（请检查渠道的字段映射）。"
+        )
+    with translation.override("en"):
+        assert event.error_text.startswith("No way to reach this lead")

@@ -328,8 +328,16 @@ def test_the_timeline_holds_every_kind_of_event(world, login, english):
     rep2 = make_rep(tenant, "alpha-rep2", is_available=False)
     channel = make_channel(tenant)
     tag = make_tag(tenant, "急需")
-    # An earlier lead with the same phone (→ revisit), nobody to hand it to (→ wait, pool).
-    make_lead(tenant, channel=channel, phone="+8613800000000", phone_key="+8613800000000")
+    # An earlier lead of the same company and contact (→ revisit; the placeholder phone
+    # below matches nobody), nobody to hand it to (→ wait, pool).
+    make_lead(
+        tenant,
+        channel=channel,
+        phone="+8613957121688",
+        phone_key="+8613957121688",
+        company_key="宁波恒力液压科技",
+        contact_key="王工",
+    )
     with tenant_context(tenant):
         TaggingRule.objects.create(tenant=tenant, tag=tag, keywords="急需")
         RepProfile.objects.create(tenant=tenant, membership=rep, is_available=False)
