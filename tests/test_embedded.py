@@ -211,8 +211,9 @@ def test_make_run_from_an_empty_var_serves_the_product(embedded_env):
             {
                 "company": "苏州端到端精密机械有限公司",
                 "contact_name": "端木工",
-                "phone": "13912345678",
+                "phone": "13957123481",
                 "message": "需要报价：五轴加工中心两台",
+                "company_size": "51-200人",  # the briefs' own example value
             },
             ensure_ascii=False,
         ).encode()
