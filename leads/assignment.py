@@ -202,15 +202,25 @@ class RepState:
         return since is None or now - since >= timedelta(days=params.hot_zone_days)
 
 
-def eligibility(rep: RepState, facts: LeadFacts, params: Params, relaxed, exclude) -> str:
-    if rep.membership_id in exclude:
-        return EXCLUDED
+def intake_verdict(rep: RepState, params: Params) -> str:
+    """Whether the rep takes new leads at all, whatever the lead: `unavailable`, `paused`
+    (observation zone), `at_capacity` (open load, `open_loads()`, at or above the cap), or
+    `ok`. The first checks of `eligibility()`; the profile page and the board show it."""
     if not rep.available:
         return UNAVAILABLE
     if rep.zone == Zone.OBSERVATION:
         return PAUSED
     if rep.open_count >= rep.cap(params):
         return AT_CAPACITY
+    return OK
+
+
+def eligibility(rep: RepState, facts: LeadFacts, params: Params, relaxed, exclude) -> str:
+    if rep.membership_id in exclude:
+        return EXCLUDED
+    verdict = intake_verdict(rep, params)
+    if verdict != OK:
+        return verdict
     if params.require_region and REGION not in relaxed and rep.regions:
         keys = facts.region_keys()
         if keys and rep.regions.isdisjoint(keys):
@@ -561,12 +571,7 @@ def rep_states(params: Params, now: datetime) -> list[RepState]:
         )
         rows = list(reps.all())
     ids = [r["id"] for r in rows]
-    open_counts = dict(
-        Lead.objects.filter(status=LeadStatus.ASSIGNED, owner_id__in=ids)
-        .values_list("owner_id")
-        .annotate(n=Count("id"))
-        .values_list("owner_id", "n")
-    )
+    open_counts = open_loads(ids)
     since = tenant_today(now) - timedelta(days=params.fairness_window_days - 1)
     ledger = {
         row["membership_id"]: (row["e"] or 0.0, row["r"] or 0)
@@ -584,6 +589,65 @@ def rep_states(params: Params, now: datetime) -> list[RepState]:
         state.expected, state.received = ledger.get(row["id"], (0.0, 0))
         states.append(state)
     return states
+
+
+def open_loads(membership_ids) -> dict[int, int]:
+    """Each rep's open load (F10; docs/assignment.md, "Open load"): how many leads of
+    `Lead.objects.open_load()` they own, by membership id (reps with none are absent).
+    The engine's cap, the profile page, "why didn't I get it" and the board all count
+    with this one query."""
+    return dict(
+        Lead.objects.open_load()
+        .filter(owner_id__in=list(membership_ids))
+        .values_list("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+    )
+
+
+@dataclass(frozen=True)
+class Load:
+    """A rep's open load against their cap, and whether they take new leads now."""
+
+    open: int
+    cap: int
+    verdict: str  # intake_verdict(): ok, unavailable, paused or at_capacity
+
+    @property
+    def takes_leads(self) -> bool:
+        return self.verdict == OK
+
+    @property
+    def free(self) -> int:
+        return max(self.cap - self.open, 0)
+
+
+def rep_load(
+    membership: Membership,
+    *,
+    params: Params | None = None,
+    profile: RepProfile | None = None,
+    now: datetime | None = None,
+    open_count: int | None = None,
+) -> Load:
+    """The rep's `Load` as the engine would see it now (profile defaults when they have
+    none; nothing is written). `open_count`: their open load when the caller has just
+    counted the same rows (the board lists them), else `open_loads()` counts it."""
+    now = now or timezone.now()
+    if params is None:
+        policy = (
+            AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED)
+            .order_by("-version")
+            .first()
+        )
+        params = Params.of(policy) if policy is not None else Params()
+    if profile is None:
+        profile = RepProfile.objects.filter(membership=membership).first()
+    state = state_of(membership, profile, tenant_today(now))
+    if open_count is None:
+        open_count = open_loads([membership.pk]).get(membership.pk, 0)
+    state.open_count = open_count
+    return Load(open=state.open_count, cap=state.cap(params), verdict=intake_verdict(state, params))
 
 
 def state_of(membership: Membership, profile: RepProfile | None, today: date) -> RepState:

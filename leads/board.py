@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
 from crm.tenancy import current_tenant, tenant_today
-from leads.models import BoardSettings, DailySummary, Lead, LeadStatus
+from leads.models import BoardSettings, DailySummary, Lead
 
 VERIFY_CLOCK = timedelta(hours=24)
 
@@ -147,6 +147,11 @@ class BoardItem:
         return max(0.0, _hours(self.deadline - self.now))
 
     @property
+    def needs_verdict(self) -> bool:
+        """A lead to verify (an original or a revisit), not a verified one."""
+        return self.kind in (Kind.VERIFY, Kind.REVISIT) and not self.lead.verification
+
+    @property
     def kind_label(self) -> str:
         return KIND_LABELS[self.kind]
 
@@ -253,9 +258,11 @@ def _prefixed(prefix: str, fields) -> list[str]:
 
 
 def open_leads(membership: Membership):
-    """The member's leads still to verify (originals and revisits), oldest first."""
+    """The member's leads still to verify (originals and revisits), oldest first: their
+    open load (`Lead.objects.open_load()`, the cap's definition)."""
     return (
-        Lead.objects.filter(owner=membership, status=LeadStatus.ASSIGNED, verification="")
+        Lead.objects.open_load()
+        .filter(owner=membership)
         .select_related("customer", "channel", "revisit_of")
         .only(
             *_LEAD_LABEL,
@@ -263,6 +270,8 @@ def open_leads(membership: Membership):
             "owner_id",
             "message",
             "source_grade",
+            "status",
+            "verification",
             "assigned_at",
             "revisit_of_id",
             "customer_id",
@@ -320,6 +329,12 @@ class Board:
             counts["overdue"] += item.is_overdue
         counts["total"] = len(self.items)
         return counts
+
+    @property
+    def open_load(self) -> int:
+        """The owner's open load (`Lead.objects.open_load()`): the leads on the board that
+        wait for their verdict."""
+        return sum(1 for i in self.items if i.lead is not None and i.needs_verdict)
 
     @property
     def overdue(self) -> list[BoardItem]:

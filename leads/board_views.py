@@ -110,6 +110,11 @@ def board(request: HttpRequest) -> HttpResponse:
         context["more"] = [
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
+    if owner.role == Role.REP:
+        from leads.assignment import rep_load
+
+        # The open load is the board's unverified leads: the same rows, counted once.
+        context["load"] = rep_load(owner, now=now, open_count=data.open_load)
     if viewer.role in MANAGERS:
         context["reps"] = _reps(viewer)
     return TemplateResponse(request, "leads/board.html", context)

@@ -310,6 +310,14 @@ class LeadQuerySet(TenantQuerySet):
     def within_revisit_window(self, now=None):
         return self.filter(created_at__gte=(now or timezone.now()) - REVISIT_WINDOW)
 
+    def open_load(self):
+        """The leads that make up their owners' open load (F10), the one definition the
+        assignment engine's cap, the rep's profile, "why didn't I get it" and the board
+        read (`leads.assignment.open_loads`): leads with an owner, status assigned and no
+        verdict yet. A lead stops counting the moment it is verified (valid or invalid),
+        whoever owns it later; leads in the pool or waiting for dispatch have no owner."""
+        return self.filter(owner__isnull=False, status=LeadStatus.ASSIGNED, verification="")
+
 
 class Lead(TenantOwned):
     # The five core fields (F7) …

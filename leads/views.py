@@ -30,6 +30,7 @@ from crm.models import Membership, Role
 from leads import explain as explaining
 from leads import normalize
 from leads.access import IMPORTERS, LEAD_READERS, access_lead, leads_visible_to
+from leads.assignment import rep_load
 from leads.filters import LeadFilter
 from leads.models import (
     AssignmentDecision,
@@ -532,7 +533,14 @@ def why_not(request: HttpRequest) -> HttpResponse:
     results = None
     if form.is_bound and form.is_valid():
         results = [_why_not_row(membership, lead) for lead in _why_not_leads(form)]
-    context = {"form": form, "results": results, "days": WHY_NOT_DAYS}
+    load = rep_load(membership)
+    context = {
+        "form": form,
+        "results": results,
+        "days": WHY_NOT_DAYS,
+        "load": load,
+        "intake": load_text(load),
+    }
     return TemplateResponse(request, "leads/why_not.html", context)
 
 
@@ -585,6 +593,37 @@ def _active_params():
     return (Params.of(policy) if policy is not None else Params()), policy
 
 
+def profile_regions(profile: RepProfile) -> list[str]:
+    """The profile's provinces, then its cities, each region once: a municipality such as
+    上海市 is listed as a province and as a city, and shown once."""
+    seen, regions = set(), []
+    for name in [*(profile.provinces or []), *(profile.cities or [])]:
+        key = normalize.region_key(name)
+        if name and key not in seen:
+            seen.add(key)
+            regions.append(name)
+    return regions
+
+
+def load_text(load) -> str:
+    """Whether the rep takes new leads now, in the words of "why didn't I get it"."""
+    from leads.assignment import AT_CAPACITY, OK, PAUSED
+
+    if load.verdict == OK:
+        return _("%(free)s more before the cap of %(cap)s") % {
+            "free": load.free,
+            "cap": load.cap,
+        }
+    if load.verdict == AT_CAPACITY:
+        return _(
+            "At capacity: %(open)s open unverified leads of %(cap)s. Verify one to get new "
+            "leads again."
+        ) % {"open": load.open, "cap": load.cap}
+    if load.verdict == PAUSED:
+        return _("Paused from dispatch (observation zone)")
+    return _("Marked unavailable (leave or away)")
+
+
 @require_GET
 def my_profile(request: HttpRequest) -> HttpResponse:
     """The rep's own profile, read-only: what they are matched on, their load, their zone
@@ -603,16 +642,19 @@ def my_profile(request: HttpRequest) -> HttpResponse:
         expected=Sum("expected"), received=Sum("received")
     )
     industries = dict(Industry.choices)
+    load = rep_load(membership, params=params, profile=profile if has_profile else None)
     context = {
         "profile": profile,
         "has_profile": has_profile,
         "policy": policy,
         "params": params,
         "industries": [industries.get(i, i) for i in profile.industries or []],
-        "regions": [*(profile.provinces or []), *(profile.cities or [])],
-        "capacity": params.default_capacity if profile.capacity is None else profile.capacity,
+        "regions": profile_regions(profile),
+        "capacity": load.cap,
         "capacity_is_default": profile.capacity is None,
-        "open_count": Lead.objects.filter(owner=membership, status=LeadStatus.ASSIGNED).count(),
+        "open_count": load.open,
+        "load": load,
+        "intake": load_text(load),
         "available": profile.available_on(today),
         "expected": explaining.number(ledger["expected"] or 0),
         "received": ledger["received"] or 0,
