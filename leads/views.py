@@ -34,17 +34,16 @@ from leads.assignment import rep_load
 from leads.filters import LeadFilter
 from leads.models import (
     AssignmentDecision,
-    AssignmentPolicy,
     Industry,
     Lead,
     LeadEventKind,
     LeadStatus,
-    PolicyStatus,
     PoolReason,
     RepLedgerDay,
     RepProfile,
     TouchChannel,
     Zone,
+    profile_of,
 )
 from leads.tables import IdsFirstPaginator, LeadTable
 
@@ -184,7 +183,9 @@ def _verification_context(membership, lead: Lead, **forms_) -> dict:
     follow-up form (a bound one passed in keeps its errors)."""
     from customers.views import follow_up_context, follow_up_form, verify_context
 
-    context = verify_context(membership, lead, errors=forms_.get("verify_errors"))
+    context = verify_context(
+        membership, lead, errors=forms_.get("verify_errors"), values=forms_.get("verify_values")
+    )
     is_owner = lead.owner_id is not None and lead.owner_id == membership.pk
     context["can_follow_up"] = is_owner and lead.status != LeadStatus.INVALID
     if context["can_follow_up"]:
@@ -585,11 +586,9 @@ def _why_not_row(membership, lead: Lead) -> dict:
 
 def _active_params():
     """The active policy's parameters, read without creating anything (defaults if none)."""
-    from leads.assignment import Params
+    from leads.assignment import Params, policy_published
 
-    policy = (
-        AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version").first()
-    )
+    policy = policy_published()
     return (Params.of(policy) if policy is not None else Params()), policy
 
 
@@ -670,7 +669,7 @@ def my_profile(request: HttpRequest) -> HttpResponse:
 def training_card_context(membership, *, profile=None, params=None) -> dict | None:
     """What the training card says, or None when the rep is not in the observation zone."""
     if profile is None:
-        profile = RepProfile.objects.filter(membership=membership).first()
+        profile = profile_of(membership)
     if profile is None or profile.zone not in (Zone.OBSERVATION, Zone.PROBATION):
         return None
     if params is None:
