@@ -20,11 +20,15 @@ verifications. The story (docs/assignment.md):
   the observation zone (paused from dispatch, training card on the home page);
 - rep6 is away for the last three days ("unavailable" in those decisions) and until a date;
 - leads older than 30 hours are verified (valid or invalid), younger ones still open;
-- a lead waits and, retried with the optional criteria dropped, is pooled; another one
-  still waits; the manager reassigns one lead by hand;
+- during the team meeting of the last hour (the reps present marked away) a lead waits
+  and, retried with the optional criteria dropped, is pooled; another one still waits;
+  the manager reassigns one lead by hand;
 - the ledger is rebuilt from the decisions by their day, and the SLA sweep runs once:
-  reminders for leads untouched after 24 hours, and valid leads touched once more than
-  72 hours ago go back to the pool and on to another rep.
+  reminders for leads untouched after 24 hours, and valid leads verified on the first
+  call whose next step is more than 72 hours past go back to the pool and on to another
+  rep, their verdict kept;
+- every rep present ends with room below their cap (their open load, docs/assignment.md),
+  so new leads spread.
 
 Idempotent: channels, tags, rules and rep profiles are created when missing; leads (and
 the whole story) only when the tenant has none. Deterministic content
@@ -969,14 +973,15 @@ class _Story:
         return open_loads(self.rep_ids)
 
     def _waiting_and_pooled(self) -> None:
-        """Two leads arrive while every rep present is full (caps lowered for the moment to
-        their open leads), rep5 is paused and rep6 away: both wait; the first one's retry,
-        with the optional criteria dropped, still finds nobody and pools it."""
-        open_counts = self._open_counts()
-        for membership in self.reps.values():
-            RepProfile.objects.filter(membership=membership).update(
-                capacity=open_counts.get(membership.pk, 0)
-            )
+        """The team meeting of the last hour: the reps present are marked away for it
+        (unavailable), rep5 is paused and rep6 on leave. Two leads arrive meanwhile and
+        wait; the first one's retry, with the optional criteria dropped, still finds nobody
+        and pools it (the managers are told). The meeting is over: the second one's retry
+        finds the reps back, with room below their caps (restored here from the story's)."""
+        for username, membership in self.reps.items():
+            RepProfile.objects.filter(membership=membership).update(capacity=CAPACITY.get(username))
+        in_meeting = RepProfile.objects.filter(membership__in=[self.reps[u] for u in ACTIVE])
+        in_meeting.update(is_available=False)
         first = self.now - timedelta(minutes=45)
         person = self.maker.person()
         payload = self.maker.payload(
@@ -1000,8 +1005,7 @@ class _Story:
         if intake is not None:
             event, lead = intake
             self._backdate(lead, [second + timedelta(seconds=2)], created=second, event=event)
-        for username, membership in self.reps.items():
-            RepProfile.objects.filter(membership=membership).update(capacity=CAPACITY.get(username))
+        in_meeting.update(is_available=True)
 
     def _finish(self) -> None:
         draft = policy_draft(user=self.world.users["admin"])

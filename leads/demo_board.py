@@ -17,9 +17,10 @@ due later, and older ones done.
 And today's open work through the real intake and engine: each rep gets a revisit of one
 of their customers (the engine hands a revisit to the first lead's owner, and it takes
 over the valid verdict: a customer to follow up, not a lead to verify), and a lead to
-verify past its 24 h clock plus a recent one, each dispatched with everybody else full
-for the moment (as the story's waiting lead is) and, for rep5 and rep6, with their zone
-or leave as it was at that earlier moment. The SLA sweep then runs once (reminders for
+verify past its 24 h clock plus a recent one, each from one of the rep's regions and
+asking for one of their product lines, so the engine gives it to them (the others have
+room, but score well below); for rep5 and rep6 with their zone or leave as it was at
+that earlier moment. The SLA sweep then runs once (reminders for
 the leads past 24 h) and the fairness ledger is rebuilt from the decisions.
 
 Idempotent: nothing is added when the tenant has any follow-up already. Deterministic
@@ -49,13 +50,13 @@ from customers.models import (
 )
 from customers.services import VISIT_ACTION, add_working_days, interaction_log, presets
 from leads import sla
-from leads.assignment import open_loads
 from leads.models import (
     AssignmentDecision,
     ChannelType,
     DecisionOutcome,
     EventSource,
     InboundEvent,
+    Industry,
     Lead,
     LeadEvent,
     LeadEventKind,
@@ -121,6 +122,13 @@ NEW_NOTES = [
     "科室新建，需要配置{eq}，请联系我。",
 ]
 EQUIPMENT = ["移动DR", "64排CT", "彩色多普勒超声", "全自动生化分析仪", "监护仪", "呼吸机"]
+
+INDUSTRY_WORDS = {
+    Industry.MANUFACTURING: "制造业",
+    Industry.ENERGY: "能源",
+    Industry.INFRASTRUCTURE: "基建",
+    Industry.OTHER: "其他",
+}
 
 # Today's follow-ups per rep: (due today, overdue), drawn in these ranges.
 DUE_TODAY = (3, 5)
@@ -434,48 +442,48 @@ class _Board:
             self.counts["revisits"] += 1
 
     def _new_lead(self, rep, moment: datetime, profiles: dict) -> None:
-        """A new lead dispatched by the engine with only `rep` able to take it, everybody's
-        state as it was at `moment` (zones and leave), then put back."""
+        """A new lead that fits `rep` (from one of their regions, asking for one of their
+        product lines), dispatched by the engine as it stands: the others have room but
+        score well below, so it is theirs. rep5 and rep6 get theirs as things were at
+        `moment` (before the pause, before the leave), then put back."""
+        from leads import normalize
+        from leads.demo import EQUIPMENT as ALL_EQUIPMENT
         from leads.demo import _Maker
 
+        profile = profiles[rep.pk]
+        regions = {
+            normalize.region_key(r) for r in [*(profile.provinces or []), *(profile.cities or [])]
+        }
         maker = _Maker(seed=SEED + rep.pk * 100 + self.counts["to_verify"])
         person = maker.person()
-        while Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists():
+        for _attempt in range(3000):
+            phone = normalize.parse_phone(person["phone"])
+            here = {normalize.region_key(p) for p in (phone.province, phone.city) if p}
+            taken = Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists()
+            if here & regions and not taken:
+                break
             person = maker.person()
-        message = self.rnd.choice(NEW_NOTES).format(eq=self.rnd.choice(EQUIPMENT))
+        lines = [p for p in profile.product_lines or [] if p]
+        fitting = [e for e in ALL_EQUIPMENT if any(line in e for line in lines)]
+        equipment = self.rnd.choice(fitting or lines or EQUIPMENT)
+        message = self.rnd.choice(NEW_NOTES).format(eq=equipment)
+        industries = [i for i in profile.industries or [] if i in INDUSTRY_WORDS]
+        if industries:  # one of the rep's industries, as a form would say it
+            person = {**person, "industry": INDUSTRY_WORDS[industries[0]]}
         payload = maker.payload(ChannelType.WEB_FORM, person, message)
-        open_counts = open_loads([m.pk for m in self.reps.values()])
-        usernames = {m.pk: u for u, m in self.reps.items()}
-        saved = {
-            pk: (p.capacity, p.zone, p.zone_since, p.is_available, p.unavailable_until)
-            for pk, p in profiles.items()
-        }
-        for pk, profile in profiles.items():
-            if pk not in usernames:
-                continue
-            changes = {}
-            if pk != rep.pk:
-                # Full for the moment (a paused or away rep is out anyway, and says so).
-                if profile.zone == Zone.OBSERVATION or not profile.available_on(self.today):
-                    continue
-                changes["capacity"] = open_counts.get(pk, 0)
-            else:
-                changes["capacity"] = open_counts.get(pk, 0) + 1
-                changes["zone"] = Zone.NORMAL  # (rep5: before the pause)
-                changes["is_available"], changes["unavailable_until"] = True, None
-            RepProfile.objects.filter(pk=profile.pk).update(**changes)
+        saved = (profile.zone, profile.zone_since, profile.is_available, profile.unavailable_until)
+        # rep5 before the pause, rep6 before the leave: on dispatch then.
+        RepProfile.objects.filter(pk=profile.pk).update(
+            zone=Zone.NORMAL, is_available=True, unavailable_until=None
+        )
         since = timezone.now()
         try:
             event, lead = self._intake(ChannelType.WEB_FORM, payload)
         finally:
-            for pk, (capacity, zone, zone_since, available, until) in saved.items():
-                RepProfile.objects.filter(membership_id=pk).update(
-                    capacity=capacity,
-                    zone=zone,
-                    zone_since=zone_since,
-                    is_available=available,
-                    unavailable_until=until,
-                )
+            zone, zone_since, available, until = saved
+            RepProfile.objects.filter(pk=profile.pk).update(
+                zone=zone, zone_since=zone_since, is_available=available, unavailable_until=until
+            )
         if lead is None:
             return
         self._backdate(lead, event, moment, since)

@@ -17,7 +17,9 @@ alert already there. Correctness never depends on the lock: the constraint decid
 Thresholds (all per tenant, `SlaPolicy`):
 - `a_unassigned` / `unassigned`: status new and no owner (pooled leads included) for
   `a_unassigned_minutes` (A-class only) / `unassigned_minutes`, measured from
-  `created_at` in dispatch round 0 and from `pooled_at` in later rounds → managers.
+  `created_at` in dispatch round 0 and from `pooled_at` in later rounds → managers. Not
+  for a lead the engine pooled because nobody could take it (`no_candidate`): the
+  managers were told then (`lead.pooled`), once.
 - `unverified_rep`: status assigned for `unverified_hours` since `assigned_at` → the rep;
   an untouched lead then counts as a late first touch (`leads.zones.lead_mark_late`).
 - `unverified_mgr`: still assigned `unverified_escalation_hours` after the rep was
@@ -232,9 +234,15 @@ class _Sweep:
 
     def _unassigned(self, minutes: int) -> Q:
         since = self.now - timedelta(minutes=minutes)
-        return Q(status=LeadStatus.NEW, owner__isnull=True) & (
-            Q(dispatch_round=0, created_at__lte=since)
-            | Q(dispatch_round__gt=0, pooled_at__lte=since)
+        # A lead the engine pooled because nobody could take it was told to the managers
+        # then (lead.pooled, "assign it by hand"): one notice per pooled lead.
+        return (
+            Q(status=LeadStatus.NEW, owner__isnull=True)
+            & ~Q(pool_reason=PoolReason.NO_CANDIDATE)
+            & (
+                Q(dispatch_round=0, created_at__lte=since)
+                | Q(dispatch_round__gt=0, pooled_at__lte=since)
+            )
         )
 
     def a_unassigned(self) -> int:

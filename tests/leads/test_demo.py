@@ -189,10 +189,23 @@ def test_seed_demo_tells_the_whole_assignment_story_once():
             )
             assert list(to_manager.values_list("event", flat=True)) == ["lead.returned"]
 
+        # "Why didn't I get it" never contradicts the profile: an at-capacity verdict in
+        # the demo records the rep's own cap.
+        caps = {
+            p.membership_id: p.capacity or policy_active().default_capacity
+            for p in profiles.values()
+        }
+        for candidates in AssignmentDecision.objects.values_list("candidates", flat=True):
+            for entry in candidates:
+                if entry["v"] == "at_capacity":
+                    assert entry["cap"] == caps[entry["m"]], entry
+
         # Room to take leads (F10): every rep present is below the cap, counted the one way
         # the engine counts (open load), so new leads spread over them.
         loads = open_loads(reps[name].pk for name in REPS)
         present = ["rep1", "rep2", "rep3", "rep4"]
+        assert {n for n, p in profiles.items() if p.zone == Zone.OBSERVATION} == {"rep5"}
+        assert all(profiles[name].available_on(today) for name in present)
         for name in present:
             cap = profiles[name].capacity or policy_active().default_capacity
             assert loads.get(reps[name].pk, 0) <= cap - 2, (name, loads.get(reps[name].pk), cap)

@@ -209,6 +209,21 @@ def test_a_pooled_lead_is_measured_from_when_it_was_pooled(a, channel):
     assert (alert.owner_id, alert.fired_at) == (None, pooled + 120 * MINUTE)
 
 
+def test_a_lead_pooled_for_want_of_a_rep_is_not_told_again(a, channel):
+    """The engine pooled it and told the managers (lead.pooled): one notice per pooled
+    lead, no "unassigned" alerts after it. A lead pooled because assignment failed was
+    told to nobody: its alerts stay."""
+    nobody = unassigned_lead(
+        a, channel, T0, grade=SourceGrade.A, pooled_at=T0, pool_reason=PoolReason.NO_CANDIDATE
+    )
+    failed = unassigned_lead(
+        a, channel, T0, grade=SourceGrade.A, pooled_at=T0, pool_reason=PoolReason.FAILED
+    )
+    assert sweep(a.tenant, T0 + 3 * HOUR) == only({}, a_unassigned=1, unassigned=1)
+    assert {lead_id for lead_id, _t, _r in fired(a.tenant)} == {failed.pk}
+    assert nobody.pk not in {lead_id for lead_id, _t, _r in fired(a.tenant)}
+
+
 def test_thresholds_are_per_tenant(a, world, channel):
     set_policy(a.tenant, a_unassigned_minutes=10, unassigned_minutes=45)
     lead = unassigned_lead(a, channel, T0, grade=SourceGrade.A)
