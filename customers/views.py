@@ -353,8 +353,9 @@ def contact_ended(request: HttpRequest) -> HttpResponse:
 
 
 def _customer(membership, public_id) -> Customer:
-    """A customer this member may read: its owner rep, or managers, marketing and admins;
-    404 otherwise (another tenant's id included)."""
+    """A customer this member may read: its owner rep, a rep who owns one of its leads
+    (a verified lead handed to them), or managers, marketing and admins; 404 otherwise
+    (another tenant's id included)."""
     customer = (
         Customer.objects.select_related("owner__user", "source_lead")
         .filter(public_id=public_id)
@@ -362,7 +363,11 @@ def _customer(membership, public_id) -> Customer:
     )
     if customer is None:
         raise Http404("No such customer.")
-    if membership.role not in CUSTOMER_READERS and customer.owner_id != membership.pk:
+    if (
+        membership.role not in CUSTOMER_READERS
+        and customer.owner_id != membership.pk
+        and not Lead.objects.filter(customer=customer, owner=membership).exists()
+    ):
         raise Http404("No such customer.")
     return customer
 

@@ -330,7 +330,7 @@ def _verified(tenant, lead, rep, *, now=None):
         )
 
 
-def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(world):
+def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(world, login):
     from leads import board
 
     t = world.a.tenant
@@ -366,12 +366,25 @@ def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(worl
         assert [(i.kind, i.lead.pk, i.needs_verdict) for i in items] == [("valid", lead.pk, False)]
         # The earlier owner's next step on it leaves their board with the lead.
         assert board.board_for(first_owner).items == []
+        customer = lead.customer
     # No 24 h verification clock for the new owner.
     with tenant_context(t):
         from leads.sla import sla_sweep
 
         counts = sla_sweep(timezone.now() + timedelta(hours=25))
     assert counts["unverified_rep"] == 0
+    # The new owner reads the customer they now follow up.
+    from django.urls import reverse
+
+    assert (
+        login(new_owner).get(reverse("customers:detail", args=[customer.public_id])).status_code
+        == 200
+    )
+    outsider = MembershipFactory(tenant=t, role=Role.REP, user__username="outsider")
+    assert (
+        login(outsider).get(reverse("customers:detail", args=[customer.public_id])).status_code
+        == 404
+    )
 
 
 def test_a_manager_reassigning_a_verified_lead_keeps_the_verdict(world):
