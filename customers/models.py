@@ -137,9 +137,28 @@ class Preset(TenantOwned):
         return self.name
 
 
+class InteractionKind(models.TextChoices):
+    FOLLOW_UP = "follow_up", _("Follow-up")
+    VERIFICATION = "verification", _("Verification call")
+
+
 class Interaction(TenantOwned):
     """One structured follow-up (F17): how, what was said, what hurts, who was reached, and
-    the next action "before DATE do ACTION". The next one closes it (`next_done_at`)."""
+    the next action "before DATE do ACTION". The next one closes it (`next_done_at`).
+
+    `kind` verification: the call that verified a lead valid, holding the next step the
+    verdict set (the booked visit, or the action for the missing information). It is the
+    lead's first next step, not a follow-up: the lead-quality report's "followed up within
+    72 h" and the day's count of follow-ups leave it out (the verification counts as
+    itself)."""
+
+    kind = models.CharField(
+        _("kind"),
+        max_length=12,
+        choices=InteractionKind.choices,
+        default=InteractionKind.FOLLOW_UP,
+        db_default=InteractionKind.FOLLOW_UP,
+    )
 
     customer = models.ForeignKey(
         Customer,

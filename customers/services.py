@@ -24,6 +24,7 @@ from customers.models import (
     Customer,
     DecisionRole,
     Interaction,
+    InteractionKind,
     Preset,
     PresetKind,
     StatusSuggestion,
@@ -55,6 +56,7 @@ DEFAULT_PRESETS: dict[str, tuple[tuple[str, bool], ...]] = {
         ("发送方案", False),
         ("发送报价", False),
         ("安排拜访", False),
+        ("上门拜访", False),
         ("安排演示", False),
         ("寄送样品", False),
         ("邀请参观", False),
@@ -70,6 +72,9 @@ DEFAULT_STATUS_SUGGESTIONS: tuple[tuple[str, str], ...] = (
     ("合同", "合同谈判"),
     ("试用", "方案演示"),
 )
+
+# The next action of a lead verified "valid · visit booked": the visit itself, on its date.
+VISIT_ACTION = "上门拜访"
 
 # Words in a note that mean the customer agreed to something: the loop is closed.
 AGREEMENT_WORDS = ("确认", "同意", "安排")
@@ -89,6 +94,9 @@ def presets(kind: str):
     if kind not in PresetKind.values:
         raise ValueError(f"unknown preset kind: {kind!r}")
     tenant = _tenant()
+    active = Preset.objects.filter(kind=kind, is_active=True).order_by("position", "id")
+    if active:  # read once: the answer keeps the rows, so iterating it costs no query
+        return active
     if not Preset.objects.filter(kind=kind).exists():
         Preset.objects.bulk_create(
             [
@@ -97,7 +105,23 @@ def presets(kind: str):
             ],
             ignore_conflicts=True,  # a concurrent first use created them already
         )
-    return Preset.objects.filter(kind=kind, is_active=True).order_by("position", "id")
+    return active.all()
+
+
+def visit_action() -> Preset:
+    """The action a booked visit is scheduled as (`VISIT_ACTION` in the tenant's action
+    library): created the first time a tenant needs it, kept if an admin switched it off
+    (the visit is still one), never renamed."""
+    tenant = _tenant()
+    presets(PresetKind.ACTION)  # the defaults first, so the library keeps its order
+    found = Preset.objects.filter(kind=PresetKind.ACTION, name=VISIT_ACTION).first()
+    if found is not None:
+        return found
+    Preset.objects.bulk_create(
+        [Preset(tenant=tenant, kind=PresetKind.ACTION, name=VISIT_ACTION, position=45)],
+        ignore_conflicts=True,  # a concurrent first use created it already
+    )
+    return Preset.objects.get(kind=PresetKind.ACTION, name=VISIT_ACTION)
 
 
 def status_suggestions():
@@ -267,6 +291,66 @@ def closes_loop(talk_tags: Iterable[str], note: str) -> bool:
     return any(word in (note or "") for word in AGREEMENT_WORDS)
 
 
+def next_step_errors(
+    next_action, next_action_due: date | None, *, at: datetime, due_field="next_action_due"
+) -> dict[str, list[str]]:
+    """The field errors of a next step "before `next_action_due` do `next_action`": both
+    required, the action from the tenant's library, the date not in the past (tenant's
+    time zone). `due_field` names the date's field (a booked visit's is `visit_date`)."""
+    tenant = _tenant()
+    errors: dict[str, list[str]] = {}
+    if next_action is None:
+        errors.setdefault("next_action", []).append(_("Choose the next action."))
+    elif (
+        not isinstance(next_action, Preset)
+        or next_action.kind != PresetKind.ACTION
+        or next_action.tenant_id != tenant.pk
+    ):
+        errors.setdefault("next_action", []).append(_("Choose an action from the list."))
+    if next_action_due is None:
+        message = (
+            _("Choose the date of the booked visit.")
+            if due_field == "visit_date"
+            else _("Say by when the next action is due.")
+        )
+        errors.setdefault(due_field, []).append(message)
+    elif next_action_due < tenant_today(at):
+        message = (
+            _("The visit cannot be in the past.")
+            if due_field == "visit_date"
+            else _("The next action cannot be due in the past.")
+        )
+        errors.setdefault(due_field, []).append(message)
+    return errors
+
+
+def interaction_schedule(*, lead, by, next_action, next_action_due: date, at: datetime):
+    """The next step a valid verdict sets (F16): an Interaction of kind verification on the
+    lead and its customer, "before `next_action_due` do `next_action`", logged at the
+    verification. It closes the rep's earlier open next steps on that lead or customer,
+    as a follow-up would; the verification itself is the touch (lead_verify records it),
+    so none is added here. Validate with `next_step_errors()` first."""
+    with transaction.atomic():
+        same_target = Q(lead=lead)
+        if lead.customer_id is not None:
+            same_target |= Q(customer_id=lead.customer_id)
+        Interaction.objects.filter(
+            same_target, by=by, next_done_at__isnull=True, at__lte=at
+        ).update(next_done_at=at)
+        return Interaction.objects.create(
+            tenant=lead.tenant,
+            kind=InteractionKind.VERIFICATION,
+            lead=lead,
+            customer_id=lead.customer_id,
+            contact_id=lead.contact_id,
+            by=by,
+            at=at,
+            channel="phone",
+            next_action=next_action,
+            next_action_due=next_action_due,
+        )
+
+
 def interaction_log(
     *,
     by,
@@ -307,20 +391,7 @@ def interaction_log(
         errors.setdefault("__all__", []).append(_("A follow-up needs a lead or a customer."))
     if channel not in TouchChannel.values:
         errors.setdefault("channel", []).append(_("Choose how you were in contact."))
-    if next_action is None:
-        errors.setdefault("next_action", []).append(_("Choose the next action."))
-    elif (
-        not isinstance(next_action, Preset)
-        or next_action.kind != PresetKind.ACTION
-        or next_action.tenant_id != tenant.pk
-    ):
-        errors.setdefault("next_action", []).append(_("Choose an action from the list."))
-    if next_action_due is None:
-        errors.setdefault("next_action_due", []).append(_("Say by when the next action is due."))
-    elif next_action_due < tenant_today(at):
-        errors.setdefault("next_action_due", []).append(
-            _("The next action cannot be due in the past.")
-        )
+    errors.update(next_step_errors(next_action, next_action_due, at=at))
     if unknown := _unknown(tags, PresetKind.TALK_TAG):
         errors.setdefault("talk_tags", []).append(
             _("Unknown talk tags: %(tags)s") % {"tags": "、".join(unknown)}
@@ -344,9 +415,10 @@ def interaction_log(
             same_target |= Q(lead=lead)
         if customer is not None:
             same_target |= Q(customer=customer)
-        Interaction.objects.filter(same_target, by=by, next_done_at__isnull=True).update(
-            next_done_at=at
-        )
+        # A follow-up logged for an earlier moment leaves the later ones open.
+        Interaction.objects.filter(
+            same_target, by=by, next_done_at__isnull=True, at__lte=at
+        ).update(next_done_at=at)
         interaction = Interaction.objects.create(
             tenant=tenant,
             lead=lead,

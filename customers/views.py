@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import date
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -73,8 +74,35 @@ def _changed(response: HttpResponse) -> HttpResponse:
 # -- verification (F16) -----------------------------------------------------------------------
 
 
-def verify_context(membership, lead: Lead, *, error: str = "", errors=None) -> dict:
-    """The verification card: the verdict, or the four buttons for the owner."""
+VERIFY_FIELDS = ("outcome", "invalid_reason", "visit_date", "next_action", "next_action_due")
+
+
+def verify_form_context(*, today, errors=None, values=None, reasons=(), actions=()) -> dict:
+    """What templates/leads/verify_forms.html needs besides the URL and the key: the
+    pick lists, the dates' bounds and defaults, and a refused post's values and errors."""
+    from leads.models import Verification
+
+    values = dict(values or {})
+    if values.get("outcome") != Verification.VALID_MORE_INFO:
+        values["next_action_due"] = today.isoformat()  # a first look: today, changeable
+    return {
+        "verify_errors": errors or {},
+        "verify_values": values,
+        "invalid_reasons": list(reasons),
+        "invalid_choices": [
+            (o.value, o.label) for o in Verification if o not in Verification.valid()
+        ],
+        "next_actions": list(actions),
+        "min_date": today.isoformat(),
+    }
+
+
+def verify_context(
+    membership, lead: Lead, *, error: str = "", errors=None, values=None, in_place=False
+) -> dict:
+    """The verification card: the verdict and the lead's open next step, or for the owner
+    the four verdicts, each with what it needs (`values` and `errors`: a refused post's).
+    `in_place`: the forms post with htmx into the element around them (the board)."""
     from leads.models import Verification
     from leads.verification import invalid_reasons
 
@@ -84,36 +112,102 @@ def verify_context(membership, lead: Lead, *, error: str = "", errors=None) -> d
         and lead.owner_id == membership.pk
         and lead.status == LeadStatus.ASSIGNED
     )
-    return {
+    context = {
         "lead": lead,
         "can_verify": can_verify,
         "valid_outcomes": [o for o in Verification if o in Verification.valid()],
         "invalid_outcomes": [o for o in Verification if o not in Verification.valid()],
-        "invalid_reasons": list(invalid_reasons()) if can_verify else [],
         "verify_error": error,
-        "verify_errors": errors or {},
+        "verify_url": reverse("leads:verify", args=[lead.public_id]),
+        "verify_key": "verify",
+        "in_place": in_place,
+        "next_step": None,
     }
+    if can_verify:
+        from customers.models import PresetKind
+
+        context.update(
+            verify_form_context(
+                today=services.tenant_today(),
+                errors=errors,
+                values=values,
+                reasons=invalid_reasons(),
+                actions=services.presets(PresetKind.ACTION),
+            )
+        )
+    else:
+        context["verify_errors"] = errors or {}
+        if lead.verification and lead.owner_id is not None:
+            context["next_step"] = (
+                Interaction.objects.filter(
+                    lead=lead, by_id=lead.owner_id, next_done_at__isnull=True
+                )
+                .select_related("next_action")
+                .order_by("-at", "-id")
+                .first()
+            )
+    return context
+
+
+def _date_field(text: str, errors: dict, name: str):
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors[name] = [_("Enter a date like 2026-03-10.")]
+        return None
+
+
+def _verify_input(post) -> tuple[dict, dict]:
+    """The verdict's fields from a POST: (the service's keyword arguments, parse errors)."""
+    from customers.models import PresetKind
+    from leads.models import Verification
+    from leads.verification import invalid_reasons
+
+    outcome = post.get("outcome", "")
+    values, errors = {"outcome": outcome}, {}
+    reason_id = post.get("invalid_reason", "").strip()
+    if reason_id and outcome not in Verification.valid():
+        reason = (
+            invalid_reasons().filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
+        )
+        # Not one of the tenant's: a stand-in the service refuses with its message.
+        values["invalid_reason"] = reason or InvalidReason(pk=0, tenant_id=0)
+    if outcome == Verification.VALID_VISIT:
+        values["visit_date"] = _date_field(post.get("visit_date"), errors, "visit_date")
+    elif outcome == Verification.VALID_MORE_INFO:
+        action_id = post.get("next_action", "").strip()
+        if action_id:
+            try:
+                values["next_action"] = (
+                    services.presets(PresetKind.ACTION).filter(public_id=action_id).first()
+                )
+            except ValidationError:
+                values["next_action"] = None
+            if values["next_action"] is None:
+                errors["next_action"] = [_("Choose an action from the list.")]
+        values["next_action_due"] = _date_field(
+            post.get("next_action_due"), errors, "next_action_due"
+        )
+    return values, errors
 
 
 @require_POST
 def lead_verify_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """The owner's verdict: `outcome`, and `invalid_reason` (an id) for an invalid one.
-    403 for anyone but the owner, 409 for a verified lead, 422 for a missing reason."""
-    from leads.verification import VerificationError, invalid_reasons, lead_verify
+    """The owner's verdict: `outcome`; `invalid_reason` (an id) for an invalid one;
+    `visit_date` for "visit booked"; `next_action` (a preset's uuid) and
+    `next_action_due` for "needs more information". 403 for anyone but the owner, 409
+    for a verified lead, 422 with the field errors for anything missing or wrong."""
+    from leads.verification import VerificationError, lead_verify
 
     membership = _member(request)
     lead = _lead(public_id)
-    outcome = request.POST.get("outcome", "")
-    reason = None
-    reason_id = request.POST.get("invalid_reason", "").strip()
-    if reason_id:
-        reason = (
-            invalid_reasons().filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
-        )
-        if reason is None:
-            reason = InvalidReason(pk=0, tenant_id=0)  # not the tenant's: refused below
+    values, parse_errors = _verify_input(request.POST)
+    posted = {name: request.POST.get(name, "") for name in VERIFY_FIELDS}
     try:
-        lead = lead_verify(lead, by=membership, outcome=outcome, invalid_reason=reason)
+        lead = lead_verify(lead, by=membership, **values)
     except VerificationError as exc:
         lead.refresh_from_db()
         if not request.htmx:
@@ -121,17 +215,20 @@ def lead_verify_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
                 raise PermissionDenied(exc.message) from exc
             context = {"message": exc.message, "lead": lead}
             return TemplateResponse(request, "customers/conflict.html", context, status=exc.status)
-        context = verify_context(membership, lead, error=exc.message)
+        context = verify_context(membership, lead, error=exc.message, in_place=True)
         return TemplateResponse(
             request, "leads/lead_detail.html#verify", context, status=exc.status
         )
     except ValidationError as exc:
-        errors = exc.message_dict
+        # A value that did not parse says so, rather than "missing".
+        errors = {**exc.message_dict, **parse_errors}
         if not request.htmx:
             from leads.views import render_lead_page
 
-            return render_lead_page(request, membership, lead, status=422, verify_errors=errors)
-        context = verify_context(membership, lead, errors=errors)
+            return render_lead_page(
+                request, membership, lead, status=422, verify_errors=errors, verify_values=posted
+            )
+        context = verify_context(membership, lead, errors=errors, values=posted, in_place=True)
         return TemplateResponse(request, "leads/lead_detail.html#verify", context, status=422)
     if not request.htmx:
         messages.success(
@@ -140,7 +237,7 @@ def lead_verify_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
         )
         return redirect("leads:detail", public_id=lead.public_id)
     response = TemplateResponse(
-        request, "leads/lead_detail.html#verify", verify_context(membership, lead)
+        request, "leads/lead_detail.html#verify", verify_context(membership, lead, in_place=True)
     )
     return _changed(response)
 
@@ -256,8 +353,9 @@ def contact_ended(request: HttpRequest) -> HttpResponse:
 
 
 def _customer(membership, public_id) -> Customer:
-    """A customer this member may read: its owner rep, or managers, marketing and admins;
-    404 otherwise (another tenant's id included)."""
+    """A customer this member may read: its owner rep, a rep who owns one of its leads
+    (a verified lead handed to them), or managers, marketing and admins; 404 otherwise
+    (another tenant's id included)."""
     customer = (
         Customer.objects.select_related("owner__user", "source_lead")
         .filter(public_id=public_id)
@@ -265,7 +363,11 @@ def _customer(membership, public_id) -> Customer:
     )
     if customer is None:
         raise Http404("No such customer.")
-    if membership.role not in CUSTOMER_READERS and customer.owner_id != membership.pk:
+    if (
+        membership.role not in CUSTOMER_READERS
+        and customer.owner_id != membership.pk
+        and not Lead.objects.filter(customer=customer, owner=membership).exists()
+    ):
         raise Http404("No such customer.")
     return customer
 

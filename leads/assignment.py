@@ -51,7 +51,9 @@ from leads.models import (
     RepProfile,
     ResponseTier,
     ScoreRule,
+    Verification,
     Zone,
+    profile_of,
     rep_available,
 )
 from leads.scoring import CompiledRule, compile_rules, score_lead
@@ -202,15 +204,25 @@ class RepState:
         return since is None or now - since >= timedelta(days=params.hot_zone_days)
 
 
-def eligibility(rep: RepState, facts: LeadFacts, params: Params, relaxed, exclude) -> str:
-    if rep.membership_id in exclude:
-        return EXCLUDED
+def intake_verdict(rep: RepState, params: Params) -> str:
+    """Whether the rep takes new leads at all, whatever the lead: `unavailable`, `paused`
+    (observation zone), `at_capacity` (open load, `open_loads()`, at or above the cap), or
+    `ok`. The first checks of `eligibility()`; the profile page and the board show it."""
     if not rep.available:
         return UNAVAILABLE
     if rep.zone == Zone.OBSERVATION:
         return PAUSED
     if rep.open_count >= rep.cap(params):
         return AT_CAPACITY
+    return OK
+
+
+def eligibility(rep: RepState, facts: LeadFacts, params: Params, relaxed, exclude) -> str:
+    if rep.membership_id in exclude:
+        return EXCLUDED
+    verdict = intake_verdict(rep, params)
+    if verdict != OK:
+        return verdict
     if params.require_region and REGION not in relaxed and rep.regions:
         keys = facts.region_keys()
         if keys and rep.regions.isdisjoint(keys):
@@ -409,6 +421,20 @@ def policy_active() -> AssignmentPolicy:
     return policy
 
 
+def policy_published() -> AssignmentPolicy | None:
+    """The published version that decides now, or None before the first lead: read
+    without creating anything (pages use it; `policy_active()` creates version 1)."""
+    return (
+        AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version").first()
+    )
+
+
+def active_params() -> Params:
+    """`policy_published()`'s parameters, the defaults when there is none yet."""
+    policy = policy_published()
+    return Params.of(policy) if policy is not None else Params()
+
+
 def _copy_default_rules(policy: AssignmentPolicy) -> None:
     from leads.models import Channel
     from leads.scoring import rule_errors
@@ -561,12 +587,7 @@ def rep_states(params: Params, now: datetime) -> list[RepState]:
         )
         rows = list(reps.all())
     ids = [r["id"] for r in rows]
-    open_counts = dict(
-        Lead.objects.filter(status=LeadStatus.ASSIGNED, owner_id__in=ids)
-        .values_list("owner_id")
-        .annotate(n=Count("id"))
-        .values_list("owner_id", "n")
-    )
+    open_counts = open_loads(ids)
     since = tenant_today(now) - timedelta(days=params.fairness_window_days - 1)
     ledger = {
         row["membership_id"]: (row["e"] or 0.0, row["r"] or 0)
@@ -584,6 +605,60 @@ def rep_states(params: Params, now: datetime) -> list[RepState]:
         state.expected, state.received = ledger.get(row["id"], (0.0, 0))
         states.append(state)
     return states
+
+
+def open_loads(membership_ids) -> dict[int, int]:
+    """Each rep's open load (F10; docs/assignment.md, "Open load"): how many leads of
+    `Lead.objects.open_load()` they own, by membership id (reps with none are absent).
+    The engine's cap, the profile page, "why didn't I get it" and the board all count
+    with this one query."""
+    return dict(
+        Lead.objects.open_load()
+        .filter(owner_id__in=list(membership_ids))
+        .values_list("owner_id")
+        .annotate(n=Count("id"))
+        .values_list("owner_id", "n")
+    )
+
+
+@dataclass(frozen=True)
+class Load:
+    """A rep's open load against their cap, and whether they take new leads now."""
+
+    open: int
+    cap: int
+    verdict: str  # intake_verdict(): ok, unavailable, paused or at_capacity
+
+    @property
+    def takes_leads(self) -> bool:
+        return self.verdict == OK
+
+    @property
+    def free(self) -> int:
+        return max(self.cap - self.open, 0)
+
+
+def rep_load(
+    membership: Membership,
+    *,
+    params: Params | None = None,
+    profile: RepProfile | None = None,
+    now: datetime | None = None,
+    open_count: int | None = None,
+) -> Load:
+    """The rep's `Load` as the engine would see it now (profile defaults when they have
+    none; nothing is written). `open_count`: their open load when the caller has just
+    counted the same rows (the board lists them), else `open_loads()` counts it."""
+    now = now or timezone.now()
+    if params is None:
+        params = active_params()
+    if profile is None:
+        profile = profile_of(membership)
+    state = state_of(membership, profile, tenant_today(now))
+    if open_count is None:
+        open_count = open_loads([membership.pk]).get(membership.pk, 0)
+    state.open_count = open_count
+    return Load(open=state.open_count, cap=state.cap(params), verdict=intake_verdict(state, params))
 
 
 def state_of(membership: Membership, profile: RepProfile | None, today: date) -> RepState:
@@ -688,13 +763,21 @@ def _record(
 
 
 def _hand_over(lead: Lead, member: Membership, now: datetime) -> None:
-    if lead.dispatch_round and lead.owner_id != member.pk:
-        # A new owner starts with fresh touch clocks (first touch on time? second touch
-        # within 72 h?); the earlier touches stay on the timeline.
-        lead.first_touch_at = lead.last_touch_at = lead.first_touch_late = None
-        lead.touch_count = 0
+    """Make `member` the lead's owner. A lead with a verdict keeps it, its status, its
+    customer and its touches: the new owner follows a verified lead up (no 24 h
+    verification clock, no new first touch). An unverified lead handed to someone else
+    starts their clocks afresh (first touch on time? second touch within 72 h?); the
+    earlier touches stay on the timeline."""
+    if lead.verification:
+        lead.status = (
+            LeadStatus.VALID if lead.verification in Verification.valid() else LeadStatus.INVALID
+        )
+    else:
+        if lead.dispatch_round and lead.owner_id != member.pk:
+            lead.first_touch_at = lead.last_touch_at = lead.first_touch_late = None
+            lead.touch_count = 0
+        lead.status = LeadStatus.ASSIGNED
     lead.owner = member
-    lead.status = LeadStatus.ASSIGNED
     lead.assigned_at = now
     lead.dispatch_round += 1
     lead.dispatch_after = None
@@ -755,7 +838,10 @@ def dispatch(
             previous_id=previous_id,
         )
         _timeline(lead, LeadEventKind.ASSIGNED, now, owner=member.display_name, decision=decision)
-        _notify("lead.assigned", [member], {"lead": str(lead), "score": lead.score}, lead)
+        if lead.verification:
+            _notify("lead.assigned_verified", [member], {"lead": str(lead)}, lead)
+        else:
+            _notify("lead.assigned", [member], {"lead": str(lead), "score": lead.score}, lead)
         return decision
     if kind == DecisionKind.AUTO and params.relax_after_minutes > 0:
         lead.dispatch_after = now + timedelta(minutes=params.relax_after_minutes)
@@ -770,9 +856,21 @@ def dispatch(
     return _pool(lead, PoolReason.NO_CANDIDATE, now=now, policy=policy, result=result, kind=kind)
 
 
+def _close_steps(lead: Lead, owner_id: int | None, now: datetime) -> None:
+    """The rep the lead leaves: their open next steps on it close with it (`next_done_at`),
+    so the lead leaves their board; the new owner sets their own."""
+    from customers.models import Interaction
+
+    if owner_id is not None:
+        Interaction.objects.filter(lead=lead, by_id=owner_id, next_done_at__isnull=True).update(
+            next_done_at=now
+        )
+
+
 def _pool(lead, reason, *, now, policy, result=None, kind=DecisionKind.AUTO, actor=None, note=""):
     from leads.notifications import managers
 
+    _close_steps(lead, lead.owner_id, now)
     lead.owner = None
     lead.status = LeadStatus.NEW
     lead.dispatch_after = None
@@ -816,6 +914,8 @@ def dispatch_new_lead(
     other lead is dispatched."""
     now = now or timezone.now()
     original = lead.revisit_of
+    if original is not None and original.verification in Verification.valid():
+        _take_over_verdict(lead, original, now)
     if original is not None and original.owner_id:
         owner = (
             Membership.objects.active()
@@ -825,6 +925,12 @@ def dispatch_new_lead(
         )
         if owner is not None:
             policy = policy_active()
+            # Scored like any lead (the board ranks a revisit to verify by it), no choice made.
+            params = Params.of(policy)
+            score, breakdown = score_lead(
+                facts_of(lead, tags), policy_rules(policy), params.base_score, now
+            )
+            lead.score = score
             _hand_over(lead, owner, now)
             lead.save()
             decision = _record(
@@ -833,6 +939,7 @@ def dispatch_new_lead(
                 outcome=DecisionOutcome.ASSIGNED,
                 policy=policy,
                 now=now,
+                result=Outcome(chosen=None, lead_score=score, breakdown=breakdown, seed=None),
                 chosen=owner,
             )
             _timeline(
@@ -842,6 +949,25 @@ def dispatch_new_lead(
             return decision
     lead.owner, lead.status = None, LeadStatus.NEW
     return dispatch(lead, now=now, tags=tags)
+
+
+def _take_over_verdict(lead: Lead, original: Lead, now: datetime) -> None:
+    """A revisit of a lead verified valid is the same customer asking again: it takes over
+    the verdict, the customer and the contact at intake (verified by nobody, now), so
+    nobody is asked to verify it again and it never counts as open load. Its owner sees
+    it on the board as a revisit to follow up."""
+    lead.verification = original.verification
+    lead.verified_at = now
+    lead.verified_by = None
+    lead.customer_id, lead.contact_id = original.customer_id, original.contact_id
+    data = {
+        "outcome": original.verification,
+        "inherited_from": str(original.public_id),
+        "original_label": str(original),
+    }
+    if original.customer_id is not None:
+        data.update(customer=str(original.customer.public_id), customer_name=original.customer.name)
+    _timeline(lead, LeadEventKind.VERIFIED, now, **data)
 
 
 def dispatch_due(now: datetime | None = None, limit: int = 500) -> int:
@@ -881,18 +1007,22 @@ def lead_return_to_pool(
     decision = _pool(
         lead, reason, now=now, policy=policy, kind=DecisionKind.RETURN, actor=actor, note=note
     )
-    if previous is not None and reason != PoolReason.MANUAL:
-        _notify("lead.returned", [previous, *managers()], {"lead": str(lead)}, lead)
     if reason == PoolReason.MANUAL:
         return decision
     exclude = frozenset({previous.pk}) if previous is not None else frozenset()
-    return dispatch(
+    decision = dispatch(
         lead,
         kind=DecisionKind.RETURN,
         exclude=exclude,
         now=now,
         previous_id=previous.pk if previous else None,
     )
+    if previous is not None:
+        # One notice per return for the managers: this one when the lead went on to
+        # another rep; when nobody could take it, dispatch told them it is in the pool.
+        told = managers() if decision.outcome == DecisionOutcome.ASSIGNED else []
+        _notify("lead.returned", [previous, *told], {"lead": str(lead)}, lead)
+    return decision
 
 
 def lead_reassign(
@@ -907,6 +1037,8 @@ def lead_reassign(
     previous = lead.owner
     advisory_lock("assign", lead.tenant_id)
     policy = policy_active()
+    if previous is not None and previous.pk != to.pk:
+        _close_steps(lead, previous.pk, now)
     _hand_over(lead, to, now)
     lead.save()
     _ledger_add(tenant_today(now), {}, to.pk)

@@ -18,7 +18,8 @@ BOARD_ADMIN_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
 
 @admin.register(BoardSettings)
 class BoardSettingsAdmin(TenantModelAdmin):
-    """rank = level weight × urgency weight × (1 + hours overdue × weight per hour)."""
+    """rank = level weight × lead score factor × urgency weight × (1 + hours overdue ×
+    weight per hour)."""
 
     admin_roles = BOARD_ADMIN_ROLES
     list_display = [
@@ -35,8 +36,13 @@ class BoardSettingsAdmin(TenantModelAdmin):
     list_display_links = ["name"]
     fieldsets = [
         (
-            _("Customer level"),
-            {"fields": ["level_a", "level_b", "level_c"]},
+            _("Customer level or source grade"),
+            {
+                "fields": ["level_a", "level_b", "level_c"],
+                "description": _(
+                    "A lead without a customer yet takes the weight of its source grade."
+                ),
+            },
         ),
         (
             _("Urgency"),
@@ -47,9 +53,11 @@ class BoardSettingsAdmin(TenantModelAdmin):
             {
                 "fields": ["overdue_per_hour"],
                 "description": _(
-                    "rank = level weight × urgency weight × (1 + hours overdue × weight per "
-                    "hour). A lead is overdue once its 24 h verification clock has run out, a "
-                    "follow-up from the start of its due day once that day has passed."
+                    "rank = level weight × lead score factor × urgency weight × (1 + hours "
+                    "overdue × weight per hour). The lead score factor is a lead's score ÷ "
+                    "the assignment policy's base score while it waits for its verdict (at "
+                    "least 0.2), 1 otherwise. A lead is overdue once its 24 h clock has run "
+                    "out, a follow-up from the start of its due day once that day has passed."
                 ),
             },
         ),

@@ -16,7 +16,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -27,6 +27,7 @@ from crm.access import access_membership
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
 from leads import board as boards
+from leads.assignment import active_params
 from leads.models import DailySummary
 
 BOARD_ROLES = (Role.REP, Role.MANAGER, Role.ADMIN)
@@ -78,15 +79,24 @@ def board(request: HttpRequest) -> HttpResponse:
     owner = _board_owner(request, viewer)
     own = owner.pk == viewer.pk
     now = timezone.now()
-    data = boards.board_for(owner, now=now)
+    params = active_params()  # the lead score's base and the rep's default cap, read once
+    data = boards.board_for(owner, now=now, base=params.base_score)
     labels = {key: str(text) for key, text in LABELS.items()}
     actions = None
     if own:
-        from leads.verification import invalid_reasons
+        verify_forms = {}
+        if data.open_load:
+            from customers.models import PresetKind
+            from customers.services import presets
+            from customers.views import verify_form_context
+            from leads.verification import invalid_reasons
 
-        to_verify = data.counts[boards.Kind.VERIFY] + data.counts[boards.Kind.REVISIT]
-        reasons = list(invalid_reasons()) if to_verify else []
-        actions = _ActionStamps(request, labels, reasons)
+            verify_forms = verify_form_context(
+                today=data.today,
+                reasons=invalid_reasons(),
+                actions=presets(PresetKind.ACTION),
+            )
+        actions = _ActionStamps(request, labels, verify_forms)
     context = {
         "board": data,
         "rows": _rows(data.items[:SHOWN_MAX], labels, actions),
@@ -110,6 +120,11 @@ def board(request: HttpRequest) -> HttpResponse:
         context["more"] = [
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
+    if owner.role == Role.REP:
+        from leads.assignment import rep_load
+
+        # The open load is the board's unverified leads: the same rows, counted once.
+        context["load"] = rep_load(owner, params=params, now=now, open_count=data.open_load)
     if viewer.role in MANAGERS:
         context["reps"] = _reps(viewer)
     return TemplateResponse(request, "leads/board.html", context)
@@ -142,19 +157,16 @@ LABELS = {
     "rank_aria": gettext_lazy("Rank: how it is computed"),
     "why_rank": gettext_lazy("Why this rank"),
     "customer_level": gettext_lazy("Customer level"),
+    "source_grade": gettext_lazy("Source grade"),
+    "lead_score": gettext_lazy("Lead score"),
     "no_customer": gettext_lazy("no customer yet"),
+    "suspect": gettext_lazy("Suspect"),
+    "why_suspect": gettext_lazy("Why this lead looks suspect"),
     "urgency": gettext_lazy("Urgency"),
     "time_overdue": gettext_lazy("Time overdue"),
     "rank": gettext_lazy("Rank"),
     "last_contact": gettext_lazy("last contact"),
     "revisit_of": gettext_lazy("revisit of"),
-    "valid_visit": gettext_lazy("Valid · visit booked"),
-    "valid_more_info": gettext_lazy("Valid · needs more information"),
-    "invalid": gettext_lazy("Invalid…"),
-    "invalid_reason": gettext_lazy("Invalid reason"),
-    "why_invalid": gettext_lazy("Why invalid?"),
-    "invalid_contact": gettext_lazy("Invalid · wrong contact details"),
-    "invalid_not_target": gettext_lazy("Invalid · not a target customer"),
     "log_follow_up": gettext_lazy("Log a follow-up"),
 }
 
@@ -162,32 +174,50 @@ KIND_CLASSES = {
     boards.Kind.VERIFY: "text-bg-primary",
     boards.Kind.REVISIT: "text-bg-info",
     boards.Kind.FOLLOW_UP: "text-bg-success",
+    boards.Kind.VALID: "text-bg-success",
 }
+
+_ROW = '<tr><td>{}</td><td>{}</td><td class="text-end">×{}</td></tr>'
 
 
 def _breakdown(item: boards.BoardItem, labels: dict[str, str]) -> str:
-    """The rank's table rows (its popover): level, urgency, time overdue, the product."""
-    level = item.level
-    if item.customer is None:
+    """The rank's table rows (its popover): level (the customer's, or the lead's source
+    grade), the lead score for a lead waiting for its verdict, urgency, time overdue,
+    and the product."""
+    if item.level_of == "grade":
         level = format_html(
-            '{} <span class="text-body-secondary">({})</span>', level, labels["no_customer"]
+            '{} <span class="text-body-secondary">({})</span>', item.level, labels["no_customer"]
         )
-    row = '<tr><td>{}</td><td>{}</td><td class="text-end">×{}</td></tr>'
-    return format_html(
-        row + row + row + '<tr class="border-top fw-semibold"><td>{}</td><td></td>'
-        '<td class="text-end">{}</td></tr>',
-        labels["customer_level"],
-        level,
-        _num(item.level_weight),
-        labels["urgency"],
-        item.urgency_label,
-        _num(item.urgency_weight),
-        labels["time_overdue"],
-        f"1 + {_num(item.hours_overdue, 1)} h × {_num(item.per_hour, 3)}",
-        _num(item.time_factor),
-        labels["rank"],
-        _num(item.rank),
+        rows = [format_html(_ROW, labels["source_grade"], level, _num(item.level_weight))]
+    else:
+        rows = [format_html(_ROW, labels["customer_level"], item.level, _num(item.level_weight))]
+    if item.scored:
+        rows.append(
+            format_html(
+                _ROW,
+                labels["lead_score"],
+                f"{item.score} ÷ {item.score_base}",
+                _num(item.score_factor),
+            )
+        )
+    rows.append(format_html(_ROW, labels["urgency"], item.urgency_label, _num(item.urgency_weight)))
+    rows.append(
+        format_html(
+            _ROW,
+            labels["time_overdue"],
+            f"1 + {_num(item.hours_overdue, 1)} h × {_num(item.per_hour, 3)}",
+            _num(item.time_factor),
+        )
     )
+    rows.append(
+        format_html(
+            '<tr class="border-top fw-semibold"><td>{}</td><td></td><td class="text-end">{}</td>'
+            "</tr>",
+            labels["rank"],
+            _num(item.rank),
+        )
+    )
+    return mark_safe("".join(rows))  # noqa: S308 (each row is format_html-escaped)
 
 
 class _ActionStamps:
@@ -198,22 +228,20 @@ class _ActionStamps:
 
     KEY, VERIFY, FOLLOW_UP = "__item_key__", "/__verify_url__/", "/__follow_up_url__/"
 
-    def __init__(self, request, labels: dict[str, str], reasons):
+    def __init__(self, request, labels: dict[str, str], verify_forms: dict):
         self.request = request
         self.labels = labels
-        self.reason_options = format_html_join(
-            "", '<option value="{}">{}</option>', ((r.pk, r.name) for r in reasons)
-        )
+        self.verify_forms = verify_forms  # customers.views.verify_form_context()
         self._stamps: dict[tuple[bool, bool], str] = {}
 
     def _stamp(self, verify: bool, follow_up: bool) -> str:
         if (verify, follow_up) not in self._stamps:
             context = {
+                **self.verify_forms,
                 "key": self.KEY,
                 "verify_url": self.VERIFY if verify else "",
                 "follow_up_url": self.FOLLOW_UP if follow_up else "",
                 "labels": self.labels,
-                "reason_options": self.reason_options,
             }
             self._stamps[verify, follow_up] = render_to_string(
                 "leads/board_item_actions.html", context, self.request
@@ -244,6 +272,7 @@ def _rows(
             "kind": item.kind,
             "kind_label": str(item.kind_label),
             "kind_class": KIND_CLASSES[item.kind],
+            "group": boards.GROUPS.get(item.kind, item.kind),
             "overdue": item.is_overdue,
             "rank": _num(item.rank, 1),
             "rank_exact": _num(item.rank, 4),
@@ -253,9 +282,7 @@ def _rows(
             "title_url": lead_url(lead.public_id)
             if lead is not None
             else (customer_url(customer.public_id) if customer is not None else ""),
-            "verify_url": verify_url(lead.public_id)
-            if lead is not None and item.kind != boards.Kind.FOLLOW_UP
-            else "",
+            "verify_url": verify_url(lead.public_id) if item.needs_verdict else "",
             "follow_up_url": lead_follow_up(lead.public_id)
             if lead is not None
             else (customer_follow_up(customer.public_id) if customer is not None else ""),
@@ -286,7 +313,17 @@ def _follow_up_texts(item: boards.BoardItem) -> dict:
 
 def _lead_texts(item: boards.BoardItem, lead_url) -> dict:
     lead = item.lead
-    if item.is_overdue:
+    if not item.needs_verdict:
+        # Verified valid, no next step yet: contact the customer and set one.
+        if item.is_overdue:
+            when = _("Verified valid, no next step for %(hours)s h: follow it up") % {
+                "hours": round(item.hours_overdue)
+            }
+        else:
+            when = _("Verified valid: follow it up and set the next step (by %(until)s)") % {
+                "until": _hm(item.deadline)
+            }
+    elif item.is_overdue:
         when = _("24 h clock ran out %(hours)s h ago") % {"hours": round(item.hours_overdue)}
     else:
         when = _("%(hours)s h left to verify (until %(until)s)") % {
@@ -294,14 +331,19 @@ def _lead_texts(item: boards.BoardItem, lead_url) -> dict:
             "until": _hm(item.deadline),
         }
     original = lead.revisit_of if lead.revisit_of_id else None
+    score = "" if lead.score is None else _("score %(score)s") % {"score": lead.score}
     return {
         "when": when,
         "who": lead.contact_name,
         "phone": lead.phone,
-        "source": f"{lead.channel.name} · {lead.get_source_grade_display()}",
+        "source": " · ".join(
+            p for p in (lead.channel.name, lead.get_source_grade_display(), score) if p
+        ),
         "original": str(original) if original is not None else "",
         "original_url": lead_url(original.public_id) if original is not None else "",
         "note": lead.message,
+        "verdict": lead.get_verification_display() if lead.verification else "",
+        "suspect": "；".join(lead.suspect_reason_texts()) if lead.is_suspect else None,
     }
 
 

@@ -20,11 +20,15 @@ verifications. The story (docs/assignment.md):
   the observation zone (paused from dispatch, training card on the home page);
 - rep6 is away for the last three days ("unavailable" in those decisions) and until a date;
 - leads older than 30 hours are verified (valid or invalid), younger ones still open;
-- a lead waits and, retried with the optional criteria dropped, is pooled; another one
-  still waits; the manager reassigns one lead by hand;
+- during the team meeting of the last hour (the reps present marked away) a lead waits
+  and, retried with the optional criteria dropped, is pooled; another one still waits;
+  the manager reassigns one lead by hand;
 - the ledger is rebuilt from the decisions by their day, and the SLA sweep runs once:
-  reminders for leads untouched after 24 hours, and valid leads touched once more than
-  72 hours ago go back to the pool and on to another rep.
+  reminders for leads untouched after 24 hours, and valid leads verified on the first
+  call whose next step is more than 72 hours past go back to the pool and on to another
+  rep, their verdict kept;
+- every rep present ends with room below their cap (their open load, docs/assignment.md),
+  so new leads spread.
 
 Idempotent: channels, tags, rules and rep profiles are created when missing; leads (and
 the whole story) only when the tenant has none. Deterministic content
@@ -50,6 +54,7 @@ from leads.assignment import (
     OK,
     dispatch_due,
     lead_reassign,
+    open_loads,
     policy_active,
     policy_draft,
     policy_publish,
@@ -82,6 +87,7 @@ from leads.models import (
     Zone,
 )
 from leads.services import inbound_event_process, inbound_event_receive
+from leads.verification import lead_verify
 from leads.zones import lead_record_touch, record_first_touch
 
 LEAD_COUNT = 300
@@ -616,8 +622,12 @@ LEAVE_DAYS, AWAY_UNTIL_DAYS = 3, 4  # rep6: away for the last 3 days, back in 4 
 SLOW_SINCE = timedelta(days=4)  # rep5's first touches are late from then on
 OPEN_AGE = timedelta(hours=24)  # younger leads are still being worked: assigned, unverified
 RECENT = timedelta(hours=30)  # between the two, a handful (one per rep) left untouched
-HEADROOM = 2  # a rep keeps this many slots below the cap free: busy reps verify faster
-RETURNS = 3  # valid leads touched once more than 72 h ago: the SLA sweep returns them
+# The story leaves at most this many of a rep's leads of the last day unverified (one
+# fewer for a smaller cap); the board part adds two more to verify and one untouched past
+# 24 h stays: every rep present ends well below the cap, so new leads spread.
+OPEN_AT_END = 2
+RETURNS = 3  # valid leads verified on the first call and then left: the sweep returns them
+RETURN_AGE = timedelta(hours=120)  # old enough for the 72 h after their step's day
 REASSIGN_REASON = "客户指定对接人"
 
 FIRST_NOTES_VALID = [
@@ -682,7 +692,8 @@ class _Story:
         self.untouched: Counter = Counter()
         self.open: Counter = Counter()  # leads left open at the end, by owner
         self.open_limit = {
-            m.pk: CAPACITY.get(u, DEFAULT_CAPACITY) - HEADROOM for u, m in self.reps.items()
+            m.pk: min(OPEN_AT_END, CAPACITY.get(u, DEFAULT_CAPACITY) - 5)
+            for u, m in self.reps.items()
         }
         self.returns = 0
         self.version_2 = None
@@ -803,9 +814,7 @@ class _Story:
             if action == "touch":
                 self._touch(lead_id, at, **data)
             else:
-                Lead.objects.filter(pk=lead_id, status=LeadStatus.ASSIGNED).update(
-                    status=data["status"], verified_at=at
-                )
+                self._verify(lead_id, at, **data)
 
     def _touch(self, lead_id: int, at, *, channel: str, note: str) -> None:
         lead = Lead.objects.select_related("owner__user", "tenant").get(pk=lead_id)
@@ -814,6 +823,30 @@ class _Story:
         first = lead.first_touch_at is None
         lead_record_touch(lead, by=lead.owner, channel=channel, note=note, at=at)
         if first:  # a zone change tells the rep and the managers: then, not now
+            Notification.objects.filter(created_at__gte=self.since).update(created_at=at)
+
+    def _verify(self, lead_id: int, at, *, status: str, step_days=None) -> None:
+        """The owner's verdict through the real service at its moment: the outcome, an
+        invalid reason from what the first call found, a valid lead's next step (the
+        visit's date, or the missing information's action), the customer and contact."""
+        from customers.models import Contact, Customer
+
+        lead = Lead.objects.select_related("owner__user", "tenant", "channel").get(pk=lead_id)
+        if lead.owner is None or lead.status != LeadStatus.ASSIGNED or lead.verification:
+            return  # handed on meanwhile, or verified already
+        since = timezone.now()
+        first = lead.first_touch_at is None
+        arguments = demo_board.verdict_for(
+            lead, at, valid=status == LeadStatus.VALID, rnd=self.rnd, step_days=step_days
+        )
+        last_touch = lead.last_touch_at
+        lead_verify(lead, by=lead.owner, now=at, **arguments)
+        if last_touch is not None and last_touch > at:  # a later touch stays the last one
+            Lead.objects.filter(pk=lead.pk).update(last_touch_at=last_touch)
+        AuditEvent.objects.filter(action="lead.verified", at__gte=since).update(at=at)
+        Customer.objects.filter(created_at__gte=since).update(created_at=at)
+        Contact.objects.filter(created_at__gte=since).update(created_at=at)
+        if first:  # the verdict was the first touch: a zone change is told then
             Notification.objects.filter(created_at__gte=self.since).update(created_at=at)
 
     def _plan_work(self, lead: Lead, created, assigned) -> None:
@@ -852,15 +885,18 @@ class _Story:
             return
         first = assigned + timedelta(minutes=min(latest, 5 + rnd.expovariate(1 / 45)))
         valid = rnd.random() < (0.25 if lead.is_suspect else 0.65)
+        if valid and self.returns < RETURNS and age > RETURN_AGE and rnd.random() < 0.12:
+            # Verified on the first call, its next step due that day, then nothing: more
+            # than 72 h after that day the SLA sweep returns it to the pool, verdict kept.
+            self.returns += 1
+            self._push(first, "verify", lead.pk, status=LeadStatus.VALID, step_days=0)
+            return
         notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
         self._push(first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes))
         verified = first + timedelta(minutes=rnd.randint(2, 25))
         status = LeadStatus.VALID if valid else LeadStatus.INVALID
         self._push(verified, "verify", lead.pk, status=status)
         if not valid:
-            return
-        if self.returns < RETURNS and age > timedelta(hours=96) and rnd.random() < 0.12:
-            self.returns += 1  # touched once, long ago: the SLA sweep returns it
             return
         stale = self.now - first > timedelta(hours=72)
         extra = rnd.choice([1, 1, 2]) if stale else rnd.choice([0, 1, 1, 2])
@@ -938,22 +974,18 @@ class _Story:
         )
 
     def _open_counts(self) -> dict[int, int]:
-        return dict(
-            Lead.objects.filter(status=LeadStatus.ASSIGNED, owner_id__in=self.rep_ids)
-            .values_list("owner_id")
-            .annotate(n=Count("id"))
-            .values_list("owner_id", "n")
-        )
+        return open_loads(self.rep_ids)
 
     def _waiting_and_pooled(self) -> None:
-        """Two leads arrive while every rep present is full (caps lowered for the moment to
-        their open leads), rep5 is paused and rep6 away: both wait; the first one's retry,
-        with the optional criteria dropped, still finds nobody and pools it."""
-        open_counts = self._open_counts()
-        for membership in self.reps.values():
-            RepProfile.objects.filter(membership=membership).update(
-                capacity=open_counts.get(membership.pk, 0)
-            )
+        """The team meeting of the last hour: the reps present are marked away for it
+        (unavailable), rep5 is paused and rep6 on leave. Two leads arrive meanwhile and
+        wait; the first one's retry, with the optional criteria dropped, still finds nobody
+        and pools it (the managers are told). The meeting is over: the second one's retry
+        finds the reps back, with room below their caps (restored here from the story's)."""
+        for username, membership in self.reps.items():
+            RepProfile.objects.filter(membership=membership).update(capacity=CAPACITY.get(username))
+        in_meeting = RepProfile.objects.filter(membership__in=[self.reps[u] for u in ACTIVE])
+        in_meeting.update(is_available=False)
         first = self.now - timedelta(minutes=45)
         person = self.maker.person()
         payload = self.maker.payload(
@@ -977,8 +1009,7 @@ class _Story:
         if intake is not None:
             event, lead = intake
             self._backdate(lead, [second + timedelta(seconds=2)], created=second, event=event)
-        for username, membership in self.reps.items():
-            RepProfile.objects.filter(membership=membership).update(capacity=CAPACITY.get(username))
+        in_meeting.update(is_available=True)
 
     def _finish(self) -> None:
         draft = policy_draft(user=self.world.users["admin"])

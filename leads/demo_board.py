@@ -2,24 +2,25 @@
 its story, inside the demo tenant's context, so the daily board, the follow-ups and the
 lead-quality report have something real to show.
 
-What the story verified by setting the status is made a real verification, in the order
-it happened: through `leads.verification.lead_verify` at the story's moment (the verdict,
-a touch, the timeline entry, the audit record; a valid lead becomes a customer with a
-contact through `customers.services.customer_for_lead`). An invalid verdict takes the
-reason the first call's note gives (空号 → 空号/停机 …). Leads verified valid and later
-returned to the pool by the SLA sweep keep the verdict of their first owner (set on the
-lead directly: the service only lets the current owner verify).
+The story verifies its leads through `leads.verification.lead_verify` at their moments
+(`verdict_for()` here says with what: an invalid verdict takes the reason the first call's
+note gives, 空号 → 空号/停机 …; a valid one its next step, the visit's date or the
+missing information's action, a few working days ahead). Leads verified valid and later
+returned to the pool by the SLA sweep keep that verdict with their new owner.
 
 Then two weeks of follow-ups, through `customers.services.interaction_log` at backdated
 moments: one to three per customer, with talk tags, pain points, decision-chain roles
-and a next action; each closes the rep's previous one. Every rep ends today with a
-handful of next actions due today, a few overdue, some due later, and older ones done.
+and a next action; the first closes the verdict's next step, each the rep's previous
+one. Every rep ends today with a handful of next actions due today, a few overdue, some
+due later, and older ones done.
 
 And today's open work through the real intake and engine: each rep gets a revisit of one
-of their customers (the engine hands a revisit to the first lead's owner), and a lead to
-verify past its 24 h clock plus a recent one, each dispatched with everybody else full
-for the moment (as the story's waiting lead is) and, for rep5 and rep6, with their zone
-or leave as it was at that earlier moment. The SLA sweep then runs once (reminders for
+of their customers (the engine hands a revisit to the first lead's owner, and it takes
+over the valid verdict: a customer to follow up, not a lead to verify), and a lead to
+verify past its 24 h clock plus a recent one, each from one of the rep's regions and
+asking for one of their product lines, so the engine gives it to them (the others have
+room, but score well below); for rep5 and rep6 with their zone or leave as it was at
+that earlier moment. The SLA sweep then runs once (reminders for
 the leads past 24 h) and the fairness ledger is rebuilt from the decisions.
 
 Idempotent: nothing is added when the tenant has any follow-up already. Deterministic
@@ -37,17 +38,25 @@ from django.db.models import F, Max
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import AuditEvent, Notification
-from customers.models import Contact, Customer, CustomerLevel, DecisionRole, Interaction, PresetKind
-from customers.services import add_working_days, customer_for_lead, interaction_log, presets
+from crm.models import Notification
+from customers.models import (
+    Contact,
+    Customer,
+    CustomerLevel,
+    DecisionRole,
+    Interaction,
+    InteractionKind,
+    PresetKind,
+)
+from customers.services import VISIT_ACTION, add_working_days, interaction_log, presets
 from leads import sla
 from leads.models import (
     AssignmentDecision,
     ChannelType,
-    DecisionKind,
     DecisionOutcome,
     EventSource,
     InboundEvent,
+    Industry,
     Lead,
     LeadEvent,
     LeadEventKind,
@@ -58,7 +67,7 @@ from leads.models import (
     Zone,
 )
 from leads.services import inbound_event_process, inbound_event_receive
-from leads.verification import invalid_reasons, lead_verify
+from leads.verification import invalid_reasons
 
 SEED = 2026 + 15
 
@@ -114,23 +123,77 @@ NEW_NOTES = [
 ]
 EQUIPMENT = ["移动DR", "64排CT", "彩色多普勒超声", "全自动生化分析仪", "监护仪", "呼吸机"]
 
+INDUSTRY_WORDS = {
+    Industry.MANUFACTURING: "制造业",
+    Industry.ENERGY: "能源",
+    Industry.INFRASTRUCTURE: "基建",
+    Industry.OTHER: "其他",
+}
+
 # Today's follow-ups per rep: (due today, overdue), drawn in these ranges.
 DUE_TODAY = (3, 5)
 OVERDUE = (2, 3)
 
 
+def _reason(lead: Lead, at, reasons: dict, rnd):
+    if lead.revisit_of_id is not None and DUPLICATE_REASON in reasons:
+        return reasons[DUPLICATE_REASON]
+    if lead.is_suspect and TEST_REASON in reasons:
+        return reasons[TEST_REASON]
+    notes = LeadEvent.objects.filter(lead=lead, kind=LeadEventKind.TOUCH, at__lte=at).values_list(
+        "data", flat=True
+    )
+    for data in notes:
+        name = REASON_BY_NOTE.get((data or {}).get("note", ""))
+        if name in reasons:
+            return reasons[name]
+    names = [n for n in FALLBACK_REASONS if n in reasons] or list(reasons)
+    return reasons[rnd.choice(names)]
+
+
+def verdict_for(lead: Lead, at, *, valid: bool, rnd, step_days=None) -> dict:
+    """`lead_verify`'s arguments for the story's verdict on `lead` at `at`: the outcome
+    and, for a valid one, its next step `step_days` working days ahead (drawn when None:
+    a visit 1–5 days out, missing information 0–3), for an invalid one its reason."""
+    day = timezone.localtime(at, lead.tenant.tzinfo).date()
+    if valid:
+        outcome = rnd.choice(
+            [Verification.VALID_VISIT, Verification.VALID_MORE_INFO, Verification.VALID_MORE_INFO]
+        )
+        if step_days is not None:
+            outcome = Verification.VALID_MORE_INFO
+        if outcome == Verification.VALID_VISIT:
+            return {"outcome": outcome, "visit_date": add_working_days(day, rnd.randint(1, 5))}
+        actions = [a for a in presets(PresetKind.ACTION) if a.name != VISIT_ACTION]
+        days = rnd.randint(0, 3) if step_days is None else step_days
+        return {
+            "outcome": outcome,
+            "next_action": rnd.choice(actions),
+            "next_action_due": add_working_days(day, days),
+        }
+    reason = _reason(lead, at, {r.name: r for r in invalid_reasons()}, rnd)
+    outcome = (
+        Verification.INVALID_CONTACT
+        if reason.name in CONTACT_REASONS
+        else Verification.INVALID_NOT_TARGET
+    )
+    return {"outcome": outcome, "invalid_reason": reason}
+
+
 def seed(*, world, stdout) -> None:
-    if Interaction.objects.exists():
+    if Interaction.objects.filter(kind=InteractionKind.FOLLOW_UP).exists():
         stdout.write("board: follow-ups already there, none added")
         return
     if not Lead.objects.exists():
         return
     counts = _Board(world).run()
+    verified = Lead.objects.exclude(verification="")
+    valid = verified.filter(verification__in=Verification.valid()).count()
     stdout.write(
-        f"board: {counts['verified']} verifications made real ({counts['valid']} valid → "
+        f"board: {verified.count()} verifications ({valid} valid → "
         f"{Customer.objects.count()} customers, {Contact.objects.count()} contacts; "
-        f"{counts['invalid']} invalid with a reason), {Interaction.objects.count()} "
-        f"follow-ups ({counts['due_today']} due today, {counts['overdue']} overdue, "
+        f"{verified.count() - valid} invalid with a reason), {Interaction.objects.count()} "
+        f"follow-ups and next steps ({counts['due_today']} due today, {counts['overdue']} overdue, "
         f"{counts['later']} due later, {counts['done']} done); today: {counts['revisits']} "
         f"revisits and {counts['to_verify']} new leads to verify; SLA sweep: "
         + (", ".join(f"{k} {v}" for k, v in counts["sla"].items() if v) or "nothing due")
@@ -151,110 +214,17 @@ class _Board:
         self.slow, self.away = SLOW, AWAY
         self.leave_start = self.now - timedelta(days=LEAVE_DAYS)
         self.counts: Counter = Counter()
-        self.reasons = {r.name: r for r in invalid_reasons()}
         self.tags = list(presets(PresetKind.TALK_TAG))
         self.pains = list(presets(PresetKind.PAIN))
         self.actions = list(presets(PresetKind.ACTION))
 
     def run(self) -> Counter:
-        self._verifications()
         self._levels()
         self._follow_ups()
         self._today()
         self.counts["sla"] = sla.sla_sweep()
         self._ledger()
         return self.counts
-
-    # -- verifications -----------------------------------------------------------------
-
-    def _reason(self, lead: Lead):
-        if lead.revisit_of_id is not None and DUPLICATE_REASON in self.reasons:
-            return self.reasons[DUPLICATE_REASON]
-        if lead.is_suspect and TEST_REASON in self.reasons:
-            return self.reasons[TEST_REASON]
-        notes = LeadEvent.objects.filter(
-            lead=lead, kind=LeadEventKind.TOUCH, at__lte=lead.verified_at
-        ).values_list("data", flat=True)
-        for data in notes:
-            name = REASON_BY_NOTE.get((data or {}).get("note", ""))
-            if name in self.reasons:
-                return self.reasons[name]
-        names = [n for n in FALLBACK_REASONS if n in self.reasons] or list(self.reasons)
-        return self.reasons[self.rnd.choice(names)]
-
-    def _verifications(self) -> None:
-        """The story's verdicts, in the order given, made real."""
-        leads = Lead.objects.filter(verified_at__isnull=False, verification="").select_related(
-            "owner__user", "tenant", "channel"
-        )
-        returned = {
-            d.lead_id: d.previous_owner_id
-            for d in AssignmentDecision.objects.filter(kind=DecisionKind.RETURN).order_by(
-                "-decided_at"
-            )
-        }
-        for lead in sorted(leads, key=lambda lead: (lead.verified_at, lead.pk)):
-            at = lead.verified_at
-            since = timezone.now()
-            self.counts["verified"] += 1
-            if lead.status in (LeadStatus.VALID, LeadStatus.INVALID) and lead.owner is not None:
-                valid = lead.status == LeadStatus.VALID
-                reason = None if valid else self._reason(lead)
-                outcome = self._outcome(reason)
-                last_touch = lead.last_touch_at
-                lead_verify(lead, by=lead.owner, outcome=outcome, invalid_reason=reason, now=at)
-                # The verdict's touch is in the past: a later touch stays the last one.
-                if last_touch is not None and last_touch > at:
-                    Lead.objects.filter(pk=lead.pk).update(last_touch_at=last_touch)
-                AuditEvent.objects.filter(
-                    action="lead.verified", object_id=str(lead.pk), at__gte=since
-                ).update(at=at)
-            else:
-                # Verified valid, then returned to the pool by the SLA sweep: the first
-                # owner's verdict stays (the service lets only the current owner verify).
-                valid = True
-                self._verified_before_return(lead, returned.get(lead.pk), at)
-            self.counts["valid" if valid else "invalid"] += 1
-            Customer.objects.filter(created_at__gte=since).update(created_at=at)
-            Contact.objects.filter(created_at__gte=since).update(created_at=at)
-
-    def _outcome(self, reason) -> str:
-        if reason is None:
-            return self.rnd.choice(
-                [
-                    Verification.VALID_VISIT,
-                    Verification.VALID_MORE_INFO,
-                    Verification.VALID_MORE_INFO,
-                ]
-            )
-        if reason.name in CONTACT_REASONS:
-            return Verification.INVALID_CONTACT
-        return Verification.INVALID_NOT_TARGET
-
-    def _verified_before_return(self, lead: Lead, verifier_id, at) -> None:
-        from crm.models import Membership
-
-        verifier = Membership.objects.select_related("user").filter(pk=verifier_id).first()
-        customer, contact, created = customer_for_lead(lead)
-        if customer.owner_id is None and verifier is not None:
-            Customer.objects.filter(pk=customer.pk).update(owner=verifier)
-        outcome = Verification.VALID_MORE_INFO
-        Lead.objects.filter(pk=lead.pk).update(
-            verification=outcome, verified_by=verifier, customer=customer, contact=contact
-        )
-        LeadEvent.objects.create(
-            tenant=self.tenant,
-            lead=lead,
-            kind=LeadEventKind.VERIFIED,
-            at=at,
-            actor=verifier.user if verifier else None,
-            data={
-                "outcome": outcome,
-                "customer": str(customer.public_id),
-                "customer_name": customer.name,
-                "customer_created": created,
-            },
-        )
 
     def _levels(self) -> None:
         """A few key and growing accounts among the customers (the rank's level weight)."""
@@ -472,50 +442,48 @@ class _Board:
             self.counts["revisits"] += 1
 
     def _new_lead(self, rep, moment: datetime, profiles: dict) -> None:
-        """A new lead dispatched by the engine with only `rep` able to take it, everybody's
-        state as it was at `moment` (zones and leave), then put back."""
+        """A new lead that fits `rep` (from one of their regions, asking for one of their
+        product lines), dispatched by the engine as it stands: the others have room but
+        score well below, so it is theirs. rep5 and rep6 get theirs as things were at
+        `moment` (before the pause, before the leave), then put back."""
+        from leads import normalize
+        from leads.demo import EQUIPMENT as ALL_EQUIPMENT
         from leads.demo import _Maker
 
+        profile = profiles[rep.pk]
+        regions = {
+            normalize.region_key(r) for r in [*(profile.provinces or []), *(profile.cities or [])]
+        }
         maker = _Maker(seed=SEED + rep.pk * 100 + self.counts["to_verify"])
         person = maker.person()
-        while Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists():
+        for _attempt in range(3000):
+            phone = normalize.parse_phone(person["phone"])
+            here = {normalize.region_key(p) for p in (phone.province, phone.city) if p}
+            taken = Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists()
+            if here & regions and not taken:
+                break
             person = maker.person()
-        message = self.rnd.choice(NEW_NOTES).format(eq=self.rnd.choice(EQUIPMENT))
+        lines = [p for p in profile.product_lines or [] if p]
+        fitting = [e for e in ALL_EQUIPMENT if any(line in e for line in lines)]
+        equipment = self.rnd.choice(fitting or lines or EQUIPMENT)
+        message = self.rnd.choice(NEW_NOTES).format(eq=equipment)
+        industries = [i for i in profile.industries or [] if i in INDUSTRY_WORDS]
+        if industries:  # one of the rep's industries, as a form would say it
+            person = {**person, "industry": INDUSTRY_WORDS[industries[0]]}
         payload = maker.payload(ChannelType.WEB_FORM, person, message)
-        open_counts = Counter(
-            Lead.objects.filter(status=LeadStatus.ASSIGNED).values_list("owner_id", flat=True)
+        saved = (profile.zone, profile.zone_since, profile.is_available, profile.unavailable_until)
+        # rep5 before the pause, rep6 before the leave: on dispatch then.
+        RepProfile.objects.filter(pk=profile.pk).update(
+            zone=Zone.NORMAL, is_available=True, unavailable_until=None
         )
-        usernames = {m.pk: u for u, m in self.reps.items()}
-        saved = {
-            pk: (p.capacity, p.zone, p.zone_since, p.is_available, p.unavailable_until)
-            for pk, p in profiles.items()
-        }
-        for pk, profile in profiles.items():
-            if pk not in usernames:
-                continue
-            changes = {}
-            if pk != rep.pk:
-                # Full for the moment (a paused or away rep is out anyway, and says so).
-                if profile.zone == Zone.OBSERVATION or not profile.available_on(self.today):
-                    continue
-                changes["capacity"] = open_counts.get(pk, 0)
-            else:
-                changes["capacity"] = open_counts.get(pk, 0) + 1
-                changes["zone"] = Zone.NORMAL  # (rep5: before the pause)
-                changes["is_available"], changes["unavailable_until"] = True, None
-            RepProfile.objects.filter(pk=profile.pk).update(**changes)
         since = timezone.now()
         try:
             event, lead = self._intake(ChannelType.WEB_FORM, payload)
         finally:
-            for pk, (capacity, zone, zone_since, available, until) in saved.items():
-                RepProfile.objects.filter(membership_id=pk).update(
-                    capacity=capacity,
-                    zone=zone,
-                    zone_since=zone_since,
-                    is_available=available,
-                    unavailable_until=until,
-                )
+            zone, zone_since, available, until = saved
+            RepProfile.objects.filter(pk=profile.pk).update(
+                zone=zone, zone_since=zone_since, is_available=available, unavailable_until=until
+            )
         if lead is None:
             return
         self._backdate(lead, event, moment, since)

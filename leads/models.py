@@ -328,6 +328,19 @@ class LeadQuerySet(TenantQuerySet):
     def within_revisit_window(self, now=None):
         return self.filter(created_at__gte=(now or timezone.now()) - REVISIT_WINDOW)
 
+    def open_load(self):
+        """The leads that make up their owners' open load (F10), the one definition the
+        assignment engine's cap, the rep's profile, "why didn't I get it" and the board
+        read (`leads.assignment.open_loads`): leads with an owner, status assigned and no
+        verdict yet. A lead stops counting the moment it is verified (valid or invalid),
+        whoever owns it later; leads in the pool or waiting for dispatch have no owner."""
+        return self.filter(open_load_q())
+
+
+def open_load_q() -> Q:
+    """`LeadQuerySet.open_load()` as a condition, for queries that combine it."""
+    return Q(owner__isnull=False, status=LeadStatus.ASSIGNED, verification="")
+
 
 class Lead(TenantOwned):
     # The five core fields (F7) …
@@ -644,10 +657,19 @@ class LeadEvent(TenantOwned):
             if data.get("reason"):
                 return f"{text}: {data['reason']}"
             if data.get("customer_name"):
-                return _("%(outcome)s → customer %(customer)s (%(how)s)") % {
+                text = _("%(outcome)s → customer %(customer)s (%(how)s)") % {
                     "outcome": text,
                     "customer": data["customer_name"],
                     "how": _("new") if data.get("customer_created") else _("existing"),
+                }
+            if data.get("inherited_from"):
+                text += " · " + _("taken over from the earlier lead %(lead)s") % {
+                    "lead": data.get("original_label", "?")
+                }
+            if data.get("next_action"):
+                text += " → " + _("before %(date)s: %(action)s") % {
+                    "date": data.get("next_action_due", "?"),
+                    "action": data["next_action"],
                 }
             return text
         if self.kind == LeadEventKind.FOLLOW_UP:
@@ -822,6 +844,15 @@ class RepProfile(TenantOwned):
 
     def available_on(self, day) -> bool:
         return rep_available(self.is_available, self.unavailable_until, day)
+
+
+def profile_of(membership: Membership) -> RepProfile | None:
+    """The member's RepProfile, or None; read once per membership object (the reverse
+    one-to-one caches it, absent included), so a page asking twice queries once."""
+    try:
+        return membership.rep_profile
+    except RepProfile.DoesNotExist:
+        return None
 
 
 def rep_available(is_available: bool, away_until, day) -> bool:
@@ -1288,12 +1319,13 @@ class SlaAlert(TenantOwned):
 
 
 class BoardSettings(TenantOwned):
-    """How the board ranks a rep's work (F15): rank = customer level weight × urgency
-    weight × (1 + hours overdue × overdue weight). One row per tenant."""
+    """How the board ranks a rep's work (F15): rank = level weight (the customer's, or a
+    lead's source grade) × lead score factor × urgency weight × (1 + hours overdue ×
+    overdue weight). One row per tenant."""
 
-    level_a = models.FloatField(_("weight: A-level customer"), default=3.0)
-    level_b = models.FloatField(_("weight: B-level customer"), default=2.0)
-    level_c = models.FloatField(_("weight: C-level customer or a lead"), default=1.0)
+    level_a = models.FloatField(_("weight: A-level customer or A-grade lead"), default=3.0)
+    level_b = models.FloatField(_("weight: B-level customer or B-grade lead"), default=2.0)
+    level_c = models.FloatField(_("weight: C-level customer or C-grade lead"), default=1.0)
     urgency_verify = models.FloatField(_("urgency: lead to verify"), default=3.0)
     urgency_overdue = models.FloatField(_("urgency: follow-up overdue"), default=2.5)
     urgency_due = models.FloatField(_("urgency: follow-up due today"), default=1.5)

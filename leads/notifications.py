@@ -25,6 +25,16 @@ def register() -> None:
             roles=REP,
         ),
         EventType(
+            "lead.assigned_verified",
+            _("A verified lead is handed to me"),
+            _("A verified lead is yours: %(lead)s"),
+            _(
+                "It was verified valid before it came to you, so there is nothing to verify:"
+                " it is on your board to follow up. Contact the customer and set the next step."
+            ),
+            roles=REP,
+        ),
+        EventType(
             "lead.revisit",
             _("A lead of mine came back"),
             _("%(lead)s came back: the revisit is yours"),
@@ -48,7 +58,10 @@ def register() -> None:
             "lead.returned",
             _("A lead returned to the pool (no second touch)"),
             _("Lead %(lead)s returned to the pool: no second touch in time"),
-            _("It has been dispatched again to another rep."),
+            _(
+                "It went back to the pool and was dispatched again to another rep; when no rep"
+                " could take it, it waits there for a manager."
+            ),
             roles=REP_AND_MANAGERS,
         ),
         EventType(

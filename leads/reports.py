@@ -74,13 +74,15 @@ def unverified_q() -> Q:
 
 def followed_up_q() -> Q:
     """A valid lead followed up within 72 h: a follow-up (customers.Interaction) on the
-    lead by its owner with verified_at ≤ at ≤ verified_at + 72 h."""
-    from customers.models import Interaction
+    lead by its owner with verified_at ≤ at ≤ verified_at + 72 h. The next step the
+    verdict itself logged (kind verification) is not a follow-up."""
+    from customers.models import Interaction, InteractionKind
 
     deadline = ExpressionWrapper(
         OuterRef("verified_at") + FOLLOW_UP_WINDOW, output_field=DateTimeField()
     )
     follow_up = Interaction.objects.filter(
+        kind=InteractionKind.FOLLOW_UP,
         lead=OuterRef("pk"),
         by=OuterRef("owner"),
         at__gte=OuterRef("verified_at"),

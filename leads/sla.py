@@ -17,16 +17,23 @@ alert already there. Correctness never depends on the lock: the constraint decid
 Thresholds (all per tenant, `SlaPolicy`):
 - `a_unassigned` / `unassigned`: status new and no owner (pooled leads included) for
   `a_unassigned_minutes` (A-class only) / `unassigned_minutes`, measured from
-  `created_at` in dispatch round 0 and from `pooled_at` in later rounds → managers.
+  `created_at` in dispatch round 0 and from `pooled_at` in later rounds → managers. Not
+  for a lead the engine pooled because nobody could take it (`no_candidate`): the
+  managers were told then (`lead.pooled`), once.
 - `unverified_rep`: status assigned for `unverified_hours` since `assigned_at` → the rep;
   an untouched lead then counts as a late first touch (`leads.zones.lead_mark_late`).
 - `unverified_mgr`: still assigned `unverified_escalation_hours` after the rep was
   reminded → managers. The escalation never precedes the reminder.
-- `no_followup`: status valid, no touch after `verified_at` for `no_followup_hours` →
-  rep and managers.
+- `no_followup`: status valid, no touch for `no_followup_hours` after `verified_at` (or
+  after `assigned_at` when the lead came to its owner verified), and no next step of the
+  owner's scheduled for today or later → rep and managers.
 - `no_second_touch`: exactly one touch in this round, `second_touch_hours` old, status
-  assigned or valid → back to the pool and dispatched again to another rep
-  (`leads.assignment.lead_return_to_pool`, which tells the previous owner and managers).
+  assigned or valid, and no next step of the owner's due within the last
+  `second_touch_hours` or later (a scheduled step is the next touch until it is that far
+  overdue) → back to the pool and dispatched again to another rep
+  (`leads.assignment.lead_return_to_pool`, which tells the previous owner, and the
+  managers once). It runs before `no_followup`: a lead returned now is not also told as
+  unfollowed.
 """
 
 from __future__ import annotations
@@ -36,12 +43,13 @@ from datetime import datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership, Role
-from crm.tenancy import NoTenantError, current_tenant
+from crm.tenancy import NoTenantError, current_tenant, tenant_today
 from leads.models import (
     Lead,
     LeadEvent,
@@ -156,8 +164,10 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
             (SlaThreshold.UNASSIGNED, sweep.unassigned),
             (SlaThreshold.UNVERIFIED_REP, sweep.unverified_rep),
             (SlaThreshold.UNVERIFIED_MANAGER, sweep.unverified_manager),
-            (SlaThreshold.NO_FOLLOWUP, sweep.no_followup),
+            # Returns first: a lead returned now is in a new round with a new owner (or in
+            # the pool), so "no follow-up" does not tell about it as well.
             (SlaThreshold.NO_SECOND_TOUCH, sweep.no_second_touch),
+            (SlaThreshold.NO_FOLLOWUP, sweep.no_followup),
         ):
             counts[threshold] = run()
     return counts
@@ -221,9 +231,15 @@ class _Sweep:
 
     def _unassigned(self, minutes: int) -> Q:
         since = self.now - timedelta(minutes=minutes)
-        return Q(status=LeadStatus.NEW, owner__isnull=True) & (
-            Q(dispatch_round=0, created_at__lte=since)
-            | Q(dispatch_round__gt=0, pooled_at__lte=since)
+        # A lead the engine pooled because nobody could take it was told to the managers
+        # then (lead.pooled, "assign it by hand"): one notice per pooled lead.
+        return (
+            Q(status=LeadStatus.NEW, owner__isnull=True)
+            & ~Q(pool_reason=PoolReason.NO_CANDIDATE)
+            & (
+                Q(dispatch_round=0, created_at__lte=since)
+                | Q(dispatch_round__gt=0, pooled_at__lte=since)
+            )
         )
 
     def a_unassigned(self) -> int:
@@ -249,7 +265,9 @@ class _Sweep:
         # Fired even for a lead whose owner's seat is gone (nobody to remind): the
         # managers' escalation follows the reminder, so it must exist.
         rows = Lead.objects.filter(
-            status=LeadStatus.ASSIGNED, assigned_at__lte=self.now - timedelta(hours=hours)
+            status=LeadStatus.ASSIGNED,
+            verification="",
+            assigned_at__lte=self.now - timedelta(hours=hours),
         )
 
         def message(lead):
@@ -270,7 +288,7 @@ class _Sweep:
             round=OuterRef("dispatch_round"),
             fired_at__lte=self.now - timedelta(hours=hours),
         )
-        rows = Lead.objects.filter(Exists(reminded), status=LeadStatus.ASSIGNED)
+        rows = Lead.objects.filter(Exists(reminded), status=LeadStatus.ASSIGNED, verification="")
         total = self.policy.unverified_hours + hours
         return self._fired(
             SlaThreshold.UNVERIFIED_MANAGER,
@@ -278,12 +296,35 @@ class _Sweep:
             lambda lead: (self.managers, {"lead": str(lead), "hours": total, "rep": _rep(lead)}),
         )
 
+    def _next_step(self, due_from) -> Exists:
+        """The owner has an open next step on the lead (the verdict's, or a follow-up's)
+        due on `due_from` or later (a date in the tenant's time zone)."""
+        from customers.models import Interaction
+
+        return Exists(
+            Interaction.objects.filter(
+                lead=OuterRef("pk"),
+                by=OuterRef("owner"),
+                next_done_at__isnull=True,
+                next_action_due__gte=due_from,
+            )
+        )
+
     def no_followup(self) -> int:
         hours = self.policy.no_followup_hours
-        rows = Lead.objects.filter(
-            Q(last_touch_at__isnull=True) | Q(last_touch_at__lte=F("verified_at")),
-            status=LeadStatus.VALID,
-            verified_at__lte=self.now - timedelta(hours=hours),
+        # Measured from the verdict, or from the hand-over when the lead came to its owner
+        # verified (returned to the pool, reassigned): a new owner gets the same time.
+        since = Greatest("verified_at", "assigned_at")
+        rows = (
+            Lead.objects.alias(since=since)
+            .filter(
+                Q(last_touch_at__isnull=True) | Q(last_touch_at__lte=F("since")),
+                status=LeadStatus.VALID,
+                verified_at__isnull=False,
+                since__lte=self.now - timedelta(hours=hours),
+            )
+            # A next step that is not overdue yet is the follow-up, scheduled.
+            .exclude(self._next_step(tenant_today(self.now)))
         )
         return self._fired(
             SlaThreshold.NO_FOLLOWUP,
@@ -304,13 +345,21 @@ class _Sweep:
         return count
 
     def _one_touch(self) -> Q:
-        # Only a touch in this round counts: a lead already returned once keeps its old
-        # touches (the counters are per lead), which belong to the previous owner.
-        return Q(
-            status__in=[LeadStatus.ASSIGNED, LeadStatus.VALID],
-            touch_count=1,
-            first_touch_at__lte=self.now - timedelta(hours=self.policy.second_touch_hours),
-        ) & (Q(assigned_at__isnull=True) | Q(first_touch_at__gte=F("assigned_at")))
+        # Only a touch in this round counts: a lead handed over verified keeps its touches
+        # (the counters are per lead), which belong to the previous owner.
+        window = timedelta(hours=self.policy.second_touch_hours)
+        # A next step the owner scheduled (the verdict's visit, a follow-up's action) is
+        # the lead's next touch: it is returned only once that step is `window` overdue.
+        scheduled = self._next_step(tenant_today(self.now - window))
+        return (
+            Q(
+                status__in=[LeadStatus.ASSIGNED, LeadStatus.VALID],
+                touch_count=1,
+                first_touch_at__lte=self.now - window,
+            )
+            & (Q(assigned_at__isnull=True) | Q(first_touch_at__gte=F("assigned_at")))
+            & ~Q(scheduled)
+        )
 
     def _return(self, lead_id: int, round_: int) -> bool:
         from leads.assignment import lead_return_to_pool

@@ -1,15 +1,20 @@
-"""Two-track verification of a lead (F16): the owner's one-click verdict.
+"""Two-track verification of a lead (F16): the owner's verdict.
 
 Four outcomes (`leads.models.Verification`): two valid ones, which turn the lead into a
-customer with a contact (`customers.services.customer_for_lead`), and two invalid ones,
-which need one of the tenant's preset invalid reasons. Only the owner verifies, once:
-anyone else gets 403, an already verified lead 409, and nothing changes. A verification
-counts as a touch (the first one decides on time or late).
+customer with a contact (`customers.services.customer_for_lead`) and set its next step,
+and two invalid ones, which need one of the tenant's preset invalid reasons. The next
+step keeps a valid lead on the rep's board and out of the pool: "valid · visit booked"
+takes the visit's date (the step is the visit, `customers.services.visit_action`),
+"valid · needs more information" a next action and its due date; it is stored as the
+lead's first open next step (`customers.services.interaction_schedule`), shown on the
+board as a follow-up on its day. Only the owner verifies, once: anyone else gets 403, an
+already verified lead 409, and nothing changes. A verification counts as a touch (the
+first one decides on time or late).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -59,6 +64,9 @@ def invalid_reasons():
     tenant = current_tenant()
     if tenant is None:
         raise NoTenantError("invalid_reasons() needs a tenant: run it in tenant_context()")
+    active = InvalidReason.objects.filter(is_active=True).order_by("position", "id")
+    if active:  # read once: the answer keeps the rows, so iterating it costs no query
+        return active
     if not InvalidReason.objects.exists():
         InvalidReason.objects.bulk_create(
             [
@@ -67,7 +75,7 @@ def invalid_reasons():
             ],
             ignore_conflicts=True,  # a concurrent first use created them already
         )
-    return InvalidReason.objects.filter(is_active=True).order_by("position", "id")
+    return active.all()
 
 
 def lead_verify(
@@ -76,15 +84,22 @@ def lead_verify(
     by: Membership,
     outcome: str,
     invalid_reason: InvalidReason | None = None,
+    visit_date: date | None = None,
+    next_action=None,
+    next_action_due: date | None = None,
     now: datetime | None = None,
 ) -> Lead:
     """Record the owner's verdict on `lead` and return it (updated in place).
 
-    Raises VerificationError (403: `by` is not the owner; 409: already verified) or
-    ValidationError with field errors (unknown outcome; an invalid verdict without one of
-    the tenant's active reasons). Nothing is written when it raises.
+    A valid verdict needs its next step: `visit_date` for "visit booked"; `next_action` (a
+    `customers.Preset` of the action library) and `next_action_due` for "needs more
+    information". Raises VerificationError (403: `by` is not the owner; 409: already
+    verified) or ValidationError with field errors (unknown outcome; an invalid verdict
+    without one of the tenant's active reasons; a valid one without its next step, or
+    with a date in the past). Nothing is written when it raises.
     """
     from crm.audit import audit
+    from customers.services import interaction_schedule, next_step_errors, visit_action
     from leads.zones import lead_record_touch
 
     now = now or timezone.now()
@@ -104,8 +119,16 @@ def lead_verify(
         if outcome not in Verification.values:
             raise ValidationError({"outcome": [_("Choose one of the four outcomes.")]})
         valid = outcome in Verification.valid()
+        errors = {}
+        if outcome == Verification.VALID_VISIT:
+            next_action, next_action_due = visit_action(), visit_date
+            errors = next_step_errors(next_action, visit_date, at=now, due_field="visit_date")
+        elif valid:
+            errors = next_step_errors(next_action, next_action_due, at=now)
         if valid:
             invalid_reason = None
+            if errors:
+                raise ValidationError(errors)
         elif invalid_reason is None:
             raise ValidationError(
                 {"invalid_reason": [_("An invalid verdict needs a reason: choose one.")]}
@@ -131,10 +154,17 @@ def lead_verify(
                 customer=str(customer.public_id),
                 customer_name=customer.name,
                 customer_created=created,
+                next_action=next_action.name,
+                next_action_due=next_action_due.isoformat(),
             )
         else:
             data.update(reason=invalid_reason.name, reason_id=invalid_reason.pk)
         lead.save(update_fields=fields)
+        if valid:
+            step = interaction_schedule(
+                lead=lead, by=by, next_action=next_action, next_action_due=next_action_due, at=now
+            )
+            data["interaction"] = str(step.public_id)
         LeadEvent.objects.create(
             tenant=lead.tenant,
             lead=lead,

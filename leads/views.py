@@ -30,20 +30,20 @@ from crm.models import Membership, Role
 from leads import explain as explaining
 from leads import normalize
 from leads.access import IMPORTERS, LEAD_READERS, access_lead, leads_visible_to
+from leads.assignment import rep_load
 from leads.filters import LeadFilter
 from leads.models import (
     AssignmentDecision,
-    AssignmentPolicy,
     Industry,
     Lead,
     LeadEventKind,
     LeadStatus,
-    PolicyStatus,
     PoolReason,
     RepLedgerDay,
     RepProfile,
     TouchChannel,
     Zone,
+    profile_of,
 )
 from leads.tables import IdsFirstPaginator, LeadTable
 
@@ -183,7 +183,9 @@ def _verification_context(membership, lead: Lead, **forms_) -> dict:
     follow-up form (a bound one passed in keeps its errors)."""
     from customers.views import follow_up_context, follow_up_form, verify_context
 
-    context = verify_context(membership, lead, errors=forms_.get("verify_errors"))
+    context = verify_context(
+        membership, lead, errors=forms_.get("verify_errors"), values=forms_.get("verify_values")
+    )
     is_owner = lead.owner_id is not None and lead.owner_id == membership.pk
     context["can_follow_up"] = is_owner and lead.status != LeadStatus.INVALID
     if context["can_follow_up"]:
@@ -532,7 +534,14 @@ def why_not(request: HttpRequest) -> HttpResponse:
     results = None
     if form.is_bound and form.is_valid():
         results = [_why_not_row(membership, lead) for lead in _why_not_leads(form)]
-    context = {"form": form, "results": results, "days": WHY_NOT_DAYS}
+    load = rep_load(membership)
+    context = {
+        "form": form,
+        "results": results,
+        "days": WHY_NOT_DAYS,
+        "load": load,
+        "intake": load_text(load),
+    }
     return TemplateResponse(request, "leads/why_not.html", context)
 
 
@@ -577,12 +586,41 @@ def _why_not_row(membership, lead: Lead) -> dict:
 
 def _active_params():
     """The active policy's parameters, read without creating anything (defaults if none)."""
-    from leads.assignment import Params
+    from leads.assignment import Params, policy_published
 
-    policy = (
-        AssignmentPolicy.objects.filter(status=PolicyStatus.PUBLISHED).order_by("-version").first()
-    )
+    policy = policy_published()
     return (Params.of(policy) if policy is not None else Params()), policy
+
+
+def profile_regions(profile: RepProfile) -> list[str]:
+    """The profile's provinces, then its cities, each region once: a municipality such as
+    上海市 is listed as a province and as a city, and shown once."""
+    seen, regions = set(), []
+    for name in [*(profile.provinces or []), *(profile.cities or [])]:
+        key = normalize.region_key(name)
+        if name and key not in seen:
+            seen.add(key)
+            regions.append(name)
+    return regions
+
+
+def load_text(load) -> str:
+    """Whether the rep takes new leads now, in the words of "why didn't I get it"."""
+    from leads.assignment import AT_CAPACITY, OK, PAUSED
+
+    if load.verdict == OK:
+        return _("%(free)s more before the cap of %(cap)s") % {
+            "free": load.free,
+            "cap": load.cap,
+        }
+    if load.verdict == AT_CAPACITY:
+        return _(
+            "At capacity: %(open)s open unverified leads of %(cap)s. Verify one to get new "
+            "leads again."
+        ) % {"open": load.open, "cap": load.cap}
+    if load.verdict == PAUSED:
+        return _("Paused from dispatch (observation zone)")
+    return _("Marked unavailable (leave or away)")
 
 
 @require_GET
@@ -603,16 +641,19 @@ def my_profile(request: HttpRequest) -> HttpResponse:
         expected=Sum("expected"), received=Sum("received")
     )
     industries = dict(Industry.choices)
+    load = rep_load(membership, params=params, profile=profile if has_profile else None)
     context = {
         "profile": profile,
         "has_profile": has_profile,
         "policy": policy,
         "params": params,
         "industries": [industries.get(i, i) for i in profile.industries or []],
-        "regions": [*(profile.provinces or []), *(profile.cities or [])],
-        "capacity": params.default_capacity if profile.capacity is None else profile.capacity,
+        "regions": profile_regions(profile),
+        "capacity": load.cap,
         "capacity_is_default": profile.capacity is None,
-        "open_count": Lead.objects.filter(owner=membership, status=LeadStatus.ASSIGNED).count(),
+        "open_count": load.open,
+        "load": load,
+        "intake": load_text(load),
         "available": profile.available_on(today),
         "expected": explaining.number(ledger["expected"] or 0),
         "received": ledger["received"] or 0,
@@ -628,7 +669,7 @@ def my_profile(request: HttpRequest) -> HttpResponse:
 def training_card_context(membership, *, profile=None, params=None) -> dict | None:
     """What the training card says, or None when the rep is not in the observation zone."""
     if profile is None:
-        profile = RepProfile.objects.filter(membership=membership).first()
+        profile = profile_of(membership)
     if profile is None or profile.zone not in (Zone.OBSERVATION, Zone.PROBATION):
         return None
     if params is None:

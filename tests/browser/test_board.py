@@ -84,6 +84,32 @@ def _tab_to(page, predicate: str) -> None:
     raise AssertionError(f"Tab never reached: {predicate}")
 
 
+def _overlap(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def _rank_open_clear_of_buttons(item) -> None:
+    """Open the item's rank breakdown (a click pins it) and check that no visible button,
+    summary or link of the item lies under it."""
+    item.get_by_test_id("rank-toggle").click()
+    box = item.get_by_test_id("rank-breakdown")
+    expect(box).to_be_visible()
+    area = box.bounding_box()
+    controls = item.locator("[data-testid=item-actions] button, [data-testid=item-actions] summary")
+    assert controls.count() >= 2
+    for i in range(controls.count()):
+        control = controls.nth(i)
+        if not control.is_visible():
+            continue
+        assert not _overlap(area, control.bounding_box()), control.inner_text()
+        control.hover(trial=True)  # reachable: nothing on top of it
+
+
 def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, artifacts):
     tenant = Tenant.objects.get(slug="demo")
     rep1 = Membership.objects.select_related("tenant", "user").get(
@@ -104,12 +130,20 @@ def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, art
     page.screenshot(path=artifacts / "board-rep1.png", full_page=True)
 
     # The rank's breakdown shows on focus; Escape hides it.
-    item.get_by_test_id("rank").locator("summary").focus()
+    item.get_by_test_id("rank-toggle").focus()
     expect(item.get_by_test_id("rank-breakdown")).to_be_visible()
     expect(item.get_by_test_id("rank-breakdown")).to_contain_text("×")
+    expect(item.get_by_test_id("rank-breakdown")).to_contain_text("线索评分")
     page.keyboard.press("Escape")
     expect(item.get_by_test_id("rank-breakdown")).to_be_hidden()
 
+    # Opened, at desktop and at phone width, it covers none of the item's buttons.
+    for width, height, name in ((1280, 800, "desktop"), (390, 844, "phone")):
+        page.set_viewport_size({"width": width, "height": height})
+        _rank_open_clear_of_buttons(item)
+        item.screenshot(path=artifacts / f"board-rank-open-{name}.png")
+        item.get_by_test_id("rank-toggle").click()  # a second click closes it
+        expect(item.get_by_test_id("rank-breakdown")).to_be_hidden()
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=artifacts / "board-rep1-phone.png", full_page=True)
     page.set_viewport_size({"width": 1280, "height": 800})
@@ -131,14 +165,38 @@ def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, art
     expect(page.get_by_test_id("board-work")).to_have_attribute("open", "")
     item = page.locator(f"#lead-{lead.public_id}")
 
-    # One click: valid, visit booked. The verdict replaces the buttons in place.
+    # Valid, visit booked: the verdict asks for the visit's date. Saved without it, the
+    # field says so in place and nothing is saved; with today's date, the verdict and its
+    # next step replace the forms.
     item.get_by_test_id("verify-valid-visit").click()
+    visit_form = item.get_by_test_id("verify-valid_visit")
+    expect(visit_form).to_be_visible()
+    visit_form.get_by_test_id("verify-save-valid_visit").click()
+    expect(item.get_by_test_id("verify-error-visit_date")).to_contain_text("拜访日期")
+    expect(item).not_to_have_class(re.compile(r"board-item-done"))
+    with tenant_context(tenant):
+        lead.refresh_from_db()
+        assert lead.verification == ""
+    today = page.evaluate("() => document.querySelector('[name=visit_date]').min")
+    item.get_by_label("拜访日期").fill(today)
+    page.screenshot(path=artifacts / "board-verify-visit-date.png", full_page=True)
+    item.get_by_test_id("verify-save-valid_visit").click()
     expect(item.get_by_test_id("verification")).to_be_visible()
+    expect(item.get_by_test_id("next-step")).to_contain_text("上门拜访")
     expect(item.get_by_test_id("verify-valid-visit")).to_have_count(0)
     expect(item).to_have_class(re.compile(r"board-item-done"))
     with tenant_context(tenant):
         lead.refresh_from_db()
         assert lead.verification == "valid_visit" and lead.customer_id is not None
+        step = lead.interactions.get()
+        assert step.kind == "verification" and step.next_action_due.isoformat() == today
+    # On the board, the lead is now its next step: the visit, due today.
+    page.reload()
+    follow_up_item = page.locator(f"#fu-{step.public_id}")
+    expect(follow_up_item).to_be_visible()
+    expect(follow_up_item).to_have_attribute("data-kind", "follow_up")
+    expect(page.locator(f"#lead-{lead.public_id}")).to_have_count(0)
+    item = follow_up_item
 
     # The follow-up, with the keyboard only: Enter opens the form in place, which takes the
     # focus; arrows pick the channel, Space a talk tag and the next action, Enter saves.
@@ -161,10 +219,12 @@ def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, art
     saved = item.get_by_test_id("follow-up-saved")
     expect(saved).to_be_visible()
     with tenant_context(tenant):
-        interaction = lead.interactions.get()
+        interaction = lead.interactions.get(kind="follow_up")
         assert interaction.channel == "wechat"
         assert interaction.talk_tags and interaction.closes_loop
         assert interaction.next_done_at is None
+        step.refresh_from_db()
+        assert step.next_done_at == interaction.at  # the visit's step, closed by it
 
     # Close the day: the summary appears on the board.
     page.get_by_test_id("close-day").click()

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from crm.tenancy import tenant_context
 from customers import services
@@ -294,7 +295,12 @@ def test_a_follow_up_on_the_customer_closes_the_one_logged_on_its_lead(world):
 
     lead = _valid_lead(world.a)
     with tenant_context(world.a.tenant):
-        lead = lead_verify(lead, by=world.a.rep, outcome="valid_visit")
+        lead = lead_verify(
+            lead,
+            by=world.a.rep,
+            outcome="valid_visit",
+            visit_date=timezone.localdate() + timedelta(days=3),
+        )
         on_lead = _log(world.a, lead)
         assert on_lead.customer == lead.customer
         on_customer = _log(world.a, None, customer=lead.customer)

@@ -14,7 +14,7 @@ from django.utils import timezone
 from crm.models import Role
 from crm.tenancy import tenant_context
 from customers import services
-from customers.models import Contact, Customer, Interaction, PresetKind
+from customers.models import Contact, Customer, Interaction, InteractionKind, PresetKind
 from leads.models import Lead, LeadEvent, LeadEventKind
 from leads.verification import invalid_reasons, lead_verify
 from tests.factories import MembershipFactory
@@ -108,8 +108,9 @@ def test_get_returns_the_form_fragment_with_every_control_labelled(world, login,
     assert "<html" not in html
     parsed = _controls(html)
     inputs = [a for tag, a in parsed.controls if tag == "input"]
-    # 5 channels + 7 talk tags + 6 pains + 6 roles + note + 8 actions + the date.
-    assert len(inputs) == 5 + 7 + 6 + 6 + 1 + 8 + 1
+    # 5 channels + 7 talk tags + 6 pains + 6 roles + note + 9 actions (the default library,
+    # 上门拜访 included: a booked visit's step) + the date.
+    assert len(inputs) == 5 + 7 + 6 + 6 + 1 + 9 + 1
     for attrs in inputs:
         assert attrs.get("id") in parsed.labels, attrs
         assert attrs.get("tabindex") != "-1", attrs  # every control is reachable by Tab
@@ -244,7 +245,12 @@ def test_the_saved_follow_up_keeps_the_suggested_status(world, login):
 def _verified_customer(side):
     lead = _lead(side)
     with tenant_context(side.tenant):
-        lead = lead_verify(lead, by=side.rep, outcome="valid_visit")
+        lead = lead_verify(
+            lead,
+            by=side.rep,
+            outcome="valid_visit",
+            visit_date=timezone.localdate() + timedelta(days=3),
+        )
         return Customer.objects.get(pk=lead.customer_id), lead
 
 
@@ -288,9 +294,12 @@ def test_a_follow_up_on_the_customer_page(world, login, english):
     response = client.post(url, _post_data(world.a, note="确认下周拜访"), headers=HX)
     assert response.status_code == 200
     with tenant_context(world.a.tenant):
-        interaction = Interaction.objects.get()
+        interaction = Interaction.objects.get(kind=InteractionKind.FOLLOW_UP)
         assert interaction.customer == customer and interaction.lead is None
         assert interaction.closes_loop
+        # The verdict's next step (the booked visit) is closed by this follow-up.
+        step = Interaction.objects.get(kind=InteractionKind.VERIFICATION)
+        assert step.next_done_at == interaction.at
     page = client.get(reverse("customers:detail", args=[customer.public_id]))
     html = page.content.decode()
     assert "确认下周拜访" in html

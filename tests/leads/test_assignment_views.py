@@ -435,6 +435,99 @@ def test_a_rep_reads_their_own_profile(world, en, channel):
         assert RepLedgerDay.objects.filter(membership=rep).exists()
 
 
+def test_the_open_load_is_one_number_for_the_engine_the_profile_why_not_and_the_board(
+    world, en, channel
+):
+    """Open load = leads the rep owns that wait for a verdict. A lead verified valid that
+    stayed "assigned" (as a return to the pool used to leave it), a valid lead and an
+    invalid one do not count; the three unverified ones do, against a cap of 3."""
+    t = world.a.tenant
+    rep = make_rep(t, "loaded", capacity=3)
+    now = timezone.now()
+    for i in range(3):
+        make_lead(
+            t,
+            channel,
+            company=f"待验证{i}",
+            phone=f"+86139000000{i}",
+            owner=rep,
+            status=LeadStatus.ASSIGNED,
+            assigned_at=now - timedelta(hours=2),
+        )
+    make_lead(
+        t,
+        channel,
+        company="已验证仍为已分配",
+        owner=rep,
+        status=LeadStatus.ASSIGNED,
+        verification="valid_more_info",
+        assigned_at=now - timedelta(hours=2),
+    )
+    make_lead(
+        t, channel, company="有效", owner=rep, status=LeadStatus.VALID, verification="valid_visit"
+    )
+    make_lead(
+        t,
+        channel,
+        company="无效",
+        owner=rep,
+        status=LeadStatus.INVALID,
+        verification="invalid_contact",
+    )
+    with tenant_context(t):
+        assert Lead.objects.open_load().filter(owner=rep).count() == 3
+        assert assignment.open_loads([rep.pk]) == {rep.pk: 3}
+        policy = assignment.policy_active()
+        params = assignment.Params.of(policy)
+        state = next(s for s in assignment.rep_states(params, now) if s.membership_id == rep.pk)
+        assert state.open_count == 3
+        assert (
+            assignment.eligibility(
+                state, assignment.LeadFacts(id=0, created_at=now), params, (), frozenset()
+            )
+            == assignment.AT_CAPACITY
+        )
+        load = assignment.rep_load(rep)
+        assert (load.open, load.cap, load.verdict) == (3, 3, assignment.AT_CAPACITY)
+
+    client = en(rep)
+    profile = client.get(MY_PROFILE).text
+    assert "3 of 3" in profile
+    assert 'data-testid="profile-intake" data-verdict="at_capacity"' in profile
+    assert "At capacity: 3 open unverified leads of 3." in profile
+    why = client.get(WHY_NOT).text
+    assert 'data-testid="why-not-load" data-verdict="at_capacity"' in why
+    assert "Right now: 3 open unverified leads of 3." in why
+    board = client.get(reverse("board:board")).text
+    assert 'data-testid="count-verify">3<' in board
+    assert 'data-testid="board-load" data-verdict="at_capacity"' in board
+    assert "Open 3 / 3" in board
+
+    # One verified: room again, everywhere at once.
+    with tenant_context(t):
+        Lead.objects.filter(company="待验证0").update(
+            status=LeadStatus.INVALID, verification="invalid_contact"
+        )
+        assert assignment.rep_load(rep).verdict == assignment.OK
+    profile = client.get(MY_PROFILE).text
+    assert "2 of 3" in profile and 'data-verdict="ok"' in profile
+    assert "1 more before the cap of 3" in profile
+    assert 'data-verdict="ok"' in client.get(WHY_NOT).text
+    assert "Open 2 / 3" in client.get(reverse("board:board")).text
+
+
+def test_my_profile_lists_each_region_once(world, en):
+    rep = make_rep(
+        world.a.tenant,
+        "shanghai",
+        provinces=["上海市", "江苏省"],
+        cities=["上海市", "南京市", "苏州"],
+    )
+    text = en(rep).get(MY_PROFILE).text
+    assert "上海市, 江苏省, 南京市, 苏州" in text
+    assert text.count("上海市") == 1
+
+
 def test_my_profile_without_a_profile_shows_the_defaults(world, en):
     text = en(world.a.rep).get(MY_PROFILE).text
     assert 'data-testid="profile-defaults"' in text

@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from crm.models import Role
 from crm.tenancy import tenant_context
@@ -22,6 +22,7 @@ from leads import board
 from leads.models import (
     BoardSettings,
     DailySummary,
+    Lead,
     LeadStatus,
     RepProfile,
     Verification,
@@ -119,15 +120,24 @@ def test_rank_is_level_times_urgency_times_time_overdue(world, channel, english)
     )
     key_account = customer(t, "上海瑞金医疗器械有限公司", "A", rep)
     growing = customer(t, "苏州精测仪器有限公司", "B", rep)
-    # No customer: level C; assigned 30 h ago, so 6 h past the 24 h clock.
-    late = make_assigned_lead(t, rep, now - timedelta(hours=30), channel, company="迟到公司")
+    # No customer, a C-grade source (not scored): level C; assigned 30 h ago, so 6 h past
+    # the 24 h clock.
+    late = make_assigned_lead(
+        t, rep, now - timedelta(hours=30), channel, company="迟到公司", source_grade="C"
+    )
     # An A-level customer's lead, 2 h into its clock: not overdue.
     fresh = make_assigned_lead(
         t, rep, now - timedelta(hours=2), channel, company="瑞金", customer=key_account
     )
     original = make_lead(t, channel, company="回访原线索", status=LeadStatus.VALID)
     revisit = make_assigned_lead(
-        t, rep, now - timedelta(hours=1), channel, company="回访", revisit_of=original
+        t,
+        rep,
+        now - timedelta(hours=1),
+        channel,
+        company="回访",
+        revisit_of=original,
+        source_grade="C",
     )
     # Due 2026-03-08: overdue since 00:00 that day in Shanghai, 58 h before now.
     overdue = follow_up(rep, at=sh(2026, 3, 7, 9, 0), due=date(2026, 3, 8), customer=growing)
@@ -170,6 +180,86 @@ def test_rank_is_level_times_urgency_times_time_overdue(world, channel, english)
     assert "(1 + 58 h × 0.1) = 34" in overdue_item.breakdown()
 
 
+def test_leads_to_verify_rank_by_their_lead_score_and_source_grade(world, en, channel):
+    """An A-grade "急需…立即报价" scoring 80 comes before a routine B-grade enquiry at the
+    base score, which comes before a C-grade import scoring 30, at the same age; the
+    popover says why. The base score is the policy's (50 by default)."""
+    t, rep = world.a.tenant, world.a.rep
+    now = timezone.now()
+    at = now - timedelta(hours=2)
+    urgent = make_assigned_lead(
+        t,
+        rep,
+        at,
+        channel,
+        company="急需公司",
+        message="急需2台移动DR，请立即报价",
+        source_grade="A",
+        score=80,
+        phone="+8613900000001",
+    )
+    routine = make_assigned_lead(
+        t, rep, at, channel, company="咨询公司", source_grade="B", score=50, phone="+8613900000002"
+    )
+    cold = make_assigned_lead(
+        t, rep, at, channel, company="导入公司", source_grade="C", score=30, phone="+8613900000003"
+    )
+    items = board_of(rep, now).items
+    assert [i.lead for i in items] == [urgent, routine, cold]
+    first, second, third = items
+    assert (first.level, first.level_of, first.score_factor) == ("A", "grade", 1.6)
+    assert first.rank == pytest.approx(3 * 1.6 * 3)
+    assert second.rank == pytest.approx(2 * 1 * 3)
+    assert third.rank == pytest.approx(1 * 0.6 * 3)
+    with translation.override("en"):
+        assert first.breakdown() == (
+            "source grade A ×3 · lead score 80 ×1.6 · lead to verify ×3 · (1 + 0 h × 0.05) = 14.4"
+        )
+    # Time still counts: a routine lead 30 h past its clock (2 × 1 × 3 × 2.5 = 15) passes
+    # the urgent fresh one.
+    make_assigned_lead(
+        t,
+        rep,
+        now - timedelta(hours=54),
+        channel,
+        company="超时公司",
+        source_grade="B",
+        score=50,
+        phone="+8613900000004",
+    )
+    assert board_of(rep, now).items[0].lead.company == "超时公司"
+    page = en(rep).get(BOARD).text
+    assert "Source grade" in page and "Lead score" in page and "80 ÷ 50" in page
+
+
+def test_a_suspect_lead_shows_its_warning_on_the_card(world, en, channel):
+    t, rep = world.a.tenant, world.a.rep
+    lead = make_assigned_lead(
+        t,
+        rep,
+        timezone.now() - timedelta(hours=1),
+        channel,
+        company="测试公司",
+        is_suspect=True,
+        suspect_reasons=[{"code": "phone_placeholder", "phone": "+8613800000000"}],
+    )
+    plain = make_assigned_lead(
+        t,
+        rep,
+        timezone.now() - timedelta(hours=1),
+        channel,
+        company="正常公司",
+        phone="+8613900000005",
+    )
+    page = en(rep).get(BOARD).text
+    card = page[page.index(f'id="lead-{lead.public_id}"') :]
+    card = card[: card.index("</li>")]
+    assert 'data-testid="item-suspect"' in card and "⚠" in card
+    assert "Placeholder-like phone number" in card
+    other = page[page.index(f'id="lead-{plain.public_id}"') :]
+    assert 'data-testid="item-suspect"' not in other[: other.index("</li>")]
+
+
 def test_a_different_weighting_reorders_the_board(world, channel):
     t, rep = world.a.tenant, world.a.rep
     now = sh(2026, 3, 10, 10, 0)
@@ -209,7 +299,13 @@ def test_the_board_holds_only_the_reps_open_work(world, channel):
     make_lead(t, channel, company="池中线索", status=LeadStatus.NEW, owner=None)
     verified = make_assigned_lead(t, rep, now - timedelta(hours=5), channel, company="已验证")
     with tenant_context(t):
-        lead_verify(verified, by=rep, outcome=Verification.VALID_VISIT, now=now)
+        lead_verify(
+            verified,
+            by=rep,
+            outcome=Verification.VALID_VISIT,
+            visit_date=timezone.localdate(now, SH) + timedelta(days=3),
+            now=now,
+        )
     acct = customer(t, "已跟进客户", "B", rep)
     yesterday = timezone.localdate(now, SH) - timedelta(days=1)
     # Logged yesterday, due today; then followed up again: the first one is done.
@@ -224,6 +320,89 @@ def test_the_board_holds_only_the_reps_open_work(world, channel):
     items = board_of(rep, now).items
     assert [i.lead for i in items] == [mine]
     assert second.pk not in {i.interaction.pk for i in items if i.interaction}
+
+
+def test_a_valid_verdict_keeps_the_lead_on_the_board_as_its_next_step(world, channel):
+    t, rep = world.a.tenant, world.a.rep
+    now = sh(2026, 3, 10, 10, 0)
+    visit = make_assigned_lead(t, rep, now - timedelta(hours=2), channel, company="拜访公司")
+    more = make_assigned_lead(
+        t, rep, now - timedelta(hours=1), channel, company="补充公司", phone="+8613900001111"
+    )
+    with tenant_context(t):
+        lead_verify(
+            visit, by=rep, outcome=Verification.VALID_VISIT, visit_date=date(2026, 3, 10), now=now
+        )
+        lead_verify(
+            more,
+            by=rep,
+            outcome=Verification.VALID_MORE_INFO,
+            next_action=action("发送方案"),
+            next_action_due=date(2026, 3, 12),
+            now=now,
+        )
+        steps = {i.lead_id: i for i in Interaction.objects.filter(kind="verification")}
+        assert steps[visit.pk].next_action.name == "上门拜访"
+        assert steps[visit.pk].next_action_due == date(2026, 3, 10)
+        assert steps[more.pk].next_action.name == "发送方案"
+        # The verification is the one touch: the step adds none.
+        assert [lead.touch_count for lead in Lead.objects.filter(pk__in=[visit.pk, more.pk])] == [
+            1,
+            1,
+        ]
+    # The visit is today: on the board, as a follow-up due today, not as a lead to verify.
+    items = board_of(rep, now + timedelta(minutes=5)).items
+    assert [(i.kind, i.urgency, i.lead) for i in items] == [("follow_up", "due", visit)]
+    assert items[0].interaction == steps[visit.pk]
+    # The missing information is due on the 12th: on the board that day.
+    items = board_of(rep, sh(2026, 3, 12, 9, 0)).items
+    assert {(i.kind, i.lead.pk) for i in items} == {("follow_up", visit.pk), ("follow_up", more.pk)}
+
+
+def test_the_board_asks_a_valid_verdict_for_its_next_step_and_shows_it_in_place(world, en, channel):
+    t, rep = world.a.tenant, world.a.rep
+    lead = make_assigned_lead(t, rep, timezone.now() - timedelta(hours=1), channel)
+    verify = reverse("leads:verify", args=[lead.public_id])
+    client = en(rep)
+    page = client.get(BOARD).text
+    for needed in ('name="visit_date"', 'name="next_action"', 'name="next_action_due"'):
+        assert needed in page, needed
+    assert 'hx-target="closest [data-verify-slot]"' in page
+
+    # Nothing chosen: the fields say what is missing, in place, and nothing is saved.
+    response = client.post(verify, {"outcome": "valid_visit"}, headers=HTMX)
+    assert response.status_code == 422
+    assert 'data-testid="verify-error-visit_date"' in response.text
+    assert "Choose the date of the booked visit." in response.text
+    assert 'hx-post="' + verify + '"' in response.text  # the forms again, still in place
+    response = client.post(verify, {"outcome": "valid_more_info"}, headers=HTMX)
+    assert response.status_code == 422
+    assert "Choose the next action." in response.text
+    assert "Say by when the next action is due." in response.text
+    response = client.post(
+        verify, {"outcome": "valid_visit", "visit_date": "2026-13-40"}, headers=HTMX
+    )
+    assert response.status_code == 422 and "Enter a date like 2026-03-10." in response.text
+    past = timezone.localdate(timezone.now(), SH) - timedelta(days=1)
+    response = client.post(
+        verify, {"outcome": "valid_visit", "visit_date": past.isoformat()}, headers=HTMX
+    )
+    assert response.status_code == 422 and "The visit cannot be in the past." in response.text
+    with tenant_context(t):
+        assert Lead.objects.get(pk=lead.pk).verification == ""
+
+    today = timezone.localdate(timezone.now(), SH)
+    response = client.post(
+        verify, {"outcome": "valid_visit", "visit_date": today.isoformat()}, headers=HTMX
+    )
+    assert response.status_code == 200
+    assert 'data-testid="next-step"' in response.text and "上门拜访" in response.text
+    with tenant_context(t):
+        step = Interaction.objects.get(lead=lead)
+    page = client.get(BOARD).text
+    assert f'id="fu-{step.public_id}"' in page
+    assert 'data-testid="count-verify">0<' in page
+    assert 'data-testid="count-follow-up">1<' in page
 
 
 def test_verifying_a_lead_takes_it_off_the_board(world, channel):
@@ -349,7 +528,11 @@ def _populate(tenant, rep, channel, count: int, start: int = 0) -> None:
             )
             with tenant_context(tenant):
                 lead_verify(
-                    lead, by=rep, outcome=Verification.VALID_VISIT, now=now - timedelta(days=3)
+                    lead,
+                    by=rep,
+                    outcome=Verification.VALID_VISIT,
+                    visit_date=today,
+                    now=now - timedelta(days=3),
                 )
             follow_up(rep, at=now - timedelta(days=3), due=today - timedelta(days=1), lead=lead)
         else:
@@ -445,7 +628,14 @@ def test_closing_the_day_counts_the_day_in_shanghai(world, channel):
     # A verification today.
     verified = make_assigned_lead(t, rep, sh(2026, 3, 10, 8, 0), channel, company="今日验证")
     with tenant_context(t):
-        lead_verify(verified, by=rep, outcome=Verification.VALID_MORE_INFO, now=sh(2026, 3, 10, 9))
+        lead_verify(
+            verified,
+            by=rep,
+            outcome=Verification.VALID_MORE_INFO,
+            next_action=action("发送方案"),
+            next_action_due=date(2026, 3, 13),
+            now=sh(2026, 3, 10, 9),
+        )
     # Overdue now: a lead past its 24 h clock, and a follow-up due yesterday.
     make_assigned_lead(t, rep, sh(2026, 3, 9, 20, 0), channel, company="超时线索")
     follow_up(rep, at=sh(2026, 3, 8, 10, 0), due=date(2026, 3, 9), customer=customer(t, "逾期"))
@@ -473,7 +663,13 @@ def test_closing_the_day_counts_the_day_in_shanghai(world, channel):
 
     # Closing again the same day updates the one row.
     with tenant_context(t):
-        lead_verify(ends_tomorrow, by=rep, outcome=Verification.VALID_VISIT, now=now)
+        lead_verify(
+            ends_tomorrow,
+            by=rep,
+            outcome=Verification.VALID_VISIT,
+            visit_date=date(2026, 3, 16),
+            now=now,
+        )
         again = board.day_close(rep, now=now + timedelta(minutes=10))
         assert DailySummary.objects.filter(membership=rep).count() == 1
     assert again.pk == summary.pk
@@ -494,7 +690,12 @@ def test_closing_the_day_on_the_board_shows_the_summary(world, en, channel):
     t, rep = world.a.tenant, world.a.rep
     lead = make_assigned_lead(t, rep, timezone.now() - timedelta(hours=1), channel)
     with tenant_context(t):
-        lead_verify(lead, by=rep, outcome=Verification.VALID_VISIT)
+        lead_verify(
+            lead,
+            by=rep,
+            outcome=Verification.VALID_VISIT,
+            visit_date=timezone.localdate() + timedelta(days=3),
+        )
     client = en(rep)
     response = client.post(CLOSE, headers=HTMX)
     assert response.status_code == 200

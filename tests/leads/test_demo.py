@@ -3,6 +3,7 @@ made by the real engine (no decision written by hand), and a second run adds not
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from datetime import timedelta
 from io import StringIO
@@ -14,14 +15,18 @@ from django.utils import timezone
 
 from crm.models import AuditEvent, Membership, Notification, Role, Tenant
 from crm.tenancy import tenant_context
-from customers.models import Contact, Customer, Interaction
-from leads.assignment import OK, PAUSED, UNAVAILABLE, policy_active
+from customers.models import Contact, Customer, Interaction, InteractionKind
+from leads.assignment import OK, PAUSED, UNAVAILABLE, open_loads, policy_active
+from leads.board import board_for
 from leads.demo import LEDGER_KINDS, REASSIGN_REASON
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
+    Channel,
+    ChannelType,
     DecisionKind,
     DecisionOutcome,
+    EventSource,
     Lead,
     LeadEvent,
     LeadEventKind,
@@ -35,6 +40,7 @@ from leads.models import (
     Zone,
 )
 from leads.replay import replay_create, run_replay
+from leads.services import inbound_event_process, inbound_event_receive
 
 pytestmark = pytest.mark.django_db
 
@@ -161,11 +167,48 @@ def test_seed_demo_tells_the_whole_assignment_story_once():
         assert Lead.objects.filter(status=LeadStatus.ASSIGNED, verified_at__isnull=True).exists()
         assert LeadEvent.objects.filter(kind=LeadEventKind.TOUCH).count() >= 200
         assert Lead.objects.filter(touch_count__gte=2).exists()
-        # The SLA sweep ran: the once-touched valid leads went to another rep.
+        # The SLA sweep ran: the once-touched valid leads went to another rep (the reps
+        # have room, so none stays in the pool), verdict, verifier, customer and touches
+        # kept: a verified lead to follow up, not one to verify. The managers hear of each
+        # return once.
         returned = AssignmentDecision.objects.filter(kind=DecisionKind.RETURN)
-        assert returned.filter(outcome=DecisionOutcome.POOLED).exists()
-        for decision in returned.filter(outcome=DecisionOutcome.ASSIGNED):
+        assert returned.filter(outcome=DecisionOutcome.ASSIGNED).exists()
+        for decision in returned.filter(outcome=DecisionOutcome.ASSIGNED).select_related("lead"):
             assert decision.chosen_id != decision.previous_owner_id
+            lead = decision.lead
+            assert lead.status == LeadStatus.VALID and lead.verification in Verification.valid()
+            assert lead.verified_by_id == decision.previous_owner_id
+            assert lead.customer_id is not None and lead.touch_count >= 1
+            assert not Notification.objects.filter(
+                recipient=lead.owner, event="lead.assigned", link=f"/leads/{lead.public_id}/"
+            ).exists()
+            to_manager = Notification.objects.filter(
+                recipient=manager,
+                link=f"/leads/{lead.public_id}/",
+                created_at__gte=lead.assigned_at,
+            )
+            assert list(to_manager.values_list("event", flat=True)) == ["lead.returned"]
+
+        # "Why didn't I get it" never contradicts the profile: an at-capacity verdict in
+        # the demo records the rep's own cap.
+        caps = {
+            p.membership_id: p.capacity or policy_active().default_capacity
+            for p in profiles.values()
+        }
+        for candidates in AssignmentDecision.objects.values_list("candidates", flat=True):
+            for entry in candidates:
+                if entry["v"] == "at_capacity":
+                    assert entry["cap"] == caps[entry["m"]], entry
+
+        # Room to take leads (F10): every rep present is below the cap, counted the one way
+        # the engine counts (open load), so new leads spread over them.
+        loads = open_loads(reps[name].pk for name in REPS)
+        present = ["rep1", "rep2", "rep3", "rep4"]
+        assert {n for n, p in profiles.items() if p.zone == Zone.OBSERVATION} == {"rep5"}
+        assert all(profiles[name].available_on(today) for name in present)
+        for name in present:
+            cap = profiles[name].capacity or policy_active().default_capacity
+            assert loads.get(reps[name].pk, 0) <= cap - 2, (name, loads.get(reps[name].pk), cap)
 
         # Times: spread over 14 days, nothing in the future, stamps consistent per lead.
         assert not Lead.objects.filter(created_at__lt=now - timedelta(days=15)).exists()
@@ -208,6 +251,29 @@ def test_seed_demo_tells_the_whole_assignment_story_once():
     with tenant_context(demo):
         assert _counts() == before
 
+    # New leads spread: eight enquiries from a region no rep covers, no product named, go
+    # to at least three of the four reps present; none waits, none goes to the pool.
+    with tenant_context(demo):
+        channel = Channel.objects.filter(type=ChannelType.WEB_FORM).order_by("id").first()
+        owners = []
+        for i in range(8):
+            payload = {
+                "company": f"兰州新客户{i}医疗器械有限公司",
+                "contact_name": "王工",
+                "phone": f"1389305{i}{i + 1}47",
+                "message": "想了解贵司产品和报价",
+            }
+            event, _created = inbound_event_receive(
+                channel=channel,
+                raw_body=json.dumps(payload, ensure_ascii=False),
+                source=EventSource.FORM,
+                payload=payload,
+                queue=False,
+            )
+            owners.append(inbound_event_process(event_id=event.pk).lead.owner_id)
+    assert None not in owners
+    assert len(set(owners)) >= 3, owners
+
 
 def _assert_board_story(demo, reps: dict, now, today) -> None:
     """leads/demo_board.py: the story's verdicts made real, two weeks of follow-ups, and
@@ -215,10 +281,16 @@ def _assert_board_story(demo, reps: dict, now, today) -> None:
     overdue."""
     valid, invalid = Verification.valid(), set(Verification.values) - Verification.valid()
 
-    # Every verdict is a real verification: outcome, verifier, timeline entry.
+    # Every verdict is a real verification: outcome, verifier, timeline entry. A revisit
+    # of a lead verified valid takes that verdict over at intake, with no verifier.
     verified = Lead.objects.filter(verified_at__isnull=False)
     assert not verified.filter(verification="").exists()
-    assert not verified.filter(verified_by__isnull=True).exists()
+    taken_over = verified.filter(verified_by__isnull=True)
+    assert taken_over.exists()
+    for lead in taken_over.select_related("revisit_of"):
+        assert lead.revisit_of is not None
+        assert lead.verification == lead.revisit_of.verification
+        assert lead.customer_id == lead.revisit_of.customer_id
     assert not Lead.objects.filter(status=LeadStatus.VALID).exclude(verification__in=valid).exists()
     assert LeadEvent.objects.filter(kind=LeadEventKind.VERIFIED).count() == verified.count()
     # Valid leads are linked to their customer and contact, made by the service.
@@ -240,17 +312,32 @@ def _assert_board_story(demo, reps: dict, now, today) -> None:
     assert not invalid_leads.filter(invalid_reason__isnull=True).exists()
     assert invalid_leads.values("invalid_reason").distinct().count() >= 4
 
-    # Two weeks of follow-ups through the service: on the lead's customer, by its owner.
+    # Every valid verdict set its next step (kind verification), by the verifier.
+    steps = Interaction.objects.filter(kind=InteractionKind.VERIFICATION)
+    assert steps.count() == valid_leads.exclude(verified_by__isnull=True).count()
+    # Two weeks of follow-ups through the service: on the lead's customer, by its owner (by
+    # the earlier owner for the next step of a lead returned since; closed with the return).
     interactions = Interaction.objects.select_related("lead")
-    assert interactions.count() >= 150
+    assert interactions.filter(kind=InteractionKind.FOLLOW_UP).count() >= 150
     assert not interactions.filter(at__gt=now).exists()
     assert interactions.filter(at__lt=now - timedelta(days=7)).exists()
+    previous_owners = dict(
+        AssignmentDecision.objects.filter(previous_owner__isnull=False).values_list(
+            "lead_id", "previous_owner_id"
+        )
+    )
     for interaction in interactions:
         assert interaction.lead is not None
         assert interaction.customer_id == interaction.lead.customer_id
-        assert interaction.by_id == interaction.lead.owner_id
+        if interaction.by_id != interaction.lead.owner_id:
+            assert interaction.by_id == previous_owners[interaction.lead_id]
+            assert interaction.next_done_at is not None
         assert interaction.next_action_due >= timezone.localtime(interaction.at, demo.tzinfo).date()
-    assert LeadEvent.objects.filter(kind=LeadEventKind.FOLLOW_UP).count() == interactions.count()
+        assert interaction.next_done_at is None or interaction.next_done_at >= interaction.at
+    assert (
+        LeadEvent.objects.filter(kind=LeadEventKind.FOLLOW_UP).count()
+        == interactions.filter(kind=InteractionKind.FOLLOW_UP).count()
+    )
     closed = interactions.filter(next_done_at__isnull=False).count()
     assert closed > interactions.count() - closed  # most next actions are done
     assert interactions.filter(closes_loop=True).exists()
@@ -260,6 +347,7 @@ def _assert_board_story(demo, reps: dict, now, today) -> None:
         1
         for lead in valid_leads.filter(status=LeadStatus.VALID)
         if lead.interactions.filter(
+            kind=InteractionKind.FOLLOW_UP,
             by=lead.owner_id,
             at__gte=lead.verified_at,
             at__lte=lead.verified_at + timedelta(hours=72),
@@ -267,14 +355,20 @@ def _assert_board_story(demo, reps: dict, now, today) -> None:
     )
     assert 0.3 * valid_leads.count() < followed < valid_leads.count()
 
-    # Each rep's day.
+    # Each rep's day: leads to verify, one past 24 h; a revisit of a customer of theirs
+    # (verified already: to follow up, on the board); follow-ups due and overdue.
     for name in REPS:
         rep = reps[name]
-        open_leads = Lead.objects.filter(owner=rep, status=LeadStatus.ASSIGNED, verification="")
+        open_leads = Lead.objects.open_load().filter(owner=rep)
         to_verify = open_leads.filter(revisit_of__isnull=True)
         assert to_verify.exists(), name
         assert to_verify.filter(assigned_at__lt=now - timedelta(hours=24)).exists(), name
-        assert open_leads.filter(revisit_of__isnull=False).exists(), name
+        revisit = Lead.objects.filter(
+            owner=rep, revisit_of__isnull=False, created_at__gte=now - timedelta(hours=6)
+        ).get()
+        assert revisit.status == LeadStatus.VALID and revisit.verified_by is None, name
+        items = board_for(rep, now=now).items
+        assert any(i.lead == revisit and i.kind == "revisit" for i in items), name
         follow_ups = Interaction.objects.filter(by=rep, next_done_at__isnull=True)
         assert follow_ups.filter(next_action_due=today).count() >= 3, name
         assert follow_ups.filter(next_action_due__lt=today).count() >= 2, name

@@ -307,3 +307,147 @@ def test_policies_are_read_inside_one_tenant_only(world):
         assignment.policy_active()
     with all_tenants_context(), pytest.raises(NoTenantError):
         assignment.policy_active()
+
+
+# -- a verified lead changes hands: its verdict and history stay ---------------------------------
+
+
+def _verified(tenant, lead, rep, *, now=None):
+    """`lead` verified valid by `rep` through the service, the next step due today."""
+    from customers.models import PresetKind
+    from customers.services import presets
+    from leads.verification import lead_verify
+
+    now = now or timezone.now()
+    with tenant_context(tenant):
+        lead = Lead.objects.select_related("tenant", "owner").get(pk=lead.pk)
+        return lead_verify(
+            lead,
+            by=rep,
+            outcome="valid_more_info",
+            next_action=presets(PresetKind.ACTION).get(name="发送方案"),
+            next_action_due=timezone.localdate(now, tenant.tzinfo),
+            now=now,
+        )
+
+
+def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(world, login):
+    from leads import board
+
+    t = world.a.tenant
+    add_reps(t, 1)
+    lead = intake(t)
+    first_owner = lead.owner
+    verified = _verified(t, lead, first_owner, now=timezone.now() - timedelta(hours=1))
+    with tenant_context(t):
+        Notification.objects.all().delete()
+        lead = Lead.objects.select_related("owner", "channel", "tenant").get(pk=lead.pk)
+        decision = assignment.lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH)
+        lead = Lead.objects.get(pk=lead.pk)
+        new_owner = lead.owner
+        assert decision.outcome == DecisionOutcome.ASSIGNED and new_owner != first_owner
+        # Still the verified lead it was: verdict, verifier, customer, touches.
+        assert lead.status == LeadStatus.VALID
+        assert (lead.verification, lead.verified_by_id, lead.verified_at) == (
+            "valid_more_info",
+            first_owner.pk,
+            verified.verified_at,
+        )
+        assert (lead.customer_id, lead.contact_id) == (verified.customer_id, verified.contact_id)
+        assert (lead.touch_count, lead.first_touch_at) == (1, verified.first_touch_at)
+        assert lead.dispatch_round == 2
+        # The new owner is told it is a verified lead to follow up, not one to verify.
+        events = set(
+            Notification.objects.filter(recipient=new_owner).values_list("event", flat=True)
+        )
+        assert events == {"lead.assigned_verified"}
+        # It is not their open load, and it is on their board to follow up.
+        assert assignment.open_loads([new_owner.pk]) == {}
+        items = board.board_for(new_owner).items
+        assert [(i.kind, i.lead.pk, i.needs_verdict) for i in items] == [("valid", lead.pk, False)]
+        # The earlier owner's next step on it leaves their board with the lead.
+        assert board.board_for(first_owner).items == []
+        customer = lead.customer
+    # No 24 h verification clock for the new owner.
+    with tenant_context(t):
+        from leads.sla import sla_sweep
+
+        counts = sla_sweep(timezone.now() + timedelta(hours=25))
+    assert counts["unverified_rep"] == 0
+    # The new owner reads the customer they now follow up.
+    from django.urls import reverse
+
+    assert (
+        login(new_owner).get(reverse("customers:detail", args=[customer.public_id])).status_code
+        == 200
+    )
+    outsider = MembershipFactory(tenant=t, role=Role.REP, user__username="outsider")
+    assert (
+        login(outsider).get(reverse("customers:detail", args=[customer.public_id])).status_code
+        == 404
+    )
+
+
+def test_a_manager_reassigning_a_verified_lead_keeps_the_verdict(world):
+    t = world.a.tenant
+    other = add_reps(t, 1)[0]
+    lead = intake(t)
+    _verified(t, lead, lead.owner)
+    target = other if lead.owner != other else world.a.rep
+    with tenant_context(t):
+        lead = Lead.objects.select_related("owner", "tenant").get(pk=lead.pk)
+        assignment.lead_reassign(lead, to=target, reason="客户指定", actor=world.a.manager.user)
+        lead = Lead.objects.get(pk=lead.pk)
+        assert (lead.owner, lead.status, lead.verification) == (
+            target,
+            LeadStatus.VALID,
+            "valid_more_info",
+        )
+        assert lead.touch_count == 1
+
+
+def test_a_revisit_of_a_verified_lead_takes_over_the_verdict(world, english):
+    from leads import board
+
+    t = world.a.tenant
+    add_reps(t, 2)
+    first = intake(t)
+    owner = first.owner
+    first = _verified(t, first, owner, now=timezone.now() - timedelta(days=2))
+    again = intake(t, message="第二次咨询，想约时间详谈")
+    assert again.revisit_of_id == first.pk and again.owner == owner
+    with tenant_context(t):
+        again = Lead.objects.get(pk=again.pk)
+        assert again.status == LeadStatus.VALID
+        assert again.verification == first.verification and again.verified_by is None
+        assert (again.customer_id, again.contact_id) == (first.customer_id, first.contact_id)
+        event = LeadEvent.objects.get(lead=again, kind=LeadEventKind.VERIFIED)
+        assert "taken over from the earlier lead" in str(event.text)
+        # Nothing to verify: not open load; on the board as a revisit to follow up.
+        assert assignment.open_loads([owner.pk]) == {}
+        item = next(i for i in board.board_for(owner).items if i.lead and i.lead.pk == again.pk)
+        assert (item.kind, item.urgency, item.needs_verdict) == ("revisit", "revisit_valid", False)
+        assert (
+            not Notification.objects.filter(event="lead.assigned", recipient=owner)
+            .exclude(link=f"/leads/{first.public_id}/")
+            .exists()
+        )
+        from leads.sla import sla_sweep
+
+        assert sla_sweep(timezone.now() + timedelta(hours=25))["unverified_rep"] == 0
+        # Logging a follow-up on it takes it off the board.
+        from customers.models import PresetKind
+        from customers.services import interaction_log, presets
+
+        interaction_log(
+            by=owner,
+            lead=again,
+            channel="phone",
+            next_action=presets(PresetKind.ACTION).get(name="安排拜访"),
+            next_action_due=timezone.localdate(timezone.now(), t.tzinfo) + timedelta(days=2),
+        )
+        assert again.pk not in {i.lead.pk for i in board.board_for(owner).items if i.lead}
+    # A revisit of a lead nobody verified yet is still to verify.
+    third = intake(t, phone="13912340000", company="另一家公司")
+    fourth = intake(t, phone="13912340000", company="另一家公司", message="又来了")
+    assert fourth.revisit_of_id == third.pk and fourth.status == LeadStatus.ASSIGNED

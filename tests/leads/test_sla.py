@@ -209,6 +209,21 @@ def test_a_pooled_lead_is_measured_from_when_it_was_pooled(a, channel):
     assert (alert.owner_id, alert.fired_at) == (None, pooled + 120 * MINUTE)
 
 
+def test_a_lead_pooled_for_want_of_a_rep_is_not_told_again(a, channel):
+    """The engine pooled it and told the managers (lead.pooled): one notice per pooled
+    lead, no "unassigned" alerts after it. A lead pooled because assignment failed was
+    told to nobody: its alerts stay."""
+    nobody = unassigned_lead(
+        a, channel, T0, grade=SourceGrade.A, pooled_at=T0, pool_reason=PoolReason.NO_CANDIDATE
+    )
+    failed = unassigned_lead(
+        a, channel, T0, grade=SourceGrade.A, pooled_at=T0, pool_reason=PoolReason.FAILED
+    )
+    assert sweep(a.tenant, T0 + 3 * HOUR) == only({}, a_unassigned=1, unassigned=1)
+    assert {lead_id for lead_id, _t, _r in fired(a.tenant)} == {failed.pk}
+    assert nobody.pk not in {lead_id for lead_id, _t, _r in fired(a.tenant)}
+
+
 def test_thresholds_are_per_tenant(a, world, channel):
     set_policy(a.tenant, a_unassigned_minutes=10, unassigned_minutes=45)
     lead = unassigned_lead(a, channel, T0, grade=SourceGrade.A)
@@ -354,6 +369,41 @@ def test_a_valid_lead_without_follow_up_tells_the_rep_and_the_managers(a, channe
     assert sweep(a.tenant, verified + 200 * HOUR) == only({})
 
 
+def test_a_valid_lead_with_its_next_step_scheduled_is_neither_returned_nor_alerted(a, channel):
+    """Verified valid with a visit booked five days out, the verification its only touch:
+    72 h later it is not returned to the pool and "no follow-up" is quiet. Once the visit
+    day has passed without a follow-up, "no follow-up" tells; 72 h after that day the
+    lead goes back to the pool."""
+    from datetime import date
+    from zoneinfo import ZoneInfo
+
+    from leads.verification import lead_verify
+
+    sh = ZoneInfo("Asia/Shanghai")
+    make_rep(a.tenant, "alpha-rep2")  # somebody to return it to
+    lead = make_assigned_lead(a.tenant, a.rep, T0, channel=channel)
+    verified = T0 + HOUR  # Monday 2026-03-02, 10:00 in Shanghai
+    with tenant_context(a.tenant):
+        lead_verify(
+            lead, by=a.rep, outcome="valid_visit", visit_date=date(2026, 3, 7), now=verified
+        )
+    lead = reload(a.tenant, lead)
+    assert (lead.status, lead.touch_count) == (LeadStatus.VALID, 1)
+
+    assert sweep(a.tenant, verified + 72 * HOUR) == only({})
+    assert sweep(a.tenant, datetime(2026, 3, 7, 23, 59, tzinfo=sh)) == only({})
+    assert reload(a.tenant, lead).owner_id == a.rep.pk
+    # The visit day is over, nothing logged: the rep and the managers are told, once.
+    assert sweep(a.tenant, datetime(2026, 3, 8, 9, 0, tzinfo=sh)) == only({}, no_followup=1)
+    assert told(a.tenant, "sla.no_followup") == sorted(
+        [(a.rep.pk, link(lead)), (a.manager.pk, link(lead))]
+    )
+    # 72 h after the visit day: back to the pool, and on to the other rep.
+    assert sweep(a.tenant, datetime(2026, 3, 10, 23, 59, tzinfo=sh)) == only({})
+    assert sweep(a.tenant, datetime(2026, 3, 11, 0, 0, tzinfo=sh)) == only({}, no_second_touch=1)
+    assert reload(a.tenant, lead).owner_id != a.rep.pk
+
+
 # --- no second touch: back to the pool (F13) -------------------------------------------------
 
 
@@ -405,6 +455,59 @@ def test_no_second_touch_returns_the_lead_and_re_dispatches_it_to_another_rep(a,
     assert sweep(a.tenant, returned + MINUTE)[NO_SECOND_TOUCH] == 0
     assert sweep(a.tenant, returned + 100 * HOUR)[NO_SECOND_TOUCH] == 0
     assert reload(a.tenant, lead).owner_id == rep2.pk
+
+
+def _returned_alike(a, channel, **fields):
+    """A valid lead whose verification was its only touch, 72 h ago at T0 + 73 h: both
+    "no follow-up" and "no second touch" are due."""
+    first = T0 + HOUR
+    return make_assigned_lead(
+        a.tenant,
+        a.rep,
+        T0,
+        channel=channel,
+        status=LeadStatus.VALID,
+        verified_at=first,
+        first_touch_at=first,
+        last_touch_at=first,
+        touch_count=1,
+        first_touch_late=False,
+        **fields,
+    )
+
+
+def test_a_returned_lead_is_told_to_the_managers_once(a, channel):
+    make_rep(a.tenant, "alpha-rep2")
+    lead = _returned_alike(a, channel)
+    assert sweep(a.tenant, T0 + 73 * HOUR) == only({}, no_second_touch=1)
+    with tenant_context(a.tenant):
+        to_manager = list(
+            Notification.objects.filter(recipient=a.manager, link=link(lead)).values_list(
+                "event", flat=True
+            )
+        )
+    assert to_manager == ["lead.returned"]
+    assert reload(a.tenant, lead).owner_id not in (None, a.rep.pk)
+
+
+def test_a_returned_lead_nobody_can_take_is_told_to_the_managers_once(a, channel):
+    lead = _returned_alike(a, channel)  # no other rep: it stays in the pool
+    assert sweep(a.tenant, T0 + 73 * HOUR) == only({}, no_second_touch=1)
+    lead = reload(a.tenant, lead)
+    assert (lead.owner_id, lead.pool_reason) == (None, PoolReason.NO_CANDIDATE)
+    with tenant_context(a.tenant):
+        to_manager = list(
+            Notification.objects.filter(recipient=a.manager, link=link(lead)).values_list(
+                "event", flat=True
+            )
+        )
+        to_rep = list(
+            Notification.objects.filter(recipient=a.rep, link=link(lead)).values_list(
+                "event", flat=True
+            )
+        )
+    assert to_manager == ["lead.pooled"]
+    assert to_rep == ["lead.returned"]
 
 
 def test_a_second_touch_keeps_the_lead(a, channel):

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from crm.models import AuditEvent, Role
 from crm.tenancy import tenant_context
-from customers.models import Contact, Customer
+from customers.models import Contact, Customer, Interaction
 from leads.models import (
     InvalidReason,
     Lead,
@@ -30,6 +30,9 @@ from tests.leads.factories import make_assigned_lead, make_channel, make_lead, m
 pytestmark = pytest.mark.django_db
 
 HX = {"HX-Request": "true"}
+# A date a few days ahead, whatever the time zones: the booked visit or the next action.
+LATER = timezone.localdate() + timedelta(days=3)
+VISIT = {"outcome": "valid_visit", "visit_date": LATER.isoformat()}
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +46,23 @@ def _lead(side, owner=None, **fields):
     fields.setdefault("company_key", "宁波恒力液压科技")
     at = timezone.now() - timedelta(hours=2)
     return make_assigned_lead(side.tenant, owner or side.rep, at, **fields)
+
+
+def _action(name="发送方案"):
+    from customers.models import PresetKind
+    from customers.services import presets
+
+    return presets(PresetKind.ACTION).get(name=name)
+
+
+def _more_info(side) -> dict:
+    with tenant_context(side.tenant):
+        action = _action()
+    return {
+        "outcome": "valid_more_info",
+        "next_action": str(action.public_id),
+        "next_action_due": LATER.isoformat(),
+    }
 
 
 def _reason(side, name="空号/停机") -> InvalidReason:
@@ -76,7 +96,9 @@ def test_twelve_invalid_reasons_are_created_on_first_use_per_tenant(world):
 def test_valid_visit_creates_the_customer_and_contact_and_counts_as_the_first_touch(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
-        verified = lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT)
+        verified = lead_verify(
+            lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER
+        )
     with tenant_context(world.a.tenant):
         lead = _fresh(world.a, verified)
         assert lead.status == LeadStatus.VALID
@@ -109,7 +131,13 @@ def test_valid_lead_with_a_known_phone_joins_that_contacts_customer(world):
         )
     lead = _lead(world.a, company="完全不同的名字有限公司", company_key="完全不同的名字")
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_MORE_INFO)
+        lead_verify(
+            lead,
+            by=world.a.rep,
+            outcome=Verification.VALID_MORE_INFO,
+            next_action=_action(),
+            next_action_due=LATER,
+        )
         assert Customer.objects.count() == 1
         event = LeadEvent.objects.get(lead=lead, kind=LeadEventKind.VERIFIED)
         assert event.data["customer_created"] is False
@@ -125,7 +153,7 @@ def test_valid_lead_with_a_known_company_gets_a_new_contact_there(world):
         )
     lead = _lead(world.a, company="宁波恒力液压科技（有限公司）", phone="+8613900001111")
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT)
+        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER)
         assert Customer.objects.count() == 1
     with tenant_context(world.a.tenant):
         lead = _fresh(world.a, lead)
@@ -173,6 +201,66 @@ def test_an_invalid_verdict_without_a_reason_is_refused(world):
     _unchanged(world.a, lead)
 
 
+def test_a_valid_verdict_without_its_next_step_is_refused(world):
+    lead = _lead(world.a)
+    yesterday = LATER - timedelta(days=5)
+    with tenant_context(world.a.tenant):
+        cases = [
+            ({"outcome": Verification.VALID_VISIT}, {"visit_date"}),
+            ({"outcome": Verification.VALID_VISIT, "visit_date": yesterday}, {"visit_date"}),
+            ({"outcome": Verification.VALID_MORE_INFO}, {"next_action", "next_action_due"}),
+            (
+                {"outcome": Verification.VALID_MORE_INFO, "next_action_due": LATER},
+                {"next_action"},
+            ),
+            (
+                {
+                    "outcome": Verification.VALID_MORE_INFO,
+                    "next_action": _action(),
+                    "next_action_due": yesterday,
+                },
+                {"next_action_due"},
+            ),
+        ]
+        for arguments, fields in cases:
+            with pytest.raises(ValidationError) as caught:
+                lead_verify(lead, by=world.a.rep, **arguments)
+            assert set(caught.value.message_dict) == fields, arguments
+    _unchanged(world.a, lead)
+    with tenant_context(world.a.tenant):
+        assert not Interaction.objects.exists()
+
+
+def test_a_valid_verdict_sets_the_next_step_and_says_it_on_the_timeline(world, english):
+    lead = _lead(world.a)
+    with tenant_context(world.a.tenant):
+        lead_verify(
+            lead,
+            by=world.a.rep,
+            outcome=Verification.VALID_MORE_INFO,
+            next_action=_action("发送报价"),
+            next_action_due=LATER,
+        )
+        step = Interaction.objects.get()
+        assert (step.kind, step.by, step.next_action.name, step.next_action_due) == (
+            "verification",
+            world.a.rep,
+            "发送报价",
+            LATER,
+        )
+        assert step.next_done_at is None
+        lead = _fresh(world.a, lead)
+        assert (step.lead, step.customer, step.contact) == (lead, lead.customer, lead.contact)
+        event = LeadEvent.objects.get(lead=lead, kind=LeadEventKind.VERIFIED)
+        assert f"before {LATER.isoformat()}: 发送报价" in str(event.text)
+        # Not a follow-up of its own: none on the timeline, and the 72 h report's
+        # "followed up" does not count it.
+        assert not LeadEvent.objects.filter(lead=lead, kind=LeadEventKind.FOLLOW_UP).exists()
+        from leads.reports import followed_up_q
+
+        assert not Lead.objects.filter(followed_up_q(), pk=lead.pk).exists()
+
+
 def test_another_tenants_reason_is_refused(world):
     foreign = _reason(world.b)
     lead = _lead(world.a)
@@ -188,7 +276,7 @@ def test_only_the_owner_verifies(world):
     lead = _lead(world.a)
     for who in (other, world.a.manager, world.a.admin):
         with tenant_context(world.a.tenant), pytest.raises(VerificationError) as caught:
-            lead_verify(lead, by=who, outcome=Verification.VALID_VISIT)
+            lead_verify(lead, by=who, outcome=Verification.VALID_VISIT, visit_date=LATER)
         assert caught.value.status == 403
     _unchanged(world.a, lead)
 
@@ -196,7 +284,7 @@ def test_only_the_owner_verifies(world):
 def test_a_lead_is_verified_once(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT)
+        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER)
         with pytest.raises(VerificationError) as caught:
             lead_verify(
                 lead,
@@ -221,7 +309,7 @@ def _verify_url(lead):
 def test_the_owner_verifies_with_one_click(world, login):
     lead = _lead(world.a)
     client = login(world.a.rep)
-    response = client.post(_verify_url(lead), {"outcome": "valid_visit"})
+    response = client.post(_verify_url(lead), VISIT)
     assert response.status_code == 302
     assert response["Location"] == reverse("leads:detail", args=[lead.public_id])
     assert _fresh(world.a, lead).status == LeadStatus.VALID
@@ -257,28 +345,25 @@ def test_invalid_without_a_reason_is_a_422_with_the_message(world, login, englis
 def test_someone_elses_lead_is_403_and_a_verified_one_409(world, login, english):
     other = make_rep(world.a.tenant, "alpha-rep2")
     lead = _lead(world.a)
-    response = login(other).post(_verify_url(lead), {"outcome": "valid_visit"}, headers=HX)
+    response = login(other).post(_verify_url(lead), VISIT, headers=HX)
     assert response.status_code == 403
     assert "Only the lead&#x27;s owner can verify it." in response.content.decode()
-    assert (
-        login(world.a.manager).post(_verify_url(lead), {"outcome": "valid_visit"}).status_code
-        == 403
-    )
+    assert login(world.a.manager).post(_verify_url(lead), VISIT).status_code == 403
     _unchanged(world.a, lead)
 
     client = login(world.a.rep)
-    assert client.post(_verify_url(lead), {"outcome": "valid_visit"}).status_code == 302
-    again = client.post(_verify_url(lead), {"outcome": "valid_more_info"}, headers=HX)
+    assert client.post(_verify_url(lead), VISIT).status_code == 302
+    again = client.post(_verify_url(lead), _more_info(world.a), headers=HX)
     assert again.status_code == 409
     assert "already verified" in again.content.decode()
-    plain = client.post(_verify_url(lead), {"outcome": "valid_more_info"})
+    plain = client.post(_verify_url(lead), _more_info(world.a))
     assert plain.status_code == 409
     assert _fresh(world.a, lead).verification == "valid_visit"
 
 
 def test_another_tenants_lead_is_not_found(world, login):
     lead = _lead(world.b)
-    response = login(world.a.rep).post(_verify_url(lead), {"outcome": "valid_visit"})
+    response = login(world.a.rep).post(_verify_url(lead), VISIT)
     assert response.status_code == 404
 
 
@@ -298,7 +383,7 @@ def test_the_lead_page_shows_the_four_buttons_to_the_owner_only(world, login, en
     assert "Not verified yet." in manager_html
     assert 'data-testid="follow-up-form"' not in manager_html
 
-    login(world.a.rep).post(_verify_url(lead), {"outcome": "valid_visit"})
+    login(world.a.rep).post(_verify_url(lead), VISIT)
     html = login(world.a.rep).get(url).content.decode()
     assert 'data-testid="verify-valid_visit"' not in html
     assert "Valid · visit booked" in html
@@ -368,7 +453,13 @@ def test_the_timeline_holds_every_kind_of_event(world, login, english):
             lead, to=rep2, reason="原负责人休假", actor=manager.user, now=t0 + timedelta(hours=26)
         )
         lead = Lead.objects.get(pk=lead.pk)
-        lead_verify(lead, by=rep2, outcome="valid_visit", now=t0 + timedelta(hours=27))
+        lead_verify(
+            lead,
+            by=rep2,
+            outcome="valid_visit",
+            visit_date=tenant_today(t0) + timedelta(days=3),
+            now=t0 + timedelta(hours=27),
+        )
         at = t0 + timedelta(hours=28)
         interaction_log(
             by=rep2,
@@ -411,5 +502,5 @@ def test_a_rep_of_another_role_cannot_reach_the_endpoints(world, login):
     service = MembershipFactory(tenant=world.a.tenant, role=Role.SERVICE)
     lead = _lead(world.a)
     client = login(service)
-    assert client.post(_verify_url(lead), {"outcome": "valid_visit"}).status_code == 403
+    assert client.post(_verify_url(lead), VISIT).status_code == 403
     assert client.get(reverse("leads:follow_up", args=[lead.public_id])).status_code == 403
