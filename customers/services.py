@@ -184,12 +184,17 @@ def _phone_key(phone: str) -> str:
 
 
 def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
-    """The customer and contact a valid lead is (F16): the contact with the lead's phone,
-    else the customer with the lead's normalised company name, else a new customer; the
-    contact is created when the customer has none with that phone. `created` says whether
-    the customer is new. Concurrent calls for the same phone or company are serialised."""
+    """The customer and contact a valid lead is (F16): the contact with the lead's phone
+    (unless it is a placeholder), else the customer with the lead's normalised company
+    name, else a new customer; the contact is created when the customer has none with that
+    phone. `created` says whether the customer is new. Concurrent calls for the same phone
+    or company are serialised."""
     tenant = lead.tenant
     phone_key = lead.phone_key or _phone_key(lead.phone)
+    if normalize.looks_fake_phone(phone_key):
+        # A placeholder (13800000000 …) is shared by strangers: it finds nobody, as in the
+        # intake's de-duplication; the contact keeps the number but not as a key.
+        phone_key = ""
     name_key = lead.company_key or normalize.company_key(lead.company)
     with transaction.atomic():
         # One order for the two locks, as the intake's de-duplication does.

@@ -135,7 +135,7 @@ def _valid_lead(side, **fields):
 
 
 def test_a_new_company_becomes_a_new_customer_with_its_contact(world):
-    lead = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613812345678")
+    lead = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.a.tenant):
         customer, contact, created = services.customer_for_lead(lead)
         assert created
@@ -144,14 +144,14 @@ def test_a_new_company_becomes_a_new_customer_with_its_contact(world):
         assert customer.owner == world.a.rep
         assert customer.source_lead == lead
         assert contact.customer == customer
-        assert contact.phone_key == "+8613812345678"
+        assert contact.phone_key == "+8613957123481"
         assert contact.name == "王工"
 
 
 def test_the_same_phone_finds_the_existing_contact(world):
-    first = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613812345678")
+    first = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     # Another company name (a branch, a typo): the phone decides.
-    second = _valid_lead(world.a, company="恒力液压（宁波分公司）", phone="+8613812345678")
+    second = _valid_lead(world.a, company="恒力液压（宁波分公司）", phone="+8613957123481")
     with tenant_context(world.a.tenant):
         customer, contact, _created = services.customer_for_lead(first)
         again, same_contact, created = services.customer_for_lead(second)
@@ -161,8 +161,24 @@ def test_the_same_phone_finds_the_existing_contact(world):
         assert Contact.objects.count() == 1
 
 
+def test_a_placeholder_phone_never_joins_two_companies_into_one_customer(world):
+    """13800000000 is what people type to get past a form: strangers share it."""
+    first = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613800000000")
+    other = _valid_lead(
+        world.a, company="苏州精工阀门有限公司", phone="+8613800000000", contact_name="赵经理"
+    )
+    with tenant_context(world.a.tenant):
+        customer, contact, _created = services.customer_for_lead(first)
+        second, second_contact, created = services.customer_for_lead(other)
+        assert created
+        assert second != customer and second.name == "苏州精工阀门有限公司"
+        assert second_contact != contact
+        # The number stays on the contact, but finds nobody.
+        assert (contact.phone, contact.phone_key) == ("+8613800000000", "")
+
+
 def test_the_same_normalised_company_finds_the_customer_and_adds_a_contact(world):
-    first = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613812345678")
+    first = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     second = _valid_lead(
         world.a,
         company="宁波恒力液压科技（有限公司）",
@@ -182,11 +198,11 @@ def test_the_same_normalised_company_finds_the_customer_and_adds_a_contact(world
 
 
 def test_customers_are_matched_only_within_the_tenant(world):
-    _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613812345678")
-    lead_b = _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613812345678")
+    _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613957123481")
+    lead_b = _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.b.tenant):
         services.customer_for_lead(lead_b)
-    lead_a = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613812345678")
+    lead_a = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.a.tenant):
         _customer, _contact, created = services.customer_for_lead(lead_a)
         assert created
