@@ -14,8 +14,12 @@ from playwright.sync_api import expect
 
 from crm.tenancy import tenant_context
 from customers import services
-from customers.models import Interaction
-from tests.browser.conftest import browser_type_launch_args  # noqa: F401 (Debian's Chromium)
+from customers.models import Interaction, PresetKind
+from leads.verification import lead_verify
+from tests.browser.conftest import (
+    ARTIFACTS,
+    browser_type_launch_args,  # noqa: F401 (Debian's Chromium)
+)
 from tests.leads.factories import make_assigned_lead
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -66,3 +70,44 @@ def test_contact_ended_errors_in_place_and_saving(page, live_server, world):
         assert interaction.next_action_due == due
         assert interaction.suggested_status == "异议处理"
         assert interaction.talk_tags == ["技术疑虑"]
+
+
+def test_a_rep_opens_the_customer_from_a_verified_lead(page, live_server, world):
+    """The customer page a rep reaches from the lead: the whole trail on one page (the
+    lead's timeline and a follow-up logged on the customer itself)."""
+    side = world.a
+    lead = make_assigned_lead(
+        side.tenant,
+        side.rep,
+        timezone.now() - timedelta(hours=2),
+        company="宁波恒力液压科技有限公司",
+        phone="+8613957123481",
+    )
+    with tenant_context(side.tenant):
+        lead = lead_verify(
+            lead,
+            by=side.rep,
+            outcome="valid_visit",
+            visit_date=timezone.localdate() + timedelta(days=2),
+        )
+        services.interaction_log(
+            by=side.rep,
+            customer=lead.customer,
+            channel="phone",
+            note="采购说下周定型号",
+            next_action=services.presets(PresetKind.ACTION).get(name="发送方案"),
+            next_action_due=timezone.localdate() + timedelta(days=3),
+        )
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("用户名").fill(side.rep.user.username)
+    page.get_by_label("密码").fill(settings.DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"{live_server.url}/leads/{lead.public_id}/")
+    page.get_by_test_id("lead-customer").get_by_role("link").first.click()
+
+    expect(page.get_by_test_id("customer-name")).to_have_text("宁波恒力液压科技有限公司")
+    timeline = page.get_by_test_id("timeline")
+    expect(timeline).to_contain_text("采购说下周定型号")  # logged on the customer
+    expect(timeline).to_contain_text("宁波恒力液压科技有限公司")  # the lead's own trail
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "customer-from-lead.png", full_page=True)
