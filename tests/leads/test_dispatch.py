@@ -47,7 +47,7 @@ def add_reps(tenant, n, **profile):
 
 
 def intake(tenant, channel=None, **payload):
-    payload.setdefault("phone", "13812345678")
+    payload.setdefault("phone", "13812345679")
     payload.setdefault("company", "宁波恒力液压科技有限公司")
     payload.setdefault("name", "王工")
     event = make_event(tenant, channel, payload=payload)
