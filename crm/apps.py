@@ -9,10 +9,11 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import navigation, notify, rls
+        from crm import audit, navigation, notify, rls
 
         # Once per migrate run, after every app's tables exist.
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="crm.rls")
+        audit.register_defaults()
         navigation.register_defaults()
         notify.register_defaults()
 

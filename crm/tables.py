@@ -1,9 +1,9 @@
 import django_filters
 import django_tables2 as tables
 from django.db.models import Q
-from django.utils import dateformat, timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.formatting import format_date
 from crm.models import Membership, Role
 
 
@@ -35,7 +35,7 @@ class MemberTable(tables.Table):
         return record.user.get_full_name() or "—"
 
     def render_created_at(self, value):
-        return dateformat.format(timezone.localtime(value), "Y-m-d")
+        return format_date(value)
 
 
 class MemberFilter(django_filters.FilterSet):

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.formatting import format_date
 from crm.models import Membership, TenantOwned
 
 
@@ -207,7 +208,13 @@ class Interaction(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d} {self.channel}"
+        from leads.models import TouchChannel
+
+        try:
+            channel = TouchChannel(self.channel).label
+        except ValueError:
+            channel = self.channel
+        return f"{format_date(self.at)} {channel}"
 
 
 class StatusSuggestion(TenantOwned):

@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from crm.admin import ReadOnlyTenantModelAdmin, TenantModelAdmin, has_admin_role
 from crm.audit import audit
+from crm.formatting import format_date
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
 from leads import mapping
@@ -517,7 +518,7 @@ class RepProfileAdmin(TenantModelAdmin):
         if not obj.is_available:
             return _("Away")
         if obj.unavailable_until is not None:
-            return _("Away until %(day)s") % {"day": obj.unavailable_until.isoformat()}
+            return _("Away until %(day)s") % {"day": format_date(obj.unavailable_until)}
         return _("Available")
 
     def get_urls(self):

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import navigation
 from crm.access import access_membership
+from crm.formatting import format_date, format_datetime
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
 from leads import board as boards
@@ -134,7 +135,7 @@ def _num(value: float, digits: int = 2) -> str:
 
 
 def _hm(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%m-%d %H:%M")
+    return format_datetime(moment)
 
 
 # The words every item repeats, translated once per page.
@@ -272,7 +273,7 @@ def _rows(
 
 def _follow_up_texts(item: boards.BoardItem) -> dict:
     interaction = item.interaction
-    due = interaction.next_action_due.strftime("%m-%d")
+    due = format_date(interaction.next_action_due)
     contact = interaction.contact if interaction.contact_id else None
     action = interaction.next_action.name
     return {

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.formatting import format_datetime
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -238,9 +239,8 @@ class InboundEvent(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.channel} · {self.received_at:%Y-%m-%d %H:%M:%S} · {self.get_status_display()}"
-        )
+        received = format_datetime(self.received_at)
+        return f"{self.channel} · {received} · {self.get_status_display()}"
 
 
 class Industry(models.TextChoices):
@@ -547,7 +547,7 @@ class LeadEvent(TenantOwned):
         indexes = [models.Index(fields=["tenant", "lead", "-at"], name="leadevent_lead_at")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {format_datetime(self.at)}"
 
     def get_kind_display(self) -> str:
         try:
@@ -987,6 +987,7 @@ class ScoreRule(TenantOwned):
         _("field"),
         max_length=20,
         blank=True,
+        choices=ScoreField.choices,
         help_text=_("Not needed for “channel is”, “source grade is” and “late first response”."),
     )
     operator = models.CharField(_("operator"), max_length=20, choices=ScoreOperator.choices)
@@ -1004,7 +1005,10 @@ class ScoreRule(TenantOwned):
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
-        return self.label or f"{self.field} {self.operator} {self.value}"
+        if self.label:
+            return self.label
+        parts = (self.get_field_display(), self.get_operator_display(), self.value)
+        return " ".join(str(p) for p in parts if p)
 
     def clean(self) -> None:
         from leads.scoring import rule_errors

@@ -10,7 +10,6 @@ import django_tables2 as tables
 from django.core.paginator import Paginator
 from django.db.models import Count, F, Window
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -18,6 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django_tables2.rows import BoundRows
 
+from crm.formatting import format_datetime
 from leads.models import Lead, LeadStatus
 
 # Spreadsheets run a cell that starts with one of these as a formula; lead fields come from
@@ -177,7 +177,7 @@ class LeadTable(tables.Table):
         return rows
 
     def render_created_at(self, record):
-        return timezone.localtime(record.created_at).strftime("%Y-%m-%d %H:%M")
+        return format_datetime(record.created_at)
 
     def render_company(self, record):
         return format_html(

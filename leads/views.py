@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -26,6 +26,7 @@ from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
 from crm.audit import audit
+from crm.formatting import format_datetime
 from crm.models import Membership, Role
 from leads import explain as explaining
 from leads import normalize
@@ -45,6 +46,7 @@ from leads.models import (
     TouchChannel,
     Zone,
 )
+from leads.services import UTM_LABELS
 from leads.tables import IdsFirstPaginator, LeadTable
 
 LIST_ROLES = (*LEAD_READERS, Role.REP)
@@ -166,6 +168,7 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
     context = {
         **_timeline_context(request, lead),
         "fields": _fields(lead),
+        "utm": [(key, UTM_LABELS.get(key, key), value) for key, value in (lead.utm or {}).items()],
         "tags": lead.tags.all(),
         "revisits": _revisits(membership, lead),
         "inbound": [(e, _pretty(e)) for e in lead.inbound_events.select_related("channel")],
@@ -473,7 +476,7 @@ def _fields(lead: Lead) -> list[tuple[str, object, bool]]:
         elif isinstance(value, bool):
             value = _("Yes") if value else _("No")
         elif name == "created_at":
-            value = dateformat.format(timezone.localtime(value), "Y-m-d H:i")
+            value = format_datetime(value)
         rows.append((field.verbose_name, value, isinstance(field, models.TextField)))
     return rows
 
