@@ -20,7 +20,7 @@ from django.utils.translation import ngettext
 
 from crm.admin import ReadOnlyTenantModelAdmin, TenantModelAdmin, has_admin_role
 from crm.audit import audit
-from crm.formatting import format_date
+from crm.formatting import format_date, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
 from leads import mapping
@@ -286,7 +286,7 @@ class LeadAdmin(TenantModelAdmin):
         "created_at",
         "company",
         "contact_name",
-        "phone",
+        "phone_text",
         "channel",
         "status",
         "is_suspect",
@@ -296,15 +296,32 @@ class LeadAdmin(TenantModelAdmin):
     search_fields = ["company", "contact_name", "phone"]
     list_select_related = ["channel", "revisit_of", "tenant"]
     show_full_result_count = False
+    # Stored as codes and parameters: shown in words (the *_text fields) instead.
+    exclude = ["suspect_reasons", "utm"]
     readonly_fields = [
         "channel",
         "revisit_of",
         "created_at",
-        "suspect_reasons",
-        "utm",
+        "suspect_reasons_text",
+        "utm_text",
         "external_id",
     ]
     inlines = [LeadEventInline]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_text(self, obj):
+        return format_phone(obj.phone) or "—"
+
+    @admin.display(description=_("suspect reasons"))
+    def suspect_reasons_text(self, obj):
+        return "；".join(obj.suspect_reason_texts()) or "—"
+
+    @admin.display(description=_("UTM parameters"))
+    def utm_text(self, obj):
+        from leads.services import UTM_LABELS
+
+        parts = [f"{UTM_LABELS.get(k, k)}: {v}" for k, v in (obj.utm or {}).items()]
+        return "；".join(parts) or "—"
 
     def has_add_permission(self, request):
         return False  # leads arrive through channels (a manual entry is a channel too)

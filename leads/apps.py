@@ -108,9 +108,11 @@ class LeadsConfig(AppConfig):
             )
         )
         from crm.navigation import register_home_card
+        from leads.home import customer_leads_card
         from leads.views import training_card
 
         register_home_card(training_card)
+        register_home_card(customer_leads_card)
         from leads import board_admin, board_views  # noqa: F401 (the board: admin, menu, home)
 
         board_views.register()

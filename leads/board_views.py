@@ -25,7 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import navigation
 from crm.access import access_membership
-from crm.formatting import format_date, format_datetime
+from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
 from leads import board as boards
@@ -280,7 +280,7 @@ def _follow_up_texts(item: boards.BoardItem) -> dict:
     return {
         "due": _("Before %(due)s: %(action)s") % {"due": due, "action": action},
         "when": _("overdue since %(due)s") % {"due": due} if item.is_overdue else _("due today"),
-        "who": (contact.name or contact.phone) if contact is not None else "",
+        "who": (contact.name or format_phone(contact.phone)) if contact is not None else "",
         "last": _("last contact %(at)s") % {"at": _hm(interaction.at)},
         "note": interaction.note,
     }
@@ -299,7 +299,7 @@ def _lead_texts(item: boards.BoardItem, lead_url) -> dict:
     return {
         "when": when,
         "who": lead.contact_name,
-        "phone": lead.phone,
+        "phone": format_phone(lead.phone),
         "source": f"{lead.channel.name} · {lead.get_source_grade_display()}",
         "original": str(original) if original is not None else "",
         "original_url": lead_url(original.public_id) if original is not None else "",

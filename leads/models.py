@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from crm.formatting import format_datetime
+from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -493,7 +493,7 @@ class Lead(TenantOwned):
 
     def __str__(self) -> str:
         who = " · ".join(p for p in (self.company, self.contact_name) if p)
-        return who or self.phone or str(self.public_id)[:8]
+        return who or format_phone(self.phone) or self.email or str(self.public_id)[:8]
 
     @property
     def is_revisit(self) -> bool:

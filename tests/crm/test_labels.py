@@ -122,3 +122,19 @@ def test_published_score_rules_name_their_fields(world, login):
     page = login(world.a.admin).get(url).text
     readonly = re.findall(r'<td class="field-field">\s*<p>(.*?)</p>', page, re.S)
     assert readonly and "budget" not in readonly and "message" not in readonly
+
+
+def test_the_lead_admin_words_reasons_utm_and_phones(world, login):
+    lead = make_lead(
+        world.a.tenant,
+        phone="+8613800138000",
+        is_suspect=True,
+        suspect_reasons=[{"code": "test_entry"}],
+        utm={"utm_source": "douyin"},
+    )
+    client = login(world.a.admin)
+    listing = visible(client.get(reverse("admin:leads_lead_changelist")).text)
+    assert "138 0013 8000" in listing and "+8613800138000" not in listing
+    page = client.get(reverse("admin:leads_lead_change", args=[lead.pk])).text
+    assert "疑似测试数据" in page and "test_entry" not in page
+    assert "来源渠道: douyin" in page and "utm_source" not in page
