@@ -2,7 +2,7 @@
 
 Service agents have no board: their home shows the customers most recently in contact
 with sales (the latest follow-up first), so the sales context of whoever calls is one
-click away. The leads app adds the newest leads of existing customers (leads.home).
+click away. The leads app adds the newest leads of customers (leads.home).
 """
 
 from __future__ import annotations

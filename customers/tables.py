@@ -69,7 +69,8 @@ class CustomerTable(tables.Table):
     class Meta:
         model = Customer
         fields = []  # the columns above, in that order
-        attrs = {"class": "table table-hover table-sm align-middle mb-0"}
+        # One line per customer; on a phone the table scrolls sideways.
+        attrs = {"class": "table table-hover table-sm align-middle text-nowrap mb-0"}
         empty_text = _("No customer matches these filters.")
         order_by = ("-last_contact",)
         per_page = 50

@@ -1,6 +1,6 @@
 """What the leads app puts on the home page besides the training card: for service
-agents, the newest leads of existing customers (a customer asking again is what service
-most needs to know about), each linked to its customer's page."""
+agents, the newest leads that belong to a customer (what the customer asked for, and
+who in sales has it), each linked to its customer's page."""
 
 from __future__ import annotations
 
