@@ -71,22 +71,24 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
     # -- filter methods ------------------------------------------------------------------
 
     def search(self, queryset, name, value):
-        """The customer's name, a contact's name, or a phone number (whole, in any common
-        writing, or a run of its digits)."""
+        """The customer's name, or a contact's phone: a whole number in any common writing
+        (138 0013 8000, +86 13800138000 …) through the index contact_phone, or a run of at
+        least four of its digits."""
         value = value.strip()
         if not value:
             return queryset
+        phone = normalize.parse_phone(value) if any(c.isdigit() for c in value) else None
+        if phone is not None:
+            contacts = Contact.objects.filter(phone_key=phone.e164).values("customer_id")
+            return queryset.filter(pk__in=contacts)
         # icontains compares UPPER(column) for every row; Chinese and digits have no case.
         lookup = "icontains" if value.upper() != value.lower() else "contains"
-        contact = Q(**{f"name__{lookup}": value})
+        match = Q(**{f"name__{lookup}": value})
         digits = "".join(c for c in value if c.isdigit())
-        if len(digits) >= 4:
-            contact |= Q(phone__contains=digits)  # stored E.164: +86 then the digits
-        phone = normalize.parse_phone(value) if digits else None
-        if phone is not None:
-            contact |= Q(phone_key=phone.e164)
-        contacts = Contact.objects.filter(contact).values("customer_id")
-        match = Q(**{f"name__{lookup}": value}) | Q(pk__in=contacts)
+        if len(digits) >= 4 and not value.strip("0123456789 -+()"):
+            # Part of a number: stored E.164 is +86 then the digits.
+            contacts = Contact.objects.filter(phone__contains=digits).values("customer_id")
+            match |= Q(pk__in=contacts)
         return queryset.filter(match)
 
     def contacted_since(self, queryset, name, value):

@@ -54,6 +54,8 @@ TIMELINE_PER_PAGE = 20
 TEMPLATE = "customers/customer_detail.html"
 SALES_ROLES = (Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN)
 _KEY = re.compile(r"^f[uc]-[0-9a-f]{32}$")
+# The customer list counts its rows up to this many (crm.tables.IdsFirstPaginator).
+COUNT_CAP = 10_000
 
 
 def _member(request: HttpRequest):
@@ -286,11 +288,14 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         RequestConfig(request, paginate=False).configure(table)
         filename = f"customers-{tenant_today():%Y%m%d}.csv"
         return streamed_csv(table.as_values(), filename, tenant=request.tenant)
+    searched = bool(customer_filter.form.cleaned_data.get("q"))
     paginate = {
         "per_page": CustomerTable._meta.per_page,
         "paginator_class": IdsFirstPaginator,
-        # No index serves the text search: count its matches in the same scan.
-        "count_with_ids": bool(customer_filter.form.cleaned_data.get("q")),
+        # No index serves the text search: count its matches in the same scan (exactly:
+        # the scan reads them all anyway). Otherwise count up to COUNT_CAP.
+        "count_with_ids": searched,
+        "count_cap": None if searched else COUNT_CAP,
     }
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = customer_filter.is_filtered
@@ -300,6 +305,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "filter": customer_filter,
         "filtered": filtered,
         "count": count,
+        "count_capped": table.paginator.count_capped,
+        "count_cap": COUNT_CAP,
         # Only asked when nothing matches: does the member see any customer at all?
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
         "is_rep": membership.role == Role.REP,
