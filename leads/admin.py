@@ -180,8 +180,28 @@ class ChannelAdmin(TenantModelAdmin):
 
 @admin.register(Tag)
 class TagAdmin(TenantModelAdmin):
-    list_display = ["name", "color"]
+    list_display = ["name", "color_badge"]
     search_fields = ["name"]
+
+    # The pages' badge colours (Bootstrap 5.3), for the admin, which does not load Bootstrap.
+    SWATCHES = {
+        "primary": "#0d6efd",
+        "info": "#0dcaf0",
+        "success": "#198754",
+        "warning": "#ffc107",
+        "danger": "#dc3545",
+        "secondary": "#6c757d",
+        "dark": "#212529",
+    }
+
+    @admin.display(description=_("colour"), ordering="color")
+    def color_badge(self, obj):
+        return format_html(
+            '<span style="display:inline-block;width:.9em;height:.9em;border-radius:.2em;'
+            'background:{};vertical-align:middle"></span> {}',
+            self.SWATCHES.get(obj.color, "#6c757d"),
+            obj.get_color_display(),
+        )
 
 
 @admin.register(TaggingRule)
@@ -272,9 +292,25 @@ class InboundEventAdmin(TenantModelAdmin):
 class LeadEventInline(admin.TabularInline):
     model = LeadEvent
     extra = 0
-    fields = ["at", "kind", "text"]
+    fields = ["at", "kind_label", "what"]
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description=_("kind"))
+    def kind_label(self, obj):
+        return obj.get_kind_display()
+
+    @admin.display(description=_("details"))
+    def what(self, obj):
+        return obj.text or "—"
+
+    def has_view_permission(self, request, obj=None):
+        # Read by whoever reads the lead in the admin (tenant admins hold no Django
+        # permissions: their rights are their role).
+        return has_admin_role(request, LeadAdmin.admin_roles)
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_add_permission(self, request, obj=None):
         return False

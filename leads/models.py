@@ -57,13 +57,26 @@ class MappingPreset(models.TextChoices):
     WECOM = "wecom", _("WeCom external contact added")
 
 
+class TagColor(models.TextChoices):
+    """The badge colours (Bootstrap's names, used as CSS classes on the pages)."""
+
+    PRIMARY = "primary", _("Blue")
+    INFO = "info", _("Cyan")
+    SUCCESS = "success", _("Green")
+    WARNING = "warning", _("Yellow")
+    DANGER = "danger", _("Red")
+    SECONDARY = "secondary", _("Grey")
+    DARK = "dark", _("Black")
+
+
 class Tag(TenantOwned):
     name = models.CharField(_("name"), max_length=40)
     color = models.CharField(
         _("colour"),
         max_length=20,
-        default="secondary",
-        help_text=_("A Bootstrap colour name: primary, danger, warning, info …"),
+        default=TagColor.SECONDARY,
+        choices=TagColor.choices,
+        help_text=_("The colour of the tag's badge on the lead pages."),
     )
 
     class Meta(TenantOwned.Meta):

@@ -135,6 +135,20 @@ def test_the_lead_admin_words_reasons_utm_and_phones(world, login):
     client = login(world.a.admin)
     listing = visible(client.get(reverse("admin:leads_lead_changelist")).text)
     assert "138 0013 8000" in listing and "+8613800138000" not in listing
+    from leads.models import LeadEvent, LeadEventKind
+
+    with tenant_context(world.a.tenant):
+        LeadEvent.objects.create(tenant=world.a.tenant, lead=lead, kind=LeadEventKind.INTAKE)
     page = client.get(reverse("admin:leads_lead_change", args=[lead.pk])).text
     assert "疑似测试数据" in page and "test_entry" not in page
+    assert ">intake<" not in page.replace("<p>", "").replace("</p>", "<")
+    assert str(LeadEventKind.INTAKE.label) in page
     assert "来源渠道: douyin" in page and "utm_source" not in page
+
+
+def test_tag_colours_are_named_not_coded(world, login):
+    from tests.leads.factories import make_tag
+
+    make_tag(world.a.tenant, "紧急", color="danger")
+    listing = visible(login(world.a.admin).get(reverse("admin:leads_tag_changelist")).text)
+    assert "红色" in listing and "danger" not in listing
