@@ -122,6 +122,9 @@ def measure(
         response = client.get(path, params)
         if response.status_code != 200:
             raise RuntimeError(f"GET {path} {params or ''} -> {response.status_code}, not 200")
+        if response.streaming:
+            # A streamed answer (the lists' CSV) is timed until its last byte.
+            b"".join(response.streaming_content)
         return response
 
     for _ in range(warmup):

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from crm.audit import audit, form_changes
+from crm.audit import (
+    audit,
+    changes_for_people,
+    form_changes,
+    object_type_label,
+    registered_actions,
+)
 from crm.models import (
     AuditEvent,
     ChannelKind,
@@ -54,6 +64,27 @@ class TenantModelAdmin(admin.ModelAdmin):
             qs = qs.filter(tenant=request.tenant)
         ordering = self.get_ordering(request)
         return qs.order_by(*ordering) if ordering else qs
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # The platform superuser reads a tenant's object in that tenant's time zone, as the
+        # tenant's own members do (their requests run in it already).
+        tenant = self._object_tenant(request, object_id) if request.user.is_superuser else None
+        if tenant is None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with timezone.override(tenant.tzinfo):
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if hasattr(response, "render"):
+                response.render()
+            return response
+
+    def _object_tenant(self, request, object_id):
+        if object_id is None:
+            return None
+        try:
+            obj = self.get_queryset(request).filter(pk=unquote(object_id)).first()
+        except (ValueError, ValidationError):
+            return None
+        return obj.tenant if obj is not None else None
 
     def get_list_display(self, request):
         columns = list(super().get_list_display(request))
@@ -174,14 +205,84 @@ class MembershipAdmin(TenantModelAdmin):
         return request.user.is_superuser
 
 
+class AuditActionFilter(admin.SimpleListFilter):
+    """The actions by their labels (crm.audit's registry): no query over the trail."""
+
+    title = _("action")
+    parameter_name = "action"
+
+    def lookups(self, request, model_admin):
+        return list(registered_actions().items())
+
+    def queryset(self, request, queryset):
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
+class AuditObjectTypeFilter(admin.SimpleListFilter):
+    """The object types by their models' names."""
+
+    title = _("object type")
+    parameter_name = "object_type"
+
+    def lookups(self, request, model_admin):
+        types = model_admin.get_queryset(request).order_by().values_list("object_type", flat=True)
+        labels = {t: object_type_label(t) for t in types.distinct()}
+        return sorted(labels.items(), key=lambda item: item[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(object_type=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditEvent)
 class AuditEventAdmin(ReadOnlyTenantModelAdmin):
-    list_display = ["at", "actor", "action", "object_type", "object_repr", "object_id"]
-    list_filter = ["action", "object_type"]
+    list_display = [
+        "at",
+        "actor_name",
+        "action_text",
+        "object_type_text",
+        "object_repr",
+        "object_id",
+    ]
+    list_filter = [AuditActionFilter, AuditObjectTypeFilter]
     search_fields = ["object_id", "object_repr", "actor__username"]
     list_select_related = ["actor", "tenant"]
     date_hierarchy = "at"
     show_full_result_count = False  # a count over millions of rows is not worth its cost
+    fields = [
+        "at",
+        "actor_name",
+        "action_text",
+        "object_type_text",
+        "object_repr",
+        "object_id",
+        "changes_table",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description=_("actor"), ordering="actor__username")
+    def actor_name(self, obj):
+        if obj.actor is None:
+            return _("System")
+        return obj.actor.get_full_name() or obj.actor.get_username()
+
+    @admin.display(description=_("action"), ordering="action")
+    def action_text(self, obj):
+        return obj.action_label
+
+    @admin.display(description=_("object type"), ordering="object_type")
+    def object_type_text(self, obj):
+        return obj.object_type_label
+
+    @admin.display(description=_("changes"))
+    def changes_table(self, obj):
+        rows = changes_for_people(obj)
+        if not rows:
+            return "—"
+        head = format_html(
+            "<tr><th>{}</th><th>{}</th><th>{}</th></tr>", _("field"), _("before"), _("after")
+        )
+        body = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows)
+        return format_html("<table>{}{}</table>", head, body)
 
 
 @admin.register(Heartbeat)
@@ -431,15 +532,41 @@ class DeliveryAdmin(ReadOnlyTenantModelAdmin):
         return _delivery_error(obj)
 
 
+class NotificationEventFilter(admin.SimpleListFilter):
+    """The events by their labels (crm.notify's registry)."""
+
+    title = _("event")
+    parameter_name = "event"
+
+    def lookups(self, request, model_admin):
+        from crm.notify import event_types
+
+        return sorted(((e.key, str(e.label)) for e in event_types()), key=lambda i: i[1])
+
+    def queryset(self, request, queryset):
+        return queryset.filter(event=self.value()) if self.value() else queryset
+
+
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyTenantModelAdmin):
-    list_display = ["created_at", "recipient", "event", "title", "read_at"]
-    list_filter = ["event"]
+    list_display = ["created_at", "recipient", "event_label", "title", "read_at"]
+    list_filter = [NotificationEventFilter]
     list_select_related = ["recipient__user", "tenant"]
     search_fields = ["event", "recipient__user__username"]
     show_full_result_count = False
     date_hierarchy = "created_at"
+    fields = ["created_at", "recipient", "event_label", "title", "body", "link", "read_at"]
+    readonly_fields = fields
+
+    @admin.display(description=_("event"), ordering="event")
+    def event_label(self, obj):
+        event_type = obj.event_type
+        return event_type.label if event_type is not None else obj.event
 
     @admin.display(description=_("title"))
     def title(self, obj):
         return obj.title
+
+    @admin.display(description=_("details"))
+    def body(self, obj):
+        return obj.body or "—"

@@ -9,12 +9,13 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import navigation, notify, rls, schedules
+        from crm import audit, navigation, notify, rls, schedules
 
         # Once per migrate run, after every app's tables exist: row-level security and the
         # app role's grants, then the periodic jobs that are missing.
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="crm.rls")
         post_migrate.connect(schedules.on_post_migrate, sender=self, dispatch_uid="crm.schedules")
+        audit.register_defaults()
         navigation.register_defaults()
         notify.register_defaults()
 

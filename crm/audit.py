@@ -1,4 +1,10 @@
-"""Audit trail (F46): `audit()` writes one AuditEvent; helpers turn edits into diffs."""
+"""Audit trail (F46): `audit()` writes one AuditEvent; helpers turn edits into diffs.
+
+Actions are stored as codes (`lead.reassigned`) and shown by their labels: each app names
+the actions it audits with `register_actions({...})` in its AppConfig.ready(), and
+`action_label()` reads them in the active language. Object types are stored as the model's
+label (`leads.lead`) and shown by its verbose name (`object_type_label()`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +14,103 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.apps import apps
 from django.db import models
+from django.utils.text import capfirst
+from django.utils.translation import gettext_lazy as _
 
 from crm.models import AuditEvent, Tenant
+
+_action_labels: dict[str, Any] = {}
+
+
+def register_actions(labels: Mapping[str, Any]) -> None:
+    """Name audited actions, `{code: lazy label}`; registering a code again replaces it."""
+    _action_labels.update(labels)
+
+
+def registered_actions() -> dict[str, str]:
+    """Every known action code with its label in the active language, by label."""
+    labels = {code: str(label) for code, label in _action_labels.items()}
+    return dict(sorted(labels.items(), key=lambda item: item[1]))
+
+
+def action_label(code: str) -> str:
+    """The action's label in the active language; the code itself when none is known."""
+    label = _action_labels.get(code)
+    return str(label) if label is not None else code
+
+
+def object_type_label(object_type: str) -> str:
+    """`leads.lead` → "Lead" (the model's verbose name, in the active language)."""
+    try:
+        model = apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return object_type
+    return str(capfirst(model._meta.verbose_name))
+
+
+# Keys of `changes` that are not fields of the audited model.
+_CHANGE_LABELS = {"reason": _("reason"), "ok": _("succeeded")}
+
+
+def changes_for_people(event: AuditEvent) -> list[tuple[str, str, str]]:
+    """(field, before, after) of an event's changes, as people read them: the fields'
+    verbose names, choice labels instead of codes, times in the tenant's zone."""
+    try:
+        model = apps.get_model(event.object_type)
+    except (LookupError, ValueError):
+        model = None
+    rows = []
+    for name, values in (event.changes or {}).items():
+        field = _field(model, name)
+        label = field.verbose_name if field is not None else _CHANGE_LABELS.get(name, name)
+        pair = values if isinstance(values, list | tuple) and len(values) == 2 else [None, values]
+        rows.append((str(capfirst(label)), *(_readable(field, value) for value in pair)))
+    return rows
+
+
+def _field(model, name: str):
+    if model is None:
+        return None
+    try:
+        return model._meta.get_field(name)
+    except Exception:  # FieldDoesNotExist, or a reverse relation's name
+        return None
+
+
+def _readable(field, value) -> str:
+    from django.utils.translation import gettext
+
+    from crm.formatting import format_datetime
+
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return gettext("Yes") if value else gettext("No")
+    if isinstance(value, list | tuple):
+        return "、".join(_readable(field, v) for v in value) or "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_readable(None, v)}" for k, v in value.items())
+    choices = dict(field.flatchoices) if field is not None and field.choices else {}
+    if value in choices:
+        return str(choices[value])
+    if isinstance(value, str) and len(value) > 10 and value[4:5] == "-" and value[10:11] == "T":
+        return format_datetime(value)
+    return str(value)
+
+
+def register_defaults() -> None:
+    """The kernel's own actions: admin edits and notification channels."""
+    register_actions(
+        {
+            "admin.add": _("Added in the admin"),
+            "admin.change": _("Changed in the admin"),
+            "admin.delete": _("Deleted in the admin"),
+            "notify.test": _("Test message sent"),
+            "notify.close_circuit": _("Notification channel resumed"),
+        }
+    )
 
 
 def jsonable(value: Any) -> Any:

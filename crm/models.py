@@ -18,6 +18,7 @@ from django.db import models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.formatting import format_datetime
 from crm.tenancy import TenantManager
 
 
@@ -189,7 +190,20 @@ class AuditEvent(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.action} {self.object_type} {self.object_repr or self.object_id}"
+        what = self.object_repr or self.object_id
+        return f"{self.action_label} · {self.object_type_label} · {what}"
+
+    @property
+    def action_label(self) -> str:
+        from crm.audit import action_label
+
+        return action_label(self.action)
+
+    @property
+    def object_type_label(self) -> str:
+        from crm.audit import object_type_label
+
+        return object_type_label(self.object_type)
 
 
 class Heartbeat(models.Model):
@@ -203,7 +217,7 @@ class Heartbeat(models.Model):
         verbose_name_plural = _("heartbeats")
 
     def __str__(self) -> str:
-        return f"{self.name} @ {self.last_seen:%Y-%m-%d %H:%M:%S}"
+        return f"{self.name} @ {format_datetime(self.last_seen)}"
 
 
 # --- Notifications (F44) --------------------------------------------------------------
@@ -419,7 +433,7 @@ class DeliveryAttempt(TenantOwned):
         indexes = [models.Index(fields=["tenant", "delivery", "at"], name="deliveryattempt_at")]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d %H:%M:%S} {'ok' if self.ok else self.error[:60]}"
+        return f"{format_datetime(self.at)} {_('succeeded') if self.ok else self.error[:60]}"
 
 
 class NotificationPreference(TenantOwned):

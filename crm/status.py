@@ -31,8 +31,9 @@ def check_broker() -> str:
     return "ok"
 
 
-def beat_status() -> dict[str, str | None]:
-    """When the heartbeat task (beat schedules it, a worker runs it) last ran."""
+def beat_status() -> dict[str, str | datetime | None]:
+    """When the heartbeat task (beat schedules it, a worker runs it) last ran: `last_run`
+    is an aware datetime (pages format it for people, /healthz as ISO 8601)."""
     try:
         last: datetime | None = (
             Heartbeat.objects.filter(name="beat").values_list("last_seen", flat=True).first()
@@ -43,7 +44,7 @@ def beat_status() -> dict[str, str | None]:
         return {"status": "never", "last_run": None}
     age = (timezone.now() - last).total_seconds()
     state = "ok" if age <= settings.HEARTBEAT_STALE_AFTER else "stale"
-    return {"status": state, "last_run": last.isoformat()}
+    return {"status": state, "last_run": last}
 
 
 def system_status() -> tuple[bool, dict]:

@@ -75,4 +75,6 @@ def favicon(request: HttpRequest) -> HttpResponse:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     healthy, report = status.system_status()
+    last_run = report["beat"]["last_run"]
+    report["beat"]["last_run"] = last_run.isoformat() if last_run is not None else None
     return JsonResponse(report, status=200 if healthy else 503)

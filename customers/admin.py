@@ -3,9 +3,12 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from crm.admin import TenantModelAdmin, has_admin_role
+from crm.formatting import format_phone
 from customers.models import Contact, Customer, Preset, StatusSuggestion
 
 
@@ -29,14 +32,44 @@ class ContactInline(admin.TabularInline):
         return has_admin_role(request, CustomerAdmin.admin_roles)
 
 
+class CustomerForm(forms.ModelForm):
+    """The industry picked from the leads' list (the field holds its code)."""
+
+    class Meta:
+        model = Customer
+        fields = ["tenant", "name", "level", "industry", "province", "city", "owner"]
+
+    def __init__(self, *args, **kwargs):
+        from leads.models import Industry
+
+        super().__init__(*args, **kwargs)
+        if "industry" in self.fields:
+            self.fields["industry"] = forms.ChoiceField(
+                label=Customer._meta.get_field("industry").verbose_name,
+                choices=[("", "---------"), *Industry.choices],
+                required=False,
+            )
+
+
 @admin.register(Customer)
 class CustomerAdmin(TenantModelAdmin):
-    list_display = ["name", "level", "owner", "province", "city", "created_at"]
+    form = CustomerForm
+    list_display = ["name", "level", "owner", "province", "city", "last_contact_at", "created_at"]
     list_filter = ["level"]
     search_fields = ["name"]
     list_select_related = ["owner__user", "tenant"]
-    readonly_fields = ["source_lead", "created_at"]
-    fields = ["name", "level", "industry", "province", "city", "owner", "source_lead", "created_at"]
+    readonly_fields = ["source_lead", "last_contact_at", "created_at"]
+    fields = [
+        "name",
+        "level",
+        "industry",
+        "province",
+        "city",
+        "owner",
+        "source_lead",
+        "last_contact_at",
+        "created_at",
+    ]
 
     def save_model(self, request, obj, form, change):
         from leads.normalize import company_key
@@ -62,10 +95,14 @@ class CustomerAdmin(TenantModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(TenantModelAdmin):
-    list_display = ["name", "customer", "phone", "title", "role"]
+    list_display = ["name", "customer", "phone_text", "title", "role"]
     list_filter = ["role"]
     search_fields = ["name", "phone", "customer__name"]
     list_select_related = ["customer", "tenant"]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_text(self, obj):
+        return format_phone(obj.phone) or "—"
 
     def save_model(self, request, obj, form, change):
         from leads.normalize import parse_phone

@@ -8,17 +8,31 @@ preset lists (talk tags, pain points, the action library) are `Preset` rows.
 from __future__ import annotations
 
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.formatting import format_date, format_phone
+from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
+from crm.tenancy import TenantManager, TenantQuerySet
 
 
 class CustomerLevel(models.TextChoices):
     A = "A", _("A: key account")
     B = "B", _("B: growing account")
     C = "C", _("C: regular account")
+
+
+class CustomerQuerySet(TenantQuerySet):
+    def order_by_last_contact(self, *, descending: bool = True):
+        """Most recently contacted first (never contacted last), or the reverse; both
+        read the index `customer_last_contact` in order, forwards or backwards."""
+        if descending:
+            keys = (F("last_contact_at").desc(nulls_last=True), F("id").desc())
+        else:
+            keys = (F("last_contact_at").asc(nulls_first=True), F("id").asc())
+        return self.order_by(*keys)
 
 
 class Customer(TenantOwned):
@@ -47,6 +61,11 @@ class Customer(TenantOwned):
         verbose_name=_("first lead"),
     )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    # The latest follow-up's time, kept by PostgreSQL triggers on customers_interaction
+    # (migration 0002) whatever writes the follow-ups: the list sorts and filters on it.
+    last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True, editable=False)
+
+    objects = TenantManager.from_queryset(CustomerQuerySet)()
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("customer")
@@ -61,7 +80,36 @@ class Customer(TenantOwned):
                 name="customer_one_per_name",
             ),
         ]
-        indexes = [models.Index(fields=["tenant", "owner", "level"], name="customer_owner")]
+        indexes = [
+            models.Index(fields=["tenant", "owner", "level"], name="customer_owner"),
+            # The customer list (customers.tables.CustomerTable): most recently contacted
+            # first, never contacted last; the same read backwards for the other direction;
+            # for everyone, for one owner (a rep's own list, the owner filter) and for one
+            # level (the level filter and sort). The last-contact range filter scans the
+            # first one between its bounds.
+            NullsOrderIndex(
+                F("tenant"),
+                F("last_contact_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="customer_last_contact",
+            ),
+            NullsOrderIndex(
+                F("tenant"),
+                F("owner"),
+                F("last_contact_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="customer_owner_contact",
+            ),
+            NullsOrderIndex(
+                F("tenant"),
+                F("level"),
+                F("last_contact_at").desc(nulls_last=True),
+                F("id").desc(),
+                name="customer_level_contact",
+            ),
+            # The list sorted by name.
+            models.Index(fields=["tenant", "name", "id"], name="customer_name"),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -101,7 +149,7 @@ class Contact(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return self.name or self.phone or str(self.customer)
+        return self.name or format_phone(self.phone) or self.email or str(self.customer)
 
 
 class PresetKind(models.TextChoices):
@@ -226,7 +274,13 @@ class Interaction(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.at:%Y-%m-%d} {self.channel}"
+        from leads.models import TouchChannel
+
+        try:
+            channel = TouchChannel(self.channel).label
+        except ValueError:
+            channel = self.channel
+        return f"{format_date(self.at)} {channel}"
 
 
 class StatusSuggestion(TenantOwned):

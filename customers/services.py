@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm.formatting import format_phone
 from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
 from customers.models import (
     Contact,
@@ -183,6 +184,19 @@ def _phone_key(phone: str) -> str:
     return parsed.e164 if parsed is not None else ""
 
 
+def customer_title(lead) -> str:
+    """What a customer made from `lead` is called: its company, else the contact's name,
+    else the phone as people read it (138 0013 8000), else the e-mail, else the lead's
+    own title."""
+    title = lead.company or lead.contact_name or format_phone(lead.phone) or lead.email or str(lead)
+    return title[:200]
+
+
+def _titled_by_phone(customer: Customer, phone_key: str) -> bool:
+    """A customer with no company whose title is only its contact's phone number."""
+    return not customer.name_key and customer.name in (phone_key, format_phone(phone_key))
+
+
 def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
     """The customer and contact a valid lead is (F16): the contact with the lead's phone
     (unless it is a placeholder), else the customer with the lead's normalised company
@@ -223,7 +237,7 @@ def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
             if customer is None:
                 customer = Customer.objects.create(
                     tenant=tenant,
-                    name=(lead.company or lead.contact_name or lead.phone or str(lead))[:200],
+                    name=customer_title(lead),
                     name_key=name_key,
                     industry=lead.industry or "",
                     province=lead.province or "",
@@ -232,9 +246,16 @@ def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
                     source_lead=lead,
                 )
             contact = _contact_in(customer, lead, phone_key)
+        changed = []
         if customer.owner_id is None and lead.owner_id is not None:
             customer.owner = lead.owner
-            customer.save(update_fields=["owner"])
+            changed.append("owner")
+        if lead.contact_name and phone_key and _titled_by_phone(customer, phone_key):
+            # Known so far only by a phone number: the person's name is a better title.
+            customer.name = lead.contact_name[:200]
+            changed.append("name")
+        if changed:
+            customer.save(update_fields=changed)
     return customer, contact, created
 
 

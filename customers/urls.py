@@ -5,6 +5,7 @@ from customers import views
 app_name = "customers"
 
 urlpatterns = [
+    path("", views.customer_list, name="list"),
     path("contact-ended/", views.contact_ended, name="contact_ended"),
     path("<uuid:public_id>/", views.customer_detail, name="detail"),
     path("<uuid:public_id>/follow-up/", views.customer_follow_up, name="follow_up"),

@@ -1,10 +1,12 @@
-"""Verification and follow-ups over HTTP (F16–F18, F20), and the customer page.
+"""Verification and follow-ups over HTTP (F16–F18, F20), the customer list and page.
 
 - POST `/leads/<uuid>/verify/` (`leads:verify`): the owner's one-click verdict.
 - GET/POST `/leads/<uuid>/follow-up/` (`leads:follow_up`) and `/customers/<uuid>/follow-up/`
   (`customers:follow_up`): the structured follow-up form, in place with htmx.
 - GET `/customers/contact-ended/` (`customers:contact_ended`): "contact ended" fills the
   due date (+3 working days) and shows the status the note suggests.
+- GET `/customers/` (`customers:list`): the customers this member may read, filtered,
+  sorted and paginated, or streamed as CSV (`?_export=csv`).
 - GET `/customers/<uuid>/` (`customers:detail`): the customer with its contacts, leads,
   full timeline and the follow-up form.
 
@@ -29,27 +31,46 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_tables2 import RequestConfig
 
+from crm.http import query_with
 from crm.models import Role
+from crm.tables import IdsFirstPaginator, streamed_csv
+from crm.tenancy import tenant_today
 from customers import services
+from customers.access import (
+    CUSTOMER_ROLES,
+    access_customer,
+    can_log_on_customer,
+    customers_visible_to,
+)
+from customers.filters import CustomerFilter
 from customers.forms import InteractionForm
 from customers.models import Customer, Interaction
+from customers.tables import CustomerTable, industry_label, with_lead_counts
 from leads.models import InvalidReason, Lead, LeadEvent, LeadEventKind, LeadStatus
 
 CHANGED_EVENT = "leadChanged"
 TIMELINE_PER_PAGE = 20
 TEMPLATE = "customers/customer_detail.html"
-CUSTOMER_READERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
-# Who may log a follow-up on a customer besides its owner.
-CUSTOMER_WRITERS = (Role.MANAGER, Role.ADMIN)
 SALES_ROLES = (Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN)
 _KEY = re.compile(r"^f[uc]-[0-9a-f]{32}$")
+# The customer list counts its rows up to this many (crm.tables.IdsFirstPaginator).
+COUNT_CAP = 10_000
 
 
 def _member(request: HttpRequest):
     membership = request.membership
     if membership is None or membership.role not in SALES_ROLES:
         raise PermissionDenied(_("Leads and customers are for sales, marketing and admins."))
+    return membership
+
+
+def _reader(request: HttpRequest):
+    """Anyone with a seat reads customers (customers.access says which)."""
+    membership = request.membership
+    if membership is None or membership.role not in CUSTOMER_ROLES:
+        raise PermissionDenied(_("Customers are for the members of this tenant."))
     return membership
 
 
@@ -349,37 +370,55 @@ def contact_ended(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "customers/interaction_form.html#due", context)
 
 
+# -- the customer list --------------------------------------------------------------------------
+
+
+@require_GET
+def customer_list(request: HttpRequest) -> HttpResponse:
+    """Reps see the customers they own, everyone else the tenant's (customers.access);
+    a constant number of queries whatever the number of rows."""
+    membership = _reader(request)
+    qs = with_lead_counts(customers_visible_to(membership).select_related("owner__user"))
+    customer_filter = CustomerFilter(request.GET, queryset=qs, membership=membership)
+    table = CustomerTable(customer_filter.qs)
+    if request.GET.get("_export") == "csv":
+        RequestConfig(request, paginate=False).configure(table)
+        filename = f"customers-{tenant_today():%Y%m%d}.csv"
+        return streamed_csv(table.as_values(), filename, tenant=request.tenant)
+    searched = bool(customer_filter.form.cleaned_data.get("q"))
+    paginate = {
+        "per_page": CustomerTable._meta.per_page,
+        "paginator_class": IdsFirstPaginator,
+        # No index serves the text search: count its matches in the same scan (exactly:
+        # the scan reads them all anyway). Otherwise count up to COUNT_CAP.
+        "count_with_ids": searched,
+        "count_cap": None if searched else COUNT_CAP,
+    }
+    RequestConfig(request, paginate=paginate).configure(table)
+    filtered = customer_filter.is_filtered
+    count = table.paginator.count
+    context = {
+        "table": table,
+        "filter": customer_filter,
+        "filtered": filtered,
+        "count": count,
+        "count_capped": table.paginator.count_capped,
+        "count_cap": COUNT_CAP,
+        # Only asked when nothing matches: does the member see any customer at all?
+        "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
+        "is_rep": membership.role == Role.REP,
+        "export_query": query_with(request, _export="csv", page=None),
+    }
+    return TemplateResponse(request, "customers/customer_list.html", context)
+
+
 # -- the customer page --------------------------------------------------------------------------
-
-
-def _customer(membership, public_id) -> Customer:
-    """A customer this member may read: its owner rep, a rep who owns one of its leads
-    (a verified lead handed to them), or managers, marketing and admins; 404 otherwise
-    (another tenant's id included)."""
-    customer = (
-        Customer.objects.select_related("owner__user", "source_lead")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if customer is None:
-        raise Http404("No such customer.")
-    if (
-        membership.role not in CUSTOMER_READERS
-        and customer.owner_id != membership.pk
-        and not Lead.objects.filter(customer=customer, owner=membership).exists()
-    ):
-        raise Http404("No such customer.")
-    return customer
-
-
-def can_log_on_customer(membership, customer: Customer) -> bool:
-    return customer.owner_id == membership.pk or membership.role in CUSTOMER_WRITERS
 
 
 @require_http_methods(["GET", "POST"])
 def customer_follow_up(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership = _member(request)
-    customer = _customer(membership, public_id)
+    customer = access_customer(membership, public_id)
     if not can_log_on_customer(membership, customer):
         raise PermissionDenied(_("Only the customer's owner and managers log follow-ups here."))
     return _log_follow_up(request, membership, customer, customer=customer)
@@ -422,8 +461,8 @@ def customer_timeline(customer: Customer, page) -> object:
 
 @require_GET
 def customer_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    membership = _member(request)
-    customer = _customer(membership, public_id)
+    membership = _reader(request)
+    customer = access_customer(membership, public_id)
     if request.htmx and request.htmx.target == "customer-timeline":
         timeline = customer_timeline(customer, request.GET.get("page"))
         return TemplateResponse(
@@ -448,6 +487,7 @@ def _customer_page(request, membership, customer: Customer, *, form=None, status
     can_log = can_log_on_customer(membership, customer)
     context = {
         "customer": customer,
+        "industry": industry_label(customer.industry),
         "contacts": list(customer.contacts.all()),
         "leads": [(lead, lead.pk in visible) for lead in leads],
         "timeline": timeline,

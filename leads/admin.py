@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 
 from crm.admin import ReadOnlyTenantModelAdmin, TenantModelAdmin, has_admin_role
 from crm.audit import audit
+from crm.formatting import format_date, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
 from leads import mapping
@@ -219,8 +220,28 @@ class ChannelAdmin(TenantModelAdmin):
 
 @admin.register(Tag)
 class TagAdmin(TenantModelAdmin):
-    list_display = ["name", "color"]
+    list_display = ["name", "color_badge"]
     search_fields = ["name"]
+
+    # The pages' badge colours (Bootstrap 5.3), for the admin, which does not load Bootstrap.
+    SWATCHES = {
+        "primary": "#0d6efd",
+        "info": "#0dcaf0",
+        "success": "#198754",
+        "warning": "#ffc107",
+        "danger": "#dc3545",
+        "secondary": "#6c757d",
+        "dark": "#212529",
+    }
+
+    @admin.display(description=_("colour"), ordering="color")
+    def color_badge(self, obj):
+        return format_html(
+            '<span style="display:inline-block;width:.9em;height:.9em;border-radius:.2em;'
+            'background:{};vertical-align:middle"></span> {}',
+            self.SWATCHES.get(obj.color, "#6c757d"),
+            obj.get_color_display(),
+        )
 
 
 @admin.register(TaggingRule)
@@ -359,9 +380,25 @@ class InboundEventAdmin(TenantModelAdmin):
 class LeadEventInline(admin.TabularInline):
     model = LeadEvent
     extra = 0
-    fields = ["at", "kind", "text"]
+    fields = ["at", "kind_label", "what"]
     readonly_fields = fields
     can_delete = False
+
+    @admin.display(description=_("kind"))
+    def kind_label(self, obj):
+        return obj.get_kind_display()
+
+    @admin.display(description=_("details"))
+    def what(self, obj):
+        return obj.text or "—"
+
+    def has_view_permission(self, request, obj=None):
+        # Read by whoever reads the lead in the admin (tenant admins hold no Django
+        # permissions: their rights are their role).
+        return has_admin_role(request, LeadAdmin.admin_roles)
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -373,7 +410,7 @@ class LeadAdmin(TenantModelAdmin):
         "created_at",
         "company",
         "contact_name",
-        "phone",
+        "phone_text",
         "channel",
         "status",
         "is_suspect",
@@ -383,15 +420,32 @@ class LeadAdmin(TenantModelAdmin):
     search_fields = ["company", "contact_name", "phone"]
     list_select_related = ["channel", "revisit_of", "tenant"]
     show_full_result_count = False
+    # Stored as codes and parameters: shown in words (the *_text fields) instead.
+    exclude = ["suspect_reasons", "utm"]
     readonly_fields = [
         "channel",
         "revisit_of",
         "created_at",
-        "suspect_reasons",
-        "utm",
+        "suspect_reasons_text",
+        "utm_text",
         "external_id",
     ]
     inlines = [LeadEventInline]
+
+    @admin.display(description=_("phone"), ordering="phone")
+    def phone_text(self, obj):
+        return format_phone(obj.phone) or "—"
+
+    @admin.display(description=_("suspect reasons"))
+    def suspect_reasons_text(self, obj):
+        return "；".join(obj.suspect_reason_texts()) or "—"
+
+    @admin.display(description=_("UTM parameters"))
+    def utm_text(self, obj):
+        from leads.services import UTM_LABELS
+
+        parts = [f"{UTM_LABELS.get(k, k)}: {v}" for k, v in (obj.utm or {}).items()]
+        return "；".join(parts) or "—"
 
     def has_add_permission(self, request):
         return False  # leads arrive through channels (a manual entry is a channel too)
@@ -605,7 +659,7 @@ class RepProfileAdmin(TenantModelAdmin):
         if not obj.is_available:
             return _("Away")
         if obj.unavailable_until is not None:
-            return _("Away until %(day)s") % {"day": obj.unavailable_until.isoformat()}
+            return _("Away until %(day)s") % {"day": format_date(obj.unavailable_until)}
         return _("Available")
 
     def get_urls(self):

@@ -7,12 +7,25 @@ class LeadsConfig(AppConfig):
     verbose_name = _("Leads")
 
     def ready(self) -> None:
+        from crm.audit import register_actions
         from crm.models import Role
         from crm.navigation import NavItem, register
         from leads import notifications, sla
 
         notifications.register()
         sla.register()
+        register_actions(
+            {
+                "assignment.policy_published": _("Assignment policy published"),
+                "channel.create": _("Channel created"),
+                "channel.rotate_secret": _("Channel secret replaced"),
+                "import.confirm": _("Import confirmed"),
+                "lead.reassigned": _("Lead reassigned"),
+                "lead.returned_to_pool": _("Lead returned to the pool"),
+                "lead.verified": _("Lead verified"),
+                "rep.zone_lifted": _("Observation zone lifted"),
+            }
+        )
 
         register(
             NavItem(
@@ -95,9 +108,11 @@ class LeadsConfig(AppConfig):
             )
         )
         from crm.navigation import register_home_card
+        from leads.home import customer_leads_card
         from leads.views import training_card
 
         register_home_card(training_card)
+        register_home_card(customer_leads_card)
         from leads import board_admin, board_views  # noqa: F401 (the board: admin, menu, home)
 
         board_views.register()

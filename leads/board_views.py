@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime, timedelta
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
@@ -24,6 +25,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from crm import navigation
 from crm.access import access_membership
+from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
 from leads import board as boards
@@ -149,7 +151,7 @@ def _num(value: float, digits: int = 2) -> str:
 
 
 def _hm(moment: datetime) -> str:
-    return timezone.localtime(moment).strftime("%m-%d %H:%M")
+    return format_datetime(moment)
 
 
 # The words every item repeats, translated once per page.
@@ -299,13 +301,13 @@ def _rows(
 
 def _follow_up_texts(item: boards.BoardItem) -> dict:
     interaction = item.interaction
-    due = interaction.next_action_due.strftime("%m-%d")
+    due = format_date(interaction.next_action_due)
     contact = interaction.contact if interaction.contact_id else None
     action = interaction.next_action.name
     return {
         "due": _("Before %(due)s: %(action)s") % {"due": due, "action": action},
         "when": _("overdue since %(due)s") % {"due": due} if item.is_overdue else _("due today"),
-        "who": (contact.name or contact.phone) if contact is not None else "",
+        "who": (contact.name or format_phone(contact.phone)) if contact is not None else "",
         "last": _("last contact %(at)s") % {"at": _hm(interaction.at)},
         "note": interaction.note,
     }
@@ -335,7 +337,7 @@ def _lead_texts(item: boards.BoardItem, lead_url) -> dict:
     return {
         "when": when,
         "who": lead.contact_name,
-        "phone": lead.phone,
+        "phone": format_phone(lead.phone),
         "source": " · ".join(
             p for p in (lead.channel.name, lead.get_source_grade_display(), score) if p
         ),
@@ -375,25 +377,40 @@ def day_close_view(request: HttpRequest) -> HttpResponse:
 # -- the manager's view of the closed days --------------------------------------------------
 
 
-def _day(request: HttpRequest, today: date) -> tuple[date, bool]:
-    text = request.GET.get("day", "").strip()
-    if not text:
-        return today, True
-    try:
-        return date.fromisoformat(text), True
-    except ValueError:
-        return today, False
+class SummaryDayForm(forms.Form):
+    """The day of the closed-days page: a date, today (in the tenant's zone) by default,
+    never a day that has not happened yet."""
+
+    day = forms.DateField(label=gettext_lazy("Day"), required=False)
+
+    def __init__(self, data, *, today: date):
+        super().__init__(data)
+        self.today = today
+
+    def clean_day(self) -> date:
+        day = self.cleaned_data["day"] or self.today
+        if day > self.today:
+            raise forms.ValidationError(
+                _("%(day)s is in the future: choose today or an earlier day.")
+                % {"day": format_date(day)}
+            )
+        return day
 
 
 @require_GET
 def summaries(request: HttpRequest) -> HttpResponse:
     """Every rep's closed day for one day (`?day=YYYY-MM-DD`, today by default); reps who
-    did not close theirs are listed as such. Managers and admins only."""
+    did not close theirs are listed as such. Managers and admins only. A day that is not a
+    date or lies in the future is refused (400) with the error on the field."""
     viewer = _viewer(request)
     if viewer.role not in MANAGERS:
         raise PermissionDenied(_("The day summaries are for managers and admins."))
     today = tenant_today()
-    day, valid = _day(request, today)
+    form = SummaryDayForm(request.GET, today=today)
+    if not form.is_valid():
+        context = {"form": form, "today": today, "previous": today - timedelta(days=1)}
+        return TemplateResponse(request, "leads/board_summaries.html", context, status=400)
+    day = form.cleaned_data["day"]
     closed = {
         s.membership_id: s
         for s in DailySummary.objects.filter(day=day).select_related("membership__user")
@@ -405,9 +422,9 @@ def summaries(request: HttpRequest) -> HttpResponse:
     for summary in sorted(closed.values(), key=lambda s: s.membership.user.get_username()):
         rows.append({"member": summary.membership, "summary": _summary_context(summary)})
     context = {
+        "form": form,
         "day": day,
         "today": today,
-        "bad_day": not valid,
         "previous": day - timedelta(days=1),
         "next": day + timedelta(days=1) if day < today else None,
         "rows": rows,

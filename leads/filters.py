@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import timedelta
 
 import django_filters
 from django import forms
 from django.db.models import Q
-from django.utils import timezone
 from django.utils.functional import cached_property
-from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_filters.fields import ModelChoiceField
 
 from crm.models import Membership, Role
+from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
 from leads import normalize, reports
 from leads.models import Channel, InvalidReason, Lead, LeadStatus, SourceGrade, Tag, Verification
 
@@ -44,23 +42,7 @@ OWNER_ROLES = (Role.REP, Role.MANAGER)
 OWNER_OPTIONS_MAX = 500
 
 
-class MemberChoiceField(ModelChoiceField):
-    def label_from_instance(self, obj):
-        # Membership.__str__ adds the tenant (one more query per option): the name is enough.
-        if not obj.is_active:
-            return gettext("%(name)s (inactive)") % {"name": obj.display_name}
-        return obj.display_name
-
-
-class OwnerFilter(django_filters.ModelChoiceFilter):
-    field_class = MemberChoiceField
-
-
-def _start_of_day(day):
-    return timezone.make_aware(datetime.combine(day, time.min))
-
-
-class LeadFilter(django_filters.FilterSet):
+class LeadFilter(FilterBarMixin, django_filters.FilterSet):
     """Filters on the visible leads. `membership` decides whether the owner filter exists
     (reps see only their own leads, so it would be pointless) and whose seats it offers.
 
@@ -206,10 +188,10 @@ class LeadFilter(django_filters.FilterSet):
 
     def created_since(self, queryset, name, value):
         # A range on the column itself (not created_at__date) keeps the index usable.
-        return queryset.filter(created_at__gte=_start_of_day(value))
+        return queryset.filter(created_at__gte=start_of_day(value))
 
     def created_until(self, queryset, name, value):
-        return queryset.filter(created_at__lt=_start_of_day(value + timedelta(days=1)))
+        return queryset.filter(created_at__lt=start_of_day(value + timedelta(days=1)))
 
     def filter_revisit(self, queryset, name, value):
         return queryset.filter(revisit_of__isnull=value != "yes")
@@ -249,15 +231,6 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(touched if value == "yes" else ~touched)
 
     # -- for the template ----------------------------------------------------------------
-
-    @property
-    def is_filtered(self) -> bool:
-        """Whether any filter narrows the list (valid values only)."""
-        if not self.is_bound:
-            return False
-        self.form.is_valid()  # cleans once; invalid values are left out, as in .qs
-        cleaned = getattr(self.form, "cleaned_data", {})
-        return any(cleaned.get(name) not in (None, "") for name in self.filters)
 
     @property
     def has_owner_filter(self) -> bool:
@@ -325,22 +298,3 @@ class LeadFilter(django_filters.FilterSet):
         """(name, label, options) of the report's filters, so that a list opened from a
         report figure shows what narrows it and keeps it when filtered further."""
         return [(n, self.filters[n].label, self.options(n)) for n in self.QUALITY_FILTERS]
-
-    def options(self, name: str) -> list[tuple[str, str, bool]]:
-        """(value, label, selected) for a select of the filter bar, rendered by hand:
-        Django's Select widget renders a template per option, and a model field's choice
-        iterator opens a server-side cursor; one plain query per list is enough."""
-        field = self.form.fields[name]
-        if isinstance(field, forms.ModelChoiceField):
-            choices = [("", field.empty_label)]
-            if field.null_label:  # e.g. "No reason given": ?invalid_reason=null
-                choices.append((field.null_value, field.null_label))
-            choices += [(obj.pk, field.label_from_instance(obj)) for obj in field.queryset]
-        else:
-            choices = field.choices
-        return self._selected(name, choices)
-
-    def _selected(self, name, choices) -> list[tuple[str, str, bool]]:
-        current = self.form[name].value()
-        current = "" if current is None else str(current)
-        return [(str(v), label, str(v) == current) for v, label in choices]

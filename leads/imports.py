@@ -53,7 +53,7 @@ from leads.models import (
     Lead,
     SourceGrade,
 )
-from leads.services import inbound_event_receive
+from leads.services import UTM_LABELS, inbound_event_receive
 
 # Module constants (tests monkeypatch them): read at call time, never bound as defaults.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -337,7 +337,7 @@ def field_label(name: str) -> str:
     try:
         return str(Lead._meta.get_field(name).verbose_name)
     except FieldDoesNotExist:
-        return name  # utm_source …: the parameter's own name is its best label
+        return str(UTM_LABELS.get(name, name))
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -56,13 +57,26 @@ class MappingPreset(models.TextChoices):
     WECOM = "wecom", _("WeCom external contact added")
 
 
+class TagColor(models.TextChoices):
+    """The badge colours (Bootstrap's names, used as CSS classes on the pages)."""
+
+    PRIMARY = "primary", _("Blue")
+    INFO = "info", _("Cyan")
+    SUCCESS = "success", _("Green")
+    WARNING = "warning", _("Yellow")
+    DANGER = "danger", _("Red")
+    SECONDARY = "secondary", _("Grey")
+    DARK = "dark", _("Black")
+
+
 class Tag(TenantOwned):
     name = models.CharField(_("name"), max_length=40)
     color = models.CharField(
         _("colour"),
         max_length=20,
-        default="secondary",
-        help_text=_("A Bootstrap colour name: primary, danger, warning, info …"),
+        default=TagColor.SECONDARY,
+        choices=TagColor.choices,
+        help_text=_("The colour of the tag's badge on the lead pages."),
     )
 
     class Meta(TenantOwned.Meta):
@@ -244,9 +258,8 @@ class InboundEvent(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return (
-            f"{self.channel} · {self.received_at:%Y-%m-%d %H:%M:%S} · {self.get_status_display()}"
-        )
+        received = format_datetime(self.received_at)
+        return f"{self.channel} · {received} · {self.get_status_display()}"
 
     @property
     def error_text(self) -> str:
@@ -527,7 +540,7 @@ class Lead(TenantOwned):
 
     def __str__(self) -> str:
         who = " · ".join(p for p in (self.company, self.contact_name) if p)
-        return who or self.phone or str(self.public_id)[:8]
+        return who or format_phone(self.phone) or self.email or str(self.public_id)[:8]
 
     @property
     def is_revisit(self) -> bool:
@@ -586,7 +599,7 @@ class LeadEvent(TenantOwned):
         indexes = [models.Index(fields=["tenant", "lead", "-at"], name="leadevent_lead_at")]
 
     def __str__(self) -> str:
-        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.get_kind_display()} {format_datetime(self.at)}"
 
     def get_kind_display(self) -> str:
         try:
@@ -1044,6 +1057,7 @@ class ScoreRule(TenantOwned):
         _("field"),
         max_length=20,
         blank=True,
+        choices=ScoreField.choices,
         help_text=_("Not needed for “channel is”, “source grade is” and “late first response”."),
     )
     operator = models.CharField(_("operator"), max_length=20, choices=ScoreOperator.choices)
@@ -1061,7 +1075,10 @@ class ScoreRule(TenantOwned):
         ordering = ["position", "id"]
 
     def __str__(self) -> str:
-        return self.label or f"{self.field} {self.operator} {self.value}"
+        if self.label:
+            return self.label
+        parts = (self.get_field_display(), self.get_operator_display(), self.value)
+        return " ".join(str(p) for p in parts if p)
 
     def clean(self) -> None:
         from leads.scoring import rule_errors

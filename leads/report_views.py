@@ -13,8 +13,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from crm.models import Role
+from crm.tables import spreadsheet_safe
 from leads import reports
-from leads.tables import spreadsheet_safe
 
 REPORT_ROLES = (Role.MARKETING, Role.MANAGER, Role.ADMIN)
 CSV_TABLES = ("channel", "grade", "reason", "rep")

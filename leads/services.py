@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext_lazy
 
 from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
 from leads import mapping, normalize
@@ -38,6 +39,14 @@ from leads.models import (
 logger = logging.getLogger(__name__)
 
 UTM_FIELDS = ("utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content")
+# What each UTM parameter is called where people read it (the lead page, the import page).
+UTM_LABELS = {
+    "utm_source": gettext_lazy("traffic source"),
+    "utm_medium": gettext_lazy("medium"),
+    "utm_campaign": gettext_lazy("campaign"),
+    "utm_term": gettext_lazy("keyword"),
+    "utm_content": gettext_lazy("ad content"),
+}
 
 
 class IntakeError(CodedError):

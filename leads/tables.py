@@ -3,103 +3,21 @@ a 50-row page has some 600 cells."""
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 
 import django_tables2 as tables
-from django.core.paginator import Paginator
-from django.db.models import Count, F, Window
-from django.urls import reverse
-from django.utils import timezone
+from django.db.models import F
 from django.utils.encoding import force_str
 from django.utils.html import conditional_escape, format_html, format_html_join
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
-from django_tables2.rows import BoundRows
 
+from crm.formatting import format_datetime, format_phone
+from crm.tables import EXPORT_CHUNK, chunks, detail_url_maker, spreadsheet_safe
 from leads.models import Lead, LeadStatus
 
-# Spreadsheets run a cell that starts with one of these as a formula; lead fields come from
-# public forms, so an exported cell never starts with one (a phone number "+86…" may).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-_NUMBER = re.compile(r"^[+-]?[\d\s().-]+$")
-
-
-EXPORT_CHUNK = 2_000
-
-
-def spreadsheet_safe(value):
-    if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
-    return value
-
-
 _STATUS_LABELS = dict(LeadStatus.choices)  # get_status_display() costs more per call
-
-
-def _detail_url_maker():
-    """reverse() once per table, not once per row."""
-    marker = "00000000-0000-0000-0000-000000000000"
-    template = reverse("leads:detail", args=[marker])
-    return lambda public_id: template.replace(marker, str(public_id))
-
-
-class IdsFirstPaginator(Paginator):
-    """Fetches a page as "the rows whose id is among this page's ids" (a deferred join).
-
-    The ids query pages over the lead table alone, in the index order of the sort
-    (`lead_newest` for the default), so OFFSET walks index entries rather than joined,
-    full-width rows; the joins then run for the page's 50 rows only.
-
-    With `count_with_ids`, the ids query also counts the matches (COUNT(*) OVER ()), so a
-    filter that no index serves (the text search) scans the table once, not twice (once
-    for COUNT, once for the page). The number of queries stays the same: ids, then rows.
-    """
-
-    def __init__(self, *args, count_with_ids=False, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.count_with_ids = count_with_ids
-
-    def page(self, number):
-        rows = self.object_list  # django-tables2's BoundRows over the ordered queryset
-        queryset = rows.data.data
-        if self.count_with_ids and "count" not in self.__dict__:
-            page = self._page_counted(queryset, rows.table, number)
-            if page is not None:
-                return page
-        number = self.validate_number(number)
-        bottom = (number - 1) * self.per_page
-        top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        page_ids = queryset.values("pk")[bottom:top]
-        page_rows = BoundRows(data=queryset.filter(pk__in=page_ids), table=rows.table)
-        return self._get_page(page_rows, number, self)
-
-    def _page_counted(self, queryset, table, number):
-        try:
-            number = int(number)
-        except (TypeError, ValueError):
-            return None  # validate_number() says why
-        if number < 1:
-            return None
-        bottom = (number - 1) * self.per_page
-        found = list(
-            queryset.prefetch_related(None)
-            .annotate(_matches=Window(Count("pk")))
-            .values_list("pk", "_matches")[bottom : bottom + self.per_page + self.orphans]
-        )
-        if not found:
-            return None  # past the end, or nothing matches: count, then the usual way
-        self.count = found[0][1]  # the cached_property's slot
-        number = self.validate_number(number)
-        top = min(bottom + self.per_page, self.count)
-        if top + self.orphans >= self.count:
-            top = self.count
-        ids = [pk for pk, _ in found[: top - bottom]]
-        page_rows = BoundRows(data=queryset.filter(pk__in=ids), table=table)
-        return self._get_page(page_rows, number, self)
 
 
 def _column(label, **kwargs):
@@ -141,7 +59,7 @@ class LeadTable(tables.Table):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self._detail_url = _detail_url_maker()
+        self._detail_url = detail_url_maker("leads:detail")
 
     def order_score(self, queryset, is_descending):
         """By score with the unscored at the end of a descending sort (PostgreSQL would
@@ -177,20 +95,24 @@ class LeadTable(tables.Table):
         return rows
 
     def render_created_at(self, record):
-        return timezone.localtime(record.created_at).strftime("%Y-%m-%d %H:%M")
+        return format_datetime(record.created_at)
 
     def render_company(self, record):
         return format_html(
             '<a href="{}">{}</a>',
             self._detail_url(record.public_id),
-            record.company or record.contact_name or record.phone or gettext("(no name)"),
+            record.company
+            or record.contact_name
+            or format_phone(record.phone)
+            or record.email
+            or gettext("(no name)"),
         )
 
     def render_contact_name(self, record):
         return record.contact_name or "—"
 
     def render_phone(self, record):
-        return record.phone or "—"
+        return format_phone(record.phone) or "—"
 
     def render_channel(self, record):
         return record.channel.name
@@ -299,21 +221,10 @@ class LeadTable(tables.Table):
             for column in columns
         ]
         records = self.data.data.prefetch_related(None).iterator(chunk_size=EXPORT_CHUNK)
-        for chunk in _chunks(records, EXPORT_CHUNK):
+        for chunk in chunks(records, EXPORT_CHUNK):
             _attach_tag_names(chunk)
             for record in chunk:
                 yield [spreadsheet_safe(force_str(get(record))) for get in getters]
-
-
-def _chunks(iterable, size):
-    chunk = []
-    for item in iterable:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
 
 
 def _attach_tag_names(records) -> None:

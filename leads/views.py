@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -26,7 +26,10 @@ from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
 from crm.audit import audit
+from crm.formatting import format_datetime, format_phone
+from crm.http import query_with
 from crm.models import Membership, Role
+from crm.tables import IdsFirstPaginator
 from leads import explain as explaining
 from leads import normalize
 from leads.access import IMPORTERS, LEAD_READERS, access_lead, leads_visible_to
@@ -45,7 +48,8 @@ from leads.models import (
     Zone,
     profile_of,
 )
-from leads.tables import IdsFirstPaginator, LeadTable
+from leads.services import UTM_LABELS
+from leads.tables import LeadTable
 
 LIST_ROLES = (*LEAD_READERS, Role.REP)
 TIMELINE_PER_PAGE = 20
@@ -116,7 +120,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "can_import": membership.role in IMPORTERS,
         "is_admin": membership.role == Role.ADMIN,
         "is_rep": membership.role == Role.REP,
-        "export_query": _with_params(request, _export="csv", page=None),
+        "export_query": query_with(request, _export="csv", page=None),
     }
     return TemplateResponse(request, "leads/lead_list.html", context)
 
@@ -128,15 +132,6 @@ def _csv_response(table: LeadTable) -> HttpResponse:
     filename = f"leads-{timezone.localdate():%Y%m%d}.csv"
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
-
-
-def _with_params(request: HttpRequest, **changes) -> str:
-    params = request.GET.copy()
-    for key, value in changes.items():
-        params.pop(key, None)
-        if value is not None:
-            params[key] = value
-    return params.urlencode()
 
 
 def lead_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
@@ -166,6 +161,7 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
     context = {
         **_timeline_context(request, lead),
         "fields": _fields(lead),
+        "utm": [(key, UTM_LABELS.get(key, key), value) for key, value in (lead.utm or {}).items()],
         "tags": lead.tags.all(),
         "revisits": _revisits(membership, lead),
         "inbound": [(e, _pretty(e)) for e in lead.inbound_events.select_related("channel")],
@@ -475,7 +471,9 @@ def _fields(lead: Lead) -> list[tuple[str, object, bool]]:
         elif isinstance(value, bool):
             value = _("Yes") if value else _("No")
         elif name == "created_at":
-            value = dateformat.format(timezone.localtime(value), "Y-m-d H:i")
+            value = format_datetime(value)
+        elif name == "phone":
+            value = format_phone(value)
         rows.append((field.verbose_name, value, isinstance(field, models.TextField)))
     return rows
 

@@ -5,7 +5,9 @@ import gettext
 from pathlib import Path
 
 import polib
+import pytest
 from django.conf import settings
+from django.urls import reverse
 
 LOCALE = Path(settings.BASE_DIR) / "locale" / "zh_Hans" / "LC_MESSAGES"
 
@@ -29,3 +31,28 @@ def test_the_compiled_catalogue_matches_the_po():
         and (mo.pgettext(e.msgctxt, e.msgid) if e.msgctxt else mo.gettext(e.msgid)) != e.msgstr
     ]
     assert not stale, f"django.mo is older than django.po: run `make messages` ({stale[:5]})"
+
+
+def test_the_javascript_catalogue_is_complete_and_compiled():
+    """djangojs.po holds the admin widgets' strings Django's Chinese catalogue lacks."""
+    po = polib.pofile(str(LOCALE / "djangojs.po"))
+    assert len(po) and not po.untranslated_entries() and not po.fuzzy_entries()
+    with open(LOCALE / "djangojs.mo", "rb") as fh:
+        mo = gettext.GNUTranslations(fh)
+    assert all(mo.gettext(e.msgid) == e.msgstr for e in po)
+
+
+@pytest.mark.django_db
+def test_djangos_own_messages_are_in_chinese_too(world, login):
+    """A too-short new password is refused in Chinese (Django's catalogue lacks it)."""
+    response = login(world.a.rep).post(
+        reverse("password_change"),
+        {
+            "old_password": settings.DEMO_PASSWORD,
+            "new_password1": "q7#x",
+            "new_password2": "q7#x",
+        },
+    )
+    assert response.status_code == 200
+    assert "密码太短" in response.text
+    assert "too short" not in response.text

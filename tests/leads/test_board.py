@@ -742,9 +742,32 @@ def test_the_manager_sees_every_reps_day_and_who_did_not_close_it(world, en):
     text = en(world.a.admin).get(SUMMARIES, {"day": yesterday.isoformat()}).text
     assert text.count('data-testid="not-closed"') == 2
     assert yesterday.isoformat() in text
-    # Not a date: today, with a word.
-    text = en(world.a.manager).get(SUMMARIES, {"day": "yesterday"}).text
-    assert "That is not a date" in text and text.count('data-testid="summary-row"') == 2
+
+
+@pytest.mark.parametrize(
+    ("day", "message"),
+    [
+        ("yesterday", "Enter a valid date."),
+        ("2026-02-30", "Enter a valid date."),
+        ("2030-01-01", "is in the future: choose today or an earlier day"),
+    ],
+)
+def test_the_closed_days_refuse_a_bad_or_future_day(world, en, day, message):
+    """Not a date, or a day that has not happened yet: refused (400) with the error on the
+    day field, and no summaries shown as if they were that day's."""
+    response = en(world.a.manager).get(SUMMARIES, {"day": day})
+    assert response.status_code == 400
+    text = response.text
+    assert message in text
+    assert 'data-testid="day-error"' in text and "is-invalid" in text
+    assert 'data-testid="summary-row"' not in text
+    assert f'value="{day}"' in text  # what was typed stays in the field
+
+
+def test_the_closed_days_accept_today_in_the_tenants_zone(world, en):
+    today = timezone.localdate(timezone.now(), SH)
+    response = en(world.a.manager).get(SUMMARIES, {"day": today.isoformat()})
+    assert response.status_code == 200 and 'data-testid="day-error"' not in response.text
 
 
 def test_reps_may_not_read_the_closed_days(world, login):
