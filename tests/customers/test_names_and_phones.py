@@ -15,8 +15,8 @@ from tests.leads.factories import make_assigned_lead
 
 pytestmark = pytest.mark.django_db
 
-E164 = "+8613800138000"
-NATIONAL = "138 0013 8000"
+E164 = "+8613957123481"  # a real number: a placeholder one never identifies anyone
+NATIONAL = "139 5712 3481"
 
 
 def _lead(side, **fields):

@@ -42,7 +42,7 @@ def _english_pages(client, settings):
 
 
 def _lead(side, owner=None, **fields):
-    fields.setdefault("phone_key", fields.get("phone", "+8613812345678"))
+    fields.setdefault("phone_key", fields.get("phone", "+8613957123481"))
     fields.setdefault("company_key", "宁波恒力液压科技")
     at = timezone.now() - timedelta(hours=2)
     return make_assigned_lead(side.tenant, owner or side.rep, at, **fields)
@@ -108,7 +108,7 @@ def test_valid_visit_creates_the_customer_and_contact_and_counts_as_the_first_to
         assert lead.customer.name == "宁波恒力液压科技有限公司"
         assert lead.customer.owner == world.a.rep
         assert lead.contact.customer == lead.customer
-        assert lead.contact.phone_key == "+8613812345678"
+        assert lead.contact.phone_key == "+8613957123481"
         assert lead.touch_count == 1
         assert lead.first_touch_at == lead.verified_at
         assert lead.first_touch_late is False
@@ -126,8 +126,8 @@ def test_valid_lead_with_a_known_phone_joins_that_contacts_customer(world):
         contact = Contact.objects.create(
             tenant=world.a.tenant,
             customer=customer,
-            phone="+8613812345678",
-            phone_key="+8613812345678",
+            phone="+8613957123481",
+            phone_key="+8613957123481",
         )
     lead = _lead(world.a, company="完全不同的名字有限公司", company_key="完全不同的名字")
     with tenant_context(world.a.tenant):
