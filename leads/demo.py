@@ -809,8 +809,14 @@ class _Story:
         heapq.heappush(self.todo, (at, self.seq, action, lead_id, data))
 
     def _until(self, moment) -> None:
+        away = self.reps[AWAY].pk
+        leave = self.now - timedelta(days=LEAVE_DAYS)
         while self.todo and self.todo[0][0] <= moment:
             at, _seq, action, lead_id, data = heapq.heappop(self.todo)
+            if at >= leave and Lead.objects.filter(pk=lead_id, owner_id=away).exists():
+                # rep6 does nothing once the leave has begun: work planned for a lead the
+                # engine gave them just before it stays undone (the SLA clocks run on).
+                continue
             if action == "touch":
                 self._touch(lead_id, at, **data)
             else:

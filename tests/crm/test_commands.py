@@ -4,29 +4,9 @@ import sys
 
 import pytest
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from crm.models import Membership, Role, Tenant
-
 ROOT = settings.BASE_DIR
-
-
-@pytest.mark.django_db
-def test_seed_demo_creates_the_demo_tenants_and_is_idempotent(client):
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    call_command("seed_demo", stdout=open(os.devnull, "w"))  # noqa: SIM115
-    demo = Tenant.objects.get(slug="demo")
-    assert Tenant.objects.filter(slug="acme").exists()
-    users = get_user_model().objects.filter(memberships__tenant=demo)
-    expected = {"admin", "manager", "marketing", "service", *(f"rep{i}" for i in range(1, 7))}
-    assert set(users.values_list("username", flat=True)) == expected
-    assert Membership.objects.get(tenant=demo, user__username="rep3").role == Role.REP
-    assert Membership.objects.get(tenant=demo, user__username="admin").role == Role.ADMIN
-    # the admin and the manager can switch to acme
-    assert Membership.objects.filter(tenant__slug="acme").count() == 2
-    response = client.post("/accounts/login/", {"username": "rep1", "password": "demo-pass-2026"})
-    assert response.status_code == 302
 
 
 def _run(args, **env):

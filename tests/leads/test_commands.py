@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from crm.models import AuditEvent, Tenant
+from crm.models import AuditEvent
 from crm.tenancy import tenant_context
 from leads.models import (
     Channel,
@@ -20,8 +20,6 @@ from leads.models import (
     InboundEvent,
     Lead,
     MappingPreset,
-    Tag,
-    TaggingRule,
 )
 from tests.leads.factories import make_event, post_signed
 
@@ -157,47 +155,6 @@ def test_redrive_queues_the_stale_events_again(world, monkeypatch):
 
     assert queued == [(world.b.tenant.pk, event.pk)]
     assert out.getvalue().startswith("queued 1 ")
-
-
-@pytest.mark.django_db
-def test_seed_demo_makes_every_channel_type_and_leads_once():
-    call_command("seed_demo", stdout=StringIO())
-    demo = Tenant.objects.get(slug="demo")
-    with tenant_context(demo):
-        assert set(Channel.objects.values_list("type", flat=True)) == set(ChannelType.values)
-        wecom = Channel.objects.get(type=ChannelType.WECOM)
-        assert wecom.preset == MappingPreset.WECOM
-        assert (len(wecom.wecom_corp_id), len(wecom.wecom_aes_key)) == (18, 43)
-        assert Channel.objects.get(type=ChannelType.IMPORT).default_grade == "C"
-        assert set(Tag.objects.values_list("name", flat=True)) >= {"紧急", "影像设备", "招标"}
-        assert TaggingRule.objects.count() == 3
-        leads = Lead.objects.count()
-        assert 250 <= leads <= 320
-        assert Lead.objects.revisits().count() >= 5
-        assert Lead.objects.suspect().count() >= 5
-        assert Lead.objects.filter(phone="+8613800000000", is_suspect=True).exists()
-        assert Lead.objects.filter(tags__name="影像设备").exists()
-        assert Lead.objects.filter(tags__name="展会").exists()
-        # Spread over the last 14 days, newest within the last day or so.
-        oldest, newest = (
-            Lead.objects.order_by("created_at").first().created_at,
-            Lead.objects.order_by("created_at").last().created_at,
-        )
-        assert timedelta(days=10) < newest - oldest <= timedelta(days=14)
-        # An original always precedes its revisits.
-        for lead in Lead.objects.revisits().select_related("revisit_of"):
-            assert lead.revisit_of.created_at <= lead.created_at
-        events = InboundEvent.objects.count()
-        failed = InboundEvent.objects.filter(status=EventStatus.FAILED).count()
-        assert failed >= 1
-        channels = Channel.objects.count()
-
-    call_command("seed_demo", stdout=StringIO())
-    with tenant_context(demo):
-        assert Lead.objects.count() == leads
-        assert InboundEvent.objects.count() == events
-        assert Channel.objects.count() == channels
-        assert TaggingRule.objects.count() == 3
 
 
 @pytest.mark.django_db

@@ -1,4 +1,4 @@
-"""The demo tenant's assignment story: `seed_demo` shows every case of the lead pages,
+"""The demo tenants: `seed_demo` shows every case of the lead pages and the board,
 made by the real engine (no decision written by hand), and a second run adds nothing."""
 
 from __future__ import annotations
@@ -27,15 +27,20 @@ from leads.models import (
     DecisionKind,
     DecisionOutcome,
     EventSource,
+    EventStatus,
+    InboundEvent,
     Lead,
     LeadEvent,
     LeadEventKind,
     LeadStatus,
+    MappingPreset,
     PolicyStatus,
     PoolReason,
     ReplayStatus,
     RepLedgerDay,
     RepProfile,
+    Tag,
+    TaggingRule,
     Verification,
     Zone,
 )
@@ -63,11 +68,66 @@ def _counts() -> dict[str, int]:
     }
 
 
-def test_seed_demo_tells_the_whole_assignment_story_once():
+# -- what `seed_demo` makes besides the assignment story (checked on the same seed) -------------
+
+
+def _assert_tenants_and_users(client, demo) -> None:
+    from django.contrib.auth import get_user_model
+
+    assert Tenant.objects.filter(slug="acme").exists()
+    users = get_user_model().objects.filter(memberships__tenant=demo)
+    expected = {"admin", "manager", "marketing", "service", *(f"rep{i}" for i in range(1, 7))}
+    assert set(users.values_list("username", flat=True)) == expected
+    assert Membership.objects.get(tenant=demo, user__username="rep3").role == Role.REP
+    assert Membership.objects.get(tenant=demo, user__username="admin").role == Role.ADMIN
+    # the admin and the manager can switch to acme
+    assert Membership.objects.filter(tenant__slug="acme").count() == 2
+    response = client.post("/accounts/login/", {"username": "rep1", "password": "demo-pass-2026"})
+    assert response.status_code == 302
+
+
+def _assert_channels_and_leads(demo) -> dict[str, int]:
+    """Every channel type, tags and tagging rules, ~300 leads over 14 days with revisits,
+    suspects and a failed event. Returns the counts a second seed must leave alone."""
+    with tenant_context(demo):
+        assert set(Channel.objects.values_list("type", flat=True)) == set(ChannelType.values)
+        wecom = Channel.objects.get(type=ChannelType.WECOM)
+        assert wecom.preset == MappingPreset.WECOM
+        assert (len(wecom.wecom_corp_id), len(wecom.wecom_aes_key)) == (18, 43)
+        assert Channel.objects.get(type=ChannelType.IMPORT).default_grade == "C"
+        assert set(Tag.objects.values_list("name", flat=True)) >= {"紧急", "影像设备", "招标"}
+        assert TaggingRule.objects.count() == 3
+        leads = Lead.objects.count()
+        assert 250 <= leads <= 320
+        assert Lead.objects.revisits().count() >= 5
+        assert Lead.objects.suspect().count() >= 5
+        assert Lead.objects.filter(phone="+8613800000000", is_suspect=True).exists()
+        assert Lead.objects.filter(tags__name="影像设备").exists()
+        assert Lead.objects.filter(tags__name="展会").exists()
+        # Spread over the last 14 days, newest within the last day or so.
+        oldest, newest = (
+            Lead.objects.order_by("created_at").first().created_at,
+            Lead.objects.order_by("created_at").last().created_at,
+        )
+        assert timedelta(days=10) < newest - oldest <= timedelta(days=14)
+        # An original always precedes its revisits.
+        for lead in Lead.objects.revisits().select_related("revisit_of"):
+            assert lead.revisit_of.created_at <= lead.created_at
+        assert InboundEvent.objects.filter(status=EventStatus.FAILED).count() >= 1
+        return {
+            "leads": leads,
+            "inbound events": InboundEvent.objects.count(),
+            "channels": Channel.objects.count(),
+            "tagging rules": TaggingRule.objects.count(),
+        }
+
+
+def test_seed_demo_tells_the_whole_assignment_story_once(client):
     out = StringIO()
     call_command("seed_demo", stdout=out)
     assert "assignment: 6 rep profiles, 2 policy versions and a draft" in out.getvalue()
     demo = Tenant.objects.get(slug="demo")
+    intake_counts = _assert_channels_and_leads(demo)
     now = timezone.now()
     today = timezone.localtime(now, demo.tzinfo).date()
     with tenant_context(demo):
@@ -250,6 +310,8 @@ def test_seed_demo_tells_the_whole_assignment_story_once():
     call_command("seed_demo", stdout=StringIO())
     with tenant_context(demo):
         assert _counts() == before
+    assert _assert_channels_and_leads(demo) == intake_counts
+    _assert_tenants_and_users(client, demo)
 
     # New leads spread: eight enquiries from a region no rep covers, no product named, go
     # to at least three of the four reps present; none waits, none goes to the pool.
