@@ -12,6 +12,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -540,7 +541,11 @@ class Lead(TenantOwned):
 
     def __str__(self) -> str:
         who = " · ".join(p for p in (self.company, self.contact_name) if p)
-        return who or format_phone(self.phone) or self.email or str(self.public_id)[:8]
+        if who or self.phone or self.email:
+            return who or format_phone(self.phone) or self.email
+        # Nothing but the sender's id (a WeCom external user …): say so, with its end.
+        ref = self.external_id[-6:] if self.external_id else str(self.public_id)[:6]
+        return gettext("Unnamed contact %(ref)s") % {"ref": ref}
 
     @property
     def is_revisit(self) -> bool:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from crm.tenancy import tenant_context
 from customers import services
@@ -23,7 +24,7 @@ def _lead(side, **fields):
     fields.setdefault("company", "")
     fields.setdefault("contact_name", "")
     fields.setdefault("phone", E164)
-    fields["phone_key"] = fields["phone"]
+    fields.setdefault("phone_key", fields["phone"])
     return make_assigned_lead(
         side.tenant, side.rep, datetime(2026, 3, 2, 1, 0, tzinfo=UTC), **fields
     )
@@ -64,6 +65,16 @@ def test_titles_of_leads_and_contacts_read_the_phone_nationally(world):
         customer = Customer.objects.create(tenant=world.a.tenant, name="某公司")
         contact = Contact.objects.create(tenant=world.a.tenant, customer=customer, phone=E164)
     assert str(contact) == NATIONAL
+
+
+def test_a_contact_known_only_by_the_senders_id_is_titled_as_such(world):
+    """A WeCom contact who left no name, phone or e-mail: not a bare hex fragment."""
+    lead = _lead(world.a, phone="", external_id="wmhsj8rb6mufa5avdwHuuu3A")
+    with translation.override("zh-hans"):
+        assert str(lead) == "未留名的联系人 Huuu3A"
+        with tenant_context(world.a.tenant):
+            customer, _contact, _created = services.customer_for_lead(lead)
+        assert customer.name == "未留名的联系人 Huuu3A"
 
 
 def test_lead_and_customer_pages_show_national_phones(world, login):
