@@ -289,3 +289,23 @@ def _ok(url: str) -> bool:
         return httpx.get(url, timeout=5).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_a_second_make_run_on_a_taken_port_says_so(embedded_env):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", int(embedded_env["PORT"])))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "manage.py", "run_embedded"],
+            cwd=ROOT,
+            env=embedded_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode != 0
+    assert f"127.0.0.1:{embedded_env['PORT']} is taken" in result.stderr
+    assert "PORT=8001 make run" in result.stderr
+    time.sleep(0.5)
+    assert not _processes_using(embedded_env["CRM_VAR_DIR"]), "the servers outlived the refusal"

@@ -19,7 +19,7 @@ import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from crm import embedded
 from crm.demo import DEMO_USERS
@@ -27,6 +27,15 @@ from crm.demo import DEMO_USERS
 RESTART_MAX_DELAY = 30.0  # seconds
 STABLE_AFTER = 60.0  # seconds a child must live for its restart delay to start over
 SERVER_CHECK_EVERY = 5.0  # seconds
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class Child:
@@ -101,6 +110,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, host: str, port: str, no_demo: bool, **options):
         started = time.monotonic()
+        if not _port_free(host, int(port)):
+            raise CommandError(
+                f"{host}:{port} is taken (another `make run`?): stop it, or choose another "
+                "port, e.g. PORT=8001 make run"
+            )
         stack = embedded.ACTIVE
         base_url = f"http://{host}:{port}"
         if stack and "PUBLIC_BASE_URL" in stack.applied:
