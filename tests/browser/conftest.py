@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import call_command
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,6 +29,14 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-sync",
         ],
     }
+
+
+def log_in(page, base_url: str, username: str) -> None:
+    """Sign in through the log-in page, in Chinese (the default), as a demo user."""
+    page.goto(f"{base_url}/accounts/login/")
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("密码").fill(settings.DEMO_PASSWORD)
+    page.get_by_role("button", name="登录").click()
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,11 @@ from playwright.sync_api import expect
 from crm.models import Membership, Role, Tenant
 from crm.tenancy import tenant_context
 from leads.models import Channel, EventSource, Lead, LeadStatus
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 MAX_TABS = 60  # a generous bound on Tab presses to reach a control of the form
-
-
-def _log_in(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo-pass-2026")
-    page.get_by_role("button", name="登录").click()
 
 
 def _open_lead_of(rep: Membership) -> Lead | None:
@@ -119,7 +113,7 @@ def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, art
     assert lead is not None
 
     page.set_viewport_size({"width": 1280, "height": 800})
-    _log_in(page, demo.url, "rep1")
+    log_in(page, demo.url, "rep1")
     # The board is the rep's home page.
     expect(page).to_have_url(re.compile(r"/board/$"))
     expect(page.get_by_test_id("home-title")).to_have_text("你好，张伟")

@@ -13,15 +13,9 @@ from crm.formatting import format_phone
 from crm.models import Membership, Tenant
 from crm.tenancy import tenant_context
 from customers.models import Contact, Customer
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _log_in(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo-pass-2026")
-    page.get_by_role("button", name="登录").click()
 
 
 def _count(page) -> int:
@@ -43,7 +37,7 @@ def test_the_manager_finds_a_customer_and_opens_it(page, demo, artifacts):
     national = format_phone(contact.phone)
 
     page.set_viewport_size({"width": 1280, "height": 800})
-    _log_in(page, demo.url, "manager")
+    log_in(page, demo.url, "manager")
     page.get_by_role("navigation").get_by_role("link", name="客户").click()
     expect(page.get_by_role("heading", name="客户", level=1)).to_be_visible()
     assert _count(page) == total
@@ -87,7 +81,7 @@ def test_a_rep_sees_their_own_customers(page, demo):
     rep = Membership.objects.get(tenant=tenant, user__username="rep1")
     with tenant_context(tenant):
         own = Customer.objects.filter(owner=rep).count()
-    _log_in(page, demo.url, "rep1")
+    log_in(page, demo.url, "rep1")
     page.goto(f"{demo.url}/customers/")
     expect(page.get_by_role("heading", name="我的客户", level=1)).to_be_visible()
     assert _count(page) == own

@@ -15,15 +15,9 @@ from playwright.sync_api import expect
 from crm.models import Tenant
 from crm.tenancy import tenant_context
 from leads.models import AssignmentPolicy, PolicyStatus
+from tests.browser.conftest import log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _log_in(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo-pass-2026")
-    page.get_by_role("button", name="登录").click()
 
 
 def _last_version() -> int:
@@ -42,7 +36,7 @@ def test_the_manager_simulates_a_draft_sees_the_moves_and_applies_it(
 ):
     before = _last_version()
     page.set_viewport_size({"width": 1280, "height": 900})
-    _log_in(page, demo.url, "manager")
+    log_in(page, demo.url, "manager")
 
     # From the manager's home page: the assignment rules card.
     page.goto(f"{demo.url}/")

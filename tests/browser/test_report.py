@@ -12,19 +12,14 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _log_in(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo-pass-2026")
-    page.get_by_role("button", name="登录").click()
 
 
 def test_marketing_reads_the_report_and_follows_a_bar_and_a_figure(page, demo, artifacts):
     page.set_viewport_size({"width": 1280, "height": 800})
-    _log_in(page, demo.url, "marketing")
+    log_in(page, demo.url, "marketing")
     page.get_by_role("link", name="线索质量报表").first.click()
     expect(page.get_by_role("heading", name="线索质量报表", level=1)).to_be_visible()
 

@@ -3,19 +3,14 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser.conftest import log_in
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def _log_in(page, base_url, username):
-    page.goto(f"{base_url}/accounts/login/")
-    page.get_by_label("用户名").fill(username)
-    page.get_by_label("密码").fill("demo-pass-2026")
-    page.get_by_role("button", name="登录").click()
 
 
 def test_a_rep_logs_in_in_chinese_switches_to_english_and_logs_out(page, demo, artifacts):
     page.set_viewport_size({"width": 1280, "height": 800})
-    _log_in(page, demo.url, "rep1")
+    log_in(page, demo.url, "rep1")
     expect(page.locator("html")).to_have_attribute("lang", "zh-hans")
     expect(page.get_by_test_id("home-title")).to_have_text("你好，张伟")
     expect(page.locator("main")).to_contain_text("销售代表")
@@ -34,7 +29,7 @@ def test_a_rep_logs_in_in_chinese_switches_to_english_and_logs_out(page, demo, a
 
 
 def test_the_admin_switches_tenant_and_sees_the_system_status(page, demo, artifacts):
-    _log_in(page, demo.url, "admin")
+    log_in(page, demo.url, "admin")
     expect(page.get_by_test_id("system-status")).to_contain_text("数据库")
     page.get_by_test_id("tenant-switcher").click()
     page.get_by_role("button", name=re.compile("艾克米工业软件")).click()

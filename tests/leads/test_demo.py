@@ -313,8 +313,10 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
     assert _assert_channels_and_leads(demo) == intake_counts
     _assert_tenants_and_users(client, demo)
 
-    # New leads spread: eight enquiries from a region no rep covers, no product named, go
-    # to at least three of the four reps present; none waits, none goes to the pool.
+    # New leads spread: eight enquiries from a region no rep covers, no product named, all
+    # find a rep with room (none waits, none goes to the pool) and no one rep takes them
+    # all. Which reps get them is the fairness ledger's call: the reps the story served
+    # least catch up first, two or three of them depending on the engine's earlier draws.
     with tenant_context(demo):
         channel = Channel.objects.filter(type=ChannelType.WEB_FORM).order_by("id").first()
         owners = []
@@ -334,7 +336,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
             )
             owners.append(inbound_event_process(event_id=event.pk).lead.owner_id)
     assert None not in owners
-    assert len(set(owners)) >= 3, owners
+    assert len(set(owners)) >= 2, owners
 
 
 def _assert_board_story(demo, reps: dict, now, today) -> None:

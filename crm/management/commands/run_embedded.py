@@ -30,7 +30,10 @@ SERVER_CHECK_EVERY = 5.0  # seconds
 
 
 def _port_free(host: str, port: int) -> bool:
+    """Whether a server could listen there, as the web server would (SO_REUSEADDR: the
+    connections a previous run left in TIME_WAIT do not count)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
