@@ -8,6 +8,7 @@ and their settings come from var/local.env, which the environment overrides.
 Every variable is listed in README.md's configuration table.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -158,6 +159,19 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# The visitor's address as the product sees it (crm.http.client_ip: behind the proxy, from
+# X-Forwarded-For), not the proxy's: else five failures from anywhere lock a user for all.
+AXES_CLIENT_IP_CALLABLE = "crm.http.axes_client_ip"
+# One row per failure (username, address, time): the per-username slow-down counts them.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# A guesser spread over many addresses (crm.login_throttle): after LOGIN_SLOWDOWN_AFTER
+# failures for one username within the window, from any address, each further attempt for
+# it is checked only LOGIN_SLOWDOWN_BASE_SECONDS × 2^k seconds (at most _MAX_) after the
+# last failure; earlier ones are refused (429) without looking at the password.
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=20)
+LOGIN_SLOWDOWN_WINDOW_MINUTES = env.int("LOGIN_SLOWDOWN_WINDOW_MINUTES", default=15)
+LOGIN_SLOWDOWN_BASE_SECONDS = 2
+LOGIN_SLOWDOWN_MAX_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_SECONDS", default=60)
 
 # --- i18n -----------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -195,6 +209,11 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 TRUST_X_FORWARDED_FOR = env.bool("BEHIND_HTTPS_PROXY", default=False)
+# The proxies' addresses or networks (e.g. "10.0.0.0/8,172.16.0.0/12"); unset, the address
+# that connects to us is taken for the one proxy. Read by crm.http.client_ip.
+TRUSTED_PROXIES = [
+    ipaddress.ip_network(p, strict=False) for p in env.list("TRUSTED_PROXIES", default=[])
+]
 if TRUST_X_FORWARDED_FOR:
     # The proxy terminates TLS and says so; without this every request looks like http.
     # Its X-Forwarded-For also gives the visitor's address (crm.http.client_ip).
