@@ -10,6 +10,7 @@ counted as failures. The counts are axes' failure log in the database (not Redis
 from __future__ import annotations
 
 import math
+import unicodedata
 from datetime import timedelta
 
 from axes.models import AccessFailureLog
@@ -17,9 +18,12 @@ from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import ngettext
+
+from crm.tenancy import advisory_lock
 
 
 def slowdown_delay(failures: int) -> int:
@@ -69,6 +73,14 @@ class LoginForm(AuthenticationForm):
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
+
+    def post(self, request, *args, **kwargs):
+        # One attempt per username at a time: parallel attempts the moment a delay is over
+        # would all be checked; in turn, each sees the failure of the one before.
+        username = unicodedata.normalize("NFKC", request.POST.get("username", ""))
+        with transaction.atomic():
+            advisory_lock("login", username)
+            return super().post(request, *args, **kwargs)
 
     def form_invalid(self, form):
         response = super().form_invalid(form)

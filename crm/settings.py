@@ -164,6 +164,9 @@ AXES_VERBOSE = False
 AXES_CLIENT_IP_CALLABLE = "crm.http.axes_client_ip"
 # One row per failure (username, address, time): the per-username slow-down counts them.
 AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# An attempt refused by a lock is not a failure: the password was not checked. (It would
+# else count towards the slow-down below, which one address could then set off alone.)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # A guesser spread over many addresses (crm.login_throttle): after LOGIN_SLOWDOWN_AFTER
 # failures for one username within the window, from any address, each further attempt for
 # it is checked only LOGIN_SLOWDOWN_BASE_SECONDS × 2^k seconds (at most _MAX_) after the

@@ -81,6 +81,17 @@ def _guess_from_many_addresses(client, count, start=1):
     ]
 
 
+def test_one_address_hammering_a_locked_user_does_not_slow_them_elsewhere(
+    client, world, behind_proxy, settings
+):
+    for _ in range(settings.LOGIN_SLOWDOWN_AFTER + 10):
+        _attempt(client, "wrong", forwarded="198.51.100.7")
+    # Only the checked guesses are failures; the refused ones neither count nor extend the lock.
+    assert AccessFailureLog.objects.count() == settings.AXES_FAILURE_LIMIT
+    assert retry_after("alpha-rep") == 0
+    assert _attempt(client, RIGHT, forwarded="203.0.113.40").status_code == 302
+
+
 def test_guesses_spread_over_many_addresses_are_slowed_per_username(
     client, world, behind_proxy, settings
 ):
