@@ -25,7 +25,7 @@ import sys
 
 from django.conf import settings
 from django.core.signals import got_request_exception
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -50,6 +50,7 @@ saved: please send it again shortly.</p>
 </body></html>
 """
 _MARK = "_crm_database_unavailable"
+_DEPTHS = "_crm_atomic_depths"
 
 
 def is_database_unavailable(exc: BaseException | None) -> bool:
@@ -81,6 +82,24 @@ def mark_request(sender, request=None, **kwargs) -> None:
 got_request_exception.connect(mark_request, dispatch_uid="crm.outage.mark_request")
 
 
+def roll_back_failed_request(sender, request=None, **kwargs) -> None:
+    """got_request_exception receiver: an uncaught exception rolls back the transaction
+    the request opened (TenantMiddleware's), as ATOMIC_REQUESTS would. Django turns the
+    exception into a 500 inside that transaction, which would otherwise commit the writes
+    the view made before it failed: stored, yet answered 500, so a retry duplicates them.
+    Only blocks opened during the request are touched (OutageMiddleware notes the depth)."""
+    depths = getattr(request, _DEPTHS, None)
+    for alias, depth in (depths or {}).items():
+        connection = connections[alias]
+        if len(connection.atomic_blocks) > depth:
+            connection.set_rollback(True)
+
+
+got_request_exception.connect(
+    roll_back_failed_request, dispatch_uid="crm.outage.roll_back_failed_request"
+)
+
+
 def _language(request: HttpRequest) -> str:
     # As crm.middleware.LanguageMiddleware chooses it: the cookie, else Chinese.
     language = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
@@ -108,7 +127,8 @@ def unavailable_response(request: HttpRequest) -> HttpResponse:
 
 
 class OutageMiddleware:
-    """Turns the 500 of a request that failed on an unreachable database into a 503.
+    """Turns the 500 of a request that failed on an unreachable database into a 503, and
+    notes the transactions open when the request came in (see roll_back_failed_request).
 
     Place it above every middleware that may query the database (sessions, auth, tenant),
     and below SecurityMiddleware, which then adds its headers to the 503 as well.
@@ -118,6 +138,7 @@ class OutageMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        setattr(request, _DEPTHS, {a: len(connections[a].atomic_blocks) for a in connections})
         response = self.get_response(request)
         if response.status_code >= 500 and getattr(request, _MARK, False):
             unavailable = unavailable_response(request)
