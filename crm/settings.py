@@ -143,7 +143,7 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        # An unreachable Redis costs a request at most this long, never a hung worker.
+        # A Redis that does not answer costs a cache call about this long, never a hung worker.
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
