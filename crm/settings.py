@@ -81,6 +81,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above everything that may query the database: PostgreSQL unreachable answers 503 with
+    # Retry-After instead of a 500 (crm/outage.py). Below SecurityMiddleware, whose headers
+    # the 503 then gets too.
+    "crm.outage.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "crm.middleware.LanguageMiddleware",
@@ -126,6 +130,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         "DATABASE_URL must name a PostgreSQL (15 or newer) database: postgres://…"
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is tested before a request reuses it: after a PostgreSQL restart the
+# next request opens a new one instead of failing on the dead socket.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env.str("DATABASE_OWNER_URL", default=""):
     # The owner runs migrations and nothing else (crm/management/commands/migrate.py).
@@ -135,8 +141,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, sessions ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # A Redis that does not answer costs a cache call about this long, never a hung worker.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
 }
+# Sessions (and so log-in) live in PostgreSQL, CSRF tokens in a cookie: the product keeps
+# working while Redis is down. The cache only holds what can be lost (the hosted form's
+# rate-limit counters, which fall back to PostgreSQL; the registry look-ups of a task).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Auth -----------------------------------------------------------------------------
