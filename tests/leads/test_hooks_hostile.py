@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import socket
 import time
 
@@ -559,3 +560,75 @@ def test_any_signed_wecom_event_is_answered_below_500_and_kept(
         # Signed and readable as an envelope, but not decryptable or not XML inside: kept.
         kept = response.content.startswith(b"WeCom callback could not be read")
         assert stored.count() == (1 if kept else 0) or response.status_code == 200
+
+
+# --- a real server --------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_gunicorn_delivers_a_signed_chunked_body(world, tmp_path):
+    """gunicorn de-chunks the body and ends the stream: the webhook reads it whole. Its
+    broker is a dead port, so this also shows a stored payload acknowledged without one."""
+    import http.client
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from django.db import connection
+
+    from tests.conftest import wait_for
+
+    channel = make_channel(world.a.tenant)
+    db = connection.settings_dict
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        ),
+        "CELERY_BROKER_URL": f"redis://127.0.0.1:{_free_port()}/0",
+        "DEBUG": "false",
+    }
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen(
+        [gunicorn, "crm.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+    def listening():
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", port)) == 0
+
+    try:
+        assert wait_for(listening, timeout=30), (tmp_path / "gunicorn.log").read_text()
+        body = (LEAD % '"分块"').encode()
+        ts = str(int(time.time()))
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request(
+            "POST",
+            f"/hooks/{channel.key}/",
+            body=iter([body[:10], body[10:]]),  # no Content-Length: sent chunked
+            headers={
+                "Content-Type": "application/json",
+                "X-CRM-Timestamp": ts,
+                "X-CRM-Signature": sign(channel.secret, ts, body),
+            },
+            encode_chunked=True,
+        )
+        response = conn.getresponse()
+        answer = json.loads(response.read())
+        conn.close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+    assert response.status == 202, answer
+    [event] = _events(world.a.tenant)
+    assert answer == {"event": str(event.public_id), "duplicate": False}
+    assert event.payload["x"] == "分块"
+    assert event.status == EventStatus.RECEIVED
