@@ -323,8 +323,7 @@ def _use_broker(url: str) -> None:
     from crm.celery import app
 
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Forget the app's pools (kombu keeps them per URL, open, for when the URL is back).
     app._pool = None
     app.amqp._producer_pool = None
 
