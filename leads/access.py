@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.http import Http404
@@ -14,6 +15,9 @@ from leads.models import Channel, ImportBatch, Lead
 # once assignment exists).
 LEAD_READERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
 IMPORTERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
+# Channel keys are URL-safe Base64 (secrets.token_urlsafe); anything else (a NUL byte,
+# which PostgreSQL refuses in a query) names no channel.
+_CHANNEL_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def channel_by_key(key: str) -> Channel | None:
@@ -23,7 +27,7 @@ def channel_by_key(key: str) -> Channel | None:
     identifies the tenant (its HMAC secret then proves the sender). The caller enters
     `tenant_context(channel.tenant)` before anything else.
     """
-    if not key or len(key) > 64:
+    if not _CHANNEL_KEY.fullmatch(key or ""):
         return None
     with all_tenants_context():
         return (

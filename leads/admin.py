@@ -349,11 +349,14 @@ class InboundEventAdmin(TenantModelAdmin):
         # Read the selection once, before re-processing changes the events' status: the
         # queryset may be filtered by that status, and counting it again would miss them.
         selected = list(queryset.order_by().values_list("pk", "status"))
-        failed = InboundEvent.objects.filter(
-            pk__in=[pk for pk, status in selected if status == EventStatus.FAILED]
+        failed = list(
+            InboundEvent.objects.filter(
+                pk__in=[pk for pk, status in selected if status == EventStatus.FAILED]
+            )
         )
         queued = sum(inbound_event_reprocess(event=e) for e in failed)
-        skipped = len(selected) - queued
+        unreadable = len(failed) - queued  # refused on receipt, the body still unreadable
+        skipped = len(selected) - len(failed)
         if queued:
             messages.success(
                 request,
@@ -374,6 +377,19 @@ class InboundEventAdmin(TenantModelAdmin):
                     skipped,
                 )
                 % {"n": skipped},
+            )
+        if unreadable:
+            messages.warning(
+                request,
+                ngettext(
+                    "%(n)d selected event was refused on receipt and its body still cannot "
+                    "be read: it stays failed (see its error); the sender must send it again.",
+                    "%(n)d selected events were refused on receipt and their bodies still "
+                    "cannot be read: they stay failed (see their errors); the sender must send "
+                    "them again.",
+                    unreadable,
+                )
+                % {"n": unreadable},
             )
 
 

@@ -3,30 +3,47 @@
 POST /hooks/<channel_key>/ with a JSON body and
     X-CRM-Timestamp: <unix seconds>
     X-CRM-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>
-    Idempotency-Key: <optional, ≤ 200 characters>
+    Idempotency-Key: <optional, ≤ 200 printable ASCII characters>
 WeCom channels answer WeCom's own callback protocol on the same URL (leads/wecom.py).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
-import json
+import logging
+import re
 import time
 
 from django.contrib.auth.decorators import login_not_required
+from django.core import signals
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.tenancy import tenant_context
 from leads.access import channel_by_key
-from leads.messages import intake_message
+from leads.bodies import (
+    BodyError,
+    BodyTooLarge,
+    LengthRequired,
+    header_text,
+    parse_json_body,
+    read_body,
+)
 from leads.models import Channel, ChannelType, EventSource
 from leads.services import inbound_event_receive
+
+logger = logging.getLogger(__name__)
 
 MAX_BODY = 256 * 1024
 MAX_SKEW = 300  # seconds
 MAX_IDEMPOTENCY_KEY = 200
+# Unix seconds: ASCII digits only (int() would take "+1_7", Arabic-Indic digits, and 5,000
+# digits that overflow the float subtraction).
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]*")
 _KEPT_HEADERS = (
     "CONTENT_TYPE",
     "HTTP_USER_AGENT",
@@ -43,12 +60,13 @@ def sign(secret: str, timestamp: str | int, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
-def _error(status: int, message: str) -> JsonResponse:
-    return JsonResponse({"error": message}, status=status)
+def _error(status: int, message: str, **extra) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
 
 
 def kept_headers(request: HttpRequest) -> dict[str, str]:
-    return {k: request.META[k] for k in _KEPT_HEADERS if k in request.META}
+    """The request headers kept on its inbound event, as text a jsonb column stores."""
+    return {k: header_text(str(request.META[k])) for k in _KEPT_HEADERS if k in request.META}
 
 
 def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str | None:
@@ -56,19 +74,41 @@ def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str
     signature = request.headers.get("X-CRM-Signature", "")
     if not timestamp or not signature:
         return "X-CRM-Timestamp and X-CRM-Signature are required"
-    try:
-        skew = abs(time.time() - int(timestamp))
-    except ValueError:
+    if not TIMESTAMP.fullmatch(timestamp):
         return "X-CRM-Timestamp must be unix seconds"
+    skew = abs(time.time() - int(timestamp))
     if skew > MAX_SKEW:
         return f"X-CRM-Timestamp is {int(skew)} s away from now (at most {MAX_SKEW} s)"
-    if not hmac.compare_digest(sign(channel.secret, timestamp, body), signature):
+    # compare_digest takes ASCII text only; a non-ASCII signature matches nothing anyway.
+    if not signature.isascii() or not hmac.compare_digest(
+        sign(channel.secret, timestamp, body), signature
+    ):
         return "signature does not match"
     return None
 
 
+def json_errors(view):
+    """Answer an unexpected exception under /hooks/ with the JSON 500 the docs promise,
+    not Django's HTML page. A lost database connection is left to propagate: the
+    middleware that answers outages (503, Retry-After) handles it."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception:
+            logger.exception("webhook %s failed", request.path)
+            signals.got_request_exception.send(sender=None, request=request)
+            return _error(500, "internal error; retry later with the same Idempotency-Key")
+
+    return wrapper
+
+
 @csrf_exempt
 @login_not_required
+@json_errors
 def receive(request: HttpRequest, key: str) -> HttpResponse:
     channel = channel_by_key(key)
     if channel is None:
@@ -79,31 +119,28 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
         return callback(request, channel)
     if request.method != "POST":
         return _error(405, "POST only")
-    declared = request.META.get("CONTENT_LENGTH") or "0"
-    if not declared.isdigit():
+    try:
+        body = read_body(request, MAX_BODY)
+    except LengthRequired:
+        return _error(411, "a chunked body is not accepted here: send a Content-Length")
+    except BodyTooLarge:
+        return _error(413, f"body over {MAX_BODY} bytes")
+    except ValueError:
         return _error(400, "Content-Length is not a number")
-    if int(declared) > MAX_BODY:
-        return _error(413, f"body over {MAX_BODY} bytes")
-    body = request.body
-    if len(body) > MAX_BODY:
-        return _error(413, f"body over {MAX_BODY} bytes")
     problem = _signature_error(request, channel, body)
     if problem:
         return _error(401, problem)
     idempotency_key = request.headers.get("Idempotency-Key", "").strip()
     if len(idempotency_key) > MAX_IDEMPOTENCY_KEY:
         return _error(400, f"Idempotency-Key over {MAX_IDEMPOTENCY_KEY} characters")
+    if not _IDEMPOTENCY_KEY.fullmatch(idempotency_key):
+        return _error(400, "Idempotency-Key must be printable ASCII")
 
+    try:
+        payload, refused = parse_json_body(body), None
+    except BodyError as exc:
+        payload, refused = None, exc
     with tenant_context(channel.tenant):
-        detail = None
-        try:
-            payload, error = json.loads(body), ""
-        except json.JSONDecodeError as exc:
-            payload, error = None, f"body is not JSON: {exc}"
-            detail = intake_message("body_not_json", line=exc.lineno, column=exc.colno)
-        except UnicodeDecodeError as exc:
-            payload, error = None, f"body is not JSON: {exc}"
-            detail = intake_message("body_not_utf8")
         event, created = inbound_event_receive(
             channel=channel,
             raw_body=body,
@@ -111,11 +148,12 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
             payload=payload,
             headers=kept_headers(request),
             idempotency_key=idempotency_key,
-            error=error,
-            error_detail=detail,
+            error=refused.message if refused else "",
+            error_detail=refused.detail if refused else None,
         )
-    if error:
-        return JsonResponse({"error": error, "event": str(event.public_id)}, status=400)
+    # A replay of the refused body is refused again; a key used before answers as §5 says.
+    if refused and (created or event.error_detail == refused.detail):
+        return _error(refused.status, refused.message, event=str(event.public_id))
     return JsonResponse(
         {"event": str(event.public_id), "duplicate": not created}, status=202 if created else 200
     )

@@ -27,6 +27,22 @@ INTAKE_MESSAGES = {
         "send one JSON object."
     ),
     "body_not_utf8": _("The body is not UTF-8 text: the sender must send UTF-8 JSON."),
+    "body_bad_number": _(
+        "The body holds the number %(value)s, which cannot be stored: NaN, Infinity and "
+        "numbers beyond the floating-point range are refused."
+    ),
+    "body_big_integer": _(
+        "The body holds an integer of %(digits)s digits, which is refused (at most %(limit)s)."
+    ),
+    "body_nul_character": _(
+        "The body holds a NUL character (\\u0000), which cannot be stored: the sender must "
+        "leave it out."
+    ),
+    "body_lone_surrogate": _(
+        "The body holds a lone surrogate (%(value)s), which is not a character and cannot "
+        "be stored: the sender must send valid Unicode."
+    ),
+    "body_too_deep": _("The body is nested more than %(limit)s levels deep, which is refused."),
     "honeypot": _(
         "Kept as spam: the form's hidden trap field was filled in, as bots do. "
         "Re-process it only if a person really sent it."

@@ -21,6 +21,7 @@ from django.utils.translation import gettext_lazy
 
 from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
 from leads import mapping, normalize
+from leads.bodies import BodyError, parse_json_body, storable_json, storable_text
 from leads.messages import CodedError, intake_message, intake_text_en, reason
 from leads.models import (
     REPLAY_WINDOW,
@@ -53,13 +54,42 @@ class IntakeError(CodedError):
     """The event cannot become a lead as it stands; the message is kept on the event."""
 
 
+# Publishing gives up quickly when the broker is down (connection refused: under a second):
+# what it publishes is stored already, and a sweep publishes it again later.
+PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
+
+
+def publish_after_commit(task, *args, what: str) -> None:
+    """Send `task(*args)` to the workers once the current transaction commits.
+
+    For work whose input is already stored (an inbound event, a lead): a broker that
+    cannot be reached is logged with `what` (e.g. "inbound event 12"), never raised, so
+    the request that stored the input is still answered; the sweep that finds such rows
+    unprocessed publishes them again.
+    """
+
+    def publish() -> None:
+        try:
+            task.apply_async(args, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+        except Exception:
+            logger.exception("could not queue %s (%s); the sweep queues it again", what, task.name)
+
+    transaction.on_commit(publish)
+
+
 def _queue_processing(event: InboundEvent) -> None:
     from leads.tasks import process_inbound_event
 
-    tenant_id, event_id = event.tenant_id, event.pk
-    # After commit: the worker must find the row. If this message is lost anyway, the
-    # re-drive sweep finds the event still `received` and queues it again.
-    transaction.on_commit(lambda: process_inbound_event.delay(tenant_id, event_id))
+    # After commit: the worker must find the row. If this message is lost anyway (the
+    # broker is down), the re-drive sweep finds the event still `received` and queues it.
+    publish_after_commit(
+        process_inbound_event, event.tenant_id, event.pk, what=f"inbound event {event.pk}"
+    )
 
 
 def inbound_event_receive(
@@ -84,8 +114,14 @@ def inbound_event_receive(
     `queue=False` is for callers that process the event themselves at once (the demo
     loader); an event left `received` is still picked up by the re-drive sweep.
     """
-    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode()
+    body = raw_body if isinstance(raw_body, bytes) else raw_body.encode("utf-8", "surrogatepass")
     digest = hashlib.sha256(body).hexdigest()
+    # Kept as faithfully as a text column allows: bytes that are not UTF-8, NUL and lone
+    # surrogates become U+FFFD; the digest is of the bytes as received.
+    stored_body = storable_text(body.decode("utf-8", errors="replace"))
+    headers = storable_json(headers or {})
+    payload = storable_json(payload) if payload is not None else None
+    error = storable_text(error)
     with transaction.atomic():
         if idempotency_key:
             existing = InboundEvent.objects.filter(channel=channel, idempotency_key=idempotency_key)
@@ -108,8 +144,8 @@ def inbound_event_receive(
                     tenant=channel.tenant,
                     channel=channel,
                     source=source,
-                    headers=headers or {},
-                    raw_body=body.decode("utf-8", errors="replace"),
+                    headers=headers,
+                    raw_body=stored_body,
                     body_sha256=digest,
                     payload=payload,
                     idempotency_key=idempotency_key,
@@ -127,9 +163,35 @@ def inbound_event_receive(
 
 
 def inbound_event_reprocess(*, event: InboundEvent) -> bool:
-    """Queue a failed event again (after a rule was fixed). False if it is not failed."""
+    """Queue a failed event again (after a rule was fixed). False if it is not failed, or
+    if it failed on receipt and its body still cannot be read (the error is refreshed).
+
+    An event refused on receipt (a webhook body that was not storable JSON) has no
+    payload: its raw body is parsed again, with the webhook's own strict parse, if it is
+    stored exactly as it was received."""
+    event = InboundEvent.objects.filter(pk=event.pk, status=EventStatus.FAILED).first()
+    if event is None:
+        return False
+    payload = event.payload
+    if payload is None and event.source == EventSource.WEBHOOK:
+        body = event.raw_body.encode("utf-8")
+        if hashlib.sha256(body).hexdigest() != event.body_sha256:
+            # Not the bytes as sent (they were not UTF-8, or held NUL): a payload read from
+            # the stored text would be one the sender never sent.
+            return False
+        try:
+            payload = parse_json_body(body)
+        except BodyError as exc:
+            InboundEvent.objects.filter(pk=event.pk).update(
+                error=exc.message, error_detail=exc.detail
+            )
+            return False
     updated = InboundEvent.objects.filter(pk=event.pk, status=EventStatus.FAILED).update(
-        status=EventStatus.RECEIVED, error="", error_detail={}, mapping_issues=[]
+        status=EventStatus.RECEIVED,
+        payload=payload,
+        error="",
+        error_detail={},
+        mapping_issues=[],
     )
     if updated:
         event.refresh_from_db()
@@ -172,8 +234,9 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
         if settings.REGISTRY_VERIFIER_URL and lead.company:
             from leads.tasks import verify_lead_company
 
-            tenant_id, lead_id = lead.tenant_id, lead.pk
-            transaction.on_commit(lambda: verify_lead_company.delay(tenant_id, lead_id))
+            publish_after_commit(
+                verify_lead_company, lead.tenant_id, lead.pk, what=f"lead {lead.pk}"
+            )
     event.processed_at = timezone.now()
     event.save(
         update_fields=[

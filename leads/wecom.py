@@ -36,7 +36,8 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.http import HttpRequest, HttpResponse
 
 from crm.tenancy import tenant_context
-from leads.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, kept_headers
+from leads.bodies import BodyTooLarge, LengthRequired, header_text, read_body
+from leads.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, TIMESTAMP, kept_headers
 from leads.messages import intake_message
 from leads.models import Channel, EventSource
 from leads.services import inbound_event_receive
@@ -164,8 +165,15 @@ def _configured(channel: Channel) -> bool:
 
 
 def _signature_ok(channel: Channel, params: dict[str, str], encrypt: str) -> bool:
-    expected = wecom_signature(channel.wecom_token, params["timestamp"], params["nonce"], encrypt)
-    return hmac.compare_digest(expected, params["msg_signature"])
+    signature = params["msg_signature"]
+    if not signature.isascii():  # compare_digest refuses non-ASCII text; it matches nothing
+        return False
+    parts = (params["timestamp"], params["nonce"], encrypt)
+    try:
+        expected = wecom_signature(channel.wecom_token, *parts)
+    except UnicodeEncodeError:  # a lone surrogate: not what WeCom signs
+        return False
+    return hmac.compare_digest(expected, signature)
 
 
 def _event_key(payload: dict) -> str:
@@ -211,18 +219,16 @@ def _receive_event(request: HttpRequest, channel: Channel) -> HttpResponse:
     if params is None:
         return _text(400, "msg_signature, timestamp and nonce are required")
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > MAX_BODY:
+        body = read_body(request, MAX_BODY)
+    except LengthRequired:
+        return _text(411, "a chunked body is not accepted here: send a Content-Length")
+    except BodyTooLarge:
         return _text(413, f"body over {MAX_BODY} bytes")
-    body = request.body
-    if len(body) > MAX_BODY:
-        return _text(413, f"body over {MAX_BODY} bytes")
-    try:
-        skew = abs(time.time() - int(params["timestamp"]))
     except ValueError:
+        return _text(400, "Content-Length is not a number")
+    if not TIMESTAMP.fullmatch(params["timestamp"]):
         return _text(401, "timestamp must be unix seconds")
+    skew = abs(time.time() - int(params["timestamp"]))
     if skew > MAX_SKEW:
         # A captured callback replayed later: its signature is still valid, its time not.
         return _text(401, f"timestamp is {int(skew)} s away from now (at most {MAX_SKEW} s)")
@@ -249,7 +255,7 @@ def _receive_event(request: HttpRequest, channel: Channel) -> HttpResponse:
 
     headers = kept_headers(request)
     # The signature parameters, so the stored body can be checked again later.
-    headers["QUERY_STRING"] = request.META.get("QUERY_STRING", "")
+    headers["QUERY_STRING"] = header_text(request.META.get("QUERY_STRING", ""))
     with tenant_context(channel.tenant):
         inbound_event_receive(
             channel=channel,
