@@ -1,6 +1,7 @@
 """Response headers that protect the signed-in pages: a Content-Security-Policy with a
 per-request nonce, and `Cache-Control: private, no-store` for everything a signed-in user
-is sent (docs/operations.md, "Security headers").
+is sent (docs/operations.md, "Security headers"); and a 408 for a request body that
+stopped arriving.
 
 Both run after WhiteNoise in settings.MIDDLEWARE, so static files keep their own
 (long-lived, public) cache headers and carry no policy.
@@ -11,6 +12,7 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.http import HttpResponse, JsonResponse, UnreadablePostError
 from django.utils.cache import add_never_cache_headers
 
 
@@ -70,4 +72,28 @@ class PrivateCacheMiddleware:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated:
             add_never_cache_headers(response)
+        return response
+
+
+class UnreadableBodyMiddleware:
+    """A request body that stopped arriving (the client went quiet past the web server's
+    read timeout, crm/wsgi_worker.py, or hung up): 408 Request Timeout, in JSON for the
+    webhook API (`{"error": …}` as its other errors), instead of a 500. Nothing was
+    stored: the view failed reading its input."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        if not isinstance(exception, UnreadablePostError):
+            return None
+        message = "the request body did not arrive in time"
+        if request.path_info.startswith("/hooks/"):
+            response = JsonResponse({"error": message}, status=408)
+        else:
+            response = HttpResponse(message, status=408, content_type="text/plain")
+        # The server closes the connection after it: the rest of the body is unaccounted.
         return response

@@ -84,6 +84,7 @@ MIDDLEWARE = [
     # After WhiteNoise: static files keep their own cache headers and carry no policy.
     "crm.security.ContentSecurityPolicyMiddleware",
     "crm.security.PrivateCacheMiddleware",
+    "crm.security.UnreadableBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "crm.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",

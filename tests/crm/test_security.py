@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from crm.tenancy import tenant_context
+from leads.models import InboundEvent
 from tests.leads.factories import make_channel, make_lead, post_signed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,9 +52,7 @@ def _nonce(response) -> str:
 
 def _directives(response) -> dict[str, list[str]]:
     policy = response["Content-Security-Policy"]
-    return {
-        part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()
-    }
+    return {part.split()[0]: part.split()[1:] for part in policy.split(";") if part.strip()}
 
 
 def _assert_page_obeys_its_policy(response, *, ours=True):
@@ -234,3 +234,38 @@ def test_debug_off_defaults_to_https_hsts_and_secure_cookies():
     assert "security.W021" in output  # SECURE_HSTS_PRELOAD, off by default
     for check in ("W004", "W005", "W008", "W012", "W016"):
         assert f"security.{check}" not in output, output
+
+
+class _StalledInput:
+    """wsgi.input of a client that went quiet: the web server's read timeout fires."""
+
+    def read(self, *args):
+        raise TimeoutError("timed out")
+
+    readline = read
+
+
+def test_a_webhook_body_that_stops_arriving_is_a_408_json_error(client, world):
+    channel = make_channel(world.a.tenant)
+    response = client.post(
+        f"/hooks/{channel.key}/",
+        data=b"x" * 1000,
+        content_type="application/json",
+        **{"wsgi.input": _StalledInput()},
+    )
+    assert response.status_code == 408
+    assert response.json() == {"error": "the request body did not arrive in time"}
+    with tenant_context(world.a.tenant):
+        assert not InboundEvent.objects.exists()
+
+
+def test_a_form_body_that_stops_arriving_is_not_a_500(client, world):
+    channel = make_channel(world.a.tenant)
+    response = client.post(
+        f"/f/{channel.key}/",
+        data=b"x" * 1000,
+        content_type="application/x-www-form-urlencoded",
+        **{"wsgi.input": _StalledInput()},
+    )
+    assert response.status_code == 408, response.status_code
+    assert response["Content-Type"].startswith("text/plain")
