@@ -21,6 +21,7 @@ product terminates TLS at the proxy.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 
@@ -54,9 +55,21 @@ class _TimedSocket(socket.socket):
         super().settimeout(self.crm_io_timeout if value is None else value)
 
 
+class _StalledClients(logging.Filter):
+    """gthread logs a traceback for any socket error that is not a reset; a client that
+    went quiet is routine (the access log has no line for it either)."""
+
+    def filter(self, record):
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (
+            isinstance(exc, TimeoutError) and record.msg == "Socket error processing request."
+        )
+
+
 class TimeoutThreadWorker(ThreadWorker):
     def init_process(self):
         _TimedSocket.crm_io_timeout = io_timeout()
+        self.log.error_log.addFilter(_StalledClients())
         super().init_process()
 
     def enqueue_req(self, conn):

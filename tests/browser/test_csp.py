@@ -85,6 +85,10 @@ def test_the_key_pages_run_under_the_policy_without_a_refusal(page, demo, artifa
     # The admin's own scripts: the action bar counts the selected rows.
     page.locator("#result_list input.action-select").first.check()
     expect(page.locator(".action-counter")).to_contain_text("1")
+    # The admin's widgets: the tag picker (filter_horizontal) builds itself by script.
+    _policy_of(page.goto(f"{demo.url}/admin/leads/channel/add/"))
+    expect(page.locator("#id_tags_from")).to_be_visible()
+    expect(page.locator("#id_tags_to")).to_be_visible()
     _policy_of(page.goto(f"{demo.url}/admin/leads/tag/"))
     expect(page.locator("#result_list svg.crm-swatch").first).to_be_visible()
     page.screenshot(path=artifacts / "csp-admin-tags.png", full_page=True)
