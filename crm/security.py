@@ -1,9 +1,9 @@
 """Response headers that protect the signed-in pages: a Content-Security-Policy with a
 per-request nonce, and `Cache-Control: private, no-store` for everything a signed-in user
-is sent (docs/operations.md, "Security headers"); and a 408 for a request body that
-stopped arriving.
+is sent (docs/operations.md, "HTTPS and security headers"); and a 408 for a request body
+that stopped arriving (docs/operations.md, "The web server").
 
-Both run after WhiteNoise in settings.MIDDLEWARE, so static files keep their own
+They run after WhiteNoise in settings.MIDDLEWARE, so static files keep their own
 (long-lived, public) cache headers and carry no policy.
 """
 
