@@ -45,4 +45,6 @@ RUN SECRET_KEY=build-only-collectstatic-key-not-a-secret-0123456789 DEBUG=False 
 
 EXPOSE 8000
 
-CMD ["gunicorn", "crm.wsgi:application", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+# Threaded workers with a read timeout per connection (crm/gunicorn.conf.py): a client that
+# sends its body slowly or not at all frees its thread after WEB_IO_TIMEOUT seconds.
+CMD ["gunicorn", "-c", "crm/gunicorn.conf.py", "crm.wsgi:application"]

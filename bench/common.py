@@ -34,6 +34,9 @@ BENCH_ENV_DEFAULTS = {
     "DATABASE_OWNER_URL": "postgres://postgres@127.0.0.1:5432/crm_bench",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "SECRET_KEY": "bench-only-secret-key-never-deploy-0123456789abcde",
+    # The bench's client speaks plain HTTP (settings.py redirects to https when DEBUG is off).
+    "SECURE_SSL_REDIRECT": "False",
+    "SECURE_COOKIES": "False",
 }
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"

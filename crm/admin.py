@@ -138,6 +138,10 @@ class TenantModelAdmin(admin.ModelAdmin):
     ObjectAccessRules).
     """
 
+    class Media:
+        # Classes for what would otherwise be style attributes (the CSP refuses those).
+        css = {"all": ["crm/admin.css"]}
+
     def get_queryset(self, request):
         qs = self.model._base_manager.select_related("tenant")
         if not request.user.is_superuser:

@@ -86,6 +86,10 @@ MIDDLEWARE = [
     # the 503 then gets too.
     "crm.outage.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # After WhiteNoise: static files keep their own cache headers and carry no policy.
+    "crm.security.ContentSecurityPolicyMiddleware",
+    "crm.security.PrivateCacheMiddleware",
+    "crm.security.UnreadableBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "crm.middleware.LanguageMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -218,13 +222,19 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
 
-# --- Security -------------------------------------------------------------------------
+# --- Security: HTTPS, HSTS, cookies, Content-Security-Policy ---------------------------
+# Production defaults whenever DEBUG is off: `manage.py check --deploy` passes with the
+# values docs/operations.md lists. A plain-HTTP stack with DEBUG off (docker compose on
+# localhost, the test suite) turns them off explicitly (.env.example).
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+# Opt-in: only once every subdomain serves HTTPS and the domain is to be preloaded.
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 TRUST_X_FORWARDED_FOR = env.bool("BEHIND_HTTPS_PROXY", default=False)
 # The proxies' addresses or networks (e.g. "10.0.0.0/8,172.16.0.0/12"); unset, the address
 # that connects to us is taken for the one proxy. Read by crm.http.client_ip.
@@ -234,8 +244,39 @@ TRUSTED_PROXIES = [
 if TRUST_X_FORWARDED_FOR:
     # The proxy terminates TLS and says so; without this every request looks like http.
     # Its X-Forwarded-For also gives the visitor's address (crm.http.client_ip).
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+    # SECURE_PROXY_SSL_HEADER=HEADER,value names another header (never trusted without
+    # BEHIND_HTTPS_PROXY: a client could set it itself).
+    SECURE_PROXY_SSL_HEADER = tuple(
+        env.list("SECURE_PROXY_SSL_HEADER", default=["HTTP_X_FORWARDED_PROTO", "https"])
+    )
+    if len(SECURE_PROXY_SSL_HEADER) != 2:
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be HEADER,value, e.g. HTTP_X_FORWARDED_PROTO,https"
+        )
+# SECURE_COOKIES sets both; SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE override one each.
+_secure_cookies = env.bool("SECURE_COOKIES", default=not DEBUG)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=_secure_cookies)
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=_secure_cookies)
+# crm.security: every response gets this policy, "{nonce}" being the request's fresh
+# nonce (templates: nonce="{{ request.csp_nonce }}"). No inline script or <style> runs
+# without it; style attributes are refused too (the templates use classes).
+CSP_DIRECTIVES = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'", "{nonce}"],
+    "style-src": ["'self'", "{nonce}"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "form-action": ["'self'"],
+    "base-uri": ["'self'"],
+    "object-src": ["'none'"],
+}
+# frame-ancestors of the pages meant to be framed by other sites (the hosted lead form,
+# embedded in customers' own websites): space-separated CSP sources; * = any web site.
+CSP_EMBED_FRAME_ANCESTORS = env.str("CSP_EMBED_FRAME_ANCESTORS", default="*")
+# Send Content-Security-Policy-Report-Only instead (to try a changed policy first).
+CSP_REPORT_ONLY = env.bool("CSP_REPORT_ONLY", default=False)
 
 # --- Celery ---------------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)

@@ -14,7 +14,6 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -71,9 +70,7 @@ class ChannelForm(forms.ModelForm):
             "tenant",
         ]
         widgets = {
-            "mapping": forms.Textarea(
-                attrs={"rows": 8, "cols": 90, "style": "font-family: monospace"}
-            )
+            "mapping": forms.Textarea(attrs={"rows": 8, "cols": 90, "class": "crm-monospace"})
         }
 
     def clean_mapping(self):
@@ -237,8 +234,9 @@ class TagAdmin(TenantModelAdmin):
     @admin.display(description=_("colour"), ordering="color")
     def color_badge(self, obj):
         return format_html(
-            '<span style="display:inline-block;width:.9em;height:.9em;border-radius:.2em;'
-            'background:{};vertical-align:middle"></span> {}',
+            '<svg class="crm-swatch" width=".9em" height=".9em" viewBox="0 0 9 9"'
+            ' aria-hidden="true">'
+            '<rect width="9" height="9" rx="2" fill="{}"/></svg> {}',
             self.SWATCHES.get(obj.color, "#6c757d"),
             obj.get_color_display(),
         )
@@ -772,8 +770,8 @@ class ScoreRuleForm(forms.ModelForm):
         widgets = {
             "value": forms.TextInput(attrs={"size": 24}),
             "label": forms.TextInput(attrs={"size": 18}),
-            "position": forms.NumberInput(attrs={"style": "width: 4em"}),
-            "points": forms.NumberInput(attrs={"style": "width: 5em"}),
+            "position": forms.NumberInput(attrs={"class": "crm-w-4em"}),
+            "points": forms.NumberInput(attrs={"class": "crm-w-5em"}),
         }
 
 
@@ -813,13 +811,7 @@ class AssignmentPolicyForm(forms.ModelForm):
         max_value=365,
         required=False,
         help_text=_("“Simulate” re-decides the leads of this many past days."),
-        widget=forms.NumberInput(
-            attrs={
-                "style": "width: 5em; height: auto; padding: 5px 8px; margin: 0 0.3em;"
-                " background: var(--body-bg); color: var(--body-fg);"
-                " border: 1px solid var(--border-color);"
-            }
-        ),
+        widget=forms.NumberInput(attrs={"class": "crm-replay-days"}),
     )
 
     class Meta:
@@ -1257,13 +1249,11 @@ class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
         )
         body = format_html_join(
             "",
-            "<tr{}><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
             "<td>{}</td><td>{}</td><td>{}</td></tr>",
             (
                 (
-                    mark_safe(' style="font-weight: bold"') if row.chosen else "",
-                    row.name,
-                    " ✓" if row.chosen else "",
+                    format_html("<strong>{} ✓</strong>", row.name) if row.chosen else row.name,
                     row.text,
                     row.fit_text or "—",
                     number(row.score),

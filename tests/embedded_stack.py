@@ -4,10 +4,17 @@ names no DATABASE_URL / REDIS_URL, the suite runs on the embedded PostgreSQL and
 unless something else still holds them.
 
 The suite uses Redis database 1, so a running `make run` (database 0) keeps its queue; and
-it runs with DEBUG off, as it does on any other servers.
+it runs with DEBUG off, as it does on any other servers, but over plain HTTP: the test
+client and the live server speak http, so no redirect to https and no Secure-only cookies
+(settings.py turns both on when DEBUG is off).
 """
 
+import os
+
 from crm.embedded import EmbeddedError, activate
+
+for _name in ("SECURE_SSL_REDIRECT", "SECURE_COOKIES"):
+    os.environ.setdefault(_name, "False")
 
 try:
     activate(skip=("DEBUG", "PUBLIC_BASE_URL"), redis_db=1)

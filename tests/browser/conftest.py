@@ -31,6 +31,25 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+def is_csp_violation(message) -> bool:
+    """Chromium reports every refusal of the Content-Security-Policy on the console."""
+    return "Content Security Policy" in message.text or "Content-Security-Policy" in message.text
+
+
+@pytest.fixture
+def context(context):
+    """Every page of every browser test runs under the site's Content-Security-Policy
+    without a single refusal (crm/security.py): a refused script, style or handler is a
+    feature that silently stopped working."""
+    refused: list[str] = []
+    context.on(
+        "console",
+        lambda message: refused.append(message.text) if is_csp_violation(message) else None,
+    )
+    yield context
+    assert refused == [], "refused by the Content-Security-Policy:\n" + "\n".join(refused)
+
+
 def log_in(page, base_url: str, username: str) -> None:
     """Sign in through the log-in page, in Chinese (the default), as a demo user."""
     page.goto(f"{base_url}/accounts/login/")

@@ -6,6 +6,7 @@ the board as the rep's home page."""
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -39,6 +40,8 @@ BOARD = reverse("board:board")
 CLOSE = reverse("board:close")
 SUMMARIES = reverse("board:summaries")
 HTMX = {"HX-Request": "true"}
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def sh(*args) -> datetime:
@@ -451,7 +454,9 @@ def test_the_rep_sees_their_ranked_board_with_the_actions(world, en, channel):
     # The later stages' slots say what they will hold; nothing fake in them.
     assert 'data-testid="slot-stalled_opportunities"' in text
     assert 'data-testid="slot-at_risk_customers"' in text
-    assert "crm.board.collapsed" in text  # collapsed sections are remembered
+    # Collapsed sections are remembered (the board's script, a static file under the CSP).
+    assert 'src="/static/crm/board.js"' in text
+    assert "crm.board.collapsed" in (ROOT / "static/crm/board.js").read_text()
 
 
 def test_an_empty_board_says_what_to_do(world, login):
