@@ -19,7 +19,7 @@ import time
 from django.contrib.auth.decorators import login_not_required
 from django.core import signals
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, UnreadablePostError
 from django.views.decorators.csrf import csrf_exempt
 
 from crm.tenancy import tenant_context
@@ -89,14 +89,15 @@ def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str
 
 def json_errors(view):
     """Answer an unexpected exception under /hooks/ with the JSON 500 the docs promise,
-    not Django's HTML page. A lost database connection is left to propagate: the
-    middleware that answers outages (503, Retry-After) handles it."""
+    not Django's HTML page. A lost database connection and a body that stopped arriving
+    are left to propagate: the middlewares that answer outages (503, Retry-After) and
+    stalled bodies (408) handle them."""
 
     @functools.wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
-        except (OperationalError, InterfaceError):
+        except (OperationalError, InterfaceError, UnreadablePostError):
             raise
         except Exception:
             logger.exception("webhook %s failed", request.path)
