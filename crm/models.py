@@ -1,4 +1,4 @@
-"""Kernel data: the tenant directory (Tenant, Membership) and what every tenant row shares.
+"""Kernel data: the tenant directory (Tenant), the seats (Membership), what every tenant row shares.
 
 Tenant is the directory, read before a tenant is known, and not row-level secured.
 Membership is secured like every tenant row (crm/rls.py): as the app role, a tenant's
