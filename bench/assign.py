@@ -479,7 +479,8 @@ def main() -> None:
     tenant, _ = Tenant.objects.get_or_create(
         slug=args.tenant, defaults={"name": "Bench 派单", "timezone": "Asia/Shanghai"}
     )
-    reps = ensure_reps(tenant, args.tenant, args.reps)
+    with tenant_context(tenant):  # memberships are row-level secured too
+        reps = ensure_reps(tenant, args.tenant, args.reps)
     with tenant_context(tenant):
         channels, tags = ensure_catalogue(tenant)
     filled = fill(tenant, reps, channels, tags, leads=args.leads, days=args.days)

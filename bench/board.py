@@ -1471,7 +1471,8 @@ def main() -> None:
     tenant, _ = Tenant.objects.get_or_create(
         slug=SLUG, defaults={"name": "Bench 工作台", "timezone": "Asia/Shanghai"}
     )
-    reps, manager, _marketing = ensure_people(tenant)
+    with tenant_context(tenant):  # memberships are row-level secured too
+        reps, manager, _marketing = ensure_people(tenant)
     catalogue = ensure_catalogue(tenant)
     phases["people_and_catalogue_s"] = round(time.perf_counter() - t0, 2)
 

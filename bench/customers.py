@@ -104,7 +104,8 @@ def fill(count: int, slug: str) -> dict:
     tenant, _ = Tenant.objects.get_or_create(
         slug=slug, defaults={"name": "Bench 客户", "timezone": "Asia/Shanghai"}
     )
-    manager, reps = ensure_people(tenant, slug)
+    with tenant_context(tenant):  # memberships are row-level secured too
+        manager, reps = ensure_people(tenant, slug)
     with tenant_context(tenant):
         action = presets(PresetKind.ACTION).first()
         channel = Channel.objects.filter(name="官网表单").first() or Channel.objects.create(

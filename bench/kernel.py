@@ -63,6 +63,7 @@ def fill(members: int) -> dict:
     from django.db import transaction
 
     from crm.models import Membership, Tenant
+    from crm.tenancy import tenant_context
 
     User = get_user_model()
     tenant, _ = Tenant.objects.get_or_create(
@@ -92,29 +93,30 @@ def fill(members: int) -> dict:
             User.objects.bulk_create(batch, batch_size=BATCH)
         log(f"  users {start + len(batch)}/{len(missing)}")
 
-    seated = Membership.objects.filter(tenant=tenant).values("user_id")
-    unseated = list(
-        User.objects.filter(username__startswith=USER_PREFIX)
-        .exclude(pk__in=seated)
-        .values_list("pk", "username")
-    )
-    wanted = [(pk, int(name.removeprefix(USER_PREFIX))) for pk, name in unseated]
-    wanted = sorted((i, pk) for pk, i in wanted if i <= members)
-    log(f"memberships: {len(wanted)} to create")
-    for start in range(0, len(wanted), BATCH):
-        batch = [
-            Membership(
-                tenant=tenant,
-                user_id=pk,
-                role=role_for(i),
-                is_active=i % 25 != 0,
-                created_at=EPOCH + timedelta(minutes=i),
-            )
-            for i, pk in wanted[start : start + BATCH]
-        ]
-        with transaction.atomic():
-            Membership.objects.bulk_create(batch, batch_size=BATCH)
-        log(f"  memberships {start + len(batch)}/{len(wanted)}")
+    with tenant_context(tenant):  # memberships are row-level secured too
+        seated = Membership.objects.filter(tenant=tenant).values("user_id")
+        unseated = list(
+            User.objects.filter(username__startswith=USER_PREFIX)
+            .exclude(pk__in=seated)
+            .values_list("pk", "username")
+        )
+        wanted = [(pk, int(name.removeprefix(USER_PREFIX))) for pk, name in unseated]
+        wanted = sorted((i, pk) for pk, i in wanted if i <= members)
+        log(f"memberships: {len(wanted)} to create")
+        for start in range(0, len(wanted), BATCH):
+            batch = [
+                Membership(
+                    tenant=tenant,
+                    user_id=pk,
+                    role=role_for(i),
+                    is_active=i % 25 != 0,
+                    created_at=EPOCH + timedelta(minutes=i),
+                )
+                for i, pk in wanted[start : start + BATCH]
+            ]
+            with transaction.atomic():
+                Membership.objects.bulk_create(batch, batch_size=BATCH)
+            log(f"  memberships {start + len(batch)}/{len(wanted)}")
 
     return {"tenant": tenant, "users_created": len(missing), "memberships_created": len(wanted)}
 
@@ -164,31 +166,34 @@ def main() -> None:
     from django.db.models import Q
 
     from crm.models import Membership
+    from crm.tenancy import tenant_context
 
     started = time.perf_counter()
     filled = fill(args.members)
     tenant = filled["tenant"]
-    manager = ensure_manager(tenant)
+    with tenant_context(tenant):
+        manager = ensure_manager(tenant)
     loaded = time.perf_counter()
     vacuum_analyze(*TABLES)
     vacuumed = time.perf_counter()
 
-    in_tenant = Membership.objects.in_tenant(tenant)
-    members_in_tenant = in_tenant.count()
-    if members_in_tenant > args.members + 1:
-        log(
-            f"note: the tenant already holds {members_in_tenant} memberships (more than "
-            f"--members {args.members}); drop crm_bench to measure a smaller size"
-        )
-    counts = {
-        "memberships_in_tenant": members_in_tenant,
-        "search_matches": in_tenant.filter(
-            Q(user__username__icontains="u0999")
-            | Q(user__first_name__icontains="u0999")
-            | Q(user__last_name__icontains="u0999")
-        ).count(),
-        "users_total": get_user_model().objects.count(),
-    }
+    with tenant_context(tenant):
+        in_tenant = Membership.objects.in_tenant(tenant)
+        members_in_tenant = in_tenant.count()
+        if members_in_tenant > args.members + 1:
+            log(
+                f"note: the tenant already holds {members_in_tenant} memberships (more than "
+                f"--members {args.members}); drop crm_bench to measure a smaller size"
+            )
+        counts = {
+            "memberships_in_tenant": members_in_tenant,
+            "search_matches": in_tenant.filter(
+                Q(user__username__icontains="u0999")
+                | Q(user__first_name__icontains="u0999")
+                | Q(user__last_name__icontains="u0999")
+            ).count(),
+            "users_total": get_user_model().objects.count(),
+        }
 
     pages = {}
     for label, path, params in PAGES:

@@ -207,7 +207,8 @@ def fill(leads: int, slug: str) -> dict:
     tenant, _ = Tenant.objects.get_or_create(
         slug=slug, defaults={"name": "Bench 基准", "timezone": "Asia/Shanghai"}
     )
-    manager, reps = ensure_people(tenant, slug)
+    with tenant_context(tenant):  # memberships are row-level secured too
+        manager, reps = ensure_people(tenant, slug)
     with tenant_context(tenant):
         channels, tags = ensure_catalogue(tenant)
         present = set(
@@ -395,7 +396,8 @@ def main() -> None:
             "revisits": leads.filter(revisit_of__isnull=False).count(),
             "rep_own": leads.filter(owner=rep).count(),
         }
-    counts["memberships_in_tenant"] = Membership.objects.in_tenant(tenant).count()
+    with tenant_context(tenant):
+        counts["memberships_in_tenant"] = Membership.objects.in_tenant(tenant).count()
     if counts["leads_in_tenant"] > args.leads:
         log(
             f"note: the tenant already holds {counts['leads_in_tenant']} leads (more than "

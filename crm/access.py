@@ -6,7 +6,7 @@ import uuid
 
 from django.http import Http404
 
-from crm.models import Membership
+from crm.models import Membership, active_memberships_of
 
 
 def access_own_membership(user, tenant_slug: str) -> Membership:
@@ -15,7 +15,9 @@ def access_own_membership(user, tenant_slug: str) -> Membership:
     404 when the tenant does not exist, is inactive, or the user holds no seat there: the
     answer is the same, so a user cannot probe which tenants exist.
     """
-    membership = Membership.objects.active().for_user(user).filter(tenant__slug=tenant_slug).first()
+    membership = next(
+        (m for m in active_memberships_of(user) if m.tenant.slug == tenant_slug), None
+    )
     if membership is None:
         raise Http404("No such tenant for this user.")
     return membership

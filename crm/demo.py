@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from crm.models import Membership, Role, Tenant
+from crm.tenancy import tenant_context
 
 # username, display name, role in demo, e-mail
 DEMO_USERS = [
@@ -56,9 +57,13 @@ def seed(*, reset_passwords: bool = False) -> DemoWorld:
             user.set_password(settings.DEMO_PASSWORD)
             user.save(update_fields=["password"])
         users[username] = user
-        memberships[username], _ = Membership.objects.get_or_create(
-            tenant=demo, user=user, defaults={"role": role}
-        )
-    for username, role in ACME_SEATS:
-        Membership.objects.get_or_create(tenant=acme, user=users[username], defaults={"role": role})
+        with tenant_context(demo):  # memberships are row-level secured like tenant rows
+            memberships[username], _ = Membership.objects.get_or_create(
+                tenant=demo, user=user, defaults={"role": role}
+            )
+    with tenant_context(acme):
+        for username, role in ACME_SEATS:
+            Membership.objects.get_or_create(
+                tenant=acme, user=users[username], defaults={"role": role}
+            )
     return DemoWorld(demo=demo, acme=acme, users=users, memberships=memberships)

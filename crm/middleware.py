@@ -7,7 +7,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone, translation
 from django.utils.cache import patch_vary_headers
 
-from crm.models import Membership
+from crm.models import active_memberships_of
 from crm.tenancy import all_tenants_context, tenant_context
 
 SESSION_TENANT_KEY = "crm_tenant_id"
@@ -63,7 +63,8 @@ class TenantMiddleware:
         if user is None or not user.is_authenticated:
             return self.get_response(request)
 
-        memberships = list(Membership.objects.active().for_user(user).order_by("tenant__name"))
+        # Before any tenant is set: the user's own seats only, through the narrow path.
+        memberships = active_memberships_of(user)
         request.memberships = memberships
         wanted = request.session.get(SESSION_TENANT_KEY)
         chosen = next((m for m in memberships if m.tenant_id == wanted), None)

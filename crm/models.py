@@ -1,9 +1,12 @@
-"""Kernel data: the tenant directory (Tenant, Membership) and what every tenant row shares.
+"""Kernel data: the tenant directory (Tenant), the seats (Membership), what every tenant row shares.
 
-Tenant and Membership are the directory, read before a tenant is known (at login, to list a
-user's tenants), so they are not row-level secured; code reading memberships for a page
-always narrows by tenant (`Membership.objects.in_tenant(tenant)`). Everything a tenant owns
-derives from `TenantOwned` and gets both fences.
+Tenant is the directory, read before a tenant is known, and not row-level secured.
+Membership is secured like every tenant row (crm/rls.py): as the app role, a tenant's
+request sees only that tenant's seats. The one read across tenants, a user's own seats
+(the middleware's tenant switcher), goes through `memberships_of(user)`, the SECURITY
+DEFINER function `crm_memberships_of`. Code reading memberships for a page still narrows
+by tenant (`Membership.objects.in_tenant(tenant)`). Everything a tenant owns derives from
+`TenantOwned` and gets both fences.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -126,6 +129,44 @@ class Membership(models.Model):
 
     def has_role(self, *roles: str) -> bool:
         return self.role in roles
+
+
+def memberships_of(user) -> list[Membership]:
+    """Every seat of `user` in any tenant, with its tenant (and the user) attached.
+
+    The narrow path around row-level security on crm_membership: the database function
+    answers one user's rows only, so neither a tenant's request nor an injected query can
+    list another tenant's members through it. Called by the middleware before any tenant
+    is set, and by the tenant switcher.
+    """
+    member_cols = [f.column for f in Membership._meta.concrete_fields]
+    tenant_cols = [f.column for f in Tenant._meta.concrete_fields]
+    columns = ", ".join([*(f"m.{c}" for c in member_cols), *(f"t.{c}" for c in tenant_cols)])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns} FROM crm_memberships_of(%s) m"  # noqa: S608 — model column names
+            " JOIN crm_tenant t ON t.id = m.tenant_id ORDER BY t.name, t.id",
+            [user.pk],
+        )
+        rows = cursor.fetchall()
+    seats = []
+    member_names = [f.attname for f in Membership._meta.concrete_fields]
+    tenant_names = [f.attname for f in Tenant._meta.concrete_fields]
+    for row in rows:
+        seat = Membership.from_db("default", member_names, row[: len(member_cols)])
+        seat._state.fields_cache["tenant"] = Tenant.from_db(
+            "default", tenant_names, row[len(member_cols) :]
+        )
+        seat._state.fields_cache["user"] = user
+        seats.append(seat)
+    return seats
+
+
+def active_memberships_of(user) -> list[Membership]:
+    """`memberships_of(user)` narrowed as `Membership.objects.active()` narrows."""
+    if not user.is_active:
+        return []
+    return [m for m in memberships_of(user) if m.is_active and m.tenant.is_active]
 
 
 class TenantOwned(models.Model):

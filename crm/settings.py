@@ -15,7 +15,7 @@ import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from crm import embedded
+from crm import dbroles, embedded
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = embedded.var_dir()
@@ -140,6 +140,17 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env.str("DATABASE_OWNER_URL", default=""):
     # The owner runs migrations and nothing else (crm/management/commands/migrate.py).
     DATABASES["owner"] = env.db("DATABASE_OWNER_URL")
+# The platform role (BYPASSRLS): only crm.tenancy.all_tenants_context routes here, and only
+# the allow-listed platform jobs enter that (docs/operations.md). Unset: DATABASE_URL with
+# the role crm_platform and the same password (crm/dbroles.py).
+DATABASES["platform"] = {
+    **env.db_url_config(
+        dbroles.platform_url(env.str("DATABASE_URL"), env.str("DATABASE_PLATFORM_URL", default=""))
+    ),
+    "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+    "CONN_HEALTH_CHECKS": True,
+}
+DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions ------------------------------------------------------------------

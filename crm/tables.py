@@ -76,7 +76,7 @@ class MemberChoiceField(ModelChoiceField):
 
 class OwnerFilter(django_filters.ModelChoiceFilter):
     """A seat of the tenant, by name (the queryset is narrowed to the tenant by the
-    FilterSet: Membership is the directory, not a tenant-scoped model)."""
+    FilterSet: Membership has no scoped manager; row-level security narrows it too)."""
 
     field_class = MemberChoiceField
 

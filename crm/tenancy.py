@@ -4,6 +4,10 @@ Fence 1 is the default manager of every tenant-owned model: its queries filter b
 tenant in `_current` and raise `NoTenantError` when none is set, so a forgotten scope fails
 loudly instead of returning every tenant's rows. Fence 2 is PostgreSQL row-level security keyed on
 the transaction-local setting `app.tenant_id` that `tenant_context()` sets (see crm/rls.py).
+
+No setting opens every tenant: platform-wide work (`all_tenants_context()`) runs on the
+`platform` database alias, a separate role with BYPASSRLS (PlatformRouter below), and only
+the allow-listed callers in PLATFORM_CALLERS enter it.
 """
 
 from __future__ import annotations
@@ -44,20 +48,17 @@ def current_tenant() -> Tenant | None:
 
 
 def _apply(using: str, value: Tenant | _AllTenants | None) -> None:
-    """Set the transaction-local RLS settings for `value` on connection `using`."""
+    """Set the transaction-local RLS setting for `value` on connection `using`."""
     connection = connections[using]
     tenant_id = "" if value is None or value is ALL_TENANTS else str(value.pk)
     with connection.cursor() as cursor:
-        # is_local=true: the values die with the transaction, so a pooled or persistent
+        # is_local=true: the value dies with the transaction, so a pooled or persistent
         # connection can never carry tenant A into the next request.
-        cursor.execute(
-            "SELECT set_config('app.tenant_id', %s, true), set_config('app.all_tenants', %s, true)",
-            [tenant_id, "on" if value is ALL_TENANTS else ""],
-        )
+        cursor.execute("SELECT set_config('app.tenant_id', %s, true)", [tenant_id])
 
 
 @contextmanager
-def _scope(value: Tenant | _AllTenants, *, using: str) -> Iterator[None]:
+def _scope(value: Tenant, *, using: str) -> Iterator[None]:
     outer = _current.get()
     nested = transaction.get_connection(using).in_atomic_block
     token = _current.set(value)
@@ -83,10 +84,60 @@ def tenant_context(tenant: Tenant, *, using: str = "default"):
     return _scope(tenant, using=using)
 
 
-def all_tenants_context(*, using: str = "default"):
-    """Run a block across all tenants. Only for the platform superuser's admin and for
-    platform jobs that then enter each tenant's own context; never for a tenant's request."""
-    return _scope(ALL_TENANTS, using=using)
+# The allow-list: the only code that may enter all_tenants_context() (module.function).
+# tests/isolation/test_rls.py fails when a call appears anywhere else.
+PLATFORM_CALLERS = frozenset(
+    {
+        "crm.middleware.TenantMiddleware.__call__",  # the platform superuser's /admin/
+        "crm.notify.claim_due_deliveries",  # the delivery sweep: ids only
+        "leads.services.stale_inbound_events",  # the intake re-drive sweep: ids only
+    }
+)
+PLATFORM = "platform"
+
+
+@contextmanager
+def all_tenants_context() -> Iterator[None]:
+    """Run a block across all tenants, on the `platform` alias (the BYPASSRLS role).
+
+    Only for the platform superuser's admin and for platform jobs that read ids and then
+    enter each tenant's own context; never for a tenant's request. Every ORM query inside
+    goes to the platform connection (PlatformRouter); raw SQL on `connection` still runs
+    as the app role with no tenant and sees nothing.
+    """
+    token = _current.set(ALL_TENANTS)
+    try:
+        with transaction.atomic(using=PLATFORM):
+            yield
+    finally:
+        _current.reset(token)
+
+
+class PlatformRouter:
+    """ORM queries inside all_tenants_context() go to the platform alias; everything else
+    to the default (app role) connection, even an object that was read on the platform."""
+
+    def _route(self, model, **hints):
+        if _current.get() is ALL_TENANTS:
+            return PLATFORM
+        instance = hints.get("instance")
+        if instance is not None and instance._state.db == PLATFORM:
+            return "default"
+        return None
+
+    db_for_read = _route
+    db_for_write = _route
+
+    def allow_relation(self, obj1, obj2, **hints):
+        # One database, three roles: an object read as one role may point at another's.
+        same = {"default", "owner", PLATFORM}
+        if obj1._state.db in same and obj2._state.db in same:
+            return True
+        return None
+
+    def allow_migrate(self, db, app_label, **hints):
+        # The owner migrates; `flush` on the platform alias (tests) leaves tables alone.
+        return False if db == PLATFORM else None
 
 
 @models.ForeignKey.register_lookup

@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 import uuid
 
+from django.db import connection
 from django.http import Http404
 
-from crm.models import Membership, Role
-from crm.tenancy import all_tenants_context
+from crm.models import Membership, Role, Tenant
+from crm.tenancy import tenant_context
 from leads.models import Channel, ImportBatch, Lead
 
 # Who may see every lead of the tenant; reps see their own (and unassigned ones in the pool
@@ -24,17 +25,21 @@ def channel_by_key(key: str) -> Channel | None:
     """The active channel with this key, whichever tenant owns it.
 
     The one cross-tenant read of the webhook and form paths: the unguessable key is what
-    identifies the tenant (its HMAC secret then proves the sender). The caller enters
-    `tenant_context(channel.tenant)` before anything else.
+    identifies the tenant (its HMAC secret then proves the sender). The database function
+    `leads_channel_by_key` (SECURITY DEFINER, leads/apps.py) answers only the channel's and
+    its tenant's ids; the channel itself is then read inside that tenant. The caller
+    enters `tenant_context(channel.tenant)` before anything else.
     """
     if not _CHANNEL_KEY.fullmatch(key or ""):
         return None
-    with all_tenants_context():
-        return (
-            Channel.objects.select_related("tenant")
-            .filter(key=key, is_active=True, tenant__is_active=True)
-            .first()
-        )
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT channel_id, tenant_id FROM leads_channel_by_key(%s)", [key])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    channel_id, tenant_id = found
+    with tenant_context(Tenant(pk=tenant_id)):
+        return Channel.objects.select_related("tenant").filter(pk=channel_id).first()
 
 
 def leads_visible_to(membership: Membership):

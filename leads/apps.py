@@ -10,7 +10,23 @@ class LeadsConfig(AppConfig):
         from crm.audit import register_actions
         from crm.models import Role
         from crm.navigation import NavItem, register
+        from crm.rls import DefinerFunction, register_definer
         from leads import notifications, sla
+
+        # The webhook's and the hosted form's one cross-tenant read: which channel (and
+        # tenant) an unguessable key names; leads.access.channel_by_key().
+        register_definer(
+            DefinerFunction(
+                signature="leads_channel_by_key(text)",
+                returns="TABLE (channel_id bigint, tenant_id bigint)",
+                body=(
+                    "SELECT c.id, c.tenant_id FROM public.leads_channel c"
+                    " JOIN public.crm_tenant t ON t.id = c.tenant_id"
+                    " WHERE c.key = $1 AND c.is_active AND t.is_active LIMIT 1"
+                ),
+                reads=("leads_channel",),
+            )
+        )
 
         notifications.register()
         sla.register()

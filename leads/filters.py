@@ -47,8 +47,8 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
     (reps see only their own leads, so it would be pointless) and whose seats it offers.
 
     Tenant-scoped models (Channel, Tag) are queried through their scoped managers, which
-    apply the tenant when the query runs; Membership is not tenant-scoped, so its choices
-    are narrowed here explicitly.
+    apply the tenant when the query runs; Membership has no scoped manager (row-level
+    security narrows it in the database), so its choices are narrowed here explicitly.
     """
 
     q = django_filters.CharFilter(method="search", label=_("Search"))

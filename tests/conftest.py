@@ -24,6 +24,11 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
+# For a test that runs platform-wide code (all_tenants_context: the superuser's admin, the
+# sweeps): that code runs on the platform role's own connection, which sees committed rows
+# only, so the test commits its rows (transaction=True).
+platform_db = pytest.mark.django_db(transaction=True, databases=["default", "platform"])
+
 
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker):
@@ -33,6 +38,11 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     if "owner" not in settings.DATABASES:
         with django_db_blocker.unblock():
             config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+            # Never the real database: the platform alias follows default to the test one.
+            connections["platform"].close()
+            connections["platform"].settings_dict["NAME"] = connections["default"].settings_dict[
+                "NAME"
+            ]
         yield
         with django_db_blocker.unblock():
             teardown_databases(config, verbosity=0)
@@ -49,6 +59,12 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         test_name = owner.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
         app.close()
         app.settings_dict["NAME"] = settings.DATABASES["default"]["NAME"] = test_name
+        # The platform role (BYPASSRLS) on the same test database, on its own connection
+        # (not a TEST MIRROR of the app role's): a test that needs it says
+        # @pytest.mark.django_db(transaction=True, databases=["default", "platform"]).
+        platform = connections["platform"]
+        platform.close()
+        platform.settings_dict["NAME"] = settings.DATABASES["platform"]["NAME"] = test_name
         with owner.cursor() as cursor:
             # Only for the suite: TransactionTestCase empties tables with TRUNCATE.
             role = owner.ops.quote_name(app.settings_dict["USER"])
@@ -57,6 +73,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         app.close()
+        connections["platform"].close()
         # Worker and live-server threads keep their (reused) connections: end them, or
         # the database cannot be dropped.
         with owner.cursor() as cursor:

@@ -38,3 +38,11 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     user = factory.SubFactory(UserFactory)
     role = Role.REP
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        # Memberships are row-level secured: written inside their tenant, as the product does.
+        from crm.tenancy import tenant_context
+
+        with tenant_context(kwargs["tenant"]):
+            return super()._create(model_class, *args, **kwargs)

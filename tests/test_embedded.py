@@ -36,7 +36,14 @@ from django.conf import settings
 
 ROOT = Path(settings.BASE_DIR)
 PASSWORD = settings.DEMO_PASSWORD
-STRIP = ("DATABASE_URL", "DATABASE_OWNER_URL", "REDIS_URL", "CELERY_BROKER_URL", "SECRET_KEY")
+STRIP = (
+    "DATABASE_URL",
+    "DATABASE_OWNER_URL",
+    "DATABASE_PLATFORM_URL",
+    "REDIS_URL",
+    "CELERY_BROKER_URL",
+    "SECRET_KEY",
+)
 
 
 def _free_port() -> int:
@@ -176,6 +183,7 @@ def test_make_run_from_an_empty_var_serves_the_product(embedded_env):
         local_env = (Path(env["CRM_VAR_DIR"]) / "local.env").read_text()
         assert f"PUBLIC_BASE_URL=http://127.0.0.1:{env['PORT']}" in local_env
         assert "postgres://crm_app:" in local_env  # the app role, as in production
+        assert "postgres://crm_platform:" in local_env  # the BYPASSRLS platform role
 
         health = _poll(
             lambda: (

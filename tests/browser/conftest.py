@@ -83,13 +83,14 @@ def demo(live_server):
     return live_server
 
 
-def _owner_connection():
-    """A psycopg connection of the tables' owner to the test database, outside Django's
-    connection handling (which refuses a second alias in these tests)."""
+def _owner_connection(alias: str = "owner"):
+    """A psycopg connection of the tables' owner (or of another alias's role) to the test
+    database, outside Django's connection handling (which refuses a second alias in these
+    tests)."""
     import psycopg
     from django.db import connections
 
-    alias = "owner" if "owner" in connections.settings else "default"
+    alias = alias if alias in connections.settings else "default"
     config = connections[alias].settings_dict
     info = {
         "dbname": config["NAME"],
@@ -110,10 +111,9 @@ def _tables(cursor) -> list[str]:
 
 
 def _copy_out() -> dict[str, bytes]:
-    """Every table's rows (all tenants': `app.all_tenants` opens row-level security)."""
+    """Every table's rows, all tenants': read as the platform role (BYPASSRLS)."""
     rows = {}
-    with _owner_connection() as conn, conn.cursor() as cursor:
-        cursor.execute("SELECT set_config('app.all_tenants', 'on', false)")
+    with _owner_connection("platform") as conn, conn.cursor() as cursor:
         for table in _tables(cursor):
             with cursor.copy(f'COPY "{table}" TO STDOUT (FORMAT binary)') as copy:
                 rows[table] = b"".join(bytes(block) for block in copy)
@@ -133,8 +133,8 @@ def _restore(rows: dict[str, bytes]) -> bool:
     models = [m for m in apps.get_models(include_auto_created=True) if m._meta.db_table in rows]
     try:
         with _owner_connection() as conn, conn.transaction(), conn.cursor() as cursor:
+            # A superuser (the only owner allowed this) is not bound by row-level security.
             cursor.execute("SET LOCAL session_replication_role = replica")
-            cursor.execute("SET LOCAL app.all_tenants = 'on'")
             cursor.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in rows))
             for table, data in rows.items():
                 with cursor.copy(f'COPY "{table}" FROM STDIN (FORMAT binary)') as copy:

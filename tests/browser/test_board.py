@@ -106,9 +106,10 @@ def _rank_open_clear_of_buttons(item) -> None:
 
 def test_rep1_verifies_follows_up_by_keyboard_and_closes_the_day(page, demo, artifacts):
     tenant = Tenant.objects.get(slug="demo")
-    rep1 = Membership.objects.select_related("tenant", "user").get(
-        tenant=tenant, user__username="rep1"
-    )
+    with tenant_context(tenant):
+        rep1 = Membership.objects.select_related("tenant", "user").get(
+            tenant=tenant, user__username="rep1"
+        )
     lead = _lead_for(rep1)
     assert lead is not None
 

@@ -78,8 +78,8 @@ def test_the_manager_finds_a_customer_and_opens_it(page, demo, artifacts):
 
 def test_a_rep_sees_their_own_customers(page, demo):
     tenant = Tenant.objects.get(slug="demo")
-    rep = Membership.objects.get(tenant=tenant, user__username="rep1")
     with tenant_context(tenant):
+        rep = Membership.objects.get(tenant=tenant, user__username="rep1")
         own = Customer.objects.filter(owner=rep).count()
     log_in(page, demo.url, "rep1")
     page.goto(f"{demo.url}/customers/")

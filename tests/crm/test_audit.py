@@ -75,9 +75,10 @@ def test_system_actions_have_no_actor(world):
 
 @pytest.mark.django_db
 def test_access_membership_hides_other_tenants(world):
-    assert access_membership(world.a.manager, world.a.rep.public_id) == world.a.rep
-    with pytest.raises(Http404):
-        access_membership(world.a.manager, world.b.rep.public_id)
+    with tenant_context(world.a.tenant):
+        assert access_membership(world.a.manager, world.a.rep.public_id) == world.a.rep
+        with pytest.raises(Http404):
+            access_membership(world.a.manager, world.b.rep.public_id)
 
 
 @pytest.mark.django_db

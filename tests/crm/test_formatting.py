@@ -15,6 +15,7 @@ from django.urls import reverse
 from crm.formatting import format_date, format_datetime, format_phone, format_time
 from crm.models import Heartbeat
 from crm.tenancy import tenant_context
+from tests.conftest import platform_db
 from tests.leads.factories import make_event, make_lead
 
 pytestmark = pytest.mark.django_db
@@ -123,6 +124,7 @@ def test_templates_format_times_through_the_kernels_filters():
     assert not offenders, "use local_datetime / local_date / local_time:\n" + "\n".join(offenders)
 
 
+@platform_db
 def test_the_platform_superuser_reads_an_object_in_its_tenants_time(world, login):
     from tests.factories import UserFactory
 

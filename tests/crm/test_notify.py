@@ -42,7 +42,7 @@ from crm.notify import (
 from crm.notify_adapters import DeliveryError, dingtalk_sign, resolve_destination
 from crm.tasks import deliver, deliver_due
 from crm.tenancy import NoTenantError, tenant_context
-from tests.conftest import wait_for
+from tests.conftest import platform_db, wait_for
 from tests.factories import MembershipFactory
 
 PING = "test.ping"
@@ -95,7 +95,8 @@ def make_channel(tenant, kind, url="", **fields):
 
 def with_phone(membership, phone):
     membership.phone = phone
-    membership.save(update_fields=["phone"])
+    with tenant_context(membership.tenant):
+        membership.save(update_fields=["phone"])
     return membership
 
 
@@ -184,7 +185,8 @@ def test_managers_of_and_admins_of(world):
     with tenant_context(world.a.tenant):
         assert list(managers_of()) == [world.a.manager]
         assert list(admins_of()) == [world.a.admin]
-    assert list(admins_of(world.b.tenant)) == [world.b.admin]
+    with tenant_context(world.b.tenant):
+        assert list(admins_of(world.b.tenant)) == [world.b.admin]
     assert "notify.channel_paused" in [e.key for e in event_types()]
 
 
@@ -470,7 +472,7 @@ def _sweep_and_run():
     return [deliver(tenant_id, pk) for tenant_id, pk in claimed]
 
 
-@pytest.mark.django_db
+@platform_db
 def test_retries_back_off_and_the_delivery_dies_after_four_attempts(world, httpserver):
     channel = make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
     httpserver.expect_request("/sms").respond_with_data("busy", status=503)
@@ -516,14 +518,15 @@ def _three_failures(world, httpserver):
     return refreshed(channel)
 
 
-@pytest.mark.django_db
+@platform_db
 def test_three_failures_in_a_row_pause_the_channel_and_tell_the_admins(world, httpserver):
     channel = _three_failures(world, httpserver)
     assert channel.state == CircuitState.OPEN and channel.opened_at is not None
     assert channel.consecutive_failures == 3
 
     told = one(world.a.tenant, Notification, event="notify.channel_paused")
-    assert told.recipient == world.a.admin
+    with tenant_context(world.a.tenant):
+        assert told.recipient == world.a.admin
     assert told.params["channel"] == "sms channel"
     assert told.params["error"] == "HTTP 500: down"
     assert told.link == f"/admin/crm/notificationchannel/{channel.pk}/change/"
@@ -541,7 +544,7 @@ def test_three_failures_in_a_row_pause_the_channel_and_tell_the_admins(world, ht
     assert claim_due_deliveries() == []
 
 
-@pytest.mark.django_db
+@platform_db
 def test_a_successful_probe_after_the_cool_down_closes_the_circuit(world, httpserver):
     channel = _three_failures(world, httpserver)
     for n in (10, 11):
@@ -567,7 +570,7 @@ def test_a_successful_probe_after_the_cool_down_closes_the_circuit(world, httpse
     ]
 
 
-@pytest.mark.django_db
+@platform_db
 def test_a_failed_probe_opens_the_circuit_again(world, httpserver):
     channel = _three_failures(world, httpserver)
     ping(world.a, [world.a.rep], n=10)
@@ -596,7 +599,7 @@ def test_a_switched_off_channel_is_not_used(world):
 # --- The due sweep ------------------------------------------------------------------------
 
 
-@pytest.mark.django_db
+@platform_db
 def test_the_sweep_claims_each_due_delivery_once(world, httpserver):
     make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
     httpserver.expect_request("/sms").respond_with_json({})
@@ -613,7 +616,7 @@ def test_the_sweep_claims_each_due_delivery_once(world, httpserver):
     assert len(received(httpserver)) == 1
 
 
-@pytest.mark.django_db(transaction=True)
+@platform_db
 def test_two_sweeps_and_two_workers_at_once_send_once(world, httpserver, settings):
     settings.NOTIFY_ALLOW_PRIVATE_URLS = True
     make_channel(world.a.tenant, "sms", httpserver.url_for("/sms"))
@@ -656,7 +659,7 @@ def test_two_sweeps_and_two_workers_at_once_send_once(world, httpserver, setting
 # --- On a real worker -----------------------------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@platform_db
 def test_a_real_worker_delivers_and_the_sweep_retries(
     world, httpserver, settings, celery_worker_thread
 ):

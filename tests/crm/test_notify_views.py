@@ -20,6 +20,7 @@ from crm.models import (
 from crm.notify import EventType, notify, register_event
 from crm.tasks import deliver
 from crm.tenancy import tenant_context
+from tests.conftest import platform_db
 
 pytestmark = pytest.mark.django_db
 
@@ -190,7 +191,8 @@ def test_preferences_are_saved_and_honoured(world, en):
     assert response.status_code == 302, response.text
     [pref] = stored(world.a.tenant, NotificationPreference, membership=world.a.rep)
     assert (pref.event, pref.channels) == (PING, ["in_app", "sms"])  # wecom is not set up
-    world.a.rep.refresh_from_db()
+    with tenant_context(world.a.tenant):
+        world.a.rep.refresh_from_db()
     assert world.a.rep.phone == "13800000001"
 
     ping(world.a, [world.a.rep, world.a.manager])
@@ -222,7 +224,8 @@ def test_a_bad_phone_number_is_refused(world, en):
     response = en(world.a.rep).post(reverse("notification_preferences"), {"phone": "call me"})
     assert response.status_code == 200
     assert "Enter digits only" in response.text
-    world.a.rep.refresh_from_db()
+    with tenant_context(world.a.tenant):
+        world.a.rep.refresh_from_db()
     assert world.a.rep.phone == ""
 
 
@@ -239,7 +242,8 @@ def test_the_admin_shows_a_failing_channel_without_its_secrets(world, en, httpse
     )
     httpserver.expect_request("/sms").respond_with_data("nope", status=500)
     world.a.rep.phone = "13800000001"
-    world.a.rep.save()
+    with tenant_context(world.a.tenant):
+        world.a.rep.save()
     with tenant_context(world.a.tenant):
         NotificationPreference.objects.create(
             tenant=world.a.tenant, membership=world.a.rep, event=PING, channels=["sms"]
@@ -344,7 +348,8 @@ def test_the_admin_closes_a_circuit_and_held_deliveries_go(world, en):
         consecutive_failures=3,
     )
     world.a.rep.phone = "13800000001"
-    world.a.rep.save()
+    with tenant_context(world.a.tenant):
+        world.a.rep.save()
     with tenant_context(world.a.tenant):
         NotificationPreference.objects.create(
             tenant=world.a.tenant, membership=world.a.rep, event=PING, channels=["sms"]
@@ -371,6 +376,7 @@ def test_reps_cannot_reach_the_notification_admin(world, login):
     assert client.get(reverse("admin:crm_notificationchannel_changelist")).status_code == 403
 
 
+@platform_db
 def test_the_platform_superuser_sets_up_a_channel_for_a_tenant(world, login, django_user_model):
     root = django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")
     client = login(root)

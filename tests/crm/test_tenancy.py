@@ -4,6 +4,7 @@ from django.db import connection
 from crm.celery import TenantTask, app
 from crm.models import AuditEvent
 from crm.tenancy import NoTenantError, all_tenants_context, current_tenant, tenant_context
+from tests.conftest import platform_db
 
 
 @app.task(base=TenantTask, name="tests.count_audit_events")
@@ -33,6 +34,7 @@ def test_it_restores_the_outer_tenant_after_a_nested_scope(world):
             assert cursor.fetchone()[0] == str(world.a.tenant.pk)
 
 
+@platform_db
 def test_it_sees_every_tenant_in_all_tenants_mode(world):
     with all_tenants_context():
         assert AuditEvent.objects.count() == 2

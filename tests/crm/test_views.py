@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from crm.models import Role
+from tests.conftest import platform_db
 from tests.factories import MembershipFactory, TenantFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +152,8 @@ def test_password_change_page_works(world, login):
     assert login(world.a.rep).get(reverse("password_change")).status_code == 200
 
 
-def test_a_superuser_without_seat_reaches_the_admin(client, db):
+@platform_db
+def test_a_superuser_without_seat_reaches_the_admin(client):
     admin_user = get_user_model().objects.create_superuser("root", "root@x.invalid", "pw")
     TenantFactory(slug="gamma")
     client.force_login(admin_user, backend="django.contrib.auth.backends.ModelBackend")

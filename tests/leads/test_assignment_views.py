@@ -152,7 +152,8 @@ def test_a_manager_reassigns_with_a_reason(world, en, channel):
     latest = decisions(lead)[0]
     assert latest.kind == DecisionKind.MANUAL and latest.outcome == DecisionOutcome.ASSIGNED
     assert latest.reason == "客户指定王经理对接" and latest.actor == world.a.manager.user
-    assert latest.previous_owner == world.a.rep
+    with tenant_context(t):
+        assert latest.previous_owner == world.a.rep
     with tenant_context(t):
         event = AuditEvent.objects.get(action="lead.reassigned", object_id=str(lead.public_id))
         assert event.actor == world.a.manager.user

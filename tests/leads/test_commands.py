@@ -21,6 +21,7 @@ from leads.models import (
     Lead,
     MappingPreset,
 )
+from tests.conftest import platform_db
 from tests.leads.factories import make_event, post_signed
 
 
@@ -110,7 +111,7 @@ def test_a_webhook_signed_with_the_printed_secret_is_accepted(world, client):
     assert wrong.status_code == 401
 
 
-@pytest.mark.django_db
+@platform_db
 def test_redrive_inline_turns_an_old_received_event_into_a_lead(world):
     tenant = world.a.tenant
     old = make_event(
@@ -142,7 +143,7 @@ def test_redrive_inline_turns_an_old_received_event_into_a_lead(world):
         assert Lead.objects.count() == 1
 
 
-@pytest.mark.django_db
+@platform_db
 def test_redrive_queues_the_stale_events_again(world, monkeypatch):
     from leads import tasks
 

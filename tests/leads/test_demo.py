@@ -75,13 +75,15 @@ def _assert_tenants_and_users(client, demo) -> None:
     from django.contrib.auth import get_user_model
 
     assert Tenant.objects.filter(slug="acme").exists()
-    users = get_user_model().objects.filter(memberships__tenant=demo)
     expected = {"admin", "manager", "marketing", "service", *(f"rep{i}" for i in range(1, 7))}
-    assert set(users.values_list("username", flat=True)) == expected
-    assert Membership.objects.get(tenant=demo, user__username="rep3").role == Role.REP
-    assert Membership.objects.get(tenant=demo, user__username="admin").role == Role.ADMIN
+    with tenant_context(demo):  # memberships are row-level secured
+        users = get_user_model().objects.filter(memberships__tenant=demo)
+        assert set(users.values_list("username", flat=True)) == expected
+        assert Membership.objects.get(tenant=demo, user__username="rep3").role == Role.REP
+        assert Membership.objects.get(tenant=demo, user__username="admin").role == Role.ADMIN
     # the admin and the manager can switch to acme
-    assert Membership.objects.filter(tenant__slug="acme").count() == 2
+    with tenant_context(Tenant.objects.get(slug="acme")):
+        assert Membership.objects.filter(tenant__slug="acme").count() == 2
     response = client.post("/accounts/login/", {"username": "rep1", "password": "demo-pass-2026"})
     assert response.status_code == 302
 

@@ -29,6 +29,7 @@ from leads.models import (
     ScoreRule,
 )
 from leads.services import inbound_event_process
+from tests.conftest import platform_db
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel, make_event, make_lead
 
@@ -148,7 +149,8 @@ def test_revisit_of_a_departed_owner_is_dispatched(world):
     first = intake(t, phone="13812345679")
     departed = first.owner
     departed.is_active = False
-    departed.save()
+    with tenant_context(t):
+        departed.save()
     again = intake(t, phone="13812345679", message="第二次咨询")
     assert again.revisit_of_id == first.pk
     assert again.owner == (world.a.rep if departed == newcomer else newcomer)
@@ -300,6 +302,7 @@ def test_dispatch_queries_do_not_grow_with_the_number_of_reps(world):
     assert assignment_queries >= few
 
 
+@platform_db
 def test_policies_are_read_inside_one_tenant_only(world):
     from crm.tenancy import NoTenantError, all_tenants_context
 

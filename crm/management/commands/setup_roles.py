@@ -1,4 +1,6 @@
-"""Create the database and the app role that row-level security applies to.
+"""Create the database, the app role that row-level security applies to, and the platform
+role that bypasses it (DATABASE_PLATFORM_URL, default `crm_platform` with DATABASE_URL's
+password: see crm/dbroles.py).
 
 Run with DATABASE_OWNER_URL pointing at a role that may create roles and databases (the
 `postgres` superuser locally and in docker-compose; in production a DBA can run the printed
@@ -13,11 +15,14 @@ from __future__ import annotations
 import environ
 from django.core.management.base import BaseCommand, CommandError
 
-from crm.dbroles import RoleSetupError, ensure_roles, printable
+from crm.dbroles import DbUrl, RoleSetupError, ensure_roles, platform_url, printable
 
 
 class Command(BaseCommand):
-    help = "Create the PostgreSQL database and the non-owner app role (see docs/operations.md)."
+    help = (
+        "Create the PostgreSQL database, the non-owner app role and the platform role "
+        "(see docs/operations.md)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -28,17 +33,20 @@ class Command(BaseCommand):
         env = environ.Env()
         app_url = env.str("DATABASE_URL", default="")
         owner_url = env.str("DATABASE_OWNER_URL", default="")
+        platform = env.str("DATABASE_PLATFORM_URL", default="") or None
         try:
             if print_sql:
-                for line in printable(app_url, owner_url):
+                for line in printable(app_url, owner_url, platform):
                     self.stdout.write(line)
                 return
-            app, owner = ensure_roles(app_url, owner_url)
+            app, owner = ensure_roles(app_url, owner_url, platform)
+            plat = DbUrl.parse(platform_url(app_url, platform))
         except RoleSetupError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(
             self.style.SUCCESS(
                 f"database {app.name!r} ready; app role {app.user!r} (no superuser, no "
-                f"BYPASSRLS, not owner); tables owned by {owner.user!r}"
+                f"BYPASSRLS, not owner); platform role {plat.user!r} (BYPASSRLS, for the "
+                f"allow-listed platform jobs only); tables owned by {owner.user!r}"
             )
         )
