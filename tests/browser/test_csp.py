@@ -30,8 +30,8 @@ def test_the_key_pages_run_under_the_policy_without_a_refusal(page, demo, artifa
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     tenant = Tenant.objects.get(slug="demo")
-    rep1 = Membership.objects.get(tenant=tenant, user__username="rep1")
     with tenant_context(tenant):
+        rep1 = Membership.objects.get(tenant=tenant, user__username="rep1")
         lead = Lead.objects.filter(owner=rep1).order_by("-created_at").first()
     assert lead is not None
 

@@ -9,6 +9,7 @@ from crm.tenancy import tenant_context
 from customers.models import Customer, Preset
 from leads.models import Tag
 from leads.normalize import company_key
+from tests.conftest import platform_db
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +109,7 @@ def test_a_duplicate_over_two_fields_is_a_form_error(world, login, english):
     assert client.post(add, {**post, "kind": "talk_tag"}).status_code == 302
 
 
+@platform_db
 def test_the_superuser_gets_the_error_in_the_objects_tenant(world, client):
     _customer(world.a.tenant)
     _customer(world.a.tenant, "杭州西子电梯有限公司")
