@@ -686,6 +686,7 @@ class Plan:
             "owner_id": None,
             "is_suspect": me["suspect"],
             "suspect_reasons": '[{"code": "test_entry"}]' if me["suspect"] else "[]",
+            "intake_issues": "[]",
             "registry_status": "",
             "phone_key": me["phone"],
             "company_key": company_key(me["company"]),
@@ -837,6 +838,7 @@ class Plan:
                     next((s for kw, s in rules if kw in note), ""),
                     any(a for _t, a in picked)
                     or any(wd in note for wd in ("确认", "同意", "安排")),
+                    "follow_up",
                 )
             )
         if lead_id is not None:
@@ -868,6 +870,7 @@ LEAD_COLUMNS = [
     "owner_id",
     "is_suspect",
     "suspect_reasons",
+    "intake_issues",
     "registry_status",
     "phone_key",
     "company_key",
@@ -908,6 +911,7 @@ INTERACTION_COLUMNS = [
     "next_done_at",
     "suggested_status",
     "closes_loop",
+    "kind",
 ]
 
 
