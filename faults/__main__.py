@@ -8,6 +8,7 @@ import json
 import sys
 import time
 import traceback
+from concurrent.futures import ThreadPoolExecutor
 
 from faults.stack import QUICK, VAR, FaultStack, log
 
@@ -24,6 +25,8 @@ SCENARIOS = [
     "two_beats",
     "notify_down",
 ]
+# Run at the same time when both are chosen (they share one worker and two beats).
+TOGETHER = ["two_beats", "notify_down"]
 
 
 def main(argv: list[str]) -> int:
@@ -41,32 +44,23 @@ def main(argv: list[str]) -> int:
         log("fresh database: setup_roles, migrate, collectstatic")
         stack.fresh_database()
         world = stack.dj("world")
+        together = [n for n in TOGETHER if n in names]
         for name in names:
-            log(f"--- {name}")
-            t0 = time.monotonic()
-            try:
-                module = importlib.import_module(f"faults.scenarios.{name}")
-                figures = module.run(stack, world)
-            except Exception as exc:
-                figures = {
-                    "ok": False,
-                    "key": f"crashed: {exc.__class__.__name__}",
-                    "error": traceback.format_exc()[-2000:],
-                }
-            finally:
-                stack.stop_procs()
-                if not stack.stack._redis_running():
-                    stack.start_redis()
-                stack.flush_redis()
-            result = {
-                "scenario": name,
-                "ok": bool(figures.pop("ok")),
-                "duration_s": round(time.monotonic() - t0, 1),
-                "quick": QUICK,
-                **figures,
-            }
-            print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
-            results.append(result)
+            if len(together) > 1 and name in together:
+                if name != together[0]:
+                    continue
+                log(f"--- {' + '.join(together)}, together")
+                group = run_together(stack, world, together)
+            else:
+                log(f"--- {name}")
+                group = [run_one(stack, world, name)]
+            stack.stop_procs()
+            if not stack.stack._redis_running():
+                stack.start_redis()
+            stack.flush_redis()
+            for result in group:
+                print(json.dumps(result, ensure_ascii=False, default=str), flush=True)
+                results.append(result)
     finally:
         stack.stop_procs()
         stack.stop_servers()
@@ -76,6 +70,37 @@ def main(argv: list[str]) -> int:
         json.dumps(results, ensure_ascii=False, default=str, indent=1)
     )
     return 0 if results and all(r["ok"] for r in results) else 1
+
+
+def run_one(stack, world, name: str, **kwargs) -> dict:
+    t0 = time.monotonic()
+    try:
+        module = importlib.import_module(f"faults.scenarios.{name}")
+        figures = module.run(stack, world, **kwargs)
+    except Exception as exc:  # a crashed scenario is a failed one
+        figures = {
+            "ok": False,
+            "key": f"crashed: {exc.__class__.__name__}",
+            "error": traceback.format_exc()[-2000:],
+        }
+    return {
+        "scenario": name,
+        "ok": bool(figures.pop("ok")),
+        "duration_s": round(time.monotonic() - t0, 1),
+        "quick": QUICK,
+        **figures,
+    }
+
+
+def run_together(stack, world, names: list[str]) -> list[dict]:
+    """The two 10-minute scenarios at once, on one worker and two beats (two_beats.start):
+    two_beats' SLA clocks are in faults-a, notify_down's alerts in faults-b."""
+    from faults.scenarios import two_beats
+
+    two_beats.start(stack)
+    with ThreadPoolExecutor(len(names)) as pool:
+        futures = [pool.submit(run_one, stack, world, n, started=True) for n in names]
+        return [f.result() for f in futures]
 
 
 def summary(results: list[dict], total: float) -> None:
