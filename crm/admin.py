@@ -5,9 +5,12 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
-from django.core.exceptions import ValidationError
+from django.core.exceptions import FieldDoesNotExist, ValidationError
+from django.db import models
+from django.db.models import Value
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.text import get_text_list
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -46,6 +49,83 @@ def has_admin_role(request, roles) -> bool:
         return True
     membership = getattr(request, "membership", None)
     return membership is not None and membership.role in roles
+
+
+def _label(model, form_field, name):
+    try:
+        return model._meta.get_field(name).verbose_name
+    except FieldDoesNotExist:
+        return form_field.label or name
+
+
+class TenantUniqueForm(forms.ModelForm):
+    """Mixed into a TenantModelAdmin's form (get_form): the tenant-scoped unique constraints
+    as form errors.
+
+    The tenant is not a tenant admin's form field, and derived fields (a customer's
+    normalised name) are not form fields either, so Django skips every constraint that
+    names them and the save would end in an IntegrityError (a 500). Here each
+    UniqueConstraint on `tenant` whose other fields are on the form (or derived from
+    one, `TenantModelAdmin.derived_fields`) is checked against the tenant's rows, and a
+    clash is an error on that field (or the form's, for several).
+    """
+
+    admin_tenant = None  # the request's tenant; None for the platform superuser
+    derived_fields: dict[str, str] = {}  # a derived field -> the form field it comes from
+    prepare_instance = None  # fills the derived fields from the form's values
+
+    def _post_clean(self):
+        super()._post_clean()
+        if self.prepare_instance is not None:
+            self.prepare_instance(self.instance)
+        tenant_id = self.admin_tenant.pk if self.admin_tenant else self.instance.tenant_id
+        if tenant_id is None:
+            return
+        for constraint in self._meta.model._meta.constraints:
+            if isinstance(constraint, models.UniqueConstraint):
+                self._check_tenant_unique(constraint, tenant_id)
+
+    def _check_tenant_unique(self, constraint, tenant_id):
+        model = self._meta.model
+        fields = list(constraint.fields)
+        if "tenant" not in fields or constraint.expressions:
+            return
+        others = [name for name in fields if name != "tenant"]
+        shown = [self.derived_fields.get(name, name) for name in others]
+        if any(name not in self.fields or self.has_error(name) for name in shown):
+            return  # not the user's to change here, or wrong already
+        if "tenant" in self.fields and not set(others) & set(self.derived_fields):
+            return  # all on the form: Django checks it itself
+        lookup = {"tenant_id": tenant_id}
+        for name in others:
+            field = model._meta.get_field(name)
+            value = getattr(self.instance, field.attname)
+            if value is None:
+                return  # NULLs never clash
+            lookup[field.attname] = value
+        if constraint.condition is not None:
+            against = self.instance._get_field_expression_map(meta=model._meta)
+            against["tenant"] = Value(tenant_id)
+            if not constraint.condition.check(against):
+                return
+        clashes = model._base_manager.filter(**lookup)
+        if constraint.condition is not None:
+            clashes = clashes.filter(constraint.condition)
+        if self.instance.pk is not None:
+            clashes = clashes.exclude(pk=self.instance.pk)
+        if not clashes.exists():
+            return
+        labels = [str(_label(model, self.fields[name], name)) for name in shown]
+        if labels:
+            message = _("This tenant already has a %(model)s with this %(fields)s.") % {
+                "model": model._meta.verbose_name,
+                "fields": get_text_list(labels, _("and")),
+            }
+        else:
+            message = _("This tenant already has a %(model)s.") % {
+                "model": model._meta.verbose_name
+            }
+        self.add_error(shown[0] if len(shown) == 1 else None, message)
 
 
 class TenantModelAdmin(admin.ModelAdmin):
@@ -102,6 +182,22 @@ class TenantModelAdmin(admin.ModelAdmin):
         exclude = list(super().get_exclude(request, obj) or [])
         return [*exclude, "tenant"] if not request.user.is_superuser else exclude
 
+    # A derived field in a tenant-scoped unique constraint -> the form field it comes from
+    # (a customer's normalised name_key -> name), with prepare_instance filling it in.
+    derived_fields: dict[str, str] = {}
+
+    def prepare_instance(self, obj):
+        """Fill in the fields derived from the form's values, before validation and save."""
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        attrs = {
+            "admin_tenant": None if request.user.is_superuser else request.tenant,
+            "derived_fields": self.derived_fields,
+            "prepare_instance": staticmethod(self.prepare_instance),
+        }
+        return type(form.__name__, (TenantUniqueForm, form), attrs)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         kwargs["queryset"] = self._tenant_choices(db_field, request, kwargs.get("queryset"))
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
@@ -120,6 +216,7 @@ class TenantModelAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if not request.user.is_superuser or getattr(obj, "tenant_id", None) is None:
             obj.tenant = request.tenant
+        self.prepare_instance(obj)
         super().save_model(request, obj, form, change)
         audit(
             tenant=obj.tenant,

@@ -8,6 +8,7 @@ and their settings come from var/local.env, which the environment overrides.
 Every variable is listed in README.md's configuration table.
 """
 
+import ipaddress
 from pathlib import Path
 
 import environ
@@ -80,6 +81,10 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Above everything that may query the database: PostgreSQL unreachable answers 503 with
+    # Retry-After instead of a 500 (crm/outage.py). Below SecurityMiddleware, whose headers
+    # the 503 then gets too.
+    "crm.outage.OutageMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "crm.middleware.LanguageMiddleware",
@@ -125,6 +130,8 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
         "DATABASE_URL must name a PostgreSQL (15 or newer) database: postgres://…"
     )
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+# A kept connection is tested before a request reuses it: after a PostgreSQL restart the
+# next request opens a new one instead of failing on the dead socket.
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if env.str("DATABASE_OWNER_URL", default=""):
     # The owner runs migrations and nothing else (crm/management/commands/migrate.py).
@@ -134,8 +141,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache, sessions ------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # A Redis that does not answer costs a cache call about this long, never a hung worker.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
 }
+# Sessions (and so log-in) live in PostgreSQL, CSRF tokens in a cookie: the product keeps
+# working while Redis is down. The cache only holds what can be lost (the hosted form's
+# rate-limit counters, which fall back to PostgreSQL; the registry look-ups of a task).
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Auth -----------------------------------------------------------------------------
@@ -158,6 +173,22 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_RESET_ON_SUCCESS = True
 AXES_VERBOSE = False
+# The visitor's address as the product sees it (crm.http.client_ip: behind the proxy, from
+# X-Forwarded-For), not the proxy's: else five failures from anywhere lock a user for all.
+AXES_CLIENT_IP_CALLABLE = "crm.http.axes_client_ip"
+# One row per failure (username, address, time): the per-username slow-down counts them.
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+# An attempt refused by a lock is not a failure: the password was not checked. (It would
+# else count towards the slow-down below, which one address could then set off alone.)
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A guesser spread over many addresses (crm.login_throttle): after LOGIN_SLOWDOWN_AFTER
+# failures for one username within the window, from any address, each further attempt for
+# it is checked only LOGIN_SLOWDOWN_BASE_SECONDS × 2^k seconds (at most _MAX_) after the
+# last failure; earlier ones are refused (429) without looking at the password.
+LOGIN_SLOWDOWN_AFTER = env.int("LOGIN_SLOWDOWN_AFTER", default=20)
+LOGIN_SLOWDOWN_WINDOW_MINUTES = env.int("LOGIN_SLOWDOWN_WINDOW_MINUTES", default=15)
+LOGIN_SLOWDOWN_BASE_SECONDS = 2
+LOGIN_SLOWDOWN_MAX_SECONDS = env.int("LOGIN_SLOWDOWN_MAX_SECONDS", default=60)
 
 # --- i18n -----------------------------------------------------------------------------
 LANGUAGE_CODE = "zh-hans"
@@ -195,6 +226,11 @@ SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container health check speaks plain HTTP
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
 TRUST_X_FORWARDED_FOR = env.bool("BEHIND_HTTPS_PROXY", default=False)
+# The proxies' addresses or networks (e.g. "10.0.0.0/8,172.16.0.0/12"); unset, the address
+# that connects to us is taken for the one proxy. Read by crm.http.client_ip.
+TRUSTED_PROXIES = [
+    ipaddress.ip_network(p, strict=False) for p in env.list("TRUSTED_PROXIES", default=[])
+]
 if TRUST_X_FORWARDED_FOR:
     # The proxy terminates TLS and says so; without this every request looks like http.
     # Its X-Forwarded-For also gives the visitor's address (crm.http.client_ip).

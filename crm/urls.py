@@ -4,7 +4,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import notify_views, views
+from crm import login, notify_views, views
 from crm.middleware import tenant_exempt
 from leads import hooks, public
 
@@ -14,7 +14,7 @@ urlpatterns = [
     path("favicon.ico", tenant_exempt(views.favicon), name="favicon"),
     path(
         "accounts/login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
+        login.LoginView.as_view(redirect_authenticated_user=True),
         name="login",
     ),
     path("accounts/logout/", tenant_exempt(auth_views.LogoutView.as_view()), name="logout"),

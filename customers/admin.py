@@ -71,11 +71,12 @@ class CustomerAdmin(TenantModelAdmin):
         "created_at",
     ]
 
-    def save_model(self, request, obj, form, change):
+    derived_fields = {"name_key": "name"}  # one customer per normalised name
+
+    def prepare_instance(self, obj):
         from leads.normalize import company_key
 
         obj.name_key = company_key(obj.name)
-        super().save_model(request, obj, form, change)
 
     def save_formset(self, request, form, formset, change):
         from leads.normalize import parse_phone

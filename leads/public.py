@@ -4,12 +4,19 @@ menus, websites and trade-show QR codes point at, and its QR code.
 Public: no log-in, found by the channel's unguessable key. CSRF applies as usual (the
 page is rendered before it is posted, which sets the token cookie). Submissions go into
 the inbox exactly like webhook payloads; the pipeline turns them into leads.
+
+Redis down does not lose a visitor: the form needs no session, the rate limit falls back
+to counting stored submissions, and a failed publish leaves the stored event to the
+re-drive sweep. PostgreSQL down answers the 503 page (crm/outage.py).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import logging
+from datetime import timedelta
+from types import SimpleNamespace
 from urllib.parse import urlencode
 
 import segno
@@ -19,9 +26,11 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.cache import patch_cache_control
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.http import require_http_methods, require_safe
+from kombu.exceptions import OperationalError as BrokerError
 
 from crm.http import client_ip
 from crm.tenancy import tenant_context
@@ -29,7 +38,7 @@ from leads.access import channel_by_key
 from leads.forms import HONEYPOT, LeadFormSubmission, utm_from
 from leads.hooks import kept_headers
 from leads.messages import intake_message
-from leads.models import Channel, ChannelType, EventSource
+from leads.models import Channel, ChannelType, EventSource, InboundEvent
 from leads.services import inbound_event_receive
 
 # Channels whose leads come in through this form; the others speak their own protocols.
@@ -37,6 +46,11 @@ FORM_CHANNEL_TYPES = (ChannelType.WEB_FORM, ChannelType.WECHAT_OA, ChannelType.T
 RATE_WINDOW = 10 * 60  # seconds
 HONEYPOT_ERROR = "honeypot field filled (spam)"
 QR_FORMATS = {"svg": "image/svg+xml", "png": "image/png"}
+# While the cache is down the limit counts the IP's stored submissions instead; at most
+# this many of the channel's latest are read.
+FALLBACK_SCAN = 2000
+
+logger = logging.getLogger(__name__)
 
 
 class HttpResponseSeeOther(HttpResponseRedirect):
@@ -56,16 +70,38 @@ def _unavailable(request: HttpRequest) -> HttpResponse:
 
 def _over_rate_limit(request: HttpRequest, channel: Channel) -> bool:
     """Count this POST; True once the IP has sent more than the limit to the channel in
-    the window (the window starts with the IP's first POST)."""
+    the window (the window starts with the IP's first POST).
+
+    The counter lives in the cache (Redis). When the cache cannot be reached the form does
+    not fail: the limit is then checked against the submissions PostgreSQL holds."""
     ip = client_ip(request)
     cache_key = f"leadform:{channel.key}:{ip}"
-    cache.add(cache_key, 0, timeout=RATE_WINDOW)
     try:
-        count = cache.incr(cache_key)
-    except ValueError:  # expired between add and incr
-        cache.set(cache_key, 1, timeout=RATE_WINDOW)
-        count = 1
+        cache.add(cache_key, 0, timeout=RATE_WINDOW)
+        try:
+            count = cache.incr(cache_key)
+        except ValueError:  # expired between add and incr
+            cache.set(cache_key, 1, timeout=RATE_WINDOW)
+            count = 1
+    except Exception as exc:
+        logger.warning(
+            "lead form rate limit: cache unavailable (%s: %s), counting stored submissions",
+            exc.__class__.__name__,
+            exc,
+        )
+        return _stored_from(ip, channel) >= settings.LEAD_FORM_RATE_LIMIT
     return count > settings.LEAD_FORM_RATE_LIMIT
+
+
+def _stored_from(ip: str, channel: Channel) -> int:
+    """The form submissions from `ip` that the channel stored in the last window (the
+    address as crm.http.client_ip reads it, from the headers kept with each event)."""
+    since = timezone.now() - timedelta(seconds=RATE_WINDOW)
+    with tenant_context(channel.tenant):
+        recent = InboundEvent.objects.filter(
+            channel=channel, source=EventSource.FORM, received_at__gte=since
+        ).values_list("headers", flat=True)[:FALLBACK_SCAN]
+        return sum(1 for headers in recent if client_ip(SimpleNamespace(META=headers)) == ip)
 
 
 def _page_context(request: HttpRequest, channel: Channel) -> dict:
@@ -89,16 +125,21 @@ def _page(request, channel, form, utm, *, status=200, rate_limited=False) -> Htt
 
 
 def _receive(request: HttpRequest, channel: Channel, payload: dict, error: str = "") -> None:
-    with tenant_context(channel.tenant):
-        inbound_event_receive(
-            channel=channel,
-            raw_body=json.dumps(payload, ensure_ascii=False).encode(),
-            source=EventSource.FORM,
-            payload=payload,
-            headers=kept_headers(request),
-            error=error,
-            error_detail=intake_message("honeypot") if error == HONEYPOT_ERROR else None,
-        )
+    try:
+        with tenant_context(channel.tenant):
+            inbound_event_receive(
+                channel=channel,
+                raw_body=json.dumps(payload, ensure_ascii=False).encode(),
+                source=EventSource.FORM,
+                payload=payload,
+                headers=kept_headers(request),
+                error=error,
+                error_detail=intake_message("honeypot") if error == HONEYPOT_ERROR else None,
+            )
+    except BrokerError as exc:
+        # Only the publish after the commit talks to the broker: the submission is stored,
+        # and the re-drive sweep queues it once the broker is back. The visitor is thanked.
+        logger.warning("lead form: stored, but queueing failed (%s); left to the re-drive", exc)
 
 
 @login_not_required

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from django.core.cache import cache
 from django.test import Client, RequestFactory
@@ -219,6 +221,55 @@ def test_it_limits_submissions_per_ip_and_channel(client, world, settings):
     other = make_channel(world.a.tenant, name="展会二维码", type=ChannelType.TRADE_SHOW_QR)
     assert client.post(url, VALID, REMOTE_ADDR="198.51.100.10").status_code == 303
     assert client.post(f"/f/{other.key}/", VALID, REMOTE_ADDR="198.51.100.9").status_code == 303
+
+
+def _unreachable_cache(settings):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{port}/0",
+        }
+    }
+
+
+def test_with_the_cache_down_it_limits_by_the_stored_submissions(client, world, settings, caplog):
+    settings.LEAD_FORM_RATE_LIMIT = 2
+    _unreachable_cache(settings)
+    channel = make_channel(world.a.tenant)
+    url = f"/f/{channel.key}/"
+    for n in range(2):
+        response = client.post(url, {**VALID, "message": f"第{n}次"}, REMOTE_ADDR="198.51.100.9")
+        assert response.status_code == 303  # the visitor is thanked, not shown a 500
+    assert len(_events(world.a.tenant)) == 2
+    assert "cache unavailable" in caplog.text
+
+    response = client.post(url, {**VALID, "message": "第3次"}, REMOTE_ADDR="198.51.100.9")
+
+    assert response.status_code == 429
+    assert len(_events(world.a.tenant)) == 2
+    assert client.post(url, VALID, REMOTE_ADDR="198.51.100.10").status_code == 303
+
+
+def test_with_the_cache_down_behind_the_proxy_it_counts_the_forwarded_address(
+    client, world, settings
+):
+    settings.LEAD_FORM_RATE_LIMIT = 1
+    settings.TRUST_X_FORWARDED_FOR = True
+    _unreachable_cache(settings)
+    channel = make_channel(world.a.tenant)
+    url = f"/f/{channel.key}/"
+    proxy = {"REMOTE_ADDR": "10.0.0.2"}
+    sent = client.post(url, VALID, HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy)
+    assert sent.status_code == 303
+    again = {**VALID, "message": "再次询价"}
+    assert client.post(url, again, HTTP_X_FORWARDED_FOR="203.0.113.7", **proxy).status_code == 429
+    # A forged first address does not dodge it; another visitor behind the proxy is free.
+    forged = "1.2.3.4, 203.0.113.7"
+    assert client.post(url, again, HTTP_X_FORWARDED_FOR=forged, **proxy).status_code == 429
+    assert client.post(url, again, HTTP_X_FORWARDED_FOR="203.0.113.8", **proxy).status_code == 303
 
 
 def test_it_counts_invalid_and_bot_posts_against_the_limit(client, world, settings):
