@@ -158,7 +158,14 @@ class FaultStack:
         self.stack._stop_redis()
 
     def start_redis(self) -> None:
-        self.values = self.stack._start_redis(self.values)
+        """Start Redis again on the same port (the processes keep their REDIS_URL). The
+        embedded stack would move to another port if it found this one taken, as it may
+        be for a moment by connections of the stopped server in TIME_WAIT."""
+        taken, embedded._port_taken = embedded._port_taken, lambda port: False
+        try:
+            self.values = self.stack._start_redis(self.values)
+        finally:
+            embedded._port_taken = taken
 
     def flush_redis(self) -> None:
         import redis

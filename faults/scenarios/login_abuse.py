@@ -52,7 +52,7 @@ class Client:
         self.http.close()
 
 
-def _real_user_logs_in(new_client, password: str, max_wait: float = 60) -> dict:
+def _real_user_logs_in(new_client, password: str, max_wait: float = 90) -> dict:
     """The user tries (a fresh browser each time: a signed-in one would be redirected),
     and waits out a Retry-After of up to `max_wait` seconds in all (slowed is fine; a
     longer wait counts as locked out)."""
