@@ -4,7 +4,7 @@
 window; both beats schedule leads.sla_sweep_all every minute (so the sweeps run twice as
 often as with one beat, and overlap). Afterwards each lead has exactly one SlaAlert and
 each manager exactly one notification about it (sla.unassigned goes to the tenant's
-manager and admin)."""
+active sales managers, crm.notify.managers_of)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ def run(stack, world, *, started: bool = False) -> dict:
     ch = stack.dj("channel", tenant="faults-a", name="two_beats")
     tenant_id = world["faults-a"]["id"]
     recipients = stack.sql(
-        "SELECT count(*) FROM crm_membership WHERE tenant_id = %s AND role IN ('manager','admin')",
+        "SELECT count(*) FROM crm_membership WHERE tenant_id = %s AND role = 'manager' "
+        "AND is_active",
         [tenant_id],
     )[0][0]
     stack.dj(
