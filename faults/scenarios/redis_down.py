@@ -103,6 +103,13 @@ def run(stack, world) -> dict:
     during = [a for a in burst.answers if stopped_at <= a.at <= back_at + 1]
     waited, left = wait_processed(stack, [hook["id"]], BOUND_S - (time.time() - back_at))
     acc = account(stack, [hook["id"]], acked)
+    # Not acknowledged but stored all the same: the sender retries, the retry is a duplicate.
+    refused_keys = [a.key for a in burst.answers if a.status not in (200, 202)]
+    stored_unacked = stack.sql(
+        "SELECT count(*) FROM leads_inboundevent "
+        "WHERE channel_id = %s AND idempotency_key = ANY(%s)",
+        [hook["id"], refused_keys],
+    )[0][0]
     since_back = round(time.time() - back_at - 0, 1) if left == 0 else None
 
     form_ok = [f for f in form_results if f["status"] in (302, 303) and f["thanks"]]
@@ -147,6 +154,7 @@ def run(stack, world) -> dict:
         **burst.latency(),
         "redis_down_s": round(back_at - stopped_at, 1),
         "lost": acc["missing"],
+        "stored_but_not_acknowledged": stored_unacked,
         "event_statuses": acc["statuses"],
         "still_received": left,
         "all_processed_s_after_recovery": since_back,
