@@ -59,6 +59,12 @@ def run(stack, world) -> dict:
     form_500 = [f for f in form_results if f["status"] >= 500 and f["status"] != 503]
     waited, left = wait_processed(stack, [hook["id"]], BOUND_S)
     acc = account(stack, [hook["id"]], acked)
+    refused_keys = [a.key for a in burst.answers if a.status not in (200, 202)]
+    stored_unacked = stack.sql(
+        "SELECT count(*) FROM leads_inboundevent "
+        "WHERE channel_id = %s AND idempotency_key = ANY(%s)",
+        [hook["id"], refused_keys],
+    )[0][0]
     ok = (
         not bad
         and not refused_no_retry
@@ -90,6 +96,7 @@ def run(stack, world) -> dict:
             for a in bad[:3]
         ],
         "lost": acc["missing"],
+        "stored_but_not_acknowledged": stored_unacked,
         "event_statuses": acc["statuses"],
         "still_received": left,
         "processed_within_s": waited,
