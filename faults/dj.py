@@ -60,16 +60,18 @@ def world(**_) -> dict:
                 )
             members[role] = m.pk
         out[slug] = {"id": tenant.pk, "members": members}
-    victim, created = User.objects.get_or_create(
-        username="victim", defaults={"email": "victim@example.invalid"}
-    )
-    if created:
-        victim.set_password(PASSWORD)
-        victim.save(update_fields=["password"])
-        with tenant_context(_tenant("faults-a")):
-            Membership.objects.get_or_create(
-                tenant=_tenant("faults-a"), user=victim, defaults={"role": Role.REP}
-            )
+    # login_abuse's users, one per phase (a phase's failures must not slow the next).
+    for username in ("victim-proxy", "victim-direct"):
+        victim, created = User.objects.get_or_create(
+            username=username, defaults={"email": f"{username}@example.invalid"}
+        )
+        if created:
+            victim.set_password(PASSWORD)
+            victim.save(update_fields=["password"])
+            with tenant_context(_tenant("faults-a")):
+                Membership.objects.get_or_create(
+                    tenant=_tenant("faults-a"), user=victim, defaults={"role": Role.REP}
+                )
     out["password"] = PASSWORD
     return out
 

@@ -15,12 +15,11 @@ import time
 
 import httpx
 
-USER = "victim"
-
 
 class Client:
     def __init__(self, base_url: str, *, ip: str, proxied: bool, forged: str | None = None):
         self.ip, self.proxied, self.forged = ip, proxied, forged
+        self.user = "victim-proxy" if proxied else "victim-direct"
         transport = None if proxied else httpx.HTTPTransport(local_address=ip)
         self.http = httpx.Client(base_url=base_url, timeout=30, transport=transport)
 
@@ -42,7 +41,7 @@ class Client:
             "/accounts/login/",
             data={
                 "csrfmiddlewaretoken": token.group(1) if token else "",
-                "username": USER,
+                "username": self.user,
                 "password": password,
             },
             headers={**self._headers(), "Referer": self._origin() + "/accounts/login/"},
