@@ -18,7 +18,7 @@ CHROMIUM ?= /usr/bin/chromium
 help:
 	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
 	@echo "make test  - lint and run the whole suite, browser tests included"
-	@echo "make faults - the fault and abuse scenarios on private servers (~35 min; FAULTS=name ...)"
+	@echo "make faults - the fault and abuse scenarios on private servers (~37 min; FAULTS=name ...)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.11 or newer is needed to create .venv"; exit 1; }
@@ -59,7 +59,7 @@ test: $(STAMP) lint chromium
 
 # The fault and abuse suite (docs/reliability.md): real gunicorn, Celery worker and beat on
 # private PostgreSQL and Redis under var/faults/, never DATABASE_URL's or REDIS_URL's.
-# About 35 minutes; `make faults FAULTS="hostile ssrf"` runs some scenarios.
+# About 37 minutes; `make faults FAULTS="hostile ssrf"` runs some scenarios.
 faults: $(STAMP)
 	$(PY) -m faults $(FAULTS)
 

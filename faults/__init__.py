@@ -6,7 +6,7 @@ wheels in .venv (crm/embedded.py), gunicorn, a Celery worker and beat, DEBUG off
 role. Each scenario prints its figures as one JSON object and fails the run when a
 promise does not hold; a summary table closes the run.
 
-    python -m faults                 # every scenario (about 35 minutes)
+    python -m faults                 # every scenario (about 37 minutes)
     python -m faults hostile ssrf    # some of them
     FAULTS_QUICK=1 python -m faults  # small sizes and short waits, for development only
 
