@@ -13,11 +13,12 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test lint format messages venv chromium clean
+.PHONY: help run test faults lint format messages venv chromium clean
 
 help:
 	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
 	@echo "make test  - lint and run the whole suite, browser tests included"
+	@echo "make faults - the fault and abuse scenarios on private servers (~37 min; FAULTS=name ...)"
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON_BOOT)" || { echo "Python 3.11 or newer is needed to create .venv"; exit 1; }
@@ -55,6 +56,12 @@ test: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
 test: $(STAMP) lint chromium
 	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault and abuse suite (docs/reliability.md): real gunicorn, Celery worker and beat on
+# private PostgreSQL and Redis under var/faults/, never DATABASE_URL's or REDIS_URL's.
+# About 37 minutes; `make faults FAULTS="hostile ssrf"` runs some scenarios.
+faults: $(STAMP)
+	$(PY) -m faults $(FAULTS)
 
 messages: export DEBUG ?= True
 messages: $(STAMP)
