@@ -116,8 +116,9 @@ BEGIN
   IF NEW.tenant_id IS NULL OR NOT EXISTS (
     SELECT 1 FROM {dst_table} d WHERE d.id = NEW.{dst_col} AND d.tenant_id = NEW.tenant_id
   ) THEN
-    RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = '{table}: ' ||
-      NEW.{src_col} || ' and ' || NEW.{dst_col} || ' are not of one visible tenant';
+    RAISE EXCEPTION USING ERRCODE = 'check_violation', MESSAGE = '{table}: '
+      || coalesce(NEW.{src_col}::text, 'NULL') || ' and '
+      || coalesce(NEW.{dst_col}::text, 'NULL') || ' are not of one visible tenant';
   END IF;
   RETURN NEW;
 END $$""",  # noqa: S608 — names from a migration

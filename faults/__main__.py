@@ -74,6 +74,7 @@ def main(argv: list[str]) -> int:
 
 def run_one(stack, world, name: str, **kwargs) -> dict:
     t0 = time.monotonic()
+    restarts_before = len(stack.restarts)
     try:
         module = importlib.import_module(f"faults.scenarios.{name}")
         figures = module.run(stack, world, **kwargs)
@@ -89,6 +90,8 @@ def run_one(stack, world, name: str, **kwargs) -> dict:
         "duration_s": round(time.monotonic() - t0, 1),
         "quick": QUICK,
         **figures,
+        # Processes that exited by themselves during the scenario and were restarted.
+        "unplanned_restarts": stack.restarts[restarts_before:],
     }
 
 

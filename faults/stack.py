@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -48,6 +49,10 @@ class Proc:
         self.name, self.argv, self.env = name, argv, env
         self.popen: subprocess.Popen | None = None
         self.starts = 0
+        # Supervision (the compose file's `restart: unless-stopped`): a process that exits
+        # by itself is started again; one the suite kills or stops on purpose is not.
+        self.held_down = False
+        self.exits: list[int] = []  # exit codes of the unplanned exits
 
     def start(self) -> Proc:
         LOGS.mkdir(parents=True, exist_ok=True)
@@ -65,6 +70,7 @@ class Proc:
         )
         out.close()
         self.starts += 1
+        self.held_down = False
         return self
 
     @property
@@ -79,11 +85,13 @@ class Proc:
 
     def kill(self) -> None:
         """SIGKILL to the whole group (the master and its forked children)."""
+        self.held_down = True
         self.signal_group(signal.SIGKILL)
         if self.popen is not None:
             self.popen.wait()
 
     def stop(self, timeout: float = 15) -> None:
+        self.held_down = True
         if not self.alive:
             self.signal_group(signal.SIGKILL)  # orphans of a dead master
             return
@@ -104,6 +112,29 @@ class FaultStack:
         self.values: dict[str, str] = {}
         self.procs: list[Proc] = []
         self.port = free_port()
+        self.restarts: list[dict] = []  # every unplanned exit, in order
+        self._supervisor = threading.Thread(target=self._supervise, daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self) -> None:
+        """Start again, after 2 s, a product process that exited on its own (as the
+        compose file's restart policy and `make run`'s supervisor do): a Celery worker
+        exits when it loses the broker at the wrong moment, and is meant to be restarted."""
+        while True:
+            time.sleep(2)
+            for proc in list(self.procs):
+                if proc.popen is None or proc.held_down or proc.alive:
+                    continue
+                code = proc.popen.returncode
+                proc.exits.append(code)
+                self.restarts.append({"process": proc.name, "exit_code": code})
+                log(f"{proc.name} exited by itself (code {code}): restarting it")
+                proc.signal_group(signal.SIGKILL)  # orphans of the dead master
+                proc.start()
+
+    def unplanned_exits(self) -> dict[str, list[int]]:
+        """The processes that exited by themselves and were restarted, with exit codes."""
+        return {p.name: list(p.exits) for p in self.procs if p.exits}
 
     # --- servers -------------------------------------------------------------------
     def start_servers(self) -> None:
@@ -199,6 +230,9 @@ class FaultStack:
             PUBLIC_BASE_URL=f"http://127.0.0.1:{self.port}",
             ALLOWED_HOSTS="127.0.0.1,localhost",
             LOG_LEVEL="WARNING",
+            # Plain HTTP on 127.0.0.1: no redirect to HTTPS, cookies over HTTP.
+            SECURE_SSL_REDIRECT="False",
+            SECURE_COOKIES="False",
             PYTHONUNBUFFERED="1",
             DJANGO_SETTINGS_MODULE="crm.settings",
         )
@@ -249,6 +283,8 @@ class FaultStack:
     def web(self, *, workers: int = 2, threads: int | None = None, **extra: str) -> Proc:
         argv = [
             str(Path(PY).with_name("gunicorn")),
+            "--config",
+            "crm/gunicorn.conf.py",  # the production configuration (threads, read timeouts)
             "crm.wsgi:application",
             "--bind",
             f"127.0.0.1:{self.port}",

@@ -296,6 +296,23 @@ def test_a_lead_cannot_be_tagged_with_another_tenants_tag(world):
         )
 
 
+@pytest.mark.parametrize("half", ["lead", "tag"])
+def test_a_link_row_of_another_tenants_lead_or_no_tag_is_refused_by_name(world, half):
+    """The trigger's refusal names the rows even when one of them is missing or hidden
+    (a NULL once made the refusal itself fail: "RAISE statement option cannot be null")."""
+    lead = make_lead(world.b.tenant if half == "lead" else world.a.tenant)
+    tag = make_tag(world.a.tenant)
+    values = [lead.pk, tag.pk] if half == "lead" else [lead.pk, None]
+    with (
+        tenant_context(world.a.tenant),
+        pytest.raises(DatabaseError, match="not of one visible tenant") as refused,
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("INSERT INTO leads_lead_tags (lead_id, tag_id) VALUES (%s, %s)", values)
+    assert refused.value.__cause__.sqlstate == "23514"  # check_violation
+
+
 def test_the_channel_key_lookup_answers_only_ids(world):
     channel = make_channel(world.b.tenant)
     with tenant_context(world.a.tenant), connection.cursor() as cursor:
