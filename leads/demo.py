@@ -245,6 +245,9 @@ class _Maker:
     def __init__(self, seed: int = SEED):
         self.rnd = random.Random(seed)  # noqa: S311 — demo data, not secrets
         self.used_phones: set[str] = set()
+        # (company, contact) keys given out: a new person never matches an earlier one
+        # by company and contact (the intake's other revisit key).
+        self.used_contacts: set[tuple[str, str]] = set()
         self.people: list[dict] = []  # earlier persons, for revisits
         self.serial = 0
 
@@ -289,10 +292,17 @@ class _Maker:
 
     def person(self) -> dict:
         phone, province, city = self.phone()
-        company, industry = self.company(city)
-        name = self.name()
-        if self.rnd.random() < 0.15:
-            name = name[0] + self.rnd.choice(HONORIFICS)
+        for _ in range(200):
+            company, industry = self.company(city)
+            name = self.name()
+            if self.rnd.random() < 0.15:
+                name = name[0] + self.rnd.choice(HONORIFICS)
+            key = (normalize.company_key(company), normalize.person_key(name))
+            if key not in self.used_contacts:
+                self.used_contacts.add(key)
+                break
+        else:  # pragma: no cover
+            raise RuntimeError("no new company and contact found")
         email = ""
         if self.rnd.random() < 0.4:
             local = (
@@ -629,6 +639,9 @@ OPEN_AT_END = 2
 RETURNS = 3  # valid leads verified on the first call and then left: the sweep returns them
 RETURN_AGE = timedelta(hours=120)  # old enough for the 72 h after their step's day
 REASSIGN_REASON = "客户指定对接人"
+# The board part gives each rep one revisit in these last hours (leads/demo_board.py): the
+# history's arrivals then are new enquiries only, so that revisit is the rep's only one.
+TODAY_REVISITS = timedelta(hours=6)
 
 FIRST_NOTES_VALID = [
     "电话沟通，需求真实，已约下周演示",
@@ -728,7 +741,7 @@ class _Story:
         moments = self.maker.times(len(plan) + 3, self.now)
         self.failed_moments = moments[-3:]
         previous = self.now - timedelta(days=DAYS)
-        for (channel_type, payload, _kind), moment in zip(plan, moments, strict=False):
+        for (channel_type, payload, kind), moment in zip(plan, moments, strict=False):
             # Due work first (a touch a few seconds after `moment` too: its lead is decided
             # at `moment` plus a few seconds, so every decision sees the zone it records).
             self._until(moment + timedelta(seconds=9))
@@ -739,6 +752,11 @@ class _Story:
                 self.on_leave = True  # rep6 leaves: "unavailable" in every decision from here
                 RepProfile.objects.filter(membership=self.reps[AWAY]).update(is_available=False)
             previous = moment + timedelta(seconds=10)
+            if kind != "new" and moment >= self.now - TODAY_REVISITS:
+                # The last hours are the board's: its revisit is each rep's only one then
+                # (and a "测试" suspect would be a revisit of the previous one).
+                person = self.maker.person()
+                payload = self.maker.payload(channel_type, person, self.maker.message(person))
             intake = self._intake(channel_type, payload)
             if intake is None:
                 continue
