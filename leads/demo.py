@@ -832,8 +832,9 @@ class _Story:
         while self.todo and self.todo[0][0] <= moment:
             at, _seq, action, lead_id, data = heapq.heappop(self.todo)
             if at >= leave and Lead.objects.filter(pk=lead_id, owner_id=away).exists():
-                # rep6 does nothing once the leave has begun: work planned for a lead the
-                # engine gave them just before it stays undone (the SLA clocks run on).
+                # rep6 does nothing once the leave has begun: follow-ups planned past it
+                # stay undone (the SLA clocks run on; `_plan_work` has the first call and
+                # the verdict made before it).
                 continue
             if action == "touch":
                 self._touch(lead_id, at, **data)
@@ -908,6 +909,17 @@ class _Story:
             self.open[owner] += 1  # arrived a moment ago
             return
         first = assigned + timedelta(minutes=min(latest, 5 + rnd.expovariate(1 / 45)))
+        leave = self.now - timedelta(days=LEAVE_DAYS)
+        before_leave = owner == self.reps[AWAY].pk and first >= leave - timedelta(minutes=30)
+        if before_leave:
+            # rep6 finishes before the leave what they start: a lead touched once and left
+            # unverified would go back to the pool unverified, and every lead left
+            # untouched counts as a late first touch (three make a streak). Only one that
+            # arrives as the leave begins stays untouched.
+            if assigned >= leave - timedelta(minutes=2):
+                self.open[owner] += 1
+                return
+            first = min(first, leave - timedelta(minutes=2))
         valid = rnd.random() < (0.25 if lead.is_suspect else 0.65)
         if valid and self.returns < RETURNS and age > RETURN_AGE and rnd.random() < 0.12:
             # Verified on the first call, its next step due that day, then nothing: more
@@ -918,6 +930,8 @@ class _Story:
         notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
         self._push(first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes))
         verified = first + timedelta(minutes=rnd.randint(2, 25))
+        if before_leave:
+            verified = min(verified, leave - timedelta(seconds=30))
         status = LeadStatus.VALID if valid else LeadStatus.INVALID
         self._push(verified, "verify", lead.pk, status=status)
         if not valid:
