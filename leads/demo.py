@@ -44,7 +44,7 @@ import random
 from collections import Counter, defaultdict
 from datetime import timedelta
 
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -439,8 +439,9 @@ class _Maker:
             person["email"] = person["email"] or f"{self.rnd.randint(10**6, 10**9)}@qq.com"
         return person
 
-    def plan(self, count: int) -> list[tuple[str, dict, str]]:
-        """(channel type, payload, kind) in chronological order; kind is new/revisit/suspect."""
+    def plan(self, count: int) -> list[tuple[str, dict, str, dict]]:
+        """(channel type, payload, kind, person) in chronological order; kind is
+        new/revisit/suspect."""
         types, weights = zip(*CHANNEL_WEIGHTS.items(), strict=True)
         rows = []
         for _ in range(count):
@@ -467,7 +468,7 @@ class _Maker:
                 kind = "new"
                 message = self.message(person)
                 self.people.append(person)
-            rows.append((channel_type, self.payload(channel_type, person, message), kind))
+            rows.append((channel_type, self.payload(channel_type, person, message), kind, person))
         return rows
 
     def times(self, count: int, now) -> list:
@@ -741,7 +742,7 @@ class _Story:
         moments = self.maker.times(len(plan) + 3, self.now)
         self.failed_moments = moments[-3:]
         previous = self.now - timedelta(days=DAYS)
-        for (channel_type, payload, kind), moment in zip(plan, moments, strict=False):
+        for (channel_type, payload, kind, person), moment in zip(plan, moments, strict=False):
             # Due work first (a touch a few seconds after `moment` too: its lead is decided
             # at `moment` plus a few seconds, so every decision sees the zone it records).
             self._until(moment + timedelta(seconds=9))
@@ -752,9 +753,11 @@ class _Story:
                 self.on_leave = True  # rep6 leaves: "unavailable" in every decision from here
                 RepProfile.objects.filter(membership=self.reps[AWAY]).update(is_available=False)
             previous = moment + timedelta(seconds=10)
-            if kind != "new" and moment >= self.now - TODAY_REVISITS:
+            if kind != "new" and (moment >= self.now - TODAY_REVISITS or self._of_away_rep(person)):
                 # The last hours are the board's: its revisit is each rep's only one then
-                # (and a "测试" suspect would be a revisit of the previous one).
+                # (and a "测试" suspect would be a revisit of the previous one). A revisit
+                # of rep6's customer during the leave would be theirs, left untouched: a
+                # late first touch at the sweep.
                 person = self.maker.person()
                 payload = self.maker.payload(channel_type, person, self.maker.message(person))
             intake = self._intake(channel_type, payload)
@@ -769,6 +772,19 @@ class _Story:
             if lead.status == LeadStatus.ASSIGNED:
                 self._plan_work(lead, moment, assigned)
         self._until(self.now)
+
+    def _of_away_rep(self, person: dict) -> bool:
+        """During rep6's leave: does `person` match (phone, or company and contact) an
+        earlier lead of rep6's, so that the engine would hand it to them?"""
+        if not self.on_leave:
+            return False
+        match = Q(
+            company_key=normalize.company_key(person["company"]),
+            contact_key=normalize.person_key(person["name"]),
+        )
+        if len(person["phone"]) >= 8:
+            match |= Q(phone_key__endswith=person["phone"][-8:])
+        return Lead.objects.filter(match, owner=self.reps[AWAY]).exists()
 
     def _intake(self, channel_type: str, payload: dict):
         event, created = inbound_event_receive(
