@@ -44,7 +44,7 @@ import random
 from collections import Counter, defaultdict
 from datetime import timedelta
 
-from django.db.models import Count, F, Max
+from django.db.models import Count, F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -245,6 +245,9 @@ class _Maker:
     def __init__(self, seed: int = SEED):
         self.rnd = random.Random(seed)  # noqa: S311 — demo data, not secrets
         self.used_phones: set[str] = set()
+        # (company, contact) keys given out: a new person never matches an earlier one
+        # by company and contact (the intake's other revisit key).
+        self.used_contacts: set[tuple[str, str]] = set()
         self.people: list[dict] = []  # earlier persons, for revisits
         self.serial = 0
 
@@ -289,10 +292,17 @@ class _Maker:
 
     def person(self) -> dict:
         phone, province, city = self.phone()
-        company, industry = self.company(city)
-        name = self.name()
-        if self.rnd.random() < 0.15:
-            name = name[0] + self.rnd.choice(HONORIFICS)
+        for _ in range(200):
+            company, industry = self.company(city)
+            name = self.name()
+            if self.rnd.random() < 0.15:
+                name = name[0] + self.rnd.choice(HONORIFICS)
+            key = (normalize.company_key(company), normalize.person_key(name))
+            if key not in self.used_contacts:
+                self.used_contacts.add(key)
+                break
+        else:  # pragma: no cover
+            raise RuntimeError("no new company and contact found")
         email = ""
         if self.rnd.random() < 0.4:
             local = (
@@ -429,8 +439,9 @@ class _Maker:
             person["email"] = person["email"] or f"{self.rnd.randint(10**6, 10**9)}@qq.com"
         return person
 
-    def plan(self, count: int) -> list[tuple[str, dict, str]]:
-        """(channel type, payload, kind) in chronological order; kind is new/revisit/suspect."""
+    def plan(self, count: int) -> list[tuple[str, dict, str, dict]]:
+        """(channel type, payload, kind, person) in chronological order; kind is
+        new/revisit/suspect."""
         types, weights = zip(*CHANNEL_WEIGHTS.items(), strict=True)
         rows = []
         for _ in range(count):
@@ -457,7 +468,7 @@ class _Maker:
                 kind = "new"
                 message = self.message(person)
                 self.people.append(person)
-            rows.append((channel_type, self.payload(channel_type, person, message), kind))
+            rows.append((channel_type, self.payload(channel_type, person, message), kind, person))
         return rows
 
     def times(self, count: int, now) -> list:
@@ -629,6 +640,9 @@ OPEN_AT_END = 2
 RETURNS = 3  # valid leads verified on the first call and then left: the sweep returns them
 RETURN_AGE = timedelta(hours=120)  # old enough for the 72 h after their step's day
 REASSIGN_REASON = "客户指定对接人"
+# The board part gives each rep one revisit in these last hours (leads/demo_board.py): the
+# history's arrivals then are new enquiries only, so that revisit is the rep's only one.
+TODAY_REVISITS = timedelta(hours=6)
 
 FIRST_NOTES_VALID = [
     "电话沟通，需求真实，已约下周演示",
@@ -728,7 +742,7 @@ class _Story:
         moments = self.maker.times(len(plan) + 3, self.now)
         self.failed_moments = moments[-3:]
         previous = self.now - timedelta(days=DAYS)
-        for (channel_type, payload, _kind), moment in zip(plan, moments, strict=False):
+        for (channel_type, payload, kind, person), moment in zip(plan, moments, strict=False):
             # Due work first (a touch a few seconds after `moment` too: its lead is decided
             # at `moment` plus a few seconds, so every decision sees the zone it records).
             self._until(moment + timedelta(seconds=9))
@@ -739,6 +753,13 @@ class _Story:
                 self.on_leave = True  # rep6 leaves: "unavailable" in every decision from here
                 RepProfile.objects.filter(membership=self.reps[AWAY]).update(is_available=False)
             previous = moment + timedelta(seconds=10)
+            if kind != "new" and (moment >= self.now - TODAY_REVISITS or self._of_away_rep(person)):
+                # The last hours are the board's: its revisit is each rep's only one then
+                # (and a "测试" suspect would be a revisit of the previous one). A revisit
+                # of rep6's customer during the leave would be theirs, left untouched: a
+                # late first touch at the sweep.
+                person = self.maker.person()
+                payload = self.maker.payload(channel_type, person, self.maker.message(person))
             intake = self._intake(channel_type, payload)
             if intake is None:
                 continue
@@ -751,6 +772,19 @@ class _Story:
             if lead.status == LeadStatus.ASSIGNED:
                 self._plan_work(lead, moment, assigned)
         self._until(self.now)
+
+    def _of_away_rep(self, person: dict) -> bool:
+        """During rep6's leave: does `person` match (phone, or company and contact) an
+        earlier lead of rep6's, so that the engine would hand it to them?"""
+        if not self.on_leave:
+            return False
+        match = Q(
+            company_key=normalize.company_key(person["company"]),
+            contact_key=normalize.person_key(person["name"]),
+        )
+        if len(person["phone"]) >= 8:
+            match |= Q(phone_key__endswith=person["phone"][-8:])
+        return Lead.objects.filter(match, owner=self.reps[AWAY]).exists()
 
     def _intake(self, channel_type: str, payload: dict):
         event, created = inbound_event_receive(
@@ -814,8 +848,9 @@ class _Story:
         while self.todo and self.todo[0][0] <= moment:
             at, _seq, action, lead_id, data = heapq.heappop(self.todo)
             if at >= leave and Lead.objects.filter(pk=lead_id, owner_id=away).exists():
-                # rep6 does nothing once the leave has begun: work planned for a lead the
-                # engine gave them just before it stays undone (the SLA clocks run on).
+                # rep6 does nothing once the leave has begun: follow-ups planned past it
+                # stay undone (the SLA clocks run on; `_plan_work` has the first call and
+                # the verdict made before it).
                 continue
             if action == "touch":
                 self._touch(lead_id, at, **data)
@@ -890,6 +925,17 @@ class _Story:
             self.open[owner] += 1  # arrived a moment ago
             return
         first = assigned + timedelta(minutes=min(latest, 5 + rnd.expovariate(1 / 45)))
+        leave = self.now - timedelta(days=LEAVE_DAYS)
+        before_leave = owner == self.reps[AWAY].pk and first >= leave - timedelta(minutes=30)
+        if before_leave:
+            # rep6 finishes before the leave what they start: a lead touched once and left
+            # unverified would go back to the pool unverified, and every lead left
+            # untouched counts as a late first touch (three make a streak). Only one that
+            # arrives as the leave begins stays untouched.
+            if assigned >= leave - timedelta(minutes=2):
+                self.open[owner] += 1
+                return
+            first = min(first, leave - timedelta(minutes=2))
         valid = rnd.random() < (0.25 if lead.is_suspect else 0.65)
         if valid and self.returns < RETURNS and age > RETURN_AGE and rnd.random() < 0.12:
             # Verified on the first call, its next step due that day, then nothing: more
@@ -900,6 +946,8 @@ class _Story:
         notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
         self._push(first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes))
         verified = first + timedelta(minutes=rnd.randint(2, 25))
+        if before_leave:
+            verified = min(verified, leave - timedelta(seconds=30))
         status = LeadStatus.VALID if valid else LeadStatus.INVALID
         self._push(verified, "verify", lead.pk, status=status)
         if not valid:

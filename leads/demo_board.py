@@ -34,7 +34,7 @@ import random
 from collections import Counter, defaultdict
 from datetime import datetime, time, timedelta
 
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -454,12 +454,23 @@ class _Board:
         regions = {
             normalize.region_key(r) for r in [*(profile.provinces or []), *(profile.cities or [])]
         }
-        maker = _Maker(seed=SEED + rep.pk * 100 + self.counts["to_verify"])
+        # Seeded by the rep's place in the story, not by a database id (which differs from
+        # one database to the next).
+        index = list(self.reps.values()).index(rep)
+        maker = _Maker(seed=SEED + index * 100 + self.counts["to_verify"])
         person = maker.person()
         for _attempt in range(3000):
             phone = normalize.parse_phone(person["phone"])
             here = {normalize.region_key(p) for p in (phone.province, phone.city) if p}
-            taken = Lead.objects.filter(phone_key__endswith=person["phone"][-8:]).exists()
+            # Neither the phone nor the company and contact of an earlier lead: a new
+            # enquiry, not a revisit (which would go to that lead's owner).
+            taken = Lead.objects.filter(
+                Q(phone_key__endswith=person["phone"][-8:])
+                | Q(
+                    company_key=normalize.company_key(person["company"]),
+                    contact_key=normalize.person_key(person["name"]),
+                )
+            ).exists()
             if here & regions and not taken:
                 break
             person = maker.person()
