@@ -32,7 +32,9 @@ def test_a_stale_heartbeat_is_reported_but_does_not_fail_the_check(client):
 
 
 def test_it_answers_503_naming_the_broker_when_it_is_down(client):
-    saved = app.conf.broker_write_url
+    # The raw setting (None: "the broker_url"), not the property, which resolves it: putting
+    # the resolved URL back would pin the write URL for every later test.
+    saved = app.conf.get("broker_write_url")
     app.conf.broker_write_url = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     try:
         response = client.get(reverse("healthz"))

@@ -324,6 +324,7 @@ def _use_broker(url: str) -> None:
     from crm.celery import app
 
     app.conf.broker_url = url
+    app.conf.broker_write_url = url  # publishing uses this one when it is set
     # Forget the app's pools (kombu keeps them per URL, open, for when the URL is back).
     app._pool = None
     app.amqp._producer_pool = None
@@ -334,12 +335,13 @@ def broker_down(settings):
     """Celery's broker is a Redis port where nothing listens (connection refused)."""
     from crm.celery import app
 
-    working = app.conf.broker_url
+    working, write = app.conf.broker_url, app.conf.get("broker_write_url")
     dead = f"redis://127.0.0.1:{_free_port()}/0"
     settings.CELERY_BROKER_URL = dead
     _use_broker(dead)
     yield working
     _use_broker(working)
+    app.conf.broker_write_url = write
 
 
 @platform_db  # the re-drive sweep finds stale events across tenants
