@@ -187,7 +187,8 @@ def notify_burst(*, tenant: str, n: int, seconds: float, event: str, marker: str
     from crm.notify import notify
 
     t = _tenant(tenant)
-    manager = Membership.objects.get(tenant=t, user__username=f"{tenant[-1]}-manager")
+    with tenant_context(t):  # memberships are tenant rows (row-level security)
+        manager = Membership.objects.get(tenant=t, user__username=f"{tenant[-1]}-manager")
     started = time.monotonic()
     errors = 0
     for i in range(n):
