@@ -6,11 +6,10 @@ synchronous_commit=on on this server) and is processed within 5 minutes."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 from faults.common import Burst, account, log, sized, wait_processed, webhook_maker
-from faults.scenarios.redis_down import _count, _form_post
+from faults.scenarios.redis_down import _count, form_visitors
 
 BOUND_S = 300
 
@@ -25,19 +24,10 @@ def run(stack, world) -> dict:
     stack.worker()
     stack.beat()
     burst = Burst(n, n / seconds, webhook_maker(stack.base_url, hook, "pg"))
-    form_results: list[dict] = []
-
-    def visitors():
-        start = time.monotonic()
-        for i in range(forms):
-            delay = start + i * seconds / forms - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            form_results.append(_form_post(stack.base_url, form["key"], 5000 + i))
-
     thread = burst.start_in_thread()
-    form_thread = threading.Thread(target=visitors, daemon=True)
-    form_thread.start()
+    form_thread, form_results = form_visitors(
+        stack.base_url, form["key"], forms, seconds, first=5000
+    )
     time.sleep(restart_at)
     log("restarting PostgreSQL")
     t_restart = time.time()

@@ -61,6 +61,26 @@ def _form_post(base_url: str, key: str, i: int) -> dict:
     return out
 
 
+def form_visitors(
+    base_url: str, key: str, n: int, seconds: float, first: int = 0
+) -> tuple[threading.Thread, list[dict]]:
+    """`n` form visitors (numbered from `first`) spread evenly over `seconds`, in a started
+    thread; their results fill the returned list."""
+    results: list[dict] = []
+
+    def visitors() -> None:
+        start = time.monotonic()
+        for i in range(n):
+            delay = start + i * seconds / n - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            results.append(_form_post(base_url, key, first + i))
+
+    thread = threading.Thread(target=visitors, daemon=True)
+    thread.start()
+    return thread, results
+
+
 def run(stack, world) -> dict:
     n, seconds = sized(600, 150), sized(150, 75)
     forms = sized(150, 40)
@@ -72,19 +92,8 @@ def run(stack, world) -> dict:
     stack.beat()
 
     burst = Burst(n, n / seconds, webhook_maker(stack.base_url, hook, "rd"))
-    form_results: list[dict] = []
-
-    def visitors():
-        start = time.monotonic()
-        for i in range(forms):
-            delay = start + i * seconds / forms - time.monotonic()
-            if delay > 0:
-                time.sleep(delay)
-            form_results.append(_form_post(stack.base_url, form["key"], i))
-
     hooks_thread = burst.start_in_thread()
-    form_thread = threading.Thread(target=visitors, daemon=True)
-    form_thread.start()
+    form_thread, form_results = form_visitors(stack.base_url, form["key"], forms, seconds)
     time.sleep(down_at)
     log("stopping Redis")
     stopped_at = time.time()
