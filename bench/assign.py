@@ -10,13 +10,13 @@ what is missing is added), assigned and verified the way a working team would (s
 `LeadPlan`), plus the fairness ledger of those days (about 8 % of the reps away each day).
 Then it measures and prints JSON:
 
-- `decide`: the pure `leads.assignment.decide()` among every rep (profiles from the
+- `decide`: the pure `leads.assignment.engine.decide()` among every rep (profiles from the
   database, every rep eligible: the worst case), with the explanation the worker stores;
   median / p95 over 1,000 decisions, one lead each from the generated ones;
-- `dispatch`: `leads.assignment.dispatch()` through the database, as the intake worker
+- `dispatch`: `leads.assignment.engine.dispatch()` through the database, as the intake worker
   calls it (its own tenant transaction: lock, policy, rep states, decision, ledger,
   timeline, notification); median / p95 over 200 new leads;
-- `replay`: `leads.replay.run_replay()` of a draft (region weight changed) over the
+- `replay`: `leads.assignment.replay.run_replay()` of a draft (region weight changed) over the
   window: both replays (the active version and the draft), loading included, and each
   part timed on its own.
 
@@ -308,8 +308,8 @@ def stats(samples_ms: list[float]) -> dict:
 def bench_decide(tenant, window_end, n: int) -> dict:
     """`decide()` with the explanation, as dispatch() calls it, every rep eligible."""
     from crm.tenancy import tenant_context
-    from leads.assignment import Params, compile_rules, decide, policy_active, rep_states
-    from leads.replay import load_leads
+    from leads.assignment.engine import Params, compile_rules, decide, policy_active, rep_states
+    from leads.assignment.replay import load_leads
 
     with tenant_context(tenant):
         policy = policy_active()
@@ -350,7 +350,7 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from crm.tenancy import tenant_context
-    from leads.assignment import dispatch
+    from leads.assignment.engine import dispatch
     from leads.models import Lead
 
     run = time.strftime("%Y%m%d%H%M%S")
@@ -395,9 +395,8 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
 def bench_replay(tenant, end, days: int) -> dict:
     """run_replay() of a draft with the region weight raised, plus its parts timed alone."""
     from crm.tenancy import tenant_context
-    from leads.assignment import Params, compile_rules, policy_active, policy_draft
-    from leads.models import ReplayRun
-    from leads.replay import (
+    from leads.assignment.engine import Params, compile_rules, policy_active, policy_draft
+    from leads.assignment.replay import (
         load_leads,
         load_reps,
         load_window,
@@ -405,6 +404,7 @@ def bench_replay(tenant, end, days: int) -> dict:
         replay,
         run_replay,
     )
+    from leads.models import ReplayRun
 
     with tenant_context(tenant):
         draft = policy_draft()

@@ -25,7 +25,7 @@ One rep (`bench-board-rep001`, the *chosen* rep) has no open item from the bulk 
 gets exactly 300 on top (realigned to today on every run): 60 leads to verify (12 past
 their 24 h clock), 40 revisits to verify, 200 follow-ups due (60 today, 140 overdue), and
 120 follow-ups due later (not on the board). Then the lead-quality roll-ups of every day
-missing or changed (`leads.rollups.cover`, what the beat jobs do), `VACUUM (ANALYZE)`,
+missing or changed (`leads.reports.rollups.cover`, what the beat jobs do), `VACUUM (ANALYZE)`,
 and the figures:
 
 - `board`: `/board/` as the chosen rep, as the manager with `?rep=<uuid>`, and as
@@ -261,14 +261,14 @@ def customer_owner(j: int) -> int:
 
 @functools.cache
 def company_key(name: str) -> str:
-    from leads.normalize import company_key as key
+    from crm.normalize import company_key as key
 
     return key(name)
 
 
 @functools.lru_cache(maxsize=4096)
 def person_key(name: str) -> str:
-    from leads.normalize import person_key as key
+    from crm.normalize import person_key as key
 
     return key(name)
 
@@ -1284,12 +1284,12 @@ def vacuum_analyze() -> float:
 
 
 def roll_up(tenant, *, mark_days=None) -> int:
-    """`leads.rollups.cover` (what the nightly job does, then the 5-minute refresh), or,
+    """`leads.reports.rollups.cover` (what the nightly job does, then the 5-minute refresh), or,
     with `mark_days`, only write change marks for every hour of those local days, as if
     their leads had just changed: the report then counts them live until the next run."""
     from crm.tenancy import tenant_context
-    from leads import rollups
     from leads.models import ReportChange
+    from leads.reports import rollups
 
     with tenant_context(tenant):
         if mark_days is None:
@@ -1329,11 +1329,11 @@ def _with_explain(result: dict, tenant, keep: bool) -> dict:
 
 
 def board_counts(tenant, member) -> dict | None:
-    """The board's own count of the member's items (None if leads.board has no board_for)."""
+    """The board's own count of the member's items (None without leads.board.ranking.board_for)."""
     from crm.tenancy import tenant_context
 
     try:
-        from leads.board import board_for
+        from leads.board.ranking import board_for
     except ImportError:
         return None
     with tenant_context(tenant):

@@ -217,7 +217,7 @@ class Client:
     http.client itself whenever the server closes it)."""
 
     def __init__(self, port: int, key: str, secret: str):
-        from leads.hooks import sign
+        from leads.intake.hooks import sign
 
         self.sign = sign
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)

@@ -6,7 +6,7 @@ from django.views.i18n import set_language
 
 from crm import login, notify_views, views
 from crm.middleware import tenant_exempt
-from leads import hooks, public
+from leads.intake import hooks, public
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -53,9 +53,9 @@ urlpatterns = [
     path("f/<str:key>/qr.<str:fmt>", public.lead_form_qr, name="lead_form_qr"),
     path("customers/", include("customers.urls")),
     path("leads/", include("leads.urls")),
-    path("board/", include("leads.board_urls")),
+    path("board/", include("leads.board.urls")),
     path("opportunities/", include("opportunities.urls")),
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
-    path("reports/", include("leads.report_urls")),
+    path("reports/", include("leads.reports.urls")),
 ]

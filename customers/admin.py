@@ -74,12 +74,12 @@ class CustomerAdmin(TenantModelAdmin):
     derived_fields = {"name_key": "name"}  # one customer per normalised name
 
     def prepare_instance(self, obj):
-        from leads.normalize import company_key
+        from crm.normalize import company_key
 
         obj.name_key = company_key(obj.name)
 
     def save_formset(self, request, form, formset, change):
-        from leads.normalize import parse_phone
+        from crm.normalize import parse_phone
 
         for contact in formset.save(commit=False):
             contact.tenant = form.instance.tenant
@@ -106,7 +106,7 @@ class ContactAdmin(TenantModelAdmin):
         return format_phone(obj.phone) or "—"
 
     def save_model(self, request, obj, form, change):
-        from leads.normalize import parse_phone
+        from crm.normalize import parse_phone
 
         parsed = parse_phone(obj.phone) if obj.phone else None
         obj.phone_key = parsed.e164 if parsed else ""

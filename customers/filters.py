@@ -11,10 +11,10 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from crm import normalize
 from crm.models import Membership, Role
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
 from customers.models import Contact, Customer, CustomerLevel
-from leads import normalize
 
 # Members who can own customers, offered in the owner filter (up to OWNER_OPTIONS_MAX).
 OWNER_ROLES = (Role.REP, Role.MANAGER)

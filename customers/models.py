@@ -73,7 +73,7 @@ class Customer(TenantOwned):
         ordering = ["name", "id"]
         constraints = [
             *TenantOwned.Meta.constraints,
-            # One customer per normalised company name (leads.normalize.company_key).
+            # One customer per normalised company name (crm.normalize.company_key).
             models.UniqueConstraint(
                 fields=["tenant", "name_key"],
                 condition=~Q(name_key=""),

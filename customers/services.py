@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from crm import normalize
 from crm.formatting import format_phone
 from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
 from customers.models import (
@@ -30,7 +31,6 @@ from customers.models import (
     PresetKind,
     StatusSuggestion,
 )
-from leads import normalize
 
 # -- defaults, created on first use per tenant ----------------------------------------------
 
@@ -397,11 +397,11 @@ def interaction_log(
     Raises ValidationError with field errors (nothing written) for a missing next action,
     a next action due in the past (in the tenant's time zone), an unknown channel, tag,
     pain point or role. On success: closes the same rep's previous open follow-up on that
-    lead/customer, records the touch on the lead (leads.zones.lead_record_touch), sets
+    lead/customer, records the touch on the lead (leads.assignment.zones.lead_record_touch), sets
     `suggested_status` and `closes_loop`, and writes the lead's FOLLOW_UP timeline entry.
     """
+    from leads.assignment.zones import lead_record_touch
     from leads.models import LeadEvent, LeadEventKind, TouchChannel
-    from leads.zones import lead_record_touch
 
     tenant = _tenant()
     at = at or timezone.now()

@@ -105,7 +105,7 @@ def channel(*, tenant: str, type: str = "web_form", name: str, wecom: bool = Fal
 
 
 def wecom_encrypt(*, msgs: list[str]) -> dict:
-    from leads.wecom import encrypt_message
+    from leads.intake.wecom import encrypt_message
 
     return {"encrypted": [encrypt_message(WECOM_AES_KEY, WECOM_CORP_ID, m) for m in msgs]}
 
@@ -136,8 +136,8 @@ def markers(*, tenant: str, marker: str, n: int, channel_id: int) -> dict:
 def sla_leads(*, tenant: str, n: int, window: float, channel_id: int, minutes: int) -> dict:
     """`n` unassigned B-class leads whose `unassigned` threshold falls due spread evenly
     over the next `window` seconds (created_at = now − minutes + offset)."""
+    from leads.assignment.sla import sla_policy
     from leads.models import Channel, Lead
-    from leads.sla import sla_policy
 
     t = _tenant(tenant)
     now = timezone.now()

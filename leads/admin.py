@@ -22,7 +22,8 @@ from crm.audit import audit
 from crm.formatting import format_date, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
-from leads import mapping
+from leads.intake import mapping
+from leads.intake.services import channel_mapping_problems, inbound_event_reprocess
 from leads.messages import field_label, intake_text
 from leads.models import (
     AssignmentDecision,
@@ -46,7 +47,6 @@ from leads.models import (
     TaggingRule,
     Zone,
 )
-from leads.services import channel_mapping_problems, inbound_event_reprocess
 
 
 def public_url(request, name: str, key: str) -> str:
@@ -456,7 +456,7 @@ class LeadAdmin(TenantModelAdmin):
 
     @admin.display(description=_("UTM parameters"))
     def utm_text(self, obj):
-        from leads.services import UTM_LABELS
+        from leads.intake.services import UTM_LABELS
 
         parts = [f"{UTM_LABELS.get(k, k)}: {v}" for k, v in (obj.utm or {}).items()]
         return "；".join(parts) or "—"
@@ -490,7 +490,7 @@ def _in_tenant(obj):
 
 
 def _split_list(text: str) -> list[str]:
-    from leads.scoring import split_values
+    from leads.assignment.scoring import split_values
 
     seen: dict[str, None] = {}
     for value in split_values(text):
@@ -736,7 +736,7 @@ class RepProfileAdmin(TenantModelAdmin):
 
     @admin.action(description=_("Lift the observation zone (dispatch resumes at once)"))
     def lift_zone(self, request, queryset):
-        from leads.zones import zone_lift
+        from leads.assignment.zones import zone_lift
 
         lifted = 0
         for profile in queryset.select_related("membership__user", "membership__tenant"):
@@ -777,7 +777,7 @@ class ScoreRuleForm(forms.ModelForm):
 
 class ScoreRuleInline(admin.TabularInline):
     """The lead score's lines; editable on the draft only. `ScoreRule.clean()` checks each
-    line (leads.scoring.rule_errors) and its errors land on the field they concern."""
+    line (leads.assignment.scoring.rule_errors) and its errors land on the field they concern."""
 
     model = ScoreRule
     form = ScoreRuleForm
@@ -916,7 +916,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
     def draft_view(self, request):
         """Open the tenant's draft, made from the active version when there is none."""
-        from leads.assignment import policy_draft
+        from leads.assignment.engine import policy_draft
 
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -965,7 +965,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
     def response_change(self, request, obj):
         if "_simulate" in request.POST and obj.is_draft:
-            from leads.replay import replay_create
+            from leads.assignment.replay import replay_create
 
             with _in_tenant(obj):
                 run = replay_create(
@@ -988,7 +988,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
     def _publish(self, request, draft, note: str = "") -> AssignmentPolicy | None:
         """The draft as the next version; None (and a message) when it is the same as the
         active version, which would make a version that changes nothing."""
-        from leads.assignment import policy_publish
+        from leads.assignment.engine import policy_publish
 
         with _in_tenant(draft):
             if _same_as_active(draft):
@@ -1010,7 +1010,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
     # --- the replay page ---------------------------------------------------------------
 
     def replay_view(self, request, object_id, replay_id):
-        from leads.replay import snapshot_matches
+        from leads.assignment.replay import snapshot_matches
 
         policy = self.get_object(request, unquote(object_id))
         if policy is None:
@@ -1058,8 +1058,8 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
 
 def _same_as_active(draft: AssignmentPolicy) -> bool:
-    from leads.assignment import policy_active
-    from leads.replay import policy_snapshot, snapshot_matches
+    from leads.assignment.engine import policy_active
+    from leads.assignment.replay import policy_snapshot, snapshot_matches
 
     with _in_tenant(draft):
         return snapshot_matches(policy_active(), policy_snapshot(draft))
@@ -1210,7 +1210,7 @@ class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
 
     @admin.display(description=_("why"))
     def explanation(self, obj):
-        from leads.explain import explain
+        from leads.assignment.explain import explain
 
         words = explain(obj)
         return format_html(
@@ -1221,7 +1221,7 @@ class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
 
     @admin.display(description=_("candidates"))
     def candidates_table(self, obj):
-        from leads.explain import explain, number
+        from leads.assignment.explain import explain, number
 
         rows = explain(obj).candidates
         if not rows:
@@ -1285,3 +1285,6 @@ class InvalidReasonAdmin(TenantModelAdmin):
     list_editable = ["position", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name"]
+
+# The rooms register their own admin pages; Django's autodiscovery imports this module only.
+from leads.board import admin as board_admin  # noqa: E402, F401

@@ -10,10 +10,11 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from crm import normalize
 from crm.models import Membership, Role
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
-from leads import normalize, reports
 from leads.models import Channel, InvalidReason, Lead, LeadStatus, SourceGrade, Tag, Verification
+from leads.reports import quality as reports
 
 REVISIT_CHOICES = (("yes", _("Revisits only")), ("no", _("No revisits")))
 SUSPECT_CHOICES = (("yes", _("Suspects only")), ("no", _("No suspects")))
@@ -23,7 +24,7 @@ POOL_CHOICES = (
     ("pool", _("In the pool")),
     ("waiting", _("Waiting for a rep")),
 )
-# The lead-quality report's links (leads/reports.py holds the definitions).
+# The lead-quality report's links (leads/reports/quality.py holds the definitions).
 VERIFICATION_CHOICES = (
     ("valid", _("Valid (either outcome)")),
     ("invalid", _("Invalid (either outcome)")),

@@ -1,5 +1,5 @@
 from crm.celery import TenantTask, app
-from leads import services
+from leads.intake import services
 
 
 @app.task(base=TenantTask, name="leads.process_inbound_event")
@@ -18,7 +18,7 @@ def redrive_inbound_events() -> int:
 
 @app.task(base=TenantTask, name="leads.verify_lead_company")
 def verify_lead_company(tenant_id: int, lead_id: int) -> None:
-    from leads.registry import lead_verify_company
+    from leads.intake.registry import lead_verify_company
 
     lead_verify_company(lead_id=lead_id)
 
@@ -43,17 +43,17 @@ def sla_sweep_all() -> int:
 
 @app.task(base=TenantTask, name="leads.sla_sweep")
 def sla_sweep(tenant_id: int) -> dict[str, int]:
-    """One tenant's SLA clocks and returns to the pool (leads.sla.sla_sweep)."""
-    from leads.sla import sla_sweep as run
+    """One tenant's SLA clocks and returns to the pool (leads.assignment.sla.sla_sweep)."""
+    from leads.assignment.sla import sla_sweep as run
 
     return run()
 
 
 @app.task(base=TenantTask, name="leads.run_replay")
 def run_replay(tenant_id: int, replay_id: int) -> str | None:
-    """Replay the last N days under a draft policy (F14; leads.replay.run_replay)."""
+    """Replay the last N days under a draft policy (F14; leads.assignment.replay.run_replay)."""
+    from leads.assignment.replay import run_replay as run
     from leads.models import ReplayRun, ReplayStatus
-    from leads.replay import run_replay as run
 
     replay = ReplayRun.objects.select_related("policy", "baseline").filter(pk=replay_id).first()
     if replay is None or replay.status in (ReplayStatus.DONE, ReplayStatus.FAILED):
@@ -68,7 +68,7 @@ REPORT_ROLLUP_EXPIRES = 600  # seconds
 @app.task(name="leads.report_rollup_all")
 def report_rollup_all(cover: bool = False) -> int:
     """Beat: queue each active tenant's lead-quality roll-up refresh (every 5 minutes) or
-    its nightly coverage check (`cover`, leads.rollups.cover)."""
+    its nightly coverage check (`cover`, leads.reports.rollups.cover)."""
     from crm.models import Tenant
 
     tenant_ids = list(
@@ -81,9 +81,9 @@ def report_rollup_all(cover: bool = False) -> int:
 
 @app.task(base=TenantTask, name="leads.report_rollup")
 def report_rollup(tenant_id: int, cover: bool = False) -> int:
-    """Recompute one tenant's lead-quality days with pending changes (leads.rollups)."""
+    """Recompute one tenant's lead-quality days with pending changes (leads.reports.rollups)."""
     from crm.tenancy import current_tenant
-    from leads import rollups
+    from leads.reports import rollups
 
     tenant = current_tenant()
     return rollups.cover(tenant) if cover else rollups.refresh(tenant)

@@ -1,7 +1,8 @@
 from django.urls import path
 
 from customers import views as customer_views
-from leads import imports, views
+from leads import views
+from leads.intake import imports
 
 app_name = "leads"
 

@@ -100,7 +100,7 @@ def lead_verify(
     """
     from crm.audit import audit
     from customers.services import interaction_schedule, next_step_errors, visit_action
-    from leads.zones import lead_record_touch
+    from leads.assignment.zones import lead_record_touch
 
     now = now or timezone.now()
     with transaction.atomic():

@@ -25,16 +25,17 @@ from django.views.decorators.http import require_GET, require_POST
 from django_tables2 import RequestConfig
 from django_tables2.export import TableExport
 
+from crm import normalize
 from crm.audit import audit
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
 from crm.models import Membership, Role
 from crm.tables import IdsFirstPaginator
-from leads import explain as explaining
-from leads import normalize
 from leads.access import IMPORTERS, LEAD_READERS, access_lead, leads_visible_to
-from leads.assignment import rep_load
+from leads.assignment import explain as explaining
+from leads.assignment.engine import rep_load
 from leads.filters import LeadFilter
+from leads.intake.services import UTM_LABELS
 from leads.models import (
     AssignmentDecision,
     Industry,
@@ -48,7 +49,6 @@ from leads.models import (
     Zone,
     profile_of,
 )
-from leads.services import UTM_LABELS
 from leads.tables import LeadTable
 
 LIST_ROLES = (*LEAD_READERS, Role.REP)
@@ -377,7 +377,7 @@ def lead_reassign_view(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
         form.add_error(None, _("Only new and assigned leads can be handed out."))
     if not form.is_valid():
         return _rerender(request, membership, lead, reassign_form=form)
-    from leads.assignment import lead_reassign
+    from leads.assignment.engine import lead_reassign
 
     target = form.cleaned_data["to"]
     lead_reassign(lead, to=target, reason=form.cleaned_data["reason"].strip(), actor=request.user)
@@ -394,7 +394,7 @@ def lead_pool_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         form.add_error(None, _("Only a lead with an owner can be put back in the pool."))
     if not form.is_valid():
         return _rerender(request, membership, lead, pool_form=form)
-    from leads.assignment import lead_return_to_pool
+    from leads.assignment.engine import lead_return_to_pool
 
     previous = lead.owner
     reason = form.cleaned_data["reason"].strip()
@@ -421,7 +421,7 @@ def lead_touch_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     lead = _locked(lead)
     form = TouchForm(request.POST)
     if form.is_valid():
-        from leads.zones import lead_record_touch
+        from leads.assignment.zones import lead_record_touch
 
         lead_record_touch(
             lead,
@@ -584,7 +584,7 @@ def _why_not_row(membership, lead: Lead) -> dict:
 
 def _active_params():
     """The active policy's parameters, read without creating anything (defaults if none)."""
-    from leads.assignment import Params, policy_published
+    from leads.assignment.engine import Params, policy_published
 
     policy = policy_published()
     return (Params.of(policy) if policy is not None else Params()), policy
@@ -604,7 +604,7 @@ def profile_regions(profile: RepProfile) -> list[str]:
 
 def load_text(load) -> str:
     """Whether the rep takes new leads now, in the words of "why didn't I get it"."""
-    from leads.assignment import AT_CAPACITY, OK, PAUSED
+    from leads.assignment.engine import AT_CAPACITY, OK, PAUSED
 
     if load.verdict == OK:
         return _("%(free)s more before the cap of %(cap)s") % {
@@ -697,7 +697,7 @@ def training_card(request: HttpRequest):
 @require_POST
 def training_ack(request: HttpRequest) -> HttpResponse:
     """The rep read the training card ("I have read this"): dispatch resumes, on probation."""
-    from leads.zones import training_acknowledge
+    from leads.assignment.zones import training_acknowledge
 
     membership = _rep(request)
     if training_acknowledge(membership):

@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 
 # The change marks (leads.models.ReportChange): which UTC hours of lead creation the
-# lead-quality report must count live until `leads.rollups.refresh` recomputes their days.
+# lead-quality report must count live until `leads.reports.rollups.refresh` recomputes their days.
 # Triggers, so that every path (ORM saves, queryset updates, imports, COPY, admin, cascades)
 # marks what it changes. Statement-level with transition tables for INSERT and DELETE (one
 # mark per hour per statement, cheap for bulk loads), row-level with a WHEN clause for

@@ -34,8 +34,8 @@ def _lead_for(rep: Membership) -> Lead:
     """rep1's unverified lead; when the demo left none, one through the real intake pipeline
     (the inbox, then the worker's processing and the assignment engine), handed to rep1 by
     the manager if the engine chose someone else."""
-    from leads.assignment import lead_reassign
-    from leads.services import inbound_event_process, inbound_event_receive
+    from leads.assignment.engine import lead_reassign
+    from leads.intake.services import inbound_event_process, inbound_event_receive
 
     tenant = rep.tenant
     with tenant_context(tenant):

@@ -5,10 +5,10 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from crm.normalize import company_key
 from crm.tenancy import tenant_context
 from customers.models import Customer, Preset
 from leads.models import Tag
-from leads.normalize import company_key
 from tests.conftest import platform_db
 
 pytestmark = pytest.mark.django_db

@@ -113,7 +113,7 @@ def test_the_import_page_names_the_utm_fields(world, login):
 
 
 def test_published_score_rules_name_their_fields(world, login):
-    from leads.assignment import policy_draft, policy_publish
+    from leads.assignment.engine import policy_draft, policy_publish
 
     with tenant_context(world.a.tenant):
         draft = policy_draft()

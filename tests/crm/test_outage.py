@@ -27,7 +27,7 @@ from django.db import connections
 from django.test import Client
 
 from crm.tenancy import tenant_context
-from leads.hooks import sign
+from leads.intake.hooks import sign
 from leads.models import EventStatus, InboundEvent
 from tests.conftest import MODEL_BACKEND
 from tests.leads.factories import make_channel

@@ -126,7 +126,7 @@ def _valid_lead(side, **fields):
         side.tenant, side.rep, datetime(2026, 3, 2, 1, 0, tzinfo=UTC), **fields
     )
     lead.phone_key = lead.phone if lead.phone.startswith("+") else ""
-    from leads.normalize import company_key
+    from crm.normalize import company_key
 
     lead.company_key = company_key(lead.company)
     with tenant_context(side.tenant):

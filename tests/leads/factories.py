@@ -9,7 +9,7 @@ import time
 from django.test import Client
 
 from crm.tenancy import tenant_context
-from leads.hooks import sign
+from leads.intake.hooks import sign
 from leads.models import Channel, ChannelType, EventSource, InboundEvent, Lead, SourceGrade, Tag
 
 

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from crm.models import AuditEvent, Notification
 from crm.tenancy import tenant_context
-from leads import assignment
+from leads.assignment import engine as assignment
+from leads.intake.services import inbound_event_process
 from leads.models import (
     AssignmentDecision,
     DecisionKind,
@@ -27,7 +28,6 @@ from leads.models import (
     RepProfile,
     Zone,
 )
-from leads.services import inbound_event_process
 from tests.leads.factories import make_channel, make_event, make_lead, make_rep
 
 pytestmark = pytest.mark.django_db

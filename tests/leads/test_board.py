@@ -19,7 +19,7 @@ from crm.models import Role
 from crm.tenancy import tenant_context
 from customers import services
 from customers.models import Contact, Customer, Interaction, PresetKind
-from leads import board
+from leads.board import ranking as board
 from leads.models import (
     BoardSettings,
     DailySummary,

@@ -160,7 +160,7 @@ def test_redrive_queues_the_stale_events_again(world, monkeypatch):
 
 @pytest.mark.django_db
 def test_a_web_form_channel_takes_company_size_bands_and_never_loses_a_lead(world, client):
-    from leads.services import inbound_event_process
+    from leads.intake.services import inbound_event_process
 
     printed = create_channel("--tenant", "alpha", "--type", "web_form", "--name", "官网表单")
     with tenant_context(world.a.tenant):

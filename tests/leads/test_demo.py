@@ -16,9 +16,11 @@ from django.utils import timezone
 from crm.models import AuditEvent, Membership, Notification, Role, Tenant
 from crm.tenancy import tenant_context
 from customers.models import Contact, Customer, Interaction, InteractionKind
-from leads.assignment import OK, PAUSED, UNAVAILABLE, open_loads, policy_active
-from leads.board import board_for
-from leads.demo import LEDGER_KINDS, REASSIGN_REASON
+from leads.assignment.engine import OK, PAUSED, UNAVAILABLE, open_loads, policy_active
+from leads.assignment.replay import replay_create, run_replay
+from leads.board.ranking import board_for
+from leads.demo.story import LEDGER_KINDS, REASSIGN_REASON
+from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -44,8 +46,6 @@ from leads.models import (
     Verification,
     Zone,
 )
-from leads.replay import replay_create, run_replay
-from leads.services import inbound_event_process, inbound_event_receive
 
 pytestmark = pytest.mark.django_db
 
@@ -342,7 +342,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
 
 
 def _assert_board_story(demo, reps: dict, now, today) -> None:
-    """leads/demo_board.py: the story's verdicts made real, two weeks of follow-ups, and
+    """leads/demo/board.py: the story's verdicts made real, two weeks of follow-ups, and
     each rep's day: leads to verify (one past 24 h), a revisit, follow-ups due and
     overdue."""
     valid, invalid = Verification.valid(), set(Verification.values) - Verification.valid()

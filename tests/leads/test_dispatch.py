@@ -11,7 +11,8 @@ from django.utils import timezone
 
 from crm.models import Notification, Role
 from crm.tenancy import tenant_context
-from leads import assignment
+from leads.assignment import engine as assignment
+from leads.intake.services import inbound_event_process
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -28,7 +29,6 @@ from leads.models import (
     RepProfile,
     ScoreRule,
 )
-from leads.services import inbound_event_process
 from tests.conftest import platform_db
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel, make_event, make_lead
@@ -335,7 +335,7 @@ def _verified(tenant, lead, rep, *, now=None):
 
 
 def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(world, login):
-    from leads import board
+    from leads.board import ranking as board
 
     t = world.a.tenant
     add_reps(t, 1)
@@ -373,7 +373,7 @@ def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(worl
         customer = lead.customer
     # No 24 h verification clock for the new owner.
     with tenant_context(t):
-        from leads.sla import sla_sweep
+        from leads.assignment.sla import sla_sweep
 
         counts = sla_sweep(timezone.now() + timedelta(hours=25))
     assert counts["unverified_rep"] == 0
@@ -410,7 +410,7 @@ def test_a_manager_reassigning_a_verified_lead_keeps_the_verdict(world):
 
 
 def test_a_revisit_of_a_verified_lead_takes_over_the_verdict(world, english):
-    from leads import board
+    from leads.board import ranking as board
 
     t = world.a.tenant
     add_reps(t, 2)
@@ -435,7 +435,7 @@ def test_a_revisit_of_a_verified_lead_takes_over_the_verdict(world, english):
             .exclude(link=f"/leads/{first.public_id}/")
             .exists()
         )
-        from leads.sla import sla_sweep
+        from leads.assignment.sla import sla_sweep
 
         assert sla_sweep(timezone.now() + timedelta(hours=25))["unverified_rep"] == 0
         # Logging a follow-up on it takes it off the board.

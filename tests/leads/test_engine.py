@@ -1,4 +1,4 @@
-"""The pure decision (leads.assignment.decide) and the score: arithmetic, each
+"""The pure decision (leads.assignment.engine.decide) and the score: arithmetic, each
 eligibility filter, the hot zone, fairness over a simulated month, determinism."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from leads.assignment import (
+from crm.normalize import parse_budget, region_key
+from leads.assignment.engine import (
     AT_CAPACITY,
     EXCLUDED,
     INDUSTRY,
@@ -24,9 +25,8 @@ from leads.assignment import (
     eligibility,
     fit,
 )
+from leads.assignment.scoring import compile_rules, rule_errors, score_lead
 from leads.models import Zone
-from leads.normalize import parse_budget, region_key
-from leads.scoring import compile_rules, rule_errors, score_lead
 
 NOW = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
-from leads import assignment
-from leads.explain import explain, number, why_not
+from leads.assignment import engine as assignment
+from leads.assignment.explain import explain, number, why_not
 from leads.models import (
     AssignmentDecision,
     DecisionKind,

@@ -80,7 +80,7 @@ def test_another_channels_secret_is_401(client, channel, world):
 def test_a_tampered_body_is_401(client, channel, world):
     body = json.dumps(PAYLOAD).encode()
     ts = str(int(time.time()))
-    from leads.hooks import sign
+    from leads.intake.hooks import sign
 
     response = client.post(
         f"/hooks/{channel.key}/",

@@ -17,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from crm.tenancy import tenant_context
-from leads.bodies import MAX_DEPTH, MAX_INT_DIGITS
-from leads.hooks import MAX_BODY, sign
+from leads.intake.bodies import MAX_DEPTH, MAX_INT_DIGITS
+from leads.intake.hooks import MAX_BODY, sign
 from leads.models import EventStatus, InboundEvent
 from tests.conftest import platform_db
 from tests.leads.factories import make_channel, post_signed
@@ -138,7 +138,7 @@ def test_re_processing_an_event_refused_before_the_strict_parse_reads_its_body_a
     channel, world
 ):
     """An event stored as not JSON whose raw body reads as JSON today is queued again."""
-    from leads.services import inbound_event_reprocess
+    from leads.intake.services import inbound_event_reprocess
     from tests.leads.factories import make_event
 
     event = make_event(
@@ -261,7 +261,9 @@ def test_an_unexpected_error_is_a_json_500(client, channel, monkeypatch, caplog)
     def broken(a, b):
         raise RuntimeError("broken")
 
-    monkeypatch.setattr("leads.hooks.hmac", SimpleNamespace(new=hmac.new, compare_digest=broken))
+    monkeypatch.setattr(
+        "leads.intake.hooks.hmac", SimpleNamespace(new=hmac.new, compare_digest=broken)
+    )
     client.raise_request_exception = False  # the client re-raises what a view reports
     response = post_signed(client, channel, {"phone": "13957123481"})
     assert response.status_code == 500
@@ -364,7 +366,7 @@ def test_with_the_broker_down_a_stored_webhook_is_acknowledged_and_re_driven_lat
     assert event.status == EventStatus.RECEIVED
     # (The records, not caplog.text: after a test worker has set up Celery's logging, the
     # text of a record with a traceback may come out empty.)
-    logged = [r.getMessage() for r in caplog.records if r.name == "leads.services"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "leads.intake.services"]
     assert any(f"could not queue inbound event {event.pk} " in m for m in logged), logged
 
     # The broker is back; two minutes later the beat's re-drive sweep finds the event.

@@ -15,7 +15,8 @@ from django.urls import reverse
 
 from crm.models import Role
 from crm.tenancy import tenant_context
-from leads import imports
+from leads.intake import imports
+from leads.intake.services import inbound_event_process
 from leads.models import (
     Channel,
     ChannelType,
@@ -27,7 +28,6 @@ from leads.models import (
     Lead,
     SourceGrade,
 )
-from leads.services import inbound_event_process
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel
 

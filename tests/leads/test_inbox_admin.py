@@ -8,8 +8,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from crm.tenancy import tenant_context
+from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import EventStatus, InboundEvent
-from leads.services import inbound_event_process, inbound_event_receive
 from tests.leads.factories import make_channel, make_event, post_signed
 
 pytestmark = pytest.mark.django_db

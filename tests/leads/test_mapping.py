@@ -2,7 +2,7 @@
 
 import pytest
 
-from leads import mapping
+from leads.intake import mapping
 from leads.models import Industry, MappingPreset
 
 DOUYIN = {

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from crm.models import AuditEvent, Role
 from crm.tenancy import tenant_context
-from leads.assignment import dispatch, policy_active, policy_draft
+from leads.assignment.engine import dispatch, policy_active, policy_draft
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -239,7 +239,7 @@ def test_an_unchanged_draft_is_not_published(admin_client, draft, world):
 def test_decisions_record_the_version_that_made_them(world, draft):
     tenant = world.a.tenant
     with tenant_context(tenant):
-        from leads.assignment import policy_publish
+        from leads.assignment.engine import policy_publish
 
         first = make_lead(tenant)
         decision = dispatch(first)
@@ -427,7 +427,7 @@ def test_assignment_admin_is_for_tenant_admins_and_sales_managers(world, login):
 
 
 def replay_of(tenant, draft, **fields):
-    from leads.replay import policy_snapshot
+    from leads.assignment.replay import policy_snapshot
 
     with tenant_context(tenant):
         return ReplayRun.objects.create(

@@ -9,9 +9,9 @@ from django.core.cache import cache
 from django.test import Client, RequestFactory
 
 from crm.tenancy import tenant_context
+from leads.intake.public import HONEYPOT_ERROR, form_url_for_qr, render_qr
+from leads.intake.services import inbound_event_process
 from leads.models import ChannelType, EventSource, EventStatus, InboundEvent, Lead
-from leads.public import HONEYPOT_ERROR, form_url_for_qr, render_qr
-from leads.services import inbound_event_process
 from tests.leads.factories import make_channel
 
 VALID = {

@@ -11,7 +11,16 @@ from django.utils import timezone
 
 from crm.models import Role
 from crm.tenancy import tenant_context
-from leads.assignment import LeadFacts, Params, RepState, compile_rules, policy_draft
+from leads.assignment.engine import LeadFacts, Params, RepState, compile_rules, policy_draft
+from leads.assignment.replay import (
+    ReplayLead,
+    Window,
+    gini,
+    policy_snapshot,
+    replay,
+    run_replay,
+    seed_of,
+)
 from leads.models import (
     AssignmentDecision,
     Lead,
@@ -21,15 +30,6 @@ from leads.models import (
     RepLedgerDay,
     RepProfile,
     SourceGrade,
-)
-from leads.replay import (
-    ReplayLead,
-    Window,
-    gini,
-    policy_snapshot,
-    replay,
-    run_replay,
-    seed_of,
 )
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel, make_lead, make_tag
@@ -200,7 +200,7 @@ def reference_replay(leads, reps, params, rules, window):
     import heapq
     from dataclasses import replace
 
-    from leads.assignment import RELAX_ORDER, apply_to_states, decide
+    from leads.assignment.engine import RELAX_ORDER, apply_to_states, decide
 
     states = [replace(r, expected=0.0, received=0, open_count=0, zone="") for r in reps]
     by_id = {r.membership_id: r for r in states}
@@ -358,8 +358,8 @@ def test_replay_matches_decide_over_every_rep(params, seed):
 
 
 def test_the_fit_cache_gives_what_fit_gives():
-    from leads.assignment import fit
-    from leads.replay import _FitCache
+    from leads.assignment.engine import fit
+    from leads.assignment.replay import _FitCache
 
     for seed in (1, 2):
         team, leads, _where = random_world(seed, n_leads=150)
@@ -416,7 +416,7 @@ def make_leads(tenant, n, *, hours_ago_from=48, **fields):
 
 def simulate(tenant, *, days=30, **changes):
     """A queued ReplayRun of the draft with `changes` made to it (not run yet)."""
-    from leads.assignment import policy_active
+    from leads.assignment.engine import policy_active
 
     with tenant_context(tenant):
         draft = policy_draft()
@@ -466,7 +466,7 @@ def test_a_draft_with_another_weight_moves_the_expected_leads(team):
     tenant = team["tenant"]
     leads = make_leads(tenant, 9, industry="energy", province="浙江省")
     with tenant_context(tenant):
-        from leads.assignment import policy_active
+        from leads.assignment.engine import policy_active
 
         active = policy_active()
         active.best_band = 0.0  # (a test shortcut: versions are never edited in the product)

@@ -23,7 +23,7 @@ from crm.models import Membership, Role
 from crm.tenancy import tenant_context
 from customers.models import Interaction, Preset, PresetKind
 from leads.models import ChannelType, InvalidReason, Lead, SourceGrade, Verification
-from leads.reports import duration_text
+from leads.reports.quality import duration_text
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_channel, make_lead
 

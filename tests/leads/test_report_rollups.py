@@ -1,4 +1,4 @@
-"""The lead-quality report's daily roll-ups (leads/rollups.py): read from them, the page
+"""The lead-quality report's daily roll-ups (leads/reports/rollups.py): read from them, the page
 shows exactly what a recount of the rows gives, also right after changes not rolled up
 yet, across a change of time zone, with a change still open during a refresh; the
 triggers mark what the report counts and nothing else; the jobs and the command."""
@@ -20,7 +20,6 @@ from django.test.utils import CaptureQueriesContext
 from crm.models import Role, Tenant
 from crm.tenancy import tenant_context
 from customers.models import Customer, Interaction
-from leads import rollups
 from leads.models import (
     Lead,
     QualityDay,
@@ -30,7 +29,8 @@ from leads.models import (
     SourceGrade,
     Verification,
 )
-from leads.reports import day_ranges, lead_quality, pack_seconds, unpack_seconds
+from leads.reports import rollups
+from leads.reports.quality import day_ranges, lead_quality, pack_seconds, unpack_seconds
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_lead
 from tests.leads.test_report import (

@@ -7,6 +7,11 @@ from django.db import connection
 from django.utils import timezone
 
 from crm.tenancy import tenant_context
+from leads.intake.services import (
+    inbound_event_process,
+    inbound_event_receive,
+    inbound_event_reprocess,
+)
 from leads.models import (
     EventStatus,
     InboundEvent,
@@ -17,7 +22,6 @@ from leads.models import (
     RegistryStatus,
     TaggingRule,
 )
-from leads.services import inbound_event_process, inbound_event_receive, inbound_event_reprocess
 from leads.tasks import redrive_inbound_events
 from tests.conftest import platform_db
 from tests.leads.factories import make_channel, make_tag
@@ -342,7 +346,7 @@ def test_a_lost_broker_message_is_re_driven_to_a_real_worker(world, celery_worke
 
 
 def test_the_registry_check_flags_an_unknown_company(tenant, channel, httpserver, settings):
-    from leads.registry import lead_verify_company
+    from leads.intake.registry import lead_verify_company
 
     settings.REGISTRY_VERIFIER_URL = httpserver.url_for("/verify")
     httpserver.expect_request("/verify", query_string={"name": "查无此司"}).respond_with_json(
@@ -373,7 +377,7 @@ def test_the_registry_check_flags_an_unknown_company(tenant, channel, httpserver
 def test_a_registry_outage_never_blocks_or_flags(tenant, channel, httpserver, settings):
     from django.core.cache import cache
 
-    from leads.registry import lead_verify_company
+    from leads.intake.registry import lead_verify_company
 
     cache.clear()
     settings.REGISTRY_VERIFIER_URL = httpserver.url_for("/verify")

@@ -1,4 +1,5 @@
-"""SLA clocks (F11) and the return to the pool (F13): leads.sla.sla_sweep on a frozen clock.
+"""SLA clocks (F11) and the return to the pool (F13): leads.assignment.sla.sla_sweep on a
+frozen clock.
 
 Every sweep gets `now=` explicitly; the leads' clocks (created_at, assigned_at,
 first_touch_at …) are set directly. Concurrency is proven on real PostgreSQL connections,
@@ -21,8 +22,8 @@ from django.utils import timezone
 
 from crm.models import Notification
 from crm.tenancy import tenant_context
-from leads import sla
-from leads.assignment import lead_reassign
+from leads.assignment import sla
+from leads.assignment.engine import lead_reassign
 from leads.models import (
     AssignmentDecision,
     DecisionKind,

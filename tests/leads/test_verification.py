@@ -256,7 +256,7 @@ def test_a_valid_verdict_sets_the_next_step_and_says_it_on_the_timeline(world, e
         # Not a follow-up of its own: none on the timeline, and the 72 h report's
         # "followed up" does not count it.
         assert not LeadEvent.objects.filter(lead=lead, kind=LeadEventKind.FOLLOW_UP).exists()
-        from leads.reports import followed_up_q
+        from leads.reports.quality import followed_up_q
 
         assert not Lead.objects.filter(followed_up_q(), pk=lead.pk).exists()
 
@@ -397,15 +397,15 @@ def test_the_lead_page_shows_the_four_buttons_to_the_owner_only(world, login, en
 def test_the_timeline_holds_every_kind_of_event(world, login, english):
     from customers.models import PresetKind
     from customers.services import interaction_log, presets, tenant_today
-    from leads.assignment import dispatch, dispatch_due, lead_reassign
-    from leads.models import EventSource, RepProfile, TaggingRule
-    from leads.services import (
+    from leads.assignment.engine import dispatch, dispatch_due, lead_reassign
+    from leads.assignment.sla import sla_sweep
+    from leads.assignment.zones import lead_record_touch
+    from leads.intake.services import (
         inbound_event_process,
         inbound_event_receive,
         lead_record_registry_result,
     )
-    from leads.sla import sla_sweep
-    from leads.zones import lead_record_touch
+    from leads.models import EventSource, RepProfile, TaggingRule
     from tests.leads.factories import make_tag
 
     tenant = world.a.tenant

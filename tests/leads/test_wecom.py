@@ -11,9 +11,9 @@ import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from crm.tenancy import tenant_context
+from leads.intake.services import inbound_event_process
+from leads.intake.wecom import WeComError, decrypt_message, encrypt_message, wecom_signature
 from leads.models import EventSource, EventStatus, InboundEvent, Lead
-from leads.services import inbound_event_process
-from leads.wecom import WeComError, decrypt_message, encrypt_message, wecom_signature
 from tests.leads.factories import make_channel
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +24,7 @@ AES_KEY = base64.b64encode(bytes(range(32))).decode().rstrip("=")  # 43 characte
 
 
 def _spec_encrypt(msg: str, corp_id: str = CORP_ID, *, pad_fn=None) -> str:
-    """Encrypt exactly as the spec describes, independently of leads.wecom."""
+    """Encrypt exactly as the spec describes, independently of leads.intake.wecom."""
     key = base64.b64decode(AES_KEY + "=")
     plain = os.urandom(16) + struct.pack(">I", len(msg.encode())) + msg.encode() + corp_id.encode()
     if pad_fn is None:

@@ -1,7 +1,7 @@
 """The observation zone (F10): late first touches pause a rep from dispatch, the training
 card brings them back on probation, on-time touches end it, a manager can lift it.
 
-Driven through leads.zones with real leads and touches; eligibility is read the way the
+Driven through leads.assignment.zones with real leads and touches; eligibility is read the way the
 engine reads it (rep_states → eligibility)."""
 
 from __future__ import annotations
@@ -12,8 +12,16 @@ import pytest
 
 from crm.models import AuditEvent, Notification
 from crm.tenancy import tenant_context
-from leads import zones
-from leads.assignment import OK, PAUSED, Params, eligibility, facts_of, policy_active, rep_states
+from leads.assignment import zones
+from leads.assignment.engine import (
+    OK,
+    PAUSED,
+    Params,
+    eligibility,
+    facts_of,
+    policy_active,
+    rep_states,
+)
 from leads.models import Lead, RepProfile, Zone
 from tests.leads.factories import make_assigned_lead, make_channel
 

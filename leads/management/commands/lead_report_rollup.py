@@ -34,7 +34,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, tenant=None, cover=False, rebuild=False, **options):
-        from leads import rollups
+        from leads.reports import rollups
 
         tenants = Tenant.objects.filter(is_active=True).order_by("slug")
         if tenant:

@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 
 from crm.models import Tenant
 from crm.tenancy import tenant_context
-from leads import services
+from leads.intake import services
 from leads.models import EventStatus
 
 

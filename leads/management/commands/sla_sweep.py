@@ -33,7 +33,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, tenant: str | None = None, now: str | None = None, **options):
-        from leads.sla import sla_sweep
+        from leads.assignment.sla import sla_sweep
 
         at = None
         if now:

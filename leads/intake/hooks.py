@@ -4,7 +4,7 @@ POST /hooks/<channel_key>/ with a JSON body and
     X-CRM-Timestamp: <unix seconds>
     X-CRM-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>." + raw body)>
     Idempotency-Key: <optional, ≤ 200 printable ASCII characters>
-WeCom channels answer WeCom's own callback protocol on the same URL (leads/wecom.py).
+WeCom channels answer WeCom's own callback protocol on the same URL (leads/intake/wecom.py).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from crm.tenancy import tenant_context
 from leads.access import channel_by_key
-from leads.bodies import (
+from leads.intake.bodies import (
     BodyError,
     BodyTooLarge,
     LengthRequired,
@@ -32,8 +32,8 @@ from leads.bodies import (
     parse_json_body,
     read_body,
 )
+from leads.intake.services import inbound_event_receive
 from leads.models import Channel, ChannelType, EventSource
-from leads.services import inbound_event_receive
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
     if channel is None:
         return _error(404, "unknown channel")
     if channel.type == ChannelType.WECOM:
-        from leads.wecom import callback
+        from leads.intake.wecom import callback
 
         return callback(request, channel)
     if request.method != "POST":

@@ -34,7 +34,7 @@ def lead_record_touch(
 ) -> LeadEvent:
     """A contact with the lead's person (call, message, visit …). The first one decides
     whether the owner responded on time (within the policy's `late_after_hours`)."""
-    from leads.assignment import Params, policy_active
+    from leads.assignment.engine import Params, policy_active
 
     at = at or timezone.now()
     first = lead.first_touch_at is None
@@ -80,7 +80,7 @@ def lead_mark_late(lead: Lead, *, now: datetime | None = None) -> bool:
 
 
 def record_first_touch(membership: Membership, *, late: bool, now: datetime) -> RepProfile:
-    from leads.assignment import Params, policy_active
+    from leads.assignment.engine import Params, policy_active
     from leads.notifications import managers, send
 
     params = Params.of(policy_active())

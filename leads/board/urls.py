@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leads import board_views
+from leads.board import views as board_views
 
 app_name = "board"
 

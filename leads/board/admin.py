@@ -1,5 +1,5 @@
 """The board's rank weights in the admin (F15): one row per tenant, created with the defaults
-when first opened. Imported from leads/apps.py ready()."""
+when first opened. Imported by leads/admin.py (admin autodiscovery)."""
 
 from __future__ import annotations
 

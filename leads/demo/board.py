@@ -1,4 +1,4 @@
-"""The demo tenant's board part (F15–F20, F36): `leads/demo.py` calls `seed()` at the end of
+"""The demo tenant's board part (F15–F20, F36): `leads/demo/story.py` calls `seed()` at the end of
 its story, inside the demo tenant's context, so the daily board, the follow-ups and the
 lead-quality report have something real to show.
 
@@ -49,7 +49,8 @@ from customers.models import (
     PresetKind,
 )
 from customers.services import VISIT_ACTION, add_working_days, interaction_log, presets
-from leads import sla
+from leads.assignment import sla
+from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import (
     AssignmentDecision,
     ChannelType,
@@ -66,7 +67,6 @@ from leads.models import (
     Verification,
     Zone,
 )
-from leads.services import inbound_event_process, inbound_event_receive
 from leads.verification import invalid_reasons
 
 SEED = 2026 + 15
@@ -202,7 +202,7 @@ def seed(*, world, stdout) -> None:
 
 class _Board:
     def __init__(self, world):
-        from leads.demo import AWAY, LEAVE_DAYS, REP_PROFILES, SLOW
+        from leads.demo.story import AWAY, LEAVE_DAYS, REP_PROFILES, SLOW
 
         self.world = world
         self.tenant = world.demo
@@ -372,7 +372,7 @@ class _Board:
 
     def _today(self) -> None:
         """Per rep: a revisit today; a lead past its 24 h clock and a recent one."""
-        from leads.demo import _channels
+        from leads.demo.story import _channels
 
         self.channels = _channels(self.tenant)
         rnd = self.rnd
@@ -446,9 +446,9 @@ class _Board:
         product lines), dispatched by the engine as it stands: the others have room but
         score well below, so it is theirs. rep5 and rep6 get theirs as things were at
         `moment` (before the pause, before the leave), then put back."""
-        from leads import normalize
-        from leads.demo import EQUIPMENT as ALL_EQUIPMENT
-        from leads.demo import _Maker
+        from crm import normalize
+        from leads.demo.story import EQUIPMENT as ALL_EQUIPMENT
+        from leads.demo.story import _Maker
 
         profile = profiles[rep.pk]
         regions = {
@@ -525,7 +525,7 @@ class _Board:
     def _ledger(self) -> None:
         """The ledger from the decisions by their day (the story's rule), and each rep's
         last lead received."""
-        from leads.demo import _channels, _Story
+        from leads.demo.story import _channels, _Story
 
         _Story(self.world, _channels(self.tenant))._rebuild_ledger()
         for rep in self.reps.values():

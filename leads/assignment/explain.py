@@ -1,6 +1,6 @@
 """“Why this rep” (F12): an assignment decision in plain words, in the reader's language.
 
-A decision stores codes and numbers (leads.assignment `decide()` writes them); this module
+A decision stores codes and numbers (leads.assignment.engine `decide()` writes them); this module
 re-reads them the way `decide()` used them, so the words match the choice:
 
 1. eligibility: each candidate's verdict (`ok` or why not);
@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext, pgettext
 
-from leads.assignment import (
+from leads.assignment.engine import (
     AT_CAPACITY,
     EXCLUDED,
     INDUSTRY,

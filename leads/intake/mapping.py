@@ -104,7 +104,7 @@ PRESETS: dict[str, list[dict]] = {
         {"field": "external_id", "path": "call_id"},
         {"field": "utm_source", "path": "hotline", "default": "400"},
     ],
-    # WeCom "external contact added" (decrypted callback, see leads/wecom.py).
+    # WeCom "external contact added" (decrypted callback, see leads/intake/wecom.py).
     # The event carries ids only (names and phones need WeCom's API): the external user id
     # is the contact handle, State the 渠道活码 it came through, UserID the staff member.
     MappingPreset.WECOM: [

@@ -1,7 +1,7 @@
 """Replay before apply (F14): the last N days of leads re-decided under a draft policy.
 
 `replay()` is pure: it walks the leads in the order they arrived and calls
-`leads.assignment.decide()` for each, moving an in-memory ledger and backlog on with
+`leads.assignment.engine.decide()` for each, moving an in-memory ledger and backlog on with
 `apply_to_states()`. Nothing is written. `run_replay()` loads what it needs in a handful
 of bulk queries, replays the window twice — under the active published version (the
 "now" column) and under the draft — and stores the comparison in `ReplayRun.result`.
@@ -40,8 +40,8 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from leads import normalize
-from leads.assignment import (
+from crm import normalize
+from leads.assignment.engine import (
     INDUSTRY,
     OK,
     REGION,
@@ -57,6 +57,7 @@ from leads.assignment import (
     fit,
     state_of,
 )
+from leads.assignment.scoring import score_lead
 from leads.models import (
     AssignmentPolicy,
     Lead,
@@ -67,7 +68,6 @@ from leads.models import (
     SourceGrade,
     Zone,
 )
-from leads.scoring import score_lead
 
 logger = logging.getLogger(__name__)
 
@@ -741,7 +741,7 @@ def snapshot_matches(policy: AssignmentPolicy, snapshot: dict) -> bool:
 def replay_create(draft: AssignmentPolicy, *, days: int, user=None) -> ReplayRun:
     """A queued ReplayRun of `draft` against the active version; the task is sent when the
     transaction commits."""
-    from leads.assignment import policy_active
+    from leads.assignment.engine import policy_active
     from leads.tasks import run_replay as task
 
     if not draft.is_draft:
@@ -764,7 +764,7 @@ def replay_create(draft: AssignmentPolicy, *, days: int, user=None) -> ReplayRun
 
 def _baseline(run: ReplayRun) -> AssignmentPolicy:
     """The version the draft is compared with: the one active when it was requested."""
-    from leads.assignment import policy_active
+    from leads.assignment.engine import policy_active
 
     return run.baseline if run.baseline_id is not None else policy_active()
 

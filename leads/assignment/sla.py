@@ -21,7 +21,7 @@ Thresholds (all per tenant, `SlaPolicy`):
   for a lead the engine pooled because nobody could take it (`no_candidate`): the
   managers were told then (`lead.pooled`), once.
 - `unverified_rep`: status assigned for `unverified_hours` since `assigned_at` → the rep;
-  an untouched lead then counts as a late first touch (`leads.zones.lead_mark_late`).
+  an untouched lead then counts as a late first touch (`leads.assignment.zones.lead_mark_late`).
 - `unverified_mgr`: still assigned `unverified_escalation_hours` after the rep was
   reminded → managers. The escalation never precedes the reminder.
 - `no_followup`: status valid, no touch for `no_followup_hours` after `verified_at` (or
@@ -31,7 +31,7 @@ Thresholds (all per tenant, `SlaPolicy`):
   assigned or valid, and no next step of the owner's due within the last
   `second_touch_hours` or later (a scheduled step is the next touch until it is that far
   overdue) → back to the pool and dispatched again to another rep
-  (`leads.assignment.lead_return_to_pool`, which tells the previous owner, and the
+  (`leads.assignment.engine.lead_return_to_pool`, which tells the previous owner, and the
   managers once). It runs before `no_followup`: a lead returned now is not also told as
   unfollowed.
 """
@@ -141,7 +141,7 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
     """Run the current tenant's SLA clocks once; returns how many leads each threshold
     fired for (all thresholds present, 0 when none). Retries due dispatches first."""
     from crm.tenancy import advisory_lock
-    from leads.assignment import dispatch_due
+    from leads.assignment.engine import dispatch_due
 
     now = now or timezone.now()
     tenant = current_tenant()
@@ -272,7 +272,7 @@ class _Sweep:
 
         def message(lead):
             if lead.first_touch_at is None:
-                from leads.zones import lead_mark_late
+                from leads.assignment.zones import lead_mark_late
 
                 # Untouched past the window: a late first touch, once per lead.
                 lead_mark_late(lead, now=self.now)
@@ -362,7 +362,7 @@ class _Sweep:
         )
 
     def _return(self, lead_id: int, round_: int) -> bool:
-        from leads.assignment import lead_return_to_pool
+        from leads.assignment.engine import lead_return_to_pool
 
         alert = SlaAlert.objects.filter(
             lead_id=lead_id, threshold=SlaThreshold.NO_SECOND_TOUCH, round=round_

@@ -1,5 +1,5 @@
 """The daily board's pages (F15, F19): the rep's home page, closing the day, and the
-manager's view of every rep's closed day. The data and the ranking are in leads/board.py;
+manager's view of every rep's closed day. The data and the ranking are in leads/board/ranking.py;
 verifying a lead and logging a follow-up are the `leads:verify` and `leads:follow_up`
 endpoints, loaded in place with htmx."""
 
@@ -28,8 +28,8 @@ from crm.access import access_membership
 from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
-from leads import board as boards
-from leads.assignment import active_params
+from leads.assignment.engine import active_params
+from leads.board import ranking as boards
 from leads.models import DailySummary
 
 BOARD_ROLES = (Role.REP, Role.MANAGER, Role.ADMIN)
@@ -123,7 +123,7 @@ def board(request: HttpRequest) -> HttpResponse:
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
     if owner.role == Role.REP:
-        from leads.assignment import rep_load
+        from leads.assignment.engine import rep_load
 
         # The open load is the board's unverified leads: the same rows, counted once.
         context["load"] = rep_load(owner, params=params, now=now, open_count=data.open_load)

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET
 
 from crm.models import Role
 from crm.tables import spreadsheet_safe
-from leads import reports
+from leads.reports import quality as reports
 
 REPORT_ROLES = (Role.MARKETING, Role.MANAGER, Role.ADMIN)
 CSV_TABLES = ("channel", "grade", "reason", "rep")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from crm.normalize import parse_phone
+from leads.intake.services import UTM_FIELDS
 from leads.models import Industry
-from leads.normalize import parse_phone
-from leads.services import UTM_FIELDS
 
 UTM_MAX_LENGTH = 200
 # The honeypot: a text input people never see and form-filling bots fill in.

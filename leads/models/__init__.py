@@ -344,7 +344,7 @@ class LeadQuerySet(TenantQuerySet):
     def open_load(self):
         """The leads that make up their owners' open load (F10), the one definition the
         assignment engine's cap, the rep's profile, "why didn't I get it" and the board
-        read (`leads.assignment.open_loads`): leads with an owner, status assigned and no
+        read (`leads.assignment.engine.open_loads`): leads with an owner, status assigned and no
         verdict yet. A lead stops counting the moment it is verified (valid or invalid),
         whoever owns it later; leads in the pool or waiting for dispatch have no owner."""
         return self.filter(open_load_q())
@@ -1085,7 +1085,7 @@ class ScoreRule(TenantOwned):
         return " ".join(str(p) for p in parts if p)
 
     def clean(self) -> None:
-        from leads.scoring import rule_errors
+        from leads.assignment.scoring import rule_errors
 
         errors = rule_errors(self.field, self.operator, self.value)
         if errors:
@@ -1397,13 +1397,13 @@ class DailySummary(TenantOwned):
         return f"{self.membership_id} {self.day}"
 
 
-# -- The lead-quality report's daily roll-ups (F36; leads/rollups.py) ---------------------------
+# -- The lead-quality report's daily roll-ups (F36; leads/reports/rollups.py) -----------------
 
 
 class ReportChange(TenantOwned):
     """A mark that leads created in one UTC hour changed in a way the lead-quality report
     counts. Written by PostgreSQL triggers on leads and follow-ups (migration 0006), so no
-    code path can forget it; drained by `leads.rollups.refresh`. While a mark is pending,
+    code path can forget it; drained by `leads.reports.rollups.refresh`. While a mark is pending,
     the local days its hour overlaps are counted live, never from their roll-ups."""
 
     hour = models.DateTimeField(_("hour"))

@@ -36,11 +36,11 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.http import HttpRequest, HttpResponse
 
 from crm.tenancy import tenant_context
-from leads.bodies import BodyTooLarge, LengthRequired, header_text, read_body
-from leads.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, TIMESTAMP, kept_headers
+from leads.intake.bodies import BodyTooLarge, LengthRequired, header_text, read_body
+from leads.intake.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, TIMESTAMP, kept_headers
+from leads.intake.services import inbound_event_receive
 from leads.messages import intake_message
 from leads.models import Channel, EventSource
-from leads.services import inbound_event_receive
 
 BLOCK_SIZE = 32  # WeCom's PKCS#7 block size (not AES's 16)
 RANDOM_SIZE = 16
@@ -273,7 +273,8 @@ def _receive_event(request: HttpRequest, channel: Channel) -> HttpResponse:
 
 
 def callback(request: HttpRequest, channel: Channel) -> HttpResponse:
-    """The hook URL of a `wecom` channel (called by leads.hooks.receive, outside any tenant)."""
+    """The hook URL of a `wecom` channel (called by leads.intake.hooks.receive, outside any
+    tenant)."""
     if request.method not in ("GET", "POST"):
         return _text(405, "GET or POST only")
     if not _configured(channel):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from leads import report_views
+from leads.reports import views as report_views
 
 app_name = "lead_reports"
 

@@ -6,11 +6,11 @@ suspect, plus a few failed inbox events.
 Leads go through the real pipeline (`inbound_event_receive`, then `inbound_event_process`
 at once, so no worker is needed; the messages queued on commit then find nothing to do),
 in chronological order so that originals come before their revisits. The pipeline also
-assigns each lead with the real engine (leads/assignment.py). It stamps "now": right after
+assigns each lead with the real engine (leads/assignment/engine.py). It stamps "now": right after
 each lead, its times are moved to when it arrived (created, decided, timeline, notices).
 
 The reps' work is interleaved in time order with the arrivals: touches on the real path
-(`leads.zones.lead_record_touch`, so first-touch streaks and zones are real) and
+(`leads.assignment.zones.lead_record_touch`, so first-touch streaks and zones are real) and
 verifications. The story (docs/assignment.md):
 - rep1 is the senior (share 1.5), rep4 has a smaller cap (6); regions, industries and
   product lines differ (华东, 华南, 华北, 西南);
@@ -48,9 +48,10 @@ from django.db.models import Count, F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
+from crm import normalize
 from crm.models import AuditEvent, Notification
-from leads import demo_board, normalize, sla
-from leads.assignment import (
+from leads.assignment import sla
+from leads.assignment.engine import (
     OK,
     dispatch_due,
     lead_reassign,
@@ -59,6 +60,9 @@ from leads.assignment import (
     policy_draft,
     policy_publish,
 )
+from leads.assignment.zones import lead_record_touch, record_first_touch
+from leads.demo import board as demo_board
+from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.messages import intake_message
 from leads.models import (
     AssignmentDecision,
@@ -86,9 +90,7 @@ from leads.models import (
     TouchChannel,
     Zone,
 )
-from leads.services import inbound_event_process, inbound_event_receive
 from leads.verification import lead_verify
-from leads.zones import lead_record_touch, record_first_touch
 
 LEAD_COUNT = 300
 DAYS = 14
@@ -378,7 +380,7 @@ class _Maker:
             external = "wm" + "".join(
                 rnd.choice("abcdefghijkmnpqrstuvwxyzABCDEFGH23456789") for _ in range(22)
             )
-            # The decrypted callback's XML as leads/wecom.py stores it: flat strings.
+            # The decrypted callback's XML as leads/intake/wecom.py stores it: flat strings.
             return {
                 "ToUserName": WECOM_CORP_ID,
                 "FromUserName": "sys",
@@ -640,7 +642,7 @@ OPEN_AT_END = 2
 RETURNS = 3  # valid leads verified on the first call and then left: the sweep returns them
 RETURN_AGE = timedelta(hours=120)  # old enough for the 72 h after their step's day
 REASSIGN_REASON = "客户指定对接人"
-# The board part gives each rep one revisit in these last hours (leads/demo_board.py): the
+# The board part gives each rep one revisit in these last hours (leads/demo/board.py): the
 # history's arrivals then are new enquiries only, so that revisit is the rep's only one.
 TODAY_REVISITS = timedelta(hours=6)
 

@@ -39,9 +39,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_http_methods
 
+from crm import normalize
 from crm.audit import audit
-from leads import mapping, normalize
 from leads.access import IMPORTERS, access_import
+from leads.intake import mapping
+from leads.intake.services import UTM_LABELS, inbound_event_receive
 from leads.messages import intake_text
 from leads.models import (
     Channel,
@@ -53,7 +55,6 @@ from leads.models import (
     Lead,
     SourceGrade,
 )
-from leads.services import UTM_LABELS, inbound_event_receive
 
 # Module constants (tests monkeypatch them): read at call time, never bound as defaults.
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024

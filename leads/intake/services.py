@@ -19,9 +19,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
+from crm import normalize
 from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
-from leads import mapping, normalize
-from leads.bodies import BodyError, parse_json_body, storable_json, storable_text
+from leads.intake import mapping
+from leads.intake.bodies import BodyError, parse_json_body, storable_json, storable_text
 from leads.messages import CodedError, intake_message, intake_text_en, reason
 from leads.models import (
     REPLAY_WINDOW,
@@ -287,7 +288,7 @@ def _lead_from_event(event: InboundEvent, issues: list[dict]) -> Lead:
 def _assign(lead: Lead, tags: list[str]) -> None:
     """Assignment runs in the task that created the lead (F11: within seconds). If it
     fails, the lead is kept, in the pool with the reason, for a manager to hand out."""
-    from leads.assignment import dispatch_new_lead
+    from leads.assignment.engine import dispatch_new_lead
     from leads.models import PoolReason
 
     try:

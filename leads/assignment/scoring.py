@@ -1,7 +1,7 @@
 """The lead score (F8): a policy's rules, validated when saved and compiled for speed.
 
 A rule is field + operator + value + points. Rules are compiled once per policy into
-predicates over `LeadFacts` (leads.assignment), so scoring a lead is a loop of cheap calls
+predicates over `LeadFacts` (leads.assignment.engine), so scoring a lead is a loop of cheap calls
 whether it runs in the worker or in a replay of 100,000 leads.
 """
 
@@ -58,7 +58,7 @@ def split_values(value: str) -> list[str]:
 
 
 def _number(text: str) -> float:
-    from leads.normalize import parse_budget
+    from crm.normalize import parse_budget
 
     try:
         return float(text)
@@ -212,7 +212,7 @@ def _compile_one(rule) -> Callable:
         return lambda f, now: not names.isdisjoint(f.tags)
     if operator == ScoreOperator.CONTAINS:
         keyword = values[0]
-        from leads.services import _keyword_matches
+        from leads.intake.services import _keyword_matches
 
         return lambda f, now: (
             bool(_field_value(f, field)) and _keyword_matches(keyword, _field_value(f, field))

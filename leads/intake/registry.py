@@ -14,9 +14,9 @@ import httpx
 from django.conf import settings
 from django.core.cache import cache
 
-from leads import normalize
+from crm import normalize
+from leads.intake.services import lead_record_registry_result
 from leads.models import Lead, RegistryStatus
-from leads.services import lead_record_registry_result
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 7 * 24 * 3600

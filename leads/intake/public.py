@@ -35,11 +35,11 @@ from kombu.exceptions import OperationalError as BrokerError
 from crm.http import client_ip
 from crm.tenancy import tenant_context
 from leads.access import channel_by_key
-from leads.forms import HONEYPOT, LeadFormSubmission, utm_from
-from leads.hooks import kept_headers
+from leads.intake.forms import HONEYPOT, LeadFormSubmission, utm_from
+from leads.intake.hooks import kept_headers
+from leads.intake.services import inbound_event_receive
 from leads.messages import intake_message
 from leads.models import Channel, ChannelType, EventSource, InboundEvent
-from leads.services import inbound_event_receive
 
 # Channels whose leads come in through this form; the others speak their own protocols.
 FORM_CHANNEL_TYPES = (ChannelType.WEB_FORM, ChannelType.WECHAT_OA, ChannelType.TRADE_SHOW_QR)

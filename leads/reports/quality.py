@@ -4,7 +4,7 @@ and suspects; the invalid-reason distribution; per rep the 72 h follow-up rate o
 leads and the median time to first touch.
 
 A range's figures are a `Tally`: the sum of the daily roll-ups of its fresh days
-(`tally_rolled_up`, leads/rollups.py) and of a live count of its other days
+(`tally_rolled_up`, leads/reports/rollups.py) and of a live count of its other days
 (`tally_live`: three grouped queries with conditional aggregation,
 `Count(..., filter=Q(...))`, whatever the number of leads). The roll-ups are written by
 `tally_live` itself, one day at a time, so both paths count by the same code.
@@ -413,10 +413,10 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
     """`tenant`'s report over the local days [start, end] in its time zone. Runs inside
     `tenant_context(tenant)` (the request's).
 
-    Days whose roll-ups are fresh (leads.rollups) are read from them; the others (today,
+    Days whose roll-ups are fresh (leads.reports.rollups) are read from them; the others (today,
     days with a change not yet rolled up) are counted live from
     the leads with the same definitions, and the two tallies add up."""
-    from leads.rollups import fresh_days
+    from leads.reports.rollups import fresh_days
 
     links = _Links(start, end)
     every_day = {start + timedelta(days=i) for i in range((end - start).days + 1)}

@@ -32,9 +32,10 @@ from django.db import connection, transaction
 from django.db.models import Count, Sum
 from django.utils import timezone
 
+from crm import normalize
 from crm.models import Membership, Role, Tenant
 from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
-from leads import normalize
+from leads.assignment.scoring import CompiledRule, compile_rules, score_lead
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -56,11 +57,10 @@ from leads.models import (
     profile_of,
     rep_available,
 )
-from leads.scoring import CompiledRule, compile_rules, score_lead
 
 logger = logging.getLogger(__name__)
 
-# Eligibility verdicts, stored in decisions and worded by leads.explain.
+# Eligibility verdicts, stored in decisions and worded by leads.assignment.explain.
 OK = "ok"
 UNAVAILABLE = "unavailable"
 PAUSED = "paused"
@@ -436,8 +436,8 @@ def active_params() -> Params:
 
 
 def _copy_default_rules(policy: AssignmentPolicy) -> None:
+    from leads.assignment.scoring import rule_errors
     from leads.models import Channel
-    from leads.scoring import rule_errors
 
     names = set(Channel.objects.values_list("name", flat=True))
     rules = []

@@ -2,7 +2,7 @@
 read a few thousand rows instead of aggregating half a million leads per request.
 
 - `QualityDay` and `QualityRepDay` hold, per local day of lead creation (the tenant's time
-  zone), exactly what `leads.reports.tally_live` counts for that day's leads.
+  zone), exactly what `leads.reports.quality.tally_live` counts for that day's leads.
 - PostgreSQL triggers (migration leads 0006) write a `ReportChange` mark, the UTC hour of
   the lead's creation, whenever a lead or a follow-up changes in a way the report counts:
   new, deleted, verified, reassigned, touched, re-graded, a follow-up logged or moved.
@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from crm.tenancy import advisory_lock
 from leads.models import Lead, QualityDay, QualityRepDay, ReportDay
-from leads.reports import pack_seconds, range_bounds, tally_live
+from leads.reports.quality import pack_seconds, range_bounds, tally_live
 
 log = logging.getLogger(__name__)
 
