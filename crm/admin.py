@@ -23,14 +23,14 @@ from crm.audit import (
 )
 from crm.models import (
     AuditEvent,
-    ChannelKind,
     CircuitState,
     Delivery,
     DeliveryAttempt,
     Heartbeat,
     Membership,
     Notification,
-    NotificationChannel,
+    Outlet,
+    OutletKind,
     Role,
     Tenant,
 )
@@ -417,19 +417,19 @@ class KeepSecretField(forms.CharField):
         return bool(data)
 
 
-class NotificationChannelForm(forms.ModelForm):
+class OutletForm(forms.ModelForm):
     url = forms.URLField(
         label=_("URL"),
         required=False,
         max_length=500,
         assume_scheme="https",
-        help_text=NotificationChannel._meta.get_field("url").help_text,
+        help_text=Outlet._meta.get_field("url").help_text,
     )
     secret = KeepSecretField(label=_("secret"), required=False, max_length=200)
     token = KeepSecretField(label=_("token"), required=False, max_length=300)
 
     class Meta:
-        model = NotificationChannel
+        model = Outlet
         # The tenant is for the platform superuser only (TenantModelAdmin excludes it).
         fields = [
             "tenant",
@@ -445,7 +445,7 @@ class NotificationChannelForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         for name in ("secret", "token"):
-            field = NotificationChannel._meta.get_field(name)
+            field = Outlet._meta.get_field(name)
             self.fields[name].help_text = field.help_text
             if self.instance.pk and getattr(self.instance, name):
                 self.fields[name].widget.attrs["placeholder"] = "••••••••"
@@ -456,7 +456,7 @@ class NotificationChannelForm(forms.ModelForm):
             if not cleaned.get(name) and self.instance.pk:
                 cleaned[name] = getattr(self.instance, name)
         kind = cleaned.get("kind")
-        if kind and kind != ChannelKind.EMAIL and not cleaned.get("url"):
+        if kind and kind != OutletKind.EMAIL and not cleaned.get("url"):
             self.add_error("url", _("Robots and the SMS gateway need a URL."))
         if cleaned.get("url"):
             try:
@@ -470,7 +470,7 @@ class NotificationChannelForm(forms.ModelForm):
         if (
             kind
             and tenant is not None
-            and NotificationChannel.unscoped.filter(tenant=tenant, kind=kind)
+            and Outlet.unscoped.filter(tenant=tenant, kind=kind)
             .exclude(pk=self.instance.pk)
             .exists()
         ):
@@ -484,9 +484,9 @@ def _delivery_error(obj) -> str:
     return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:79] + "…"
 
 
-@admin.register(NotificationChannel)
-class NotificationChannelAdmin(TenantModelAdmin):
-    form = NotificationChannelForm
+@admin.register(Outlet)
+class OutletAdmin(TenantModelAdmin):
+    form = OutletForm
     list_display = [
         "name",
         "kind",
@@ -527,11 +527,11 @@ class NotificationChannelAdmin(TenantModelAdmin):
         membership = getattr(request, "membership", None)
         for channel in queryset:
             to = ""
-            if channel.kind == ChannelKind.EMAIL:
+            if channel.kind == OutletKind.EMAIL:
                 to = request.user.email
-            elif channel.kind == ChannelKind.SMS:
+            elif channel.kind == OutletKind.SMS:
                 to = membership.phone if membership else ""
-            if channel.kind in (ChannelKind.EMAIL, ChannelKind.SMS) and not to:
+            if channel.kind in (OutletKind.EMAIL, OutletKind.SMS) and not to:
                 self.message_user(
                     request,
                     _("%(channel)s: set your own e-mail address or mobile number first.")

@@ -265,7 +265,7 @@ class Heartbeat(models.Model):
 # The service is crm.notify.notify(); adapters in crm.notify_adapters; docs/notifications.md.
 
 
-class ChannelKind(models.TextChoices):
+class OutletKind(models.TextChoices):
     WECOM = "wecom", _("WeCom group robot")
     DINGTALK = "dingtalk", _("DingTalk robot")
     EMAIL = "email", _("E-mail")
@@ -346,10 +346,12 @@ class Notification(TenantOwned):
         return self.read_at is None
 
 
-class NotificationChannel(TenantOwned):
-    """An outbound channel of a tenant, at most one per kind, with its circuit breaker."""
+class Outlet(TenantOwned):
+    """Where a tenant's notifications go out besides the bell: a WeCom or DingTalk robot, an
+    SMS gateway or e-mail, at most one per kind, with its circuit breaker. (The lead sources
+    are `leads.Channel`; how a rep reached a customer is a `customers.ContactMethod`.)"""
 
-    kind = models.CharField(_("kind"), max_length=16, choices=ChannelKind.choices)
+    kind = models.CharField(_("kind"), max_length=16, choices=OutletKind.choices)
     name = models.CharField(_("name"), max_length=80)
     url = models.URLField(
         _("URL"),
@@ -385,6 +387,7 @@ class NotificationChannel(TenantOwned):
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True)
 
     class Meta(TenantOwned.Meta):
+        db_table = "crm_notificationchannel"
         verbose_name = _("notification channel")
         verbose_name_plural = _("notification channels")
         ordering = ["kind"]
@@ -398,7 +401,7 @@ class NotificationChannel(TenantOwned):
 
     @property
     def is_robot(self) -> bool:
-        return self.kind in (ChannelKind.WECOM, ChannelKind.DINGTALK)
+        return self.kind in (OutletKind.WECOM, OutletKind.DINGTALK)
 
 
 class Delivery(TenantOwned):
@@ -411,7 +414,7 @@ class Delivery(TenantOwned):
         verbose_name=_("notification"),
     )
     channel = models.ForeignKey(
-        NotificationChannel,
+        Outlet,
         on_delete=models.CASCADE,
         related_name="deliveries",
         verbose_name=_("channel"),

@@ -28,15 +28,15 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.audit import jsonable
 from crm.models import (
-    ChannelKind,
     CircuitState,
     Delivery,
     DeliveryAttempt,
     DeliveryStatus,
     Membership,
     Notification,
-    NotificationChannel,
     NotificationPreference,
+    Outlet,
+    OutletKind,
     Role,
     Tenant,
 )
@@ -57,14 +57,14 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 IN_APP = "in_app"
-ROBOT_KINDS = (ChannelKind.WECOM, ChannelKind.DINGTALK)
+ROBOT_KINDS = (OutletKind.WECOM, OutletKind.DINGTALK)
 # The preferences table's columns, in this order.
 CHANNEL_KINDS: tuple[tuple[str, str], ...] = (
     (IN_APP, _("In-app")),
-    (ChannelKind.EMAIL, ChannelKind.EMAIL.label),
-    (ChannelKind.SMS, _("SMS")),
-    (ChannelKind.WECOM, _("WeCom robot")),
-    (ChannelKind.DINGTALK, _("DingTalk robot")),
+    (OutletKind.EMAIL, OutletKind.EMAIL.label),
+    (OutletKind.SMS, _("SMS")),
+    (OutletKind.WECOM, _("WeCom robot")),
+    (OutletKind.DINGTALK, _("DingTalk robot")),
 )
 ALL_KINDS = tuple(kind for kind, _label in CHANNEL_KINDS)
 
@@ -175,17 +175,17 @@ def admins_of(tenant: Tenant | None = None) -> QuerySet[Membership]:
 # --- Channels ---------------------------------------------------------------------------
 
 
-def configured_channels() -> dict[str, NotificationChannel | None]:
+def configured_channels() -> dict[str, Outlet | None]:
     """External kinds the current tenant can deliver on now, with their channel row.
 
     Robots and SMS need an active row with a URL. E-mail needs no set-up: it is available
     unless its row was switched off (None: no row yet, created on first use).
     """
-    rows = {c.kind: c for c in NotificationChannel.objects.all()}
-    available: dict[str, NotificationChannel | None] = {}
-    for kind in ChannelKind.values:
+    rows = {c.kind: c for c in Outlet.objects.all()}
+    available: dict[str, Outlet | None] = {}
+    for kind in OutletKind.values:
         channel = rows.get(kind)
-        if kind == ChannelKind.EMAIL:
+        if kind == OutletKind.EMAIL:
             if channel is None or channel.is_active:
                 available[kind] = channel
         elif channel is not None and channel.is_active and channel.url:
@@ -193,11 +193,11 @@ def configured_channels() -> dict[str, NotificationChannel | None]:
     return available
 
 
-def _email_channel(tenant: Tenant) -> NotificationChannel:
-    channel, _created = NotificationChannel.objects.get_or_create(
+def _email_channel(tenant: Tenant) -> Outlet:
+    channel, _created = Outlet.objects.get_or_create(
         tenant=tenant,
-        kind=ChannelKind.EMAIL,
-        defaults={"name": str(ChannelKind.EMAIL.label)},
+        kind=OutletKind.EMAIL,
+        defaults={"name": str(OutletKind.EMAIL.label)},
     )
     return channel
 
@@ -294,18 +294,18 @@ def notify(
                     _first, phones = robots.setdefault(kind, (notification, []))
                     if member.phone and member.phone not in phones:
                         phones.append(member.phone)
-                elif kind == ChannelKind.EMAIL:
+                elif kind == OutletKind.EMAIL:
                     if member.user.email:
                         planned.append((kind, notification, member.user.email, []))
-                elif kind == ChannelKind.SMS and member.phone:
+                elif kind == OutletKind.SMS and member.phone:
                     planned.append((kind, notification, member.phone, []))
         for kind, (notification, phones) in robots.items():
             planned.append((kind, notification, "", phones))
         if not planned:
             return notifications
 
-        if ChannelKind.EMAIL in {p[0] for p in planned} and channels[ChannelKind.EMAIL] is None:
-            channels[ChannelKind.EMAIL] = _email_channel(tenant)
+        if OutletKind.EMAIL in {p[0] for p in planned} and channels[OutletKind.EMAIL] is None:
+            channels[OutletKind.EMAIL] = _email_channel(tenant)
         deliveries = Delivery.objects.bulk_create(
             [
                 Delivery(
@@ -360,22 +360,22 @@ def backoff(attempt: int) -> timedelta:
     return timedelta(seconds=BACKOFF_BASE_SECONDS * 4 ** (attempt - 1))
 
 
-def _cooled_down(channel: NotificationChannel, now) -> bool:
+def _cooled_down(channel: Outlet, now) -> bool:
     return channel.opened_at is None or (
         channel.opened_at + timedelta(seconds=channel.cooldown_seconds) <= now
     )
 
 
-def _start_probe(channel: NotificationChannel, now) -> bool:
+def _start_probe(channel: Outlet, now) -> bool:
     """Become the one half-open probe of a paused channel, or say no without waiting."""
     locked = (
-        NotificationChannel.objects.select_for_update(skip_locked=True)
+        Outlet.objects.select_for_update(skip_locked=True)
         .filter(pk=channel.pk, state__in=[CircuitState.OPEN, CircuitState.HALF_OPEN])
         .first()
     )
     if locked is None or not _cooled_down(locked, now):
         return False
-    NotificationChannel.objects.filter(pk=channel.pk).update(state=CircuitState.HALF_OPEN)
+    Outlet.objects.filter(pk=channel.pk).update(state=CircuitState.HALF_OPEN)
     return True
 
 
@@ -393,7 +393,7 @@ def deliver_one(delivery_id: int) -> str | None:
     )
     if delivery is None:
         return None
-    channel = NotificationChannel.objects.get(pk=delivery.channel_id)
+    channel = Outlet.objects.get(pk=delivery.channel_id)
     now = timezone.now()
     if not channel.is_active:
         delivery.status = DeliveryStatus.DEAD
@@ -463,7 +463,7 @@ def deliver_one(delivery_id: int) -> str | None:
 
 
 def _channel_failed(channel, *, error: str, http_status: int | None, probe: bool, now) -> None:
-    rows = NotificationChannel.objects.filter(pk=channel.pk)
+    rows = Outlet.objects.filter(pk=channel.pk)
     rows.update(
         consecutive_failures=F("consecutive_failures") + 1,
         last_error=error,
@@ -487,18 +487,18 @@ def _channel_failed(channel, *, error: str, http_status: int | None, probe: bool
                 "error": error[:200],
                 "cooldown": channel.cooldown_seconds,
             },
-            link=reverse("admin:crm_notificationchannel_change", args=[channel.pk]),
+            link=reverse("admin:crm_outlet_change", args=[channel.pk]),
         )
 
 
 def _channel_succeeded(channel, *, http_status: int | None, now) -> None:
-    rows = NotificationChannel.objects.filter(pk=channel.pk)
+    rows = Outlet.objects.filter(pk=channel.pk)
     rows.update(consecutive_failures=0, last_error="", last_status=http_status, last_success_at=now)
     if rows.exclude(state=CircuitState.CLOSED).update(state=CircuitState.CLOSED, opened_at=None):
         release_held(channel)
 
 
-def release_held(channel: NotificationChannel) -> int:
+def release_held(channel: Outlet) -> int:
     """Queue again the deliveries held while `channel` was paused."""
     held = Delivery.objects.filter(channel=channel, status=DeliveryStatus.HELD)
     ids = list(held.values_list("pk", flat=True))
@@ -510,9 +510,9 @@ def release_held(channel: NotificationChannel) -> int:
     return len(ids)
 
 
-def close_circuit(channel: NotificationChannel) -> int:
+def close_circuit(channel: Outlet) -> int:
     """An admin's override: deliver on `channel` again now. Returns the deliveries released."""
-    NotificationChannel.objects.filter(pk=channel.pk).update(
+    Outlet.objects.filter(pk=channel.pk).update(
         state=CircuitState.CLOSED, consecutive_failures=0, opened_at=None
     )
     return release_held(channel)
@@ -543,7 +543,7 @@ def claim_due_deliveries(limit: int = SWEEP_LIMIT) -> list[tuple[int, int]]:
             .order_by("next_attempt_at")
             .values_list("tenant_id", "pk")[:limit]
         )
-        paused = NotificationChannel.objects.filter(
+        paused = Outlet.objects.filter(
             state__in=[CircuitState.OPEN, CircuitState.HALF_OPEN], is_active=True
         ).values_list("pk", "opened_at", "cooldown_seconds")
         for channel_id, opened_at, cooldown in paused:
@@ -568,7 +568,7 @@ def claim_due_deliveries(limit: int = SWEEP_LIMIT) -> list[tuple[int, int]]:
 # --- Admin helpers ----------------------------------------------------------------------------
 
 
-def send_test(channel: NotificationChannel, *, to: str = "", mentions=()) -> tuple[bool, str]:
+def send_test(channel: Outlet, *, to: str = "", mentions=()) -> tuple[bool, str]:
     """Send a test message on `channel` now (the admin's action). Records the outcome on
     the channel's last status and error, not on its circuit. Returns (ok, error)."""
     with translation.override(settings.LANGUAGE_CODE):
@@ -578,11 +578,11 @@ def send_test(channel: NotificationChannel, *, to: str = "", mentions=()) -> tup
     try:
         http_status = adapter_for(channel.kind).send(channel, probe, title, body)
     except DeliveryError as exc:
-        NotificationChannel.objects.filter(pk=channel.pk).update(
+        Outlet.objects.filter(pk=channel.pk).update(
             last_error=str(exc)[:500], last_status=exc.http_status
         )
         return False, str(exc)
-    NotificationChannel.objects.filter(pk=channel.pk).update(
+    Outlet.objects.filter(pk=channel.pk).update(
         last_error="", last_status=http_status, last_success_at=timezone.now()
     )
     return True, ""

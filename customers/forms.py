@@ -70,16 +70,16 @@ class InteractionForm(forms.Form):
     ORDER = ("channel", "talk_tags", "pains", "roles", "note", "next_action", "next_action_due")
 
     def __init__(self, *args, key: str, autofocus: bool = False, now=None, **kwargs):
-        from leads.models import TouchChannel
+        from customers.models import ContactMethod
 
         kwargs.setdefault("auto_id", f"{key}-%s")
         initial = kwargs.setdefault("initial", {})
         self.today = services.tenant_today(now)
-        initial.setdefault("channel", TouchChannel.PHONE)
+        initial.setdefault("channel", ContactMethod.PHONE)
         initial.setdefault("next_action_due", services.add_working_days(self.today, 1))
         super().__init__(*args, **kwargs)
         self.key = key
-        self.fields["channel"].choices = TouchChannel.choices
+        self.fields["channel"].choices = ContactMethod.choices
         self.fields["talk_tags"].choices = [
             (p.name, p.name) for p in services.presets(PresetKind.TALK_TAG)
         ]

@@ -185,6 +185,16 @@ class Preset(TenantOwned):
         return self.name
 
 
+class ContactMethod(models.TextChoices):
+    """How a rep was in contact with someone: a follow-up's and a lead touch's `channel`."""
+
+    PHONE = "phone", _("Phone")
+    WECHAT = "wechat", _("WeChat")
+    VISIT = "visit", _("Visit")
+    MEETING = "meeting", _("Meeting")
+    EMAIL = "email", _("E-mail")
+
+
 class InteractionKind(models.TextChoices):
     FOLLOW_UP = "follow_up", _("Follow-up")
     VERIFICATION = "verification", _("Verification call")
@@ -236,7 +246,7 @@ class Interaction(TenantOwned):
         Membership, on_delete=models.PROTECT, related_name="interactions", verbose_name=_("by")
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
-    channel = models.CharField(_("channel"), max_length=10)  # leads.models.TouchChannel
+    channel = models.CharField(_("channel"), max_length=10)  # a ContactMethod
     talk_tags = models.JSONField(_("talk tags"), default=list, blank=True)
     pains = models.JSONField(_("pain points"), default=list, blank=True)
     roles = models.JSONField(_("decision-chain roles reached"), default=list, blank=True)
@@ -274,10 +284,8 @@ class Interaction(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        from leads.models import TouchChannel
-
         try:
-            channel = TouchChannel(self.channel).label
+            channel = ContactMethod(self.channel).label
         except ValueError:
             channel = self.channel
         return f"{format_date(self.at)} {channel}"

@@ -400,8 +400,9 @@ def interaction_log(
     lead/customer, records the touch on the lead (leads.assignment.zones.lead_record_touch), sets
     `suggested_status` and `closes_loop`, and writes the lead's FOLLOW_UP timeline entry.
     """
+    from customers.models import ContactMethod
     from leads.assignment.zones import lead_record_touch
-    from leads.models import LeadEvent, LeadEventKind, TouchChannel
+    from leads.models import LeadEvent, LeadEventKind
 
     tenant = _tenant()
     at = at or timezone.now()
@@ -415,7 +416,7 @@ def interaction_log(
     errors: dict[str, list[str]] = {}
     if lead is None and customer is None:
         errors.setdefault("__all__", []).append(_("A follow-up needs a lead or a customer."))
-    if channel not in TouchChannel.values:
+    if channel not in ContactMethod.values:
         errors.setdefault("channel", []).append(_("Choose how you were in contact."))
     errors.update(next_step_errors(next_action, next_action_due, at=at))
     if unknown := _unknown(tags, PresetKind.TALK_TAG):

@@ -166,11 +166,11 @@ def sla_leads(*, tenant: str, n: int, window: float, channel_id: int, minutes: i
 
 def notify_setup(*, tenant: str, url: str, cooldown: int, event: str) -> dict:
     """A WeCom robot channel at `url` and the manager's preference for `event` on it."""
-    from crm.models import NotificationChannel, NotificationPreference
+    from crm.models import NotificationPreference, Outlet
 
     t = _tenant(tenant)
     with tenant_context(t):
-        ch, _ = NotificationChannel.objects.update_or_create(
+        ch, _ = Outlet.objects.update_or_create(
             tenant=t,
             kind="wecom",
             defaults={"name": "故障演练机器人", "url": url, "cooldown_seconds": cooldown},
@@ -218,7 +218,7 @@ def ssrf(*, urls: list[str], rebind_host: str, redirect_url: str) -> dict:
 
     from django.test.utils import override_settings
 
-    from crm.models import Delivery, NotificationChannel
+    from crm.models import Delivery, Outlet
     from crm.notify_adapters import DeliveryError, RefusedDestination, adapter_for
 
     t = _tenant("faults-a")
@@ -234,9 +234,7 @@ def ssrf(*, urls: list[str], rebind_host: str, redirect_url: str) -> dict:
     socket.getaddrinfo = rebinding
 
     def attempt(kind: str, url: str) -> dict:
-        ch = NotificationChannel(
-            tenant=t, kind=kind, name="ssrf", url=url, token="t", secret="SEC1"
-        )
+        ch = Outlet(tenant=t, kind=kind, name="ssrf", url=url, token="t", secret="SEC1")
         delivery = Delivery(tenant=t, channel=ch, to="13957123481", mentions=[])
         try:
             status = adapter_for(kind).send(ch, delivery, "ssrf", "ssrf probe")

@@ -1286,5 +1286,6 @@ class InvalidReasonAdmin(TenantModelAdmin):
     list_filter = ["is_active"]
     search_fields = ["name"]
 
+
 # The rooms register their own admin pages; Django's autodiscovery imports this module only.
 from leads.board import admin as board_admin  # noqa: E402, F401

@@ -24,12 +24,12 @@ from django.utils.translation import gettext as _
 from crm.models import Membership
 from crm.tenancy import NoTenantError, current_tenant
 from leads.models import (
+    ContactMethod,
     InvalidReason,
     Lead,
     LeadEvent,
     LeadEventKind,
     LeadStatus,
-    TouchChannel,
     Verification,
 )
 
@@ -136,7 +136,7 @@ def lead_verify(
         elif invalid_reason.tenant_id != lead.tenant_id or not invalid_reason.is_active:
             raise ValidationError({"invalid_reason": [_("Choose a reason from the list.")]})
 
-        lead_record_touch(lead, by=by, channel=TouchChannel.PHONE, at=now)
+        lead_record_touch(lead, by=by, channel=ContactMethod.PHONE, at=now)
         data = {"outcome": outcome}
         fields = ["verification", "verified_at", "verified_by", "invalid_reason", "status"]
         lead.verification = outcome

@@ -38,6 +38,7 @@ from leads.filters import LeadFilter
 from leads.intake.services import UTM_LABELS
 from leads.models import (
     AssignmentDecision,
+    ContactMethod,
     Industry,
     Lead,
     LeadEventKind,
@@ -45,7 +46,6 @@ from leads.models import (
     PoolReason,
     RepLedgerDay,
     RepProfile,
-    TouchChannel,
     Zone,
     profile_of,
 )
@@ -322,8 +322,8 @@ class PoolForm(forms.Form):
 class TouchForm(forms.Form):
     channel = forms.ChoiceField(
         label=gettext_lazy("Channel"),
-        choices=TouchChannel.choices,
-        initial=TouchChannel.PHONE,
+        choices=ContactMethod.choices,
+        initial=ContactMethod.PHONE,
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     note = forms.CharField(

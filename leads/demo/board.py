@@ -54,6 +54,7 @@ from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import (
     AssignmentDecision,
     ChannelType,
+    ContactMethod,
     DecisionOutcome,
     EventSource,
     InboundEvent,
@@ -63,7 +64,6 @@ from leads.models import (
     LeadEventKind,
     LeadStatus,
     RepProfile,
-    TouchChannel,
     Verification,
     Zone,
 )
@@ -99,13 +99,13 @@ FOLLOW_UP_NOTES = [
     "",
 ]
 FOLLOW_UP_CHANNELS = [
-    TouchChannel.PHONE,
-    TouchChannel.PHONE,
-    TouchChannel.WECHAT,
-    TouchChannel.WECHAT,
-    TouchChannel.VISIT,
-    TouchChannel.MEETING,
-    TouchChannel.EMAIL,
+    ContactMethod.PHONE,
+    ContactMethod.PHONE,
+    ContactMethod.WECHAT,
+    ContactMethod.WECHAT,
+    ContactMethod.VISIT,
+    ContactMethod.MEETING,
+    ContactMethod.EMAIL,
 ]
 REVISIT_NOTES = [
     "之前咨询过{eq}，想再确认一下配置和交期。",

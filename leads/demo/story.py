@@ -69,6 +69,7 @@ from leads.models import (
     AssignmentPolicy,
     Channel,
     ChannelType,
+    ContactMethod,
     CyclePreference,
     DecisionKind,
     DecisionOutcome,
@@ -87,7 +88,6 @@ from leads.models import (
     SourceGrade,
     Tag,
     TaggingRule,
-    TouchChannel,
     Zone,
 )
 from leads.verification import lead_verify
@@ -673,7 +673,12 @@ RECENT_NOTES = [
     "已加微信，等待回复",
     "已发送产品资料，待客户确认需求",
 ]
-FOLLOW_CHANNELS = [TouchChannel.WECHAT, TouchChannel.PHONE, TouchChannel.VISIT, TouchChannel.EMAIL]
+FOLLOW_CHANNELS = [
+    ContactMethod.WECHAT,
+    ContactMethod.PHONE,
+    ContactMethod.VISIT,
+    ContactMethod.EMAIL,
+]
 
 
 def _profiles(tenant, reps: dict) -> dict[str, RepProfile]:
@@ -902,7 +907,7 @@ class _Story:
                 valid = rnd.random() < 0.6
                 notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
                 self._push(
-                    first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes)
+                    first, "touch", lead.pk, channel=ContactMethod.PHONE, note=rnd.choice(notes)
                 )
                 status = LeadStatus.VALID if valid else LeadStatus.INVALID
                 self._push(
@@ -915,7 +920,7 @@ class _Story:
             if rnd.random() < 0.5 and latest > timedelta(minutes=10):
                 at = assigned + timedelta(seconds=rnd.uniform(600, latest.total_seconds()))
                 note = rnd.choice(RECENT_NOTES)
-                self._push(at, "touch", lead.pk, channel=TouchChannel.PHONE, note=note)
+                self._push(at, "touch", lead.pk, channel=ContactMethod.PHONE, note=note)
             return
         if OPEN_AGE <= age < RECENT and self.untouched[owner] < 1 and rnd.random() < 0.7:
             self.untouched[owner] += 1  # untouched past 24 h: the SLA sweep reminds the rep
@@ -946,7 +951,7 @@ class _Story:
             self._push(first, "verify", lead.pk, status=LeadStatus.VALID, step_days=0)
             return
         notes = FIRST_NOTES_VALID if valid else FIRST_NOTES_INVALID
-        self._push(first, "touch", lead.pk, channel=TouchChannel.PHONE, note=rnd.choice(notes))
+        self._push(first, "touch", lead.pk, channel=ContactMethod.PHONE, note=rnd.choice(notes))
         verified = first + timedelta(minutes=rnd.randint(2, 25))
         if before_leave:
             verified = min(verified, leave - timedelta(seconds=30))

@@ -19,6 +19,7 @@ from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
+from customers.models import ContactMethod
 
 REVISIT_WINDOW = timedelta(days=30)
 REPLAY_WINDOW = timedelta(hours=24)
@@ -654,7 +655,7 @@ class LeadEvent(TenantOwned):
             }
             return f"{text}: {data['reason']}" if data.get("reason") else text
         if self.kind == LeadEventKind.TOUCH:
-            channel = dict(TouchChannel.choices).get(data.get("channel"), data.get("channel", ""))
+            channel = dict(ContactMethod.choices).get(data.get("channel"), data.get("channel", ""))
             text = _("Contacted by %(channel)s") % {"channel": channel}
             if data.get("first"):
                 text += " · " + (
@@ -690,7 +691,7 @@ class LeadEvent(TenantOwned):
                 }
             return text
         if self.kind == LeadEventKind.FOLLOW_UP:
-            channel = dict(TouchChannel.choices).get(data.get("channel"), data.get("channel", ""))
+            channel = dict(ContactMethod.choices).get(data.get("channel"), data.get("channel", ""))
             parts = [str(channel), *data.get("talk_tags", []), *data.get("pains", [])]
             text = " · ".join(p for p in parts if p)
             if data.get("note"):
@@ -749,14 +750,6 @@ class ImportBatch(TenantOwned):
 
 # --- Assignment (F8–F14) ----------------------------------------------------------------
 # Decisions and rules are explained in docs/assignment.md.
-
-
-class TouchChannel(models.TextChoices):
-    PHONE = "phone", _("Phone")
-    WECHAT = "wechat", _("WeChat")
-    VISIT = "visit", _("Visit")
-    MEETING = "meeting", _("Meeting")
-    EMAIL = "email", _("E-mail")
 
 
 class PoolReason(models.TextChoices):

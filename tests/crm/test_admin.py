@@ -35,7 +35,7 @@ def test_managers_see_only_the_models_opened_to_them(world, login):
     for name in (
         "admin:crm_membership_changelist",
         "admin:crm_auditevent_changelist",
-        "admin:crm_notificationchannel_changelist",
+        "admin:crm_outlet_changelist",
         "admin:leads_channel_changelist",
         "admin:leads_inboundevent_changelist",
     ):

@@ -26,8 +26,8 @@ from crm.models import (
     DeliveryAttempt,
     DeliveryStatus,
     Notification,
-    NotificationChannel,
     NotificationPreference,
+    Outlet,
 )
 from crm.notify import (
     EventType,
@@ -88,7 +88,7 @@ def _test_events():
 
 def make_channel(tenant, kind, url="", **fields):
     with tenant_context(tenant):
-        return NotificationChannel.objects.create(
+        return Outlet.objects.create(
             tenant=tenant, kind=kind, name=f"{kind} channel", url=url, **fields
         )
 
@@ -214,7 +214,7 @@ def test_deliveries_follow_the_preference_else_the_event_default(world):
     assert got == [("email", admin.user.email), ("sms", rep.phone)]
     assert all(d.status == DeliveryStatus.PENDING for d in deliveries)
     # E-mail's channel row is created on first use, so its circuit works like the others'.
-    assert one(world.a.tenant, NotificationChannel, kind="email").is_active
+    assert one(world.a.tenant, Outlet, kind="email").is_active
     assert len(rows(world.a.tenant, Notification)) == 3
 
 
@@ -461,7 +461,7 @@ def _make_due(delivery):
 
 def _cool_down(channel):
     with tenant_context(channel.tenant):
-        NotificationChannel.objects.filter(pk=channel.pk).update(
+        Outlet.objects.filter(pk=channel.pk).update(
             opened_at=timezone.now() - timedelta(seconds=channel.cooldown_seconds + 1)
         )
 
@@ -529,7 +529,7 @@ def test_three_failures_in_a_row_pause_the_channel_and_tell_the_admins(world, ht
         assert told.recipient == world.a.admin
     assert told.params["channel"] == "sms channel"
     assert told.params["error"] == "HTTP 500: down"
-    assert told.link == f"/admin/crm/notificationchannel/{channel.pk}/change/"
+    assert told.link == f"/admin/crm/outlet/{channel.pk}/change/"
     with translation.override("en"):
         assert told.title == "Notification channel sms channel paused"
 

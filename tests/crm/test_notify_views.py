@@ -14,8 +14,8 @@ from crm.models import (
     Delivery,
     DeliveryStatus,
     Notification,
-    NotificationChannel,
     NotificationPreference,
+    Outlet,
 )
 from crm.notify import EventType, notify, register_event
 from crm.tasks import deliver
@@ -42,7 +42,7 @@ def ping(side, recipients, n=1, link=""):
 
 def make_channel(tenant, kind, url="", **fields):
     with tenant_context(tenant):
-        return NotificationChannel.objects.create(
+        return Outlet.objects.create(
             tenant=tenant, kind=kind, name=f"{kind} channel", url=url, **fields
         )
 
@@ -253,10 +253,10 @@ def test_the_admin_shows_a_failing_channel_without_its_secrets(world, en, httpse
     deliver(world.a.tenant.pk, delivery.pk)
 
     client = en(world.a.admin)
-    listing = client.get(reverse("admin:crm_notificationchannel_changelist")).text
+    listing = client.get(reverse("admin:crm_outlet_changelist")).text
     assert "HTTP 500: nope" in listing and ">500<" in listing
     assert "very-secret" not in listing
-    change = client.get(reverse("admin:crm_notificationchannel_change", args=[channel.pk])).text
+    change = client.get(reverse("admin:crm_outlet_change", args=[channel.pk])).text
     assert "very-secret" not in change
 
     page = client.get(reverse("admin:crm_delivery_change", args=[delivery.pk])).text
@@ -272,7 +272,7 @@ def test_saving_a_channel_keeps_a_blank_secret_and_audits_no_value(world, en):
         world.a.tenant, "dingtalk", "https://oapi.dingtalk.com/robot/send", secret="SECold"
     )
     client = en(world.a.admin)
-    url = reverse("admin:crm_notificationchannel_change", args=[channel.pk])
+    url = reverse("admin:crm_outlet_change", args=[channel.pk])
     form = {
         "kind": "dingtalk",
         "name": "钉钉群",
@@ -283,11 +283,11 @@ def test_saving_a_channel_keeps_a_blank_secret_and_audits_no_value(world, en):
         "cooldown_seconds": "300",
     }
     assert client.post(url, form).status_code == 302
-    [channel] = stored(world.a.tenant, NotificationChannel)
+    [channel] = stored(world.a.tenant, Outlet)
     assert (channel.name, channel.secret) == ("钉钉群", "SECold")
 
     assert client.post(url, {**form, "secret": "SECnew"}).status_code == 302
-    [channel] = stored(world.a.tenant, NotificationChannel)
+    [channel] = stored(world.a.tenant, Outlet)
     assert channel.secret == "SECnew"
     for event in stored(world.a.tenant, AuditEvent, action="admin.change"):
         assert "SEC" not in str(event.changes)
@@ -296,13 +296,13 @@ def test_saving_a_channel_keeps_a_blank_secret_and_audits_no_value(world, en):
 def test_one_channel_per_kind(world, en):
     make_channel(world.a.tenant, "sms", "http://127.0.0.1:9/sms")
     response = en(world.a.admin).post(
-        reverse("admin:crm_notificationchannel_add"),
+        reverse("admin:crm_outlet_add"),
         {"kind": "sms", "name": "again", "url": "https://sms.example/", "cooldown_seconds": 300},
     )
     assert response.status_code == 200
     assert "already has a channel of this kind" in response.text
     response = en(world.a.admin).post(
-        reverse("admin:crm_notificationchannel_add"),
+        reverse("admin:crm_outlet_add"),
         {"kind": "wecom", "name": "no url", "url": "", "cooldown_seconds": 300},
     )
     assert "need a URL" in response.text
@@ -311,12 +311,12 @@ def test_one_channel_per_kind(world, en):
 def test_a_private_address_is_refused_when_saving_a_channel(world, en, settings):
     settings.NOTIFY_ALLOW_PRIVATE_URLS = False
     response = en(world.a.admin).post(
-        reverse("admin:crm_notificationchannel_add"),
+        reverse("admin:crm_outlet_add"),
         {"kind": "sms", "name": "SMS", "url": "http://192.168.1.5/sms", "cooldown_seconds": 300},
     )
     assert response.status_code == 200
     assert "on a private network" in response.text
-    assert stored(world.a.tenant, NotificationChannel) == []
+    assert stored(world.a.tenant, Outlet) == []
 
 
 def test_the_admin_sends_a_test_message(world, en, httpserver):
@@ -324,7 +324,7 @@ def test_the_admin_sends_a_test_message(world, en, httpserver):
     httpserver.expect_oneshot_request("/wecom").respond_with_json({"errcode": 0})
     httpserver.expect_oneshot_request("/wecom").respond_with_data("bad gateway", status=502)
     client = en(world.a.admin)
-    url = reverse("admin:crm_notificationchannel_changelist")
+    url = reverse("admin:crm_outlet_changelist")
     action = {"action": "send_test_message", "_selected_action": [channel.pk]}
 
     page = client.post(url, action, follow=True).text
@@ -334,7 +334,7 @@ def test_the_admin_sends_a_test_message(world, en, httpserver):
 
     page = client.post(url, action, follow=True).text
     assert "the test failed: HTTP 502: bad gateway" in page
-    [channel] = stored(world.a.tenant, NotificationChannel)
+    [channel] = stored(world.a.tenant, Outlet)
     assert (channel.last_status, channel.last_error) == (502, "HTTP 502: bad gateway")
 
 
@@ -360,12 +360,12 @@ def test_the_admin_closes_a_circuit_and_held_deliveries_go(world, en):
 
     client = en(world.a.admin)
     page = client.post(
-        reverse("admin:crm_notificationchannel_changelist"),
+        reverse("admin:crm_outlet_changelist"),
         {"action": "close_circuit", "_selected_action": [channel.pk]},
         follow=True,
     ).text
     assert "1 held delivery queued" in page
-    [channel] = stored(world.a.tenant, NotificationChannel)
+    [channel] = stored(world.a.tenant, Outlet)
     assert (channel.state, channel.consecutive_failures) == (CircuitState.CLOSED, 0)
     assert stored(world.a.tenant, Delivery)[0].status == DeliveryStatus.PENDING
     assert stored(world.a.tenant, AuditEvent, action="notify.close_circuit")
@@ -373,7 +373,7 @@ def test_the_admin_closes_a_circuit_and_held_deliveries_go(world, en):
 
 def test_reps_cannot_reach_the_notification_admin(world, login):
     client = login(world.a.rep)
-    assert client.get(reverse("admin:crm_notificationchannel_changelist")).status_code == 403
+    assert client.get(reverse("admin:crm_outlet_changelist")).status_code == 403
 
 
 @platform_db
@@ -381,7 +381,7 @@ def test_the_platform_superuser_sets_up_a_channel_for_a_tenant(world, login, dja
     root = django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")
     client = login(root)
     response = client.post(
-        reverse("admin:crm_notificationchannel_add"),
+        reverse("admin:crm_outlet_add"),
         {
             "tenant": world.b.tenant.pk,
             "kind": "sms",
@@ -393,6 +393,6 @@ def test_the_platform_superuser_sets_up_a_channel_for_a_tenant(world, login, dja
         },
     )
     assert response.status_code == 302, response.text
-    [channel] = stored(world.b.tenant, NotificationChannel)
+    [channel] = stored(world.b.tenant, Outlet)
     assert (channel.token, channel.cooldown_seconds) == ("t0ken", 120)
-    assert stored(world.a.tenant, NotificationChannel) == []
+    assert stored(world.a.tenant, Outlet) == []

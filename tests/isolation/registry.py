@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from django.contrib.contenttypes.models import ContentType
 
-from crm.models import AuditEvent, Delivery, Membership, Notification, NotificationChannel
+from crm.models import AuditEvent, Delivery, Membership, Notification, Outlet
 from customers.models import Contact, Customer, Preset, StatusSuggestion
 from leads.models import (
     AssignmentDecision,
@@ -78,7 +78,7 @@ def _notification_channel(w, s):
         from crm.tenancy import tenant_context
 
         with tenant_context(tenant):
-            return NotificationChannel.objects.create(
+            return Outlet.objects.create(
                 tenant=tenant, kind="sms", name="SMS", url="http://127.0.0.1:9/sms"
             )
 
@@ -133,7 +133,7 @@ MODEL_OBJECTS: dict[type, Callable] = {
     TaggingRule: lambda w, s: _once(w, s, "rule", lambda t: _rule(t, lf.make_tag(t))),
     InboundEvent: lambda w, s: _once(w, s, "event", lambda t: lf.make_event(t, _channel(w, s))),
     Notification: _notification,
-    NotificationChannel: _notification_channel,
+    Outlet: _notification_channel,
     Delivery: _delivery,
     RepProfile: lambda w, s: _rep_profile(w, s),
     AssignmentPolicy: lambda w, s: _draft(w, s),
