@@ -120,11 +120,12 @@ def reason_text(stored: dict | str) -> str:
 
 
 def field_label(name: str) -> str:
-    """A lead field's label in the active language: 'contact_name' → 联系人."""
+    """A lead field's label in the active language: 'contact_name' → 联系人. The model
+    comes from the app registry, not an import: the models import this module."""
+    from django.apps import apps
     from django.core.exceptions import FieldDoesNotExist
 
-    from leads.models import Lead
-
+    Lead = apps.get_model("leads", "Lead")
     if name in _EXTRA_LABELS:
         return str(_EXTRA_LABELS[name])
     try:
