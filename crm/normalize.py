@@ -155,3 +155,12 @@ def region_key(name: str) -> str:
     """A province or city without its administrative suffix, for matching: 广东省 → 广东,
     深圳市 → 深圳, 广西壮族自治区 → 广西."""
     return _REGION_SUFFIX.sub("", (name or "").strip()) or (name or "").strip()
+
+
+def keyword_matches(keyword: str, text: str) -> bool:
+    """Whether `keyword` occurs in `text`: Latin words and abbreviations as whole tokens
+    ("CT" in "CT机" but not in "ACT", any case), Chinese anywhere."""
+    if keyword.isascii():
+        pattern = r"(?<![A-Za-z0-9])" + re.escape(keyword) + r"(?![A-Za-z0-9])"
+        return re.search(pattern, text, re.IGNORECASE) is not None
+    return keyword.lower() in text.lower()

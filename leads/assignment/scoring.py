@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from crm.normalize import keyword_matches
 from leads.models.choices import ScoreOperator
 from leads.models.score_rules import FIELD_KINDS, _bool, _number, rule_errors, split_values
 
@@ -65,10 +66,8 @@ def _compile_one(rule) -> Callable:
         return lambda f, now: not names.isdisjoint(f.tags)
     if operator == ScoreOperator.CONTAINS:
         keyword = values[0]
-        from leads.intake.services import _keyword_matches
-
         return lambda f, now: (
-            bool(_field_value(f, field)) and _keyword_matches(keyword, _field_value(f, field))
+            bool(_field_value(f, field)) and keyword_matches(keyword, _field_value(f, field))
         )
     if operator == ScoreOperator.IN:
         options = set(values)

@@ -20,6 +20,22 @@ from django.http import HttpRequest
 
 from leads.messages import CodedError, intake_text_en
 
+# The signed webhook's limits (leads/intake/hooks.py; WeCom's callback shares them).
+MAX_BODY = 256 * 1024
+MAX_SKEW = 300  # seconds
+MAX_IDEMPOTENCY_KEY = 200
+# Unix seconds: ASCII digits only (int() would take "+1_7", Arabic-Indic digits, and 5,000
+# digits that overflow the float subtraction).
+TIMESTAMP = re.compile(r"[0-9]{1,12}")
+_KEPT_HEADERS = (
+    "CONTENT_TYPE",
+    "HTTP_USER_AGENT",
+    "HTTP_X_CRM_TIMESTAMP",
+    "HTTP_IDEMPOTENCY_KEY",
+    "HTTP_X_FORWARDED_FOR",
+    "REMOTE_ADDR",
+)
+
 MAX_DEPTH = 64  # nesting levels of arrays and objects
 MAX_INT_DIGITS = 1000  # digits of one integer (Python itself stops at 4300)
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
@@ -184,3 +200,8 @@ def read_body(request: HttpRequest, limit: int) -> bytes:
     if len(body) > limit:
         raise BodyTooLarge
     return body
+
+
+def kept_headers(request: HttpRequest) -> dict[str, str]:
+    """The request headers kept on an inbound event, as text a jsonb column stores."""
+    return {k: header_text(str(request.META[k])) for k in _KEPT_HEADERS if k in request.META}

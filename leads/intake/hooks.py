@@ -24,11 +24,16 @@ from django.views.decorators.csrf import csrf_exempt
 
 from crm.tenancy import tenant_context
 from leads.access import channel_by_key
+from leads.intake import wecom
 from leads.intake.bodies import (
+    MAX_BODY,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_SKEW,
+    TIMESTAMP,
     BodyError,
     BodyTooLarge,
     LengthRequired,
-    header_text,
+    kept_headers,
     parse_json_body,
     read_body,
 )
@@ -37,21 +42,7 @@ from leads.models import Channel, ChannelType, EventSource
 
 logger = logging.getLogger(__name__)
 
-MAX_BODY = 256 * 1024
-MAX_SKEW = 300  # seconds
-MAX_IDEMPOTENCY_KEY = 200
-# Unix seconds: ASCII digits only (int() would take "+1_7", Arabic-Indic digits, and 5,000
-# digits that overflow the float subtraction).
-TIMESTAMP = re.compile(r"[0-9]{1,12}")
 _IDEMPOTENCY_KEY = re.compile(r"[\x20-\x7e]*")
-_KEPT_HEADERS = (
-    "CONTENT_TYPE",
-    "HTTP_USER_AGENT",
-    "HTTP_X_CRM_TIMESTAMP",
-    "HTTP_IDEMPOTENCY_KEY",
-    "HTTP_X_FORWARDED_FOR",
-    "REMOTE_ADDR",
-)
 
 
 def sign(secret: str, timestamp: str | int, body: bytes) -> str:
@@ -62,11 +53,6 @@ def sign(secret: str, timestamp: str | int, body: bytes) -> str:
 
 def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
-
-
-def kept_headers(request: HttpRequest) -> dict[str, str]:
-    """The request headers kept on its inbound event, as text a jsonb column stores."""
-    return {k: header_text(str(request.META[k])) for k in _KEPT_HEADERS if k in request.META}
 
 
 def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str | None:
@@ -115,9 +101,7 @@ def receive(request: HttpRequest, key: str) -> HttpResponse:
     if channel is None:
         return _error(404, "unknown channel")
     if channel.type == ChannelType.WECOM:
-        from leads.intake.wecom import callback
-
-        return callback(request, channel)
+        return wecom.callback(request, channel)
     if request.method != "POST":
         return _error(405, "POST only")
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -20,6 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
 from crm import normalize
+from crm.jobs import task_named
+from crm.normalize import keyword_matches
 from crm.tenancy import advisory_lock, all_tenants_context, current_tenant
 from leads.intake import mapping
 from leads.intake.bodies import BodyError, parse_json_body, storable_json, storable_text
@@ -65,8 +66,9 @@ PUBLISH_RETRY_POLICY = {
 }
 
 
-def publish_after_commit(task, *args, what: str) -> None:
-    """Send `task(*args)` to the workers once the current transaction commits.
+def publish_after_commit(task_name: str, *args, what: str) -> None:
+    """Send the task named `task_name` with `args` to the workers once the current
+    transaction commits.
 
     For work whose input is already stored (an inbound event, a lead): a broker that
     cannot be reached is logged with `what` (e.g. "inbound event 12"), never raised, so
@@ -76,20 +78,18 @@ def publish_after_commit(task, *args, what: str) -> None:
 
     def publish() -> None:
         try:
-            task.apply_async(args, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
+            task_named(task_name).apply_async(args, retry=True, retry_policy=PUBLISH_RETRY_POLICY)
         except Exception:
-            logger.exception("could not queue %s (%s); the sweep queues it again", what, task.name)
+            logger.exception("could not queue %s (%s); the sweep queues it again", what, task_name)
 
     transaction.on_commit(publish)
 
 
 def _queue_processing(event: InboundEvent) -> None:
-    from leads.tasks import process_inbound_event
-
     # After commit: the worker must find the row. If this message is lost anyway (the
     # broker is down), the re-drive sweep finds the event still `received` and queues it.
     publish_after_commit(
-        process_inbound_event, event.tenant_id, event.pk, what=f"inbound event {event.pk}"
+        "leads.process_inbound_event", event.tenant_id, event.pk, what=f"inbound event {event.pk}"
     )
 
 
@@ -233,10 +233,8 @@ def inbound_event_process(*, event_id: int) -> InboundEvent | None:
         event.status, event.error, event.lead = EventStatus.PROCESSED, "", lead
         event.error_detail, event.mapping_issues = {}, issues
         if settings.REGISTRY_VERIFIER_URL and lead.company:
-            from leads.tasks import verify_lead_company
-
             publish_after_commit(
-                verify_lead_company, lead.tenant_id, lead.pk, what=f"lead {lead.pk}"
+                "leads.verify_lead_company", lead.tenant_id, lead.pk, what=f"lead {lead.pk}"
             )
     event.processed_at = timezone.now()
     event.save(
@@ -362,20 +360,12 @@ def _find_original(lead: Lead) -> Lead | None:
     return found.revisit_of or found
 
 
-def _keyword_matches(keyword: str, text: str) -> bool:
-    if keyword.isascii():
-        # Latin words and abbreviations match whole tokens: "CT" in "CT机" but not "ACT".
-        pattern = r"(?<![A-Za-z0-9])" + re.escape(keyword) + r"(?![A-Za-z0-9])"
-        return re.search(pattern, text, re.IGNORECASE) is not None
-    return keyword.lower() in text.lower()
-
-
 def _tags_for(lead: Lead) -> list:
     text = " ".join(p for p in (lead.message, lead.company, lead.industry_remark, lead.title) if p)
     tags = {t.pk: t for t in lead.channel.tags.all()}
     if text:
         for rule in TaggingRule.objects.filter(is_active=True).select_related("tag"):
-            if any(_keyword_matches(k, text) for k in rule.keyword_list()):
+            if any(keyword_matches(k, text) for k in rule.keyword_list()):
                 tags.setdefault(rule.tag_id, rule.tag)
     return list(tags.values())
 

@@ -36,8 +36,17 @@ from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from django.http import HttpRequest, HttpResponse
 
 from crm.tenancy import tenant_context
-from leads.intake.bodies import BodyTooLarge, LengthRequired, header_text, read_body
-from leads.intake.hooks import MAX_BODY, MAX_IDEMPOTENCY_KEY, MAX_SKEW, TIMESTAMP, kept_headers
+from leads.intake.bodies import (
+    MAX_BODY,
+    MAX_IDEMPOTENCY_KEY,
+    MAX_SKEW,
+    TIMESTAMP,
+    BodyTooLarge,
+    LengthRequired,
+    header_text,
+    kept_headers,
+    read_body,
+)
 from leads.intake.services import inbound_event_receive
 from leads.messages import intake_message
 from leads.models import Channel, EventSource
