@@ -50,6 +50,11 @@ from customers.models import (
 )
 from customers.services import VISIT_ACTION, add_working_days, interaction_log, presets
 from leads.assignment import sla
+from leads.demo.data import EQUIPMENT as ALL_EQUIPMENT
+from leads.demo.data import LEAVE_DAYS
+from leads.demo.ledger import rebuild_ledger
+from leads.demo.maker import Maker
+from leads.demo.tenant import AWAY, REP_PROFILES, SLOW, tenant_channels
 from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import (
     AssignmentDecision,
@@ -202,8 +207,6 @@ def seed(*, world, stdout) -> None:
 
 class _Board:
     def __init__(self, world):
-        from leads.demo.story import AWAY, LEAVE_DAYS, REP_PROFILES, SLOW
-
         self.world = world
         self.tenant = world.demo
         self.tz = self.tenant.tzinfo
@@ -372,9 +375,7 @@ class _Board:
 
     def _today(self) -> None:
         """Per rep: a revisit today; a lead past its 24 h clock and a recent one."""
-        from leads.demo.story import _channels
-
-        self.channels = _channels(self.tenant)
+        self.channels = tenant_channels(self.tenant)
         rnd = self.rnd
         for rep in self.reps.values():
             original = (
@@ -447,8 +448,6 @@ class _Board:
         score well below, so it is theirs. rep5 and rep6 get theirs as things were at
         `moment` (before the pause, before the leave), then put back."""
         from crm import normalize
-        from leads.demo.story import EQUIPMENT as ALL_EQUIPMENT
-        from leads.demo.story import _Maker
 
         profile = profiles[rep.pk]
         regions = {
@@ -457,7 +456,7 @@ class _Board:
         # Seeded by the rep's place in the story, not by a database id (which differs from
         # one database to the next).
         index = list(self.reps.values()).index(rep)
-        maker = _Maker(seed=SEED + index * 100 + self.counts["to_verify"])
+        maker = Maker(seed=SEED + index * 100 + self.counts["to_verify"])
         person = maker.person()
         for _attempt in range(3000):
             phone = normalize.parse_phone(person["phone"])
@@ -525,9 +524,7 @@ class _Board:
     def _ledger(self) -> None:
         """The ledger from the decisions by their day (the story's rule), and each rep's
         last lead received."""
-        from leads.demo.story import _channels, _Story
-
-        _Story(self.world, _channels(self.tenant))._rebuild_ledger()
+        rebuild_ledger(self.tenant)
         for rep in self.reps.values():
             last = AssignmentDecision.objects.filter(
                 chosen=rep, outcome=DecisionOutcome.ASSIGNED
