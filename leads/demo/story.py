@@ -51,15 +51,10 @@ from django.utils import timezone
 from crm import normalize
 from crm.models import AuditEvent, Notification
 from leads.assignment import sla
-from leads.assignment.engine import (
-    OK,
-    dispatch_due,
-    lead_reassign,
-    open_loads,
-    policy_active,
-    policy_draft,
-    policy_publish,
-)
+from leads.assignment.dispatch import dispatch_due, lead_reassign
+from leads.assignment.engine import OK
+from leads.assignment.policy import policy_active, policy_draft, policy_publish
+from leads.assignment.reps import open_loads
 from leads.assignment.zones import lead_record_touch, record_first_touch
 from leads.demo import board as demo_board
 from leads.intake.services import inbound_event_process, inbound_event_receive
