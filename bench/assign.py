@@ -13,10 +13,10 @@ Then it measures and prints JSON:
 - `decide`: the pure `leads.assignment.engine.decide()` among every rep (profiles from the
   database, every rep eligible: the worst case), with the explanation the worker stores;
   median / p95 over 1,000 decisions, one lead each from the generated ones;
-- `dispatch`: `leads.assignment.engine.dispatch()` through the database, as the intake worker
+- `dispatch`: `leads.assignment.dispatch.dispatch()` through the database, as the intake worker
   calls it (its own tenant transaction: lock, policy, rep states, decision, ledger,
   timeline, notification); median / p95 over 200 new leads;
-- `replay`: `leads.assignment.replay.run_replay()` of a draft (region weight changed) over the
+- `replay`: `leads.assignment.replay_runs.run_replay()` of a draft (region weight changed) over the
   window: both replays (the active version and the draft), loading included, and each
   part timed on its own.
 
@@ -308,8 +308,11 @@ def stats(samples_ms: list[float]) -> dict:
 def bench_decide(tenant, window_end, n: int) -> dict:
     """`decide()` with the explanation, as dispatch() calls it, every rep eligible."""
     from crm.tenancy import tenant_context
-    from leads.assignment.engine import Params, compile_rules, decide, policy_active, rep_states
-    from leads.assignment.replay import load_leads
+    from leads.assignment.engine import Params, decide
+    from leads.assignment.policy import policy_active
+    from leads.assignment.replay_runs import load_leads
+    from leads.assignment.reps import rep_states
+    from leads.assignment.scoring import compile_rules
 
     with tenant_context(tenant):
         policy = policy_active()
@@ -350,7 +353,7 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
     from django.test.utils import CaptureQueriesContext
 
     from crm.tenancy import tenant_context
-    from leads.assignment.engine import dispatch
+    from leads.assignment.dispatch import dispatch
     from leads.models import Lead
 
     run = time.strftime("%Y%m%d%H%M%S")
@@ -395,15 +398,17 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
 def bench_replay(tenant, end, days: int) -> dict:
     """run_replay() of a draft with the region weight raised, plus its parts timed alone."""
     from crm.tenancy import tenant_context
-    from leads.assignment.engine import Params, compile_rules, policy_active, policy_draft
-    from leads.assignment.replay import (
+    from leads.assignment.engine import Params
+    from leads.assignment.policy import policy_active, policy_draft
+    from leads.assignment.replay import replay
+    from leads.assignment.replay_runs import (
         load_leads,
         load_reps,
         load_window,
         policy_snapshot,
-        replay,
         run_replay,
     )
+    from leads.assignment.scoring import compile_rules
     from leads.models import ReplayRun
 
     with tenant_context(tenant):

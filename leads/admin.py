@@ -916,7 +916,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
     def draft_view(self, request):
         """Open the tenant's draft, made from the active version when there is none."""
-        from leads.assignment.engine import policy_draft
+        from leads.assignment.policy import policy_draft
 
         if not self.has_change_permission(request):
             raise PermissionDenied
@@ -965,7 +965,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
     def response_change(self, request, obj):
         if "_simulate" in request.POST and obj.is_draft:
-            from leads.assignment.replay import replay_create
+            from leads.assignment.replay_runs import replay_create
 
             with _in_tenant(obj):
                 run = replay_create(
@@ -988,7 +988,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
     def _publish(self, request, draft, note: str = "") -> AssignmentPolicy | None:
         """The draft as the next version; None (and a message) when it is the same as the
         active version, which would make a version that changes nothing."""
-        from leads.assignment.engine import policy_publish
+        from leads.assignment.policy import policy_publish
 
         with _in_tenant(draft):
             if _same_as_active(draft):
@@ -1010,7 +1010,7 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
     # --- the replay page ---------------------------------------------------------------
 
     def replay_view(self, request, object_id, replay_id):
-        from leads.assignment.replay import snapshot_matches
+        from leads.assignment.replay_runs import snapshot_matches
 
         policy = self.get_object(request, unquote(object_id))
         if policy is None:
@@ -1058,8 +1058,8 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
 
 
 def _same_as_active(draft: AssignmentPolicy) -> bool:
-    from leads.assignment.engine import policy_active
-    from leads.assignment.replay import policy_snapshot, snapshot_matches
+    from leads.assignment.policy import policy_active
+    from leads.assignment.replay_runs import policy_snapshot, snapshot_matches
 
     with _in_tenant(draft):
         return snapshot_matches(policy_active(), policy_snapshot(draft))
@@ -1221,7 +1221,8 @@ class AssignmentDecisionAdmin(ReadOnlyTenantModelAdmin):
 
     @admin.display(description=_("candidates"))
     def candidates_table(self, obj):
-        from leads.assignment.explain import explain, number
+        from leads.assignment.explain import explain
+        from leads.assignment.explain_texts import number
 
         rows = explain(obj).candidates
         if not rows:

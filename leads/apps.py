@@ -125,8 +125,8 @@ class LeadsConfig(AppConfig):
             )
         )
         from crm.navigation import register_home_card
+        from leads.assignment.views import training_card
         from leads.home import customer_leads_card
-        from leads.views import training_card
 
         register_home_card(training_card)
         register_home_card(customer_leads_card)

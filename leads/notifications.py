@@ -6,11 +6,9 @@ from __future__ import annotations
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Role
+from crm import roles
 
-REP = frozenset({Role.REP})
-MANAGERS = frozenset({Role.MANAGER, Role.ADMIN})
-REP_AND_MANAGERS = REP | MANAGERS
+REP_AND_MANAGERS = roles.OWNERS | roles.MANAGERS
 
 
 def register() -> None:
@@ -22,7 +20,7 @@ def register() -> None:
             _("A new lead is assigned to me"),
             _("New lead for you: %(lead)s (score %(score)s)"),
             _("Verify it within 24 hours: call or message the contact and record the result."),
-            roles=REP,
+            roles=roles.OWNERS,
         ),
         EventType(
             "lead.assigned_verified",
@@ -32,14 +30,14 @@ def register() -> None:
                 "It was verified valid before it came to you, so there is nothing to verify:"
                 " it is on your board to follow up. Contact the customer and set the next step."
             ),
-            roles=REP,
+            roles=roles.OWNERS,
         ),
         EventType(
             "lead.revisit",
             _("A lead of mine came back"),
             _("%(lead)s came back: the revisit is yours"),
             _("The same contact asked again; it is routed to you as the first lead's owner."),
-            roles=REP,
+            roles=roles.OWNERS,
         ),
         EventType(
             "lead.reassigned",
@@ -52,7 +50,7 @@ def register() -> None:
             _("A lead nobody could take went to the pool"),
             _("Nobody could take lead %(lead)s: it is in the pool"),
             _("No rep was eligible even with optional criteria dropped. Assign it by hand."),
-            roles=MANAGERS,
+            roles=roles.MANAGERS,
         ),
         EventType(
             "lead.returned",

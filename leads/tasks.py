@@ -51,8 +51,8 @@ def sla_sweep(tenant_id: int) -> dict[str, int]:
 
 @app.task(base=TenantTask, name="leads.run_replay")
 def run_replay(tenant_id: int, replay_id: int) -> str | None:
-    """Replay the last N days under a draft policy (F14; leads.assignment.replay.run_replay)."""
-    from leads.assignment.replay import run_replay as run
+    """Replay the last N days under a draft policy (F14; leads.assignment.replay_runs)."""
+    from leads.assignment.replay_runs import run_replay as run
     from leads.models import ReplayRun, ReplayStatus
 
     replay = ReplayRun.objects.select_related("policy", "baseline").filter(pk=replay_id).first()

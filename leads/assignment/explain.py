@@ -16,6 +16,8 @@ re-reads them the way `decide()` used them, so the words match the choice:
 candidate. Its `lines` never name a rep other than the chosen one, so they can be shown to
 the lead's owner too. `why_not(decision, membership)` is a rep's view of one decision: only
 their own verdict, set against the winner's score, without other reps' names or numbers.
+The words themselves (labels, numbers, the sentences both views share) are in
+leads.assignment.explain_texts.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ import random
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext, pgettext
+from django.utils.translation import ngettext
 
+from leads.assignment import explain_texts as texts
 from leads.assignment.engine import (
     AT_CAPACITY,
     EXCLUDED,
@@ -38,71 +41,13 @@ from leads.assignment.engine import (
 )
 from leads.models import AssignmentDecision, DecisionKind, DecisionOutcome, PoolReason
 
-FIT_LABELS = {
-    "industry": gettext_lazy("industry match"),
-    "region": gettext_lazy("region match"),
-    "product": gettext_lazy("product line match"),
-    "response": gettext_lazy("response speed"),
-    "cycle": gettext_lazy("deal-cycle preference"),
-}
-CRITERIA_LABELS = {
-    REGION: gettext_lazy("the region requirement"),
-    INDUSTRY: gettext_lazy("the industry requirement"),
-}
-# Short verdicts of ineligible candidates (the candidates table, the summaries).
-VERDICT_LABELS = {
-    UNAVAILABLE: gettext_lazy("Unavailable (leave or away)"),
-    PAUSED: gettext_lazy("Paused (observation zone)"),
-    AT_CAPACITY: gettext_lazy("At capacity %(open)s/%(cap)s"),
-    REGION: gettext_lazy("Not in the lead's region"),
-    INDUSTRY: gettext_lazy("Not in the lead's industry"),
-    EXCLUDED: gettext_lazy("Left out: the lead was just taken back from them"),
-}
 EPSILON = 1e-9
-
-
-def number(value) -> str:
-    """12 → "12", 2.5 → "2.5", 1.2345 → "1.23"; None → "—"."""
-    if value is None:
-        return "—"
-    value = round(float(value), 2)
-    if value == int(value):
-        return str(int(value))
-    return f"{value:.2f}".rstrip("0")
-
-
-def _join(items) -> str:
-    return pgettext("list separator", ", ").join(str(i) for i in items)
-
-
-def _signed(value) -> str:
-    return ("+" if float(value) >= 0 else "−") + number(abs(float(value)))
 
 
 def params_of(decision: AssignmentDecision) -> Params:
     """The parameters of the policy version that made the decision (defaults if gone)."""
     policy = decision.policy
     return Params.of(policy) if policy is not None else Params()
-
-
-def fit_text(parts: dict) -> str:
-    """ "industry match +0.5, response speed +0.1" (or "no match" when empty)."""
-    if not parts:
-        return _("no match")
-    order = list(FIT_LABELS)  # stored as JSONB, the parts come back in any order
-    keys = sorted(parts, key=lambda k: (order.index(k) if k in order else len(order), k))
-    return _join(f"{FIT_LABELS.get(k, k)} {_signed(parts[k])}" for k in keys)
-
-
-def verdict_label(entry: dict) -> str:
-    """The short verdict of an ineligible candidate."""
-    code = entry.get("v")
-    label = VERDICT_LABELS.get(code)
-    if label is None:
-        return str(code)
-    if code == AT_CAPACITY:
-        return str(label) % {"open": entry.get("open", "?"), "cap": entry.get("cap", "?")}
-    return str(label)
 
 
 @dataclass
@@ -129,15 +74,15 @@ class CandidateRow:
 
     @property
     def score_text(self) -> str:
-        return number(self.score)
+        return texts.number(self.score)
 
     @property
     def expected_text(self) -> str:
-        return number(self.expected)
+        return texts.number(self.expected)
 
     @property
     def shortfall_text(self) -> str:
-        return number(self.shortfall)
+        return texts.number(self.shortfall)
 
 
 @dataclass
@@ -173,7 +118,7 @@ class _Reading:
 
     @property
     def best_band_percent(self) -> str:
-        return number(self.params.best_band * 100)
+        return texts.number(self.params.best_band * 100)
 
 
 def _read(decision: AssignmentDecision) -> _Reading:
@@ -218,7 +163,7 @@ def _candidate_rows(decision: AssignmentDecision, reading: _Reading) -> list[Can
         if "score" in entry:
             row.score = entry.get("score")
             row.fit = entry.get("fit") or {}
-            row.fit_text = fit_text(row.fit)
+            row.fit_text = texts.fit_text(row.fit)
             row.expected, row.received = entry.get("exp"), entry.get("rec")
             row.shortfall = entry.get("short")
             row.hot, row.band = entry.get("hot"), bool(entry.get("band"))
@@ -233,8 +178,8 @@ def _candidate_text(decision, reading: _Reading, entry: dict, chosen: bool) -> s
     if chosen:
         return _("Chosen")
     if entry.get("v") != OK:
-        return verdict_label(entry)
-    score = number(entry.get("score"))
+        return texts.verdict_label(entry)
+    score = texts.number(entry.get("score"))
     if entry not in reading.field:
         return _("Score %(score)s, but reps without a lead for %(days)s days went first") % {
             "score": score,
@@ -243,107 +188,19 @@ def _candidate_text(decision, reading: _Reading, entry: dict, chosen: bool) -> s
     if not entry.get("band"):
         return _("Score %(score)s, below the best band (from %(floor)s)") % {
             "score": score,
-            "floor": number(reading.floor),
+            "floor": texts.number(reading.floor),
         }
     if entry in reading.tied and reading.drawn:
         return _("In the best band with the same shortfall: not picked by the draw")
     if reading.chosen is None:
         return _("Score %(score)s") % {"score": score}
     return _("In the best band but with a smaller shortfall (%(short)s against %(best)s)") % {
-        "short": number(entry.get("short")),
-        "best": number(reading.chosen.get("short")),
+        "short": texts.number(entry.get("short")),
+        "best": texts.number(reading.chosen.get("short")),
     }
 
 
-# --- the lines ---------------------------------------------------------------------------------
-
-
-def _score_line(decision: AssignmentDecision) -> tuple[str, list[tuple[str, int]]]:
-    hits = [(h.get("label", ""), int(h.get("points", 0))) for h in decision.score_breakdown or []]
-    if decision.lead_score is None:
-        return "", hits
-    base = decision.lead_score - sum(p for _label, p in hits)
-    if not hits:
-        line = _("Lead score %(score)s: the base score, no rule matched.") % {
-            "score": decision.lead_score
-        }
-    else:
-        rules = _join(f"{label} {_signed(points)}" for label, points in hits)
-        line = _("Lead score %(score)s: base %(base)s, %(rules)s.") % {
-            "score": decision.lead_score,
-            "base": base,
-            "rules": rules,
-        }
-    return line, hits
-
-
-def _fit_line(name: str, entry: dict, decision: AssignmentDecision, *, own=False) -> str:
-    parts = entry.get("fit") or {}
-    fit = 1 + sum(parts.values())
-    values = {
-        "name": name,
-        "parts": fit_text(parts),
-        "fit": number(fit),
-        "weight": max(decision.lead_score or 0, 1),
-        "score": number(entry.get("score")),
-    }
-    if own:
-        return (
-            _("Your fit: 1 + %(parts)s = %(fit)s; your score %(fit)s × %(weight)s = %(score)s.")
-            % values
-        )
-    return (
-        _("Fit of %(name)s: 1 + %(parts)s = %(fit)s; score %(fit)s × %(weight)s = %(score)s.")
-        % values
-    )
-
-
-def _ledger_text(entry: dict, params: Params) -> str:
-    return _(
-        "%(received)s received against %(expected)s expected over the last %(days)s days "
-        "(shortfall %(short)s)"
-    ) % {
-        "received": entry.get("rec", 0),
-        "expected": number(entry.get("exp")),
-        "days": params.fairness_window_days,
-        "short": number(entry.get("short")),
-    }
-
-
-def _ineligible_summary(entries: list[dict]) -> str:
-    counts: dict[str, int] = {}
-    for entry in entries:
-        code = entry.get("v")
-        if code != OK:
-            counts[code] = counts.get(code, 0) + 1
-    words = {
-        UNAVAILABLE: lambda n: ngettext("%(n)s unavailable", "%(n)s unavailable", n),
-        PAUSED: lambda n: ngettext("%(n)s paused", "%(n)s paused", n),
-        AT_CAPACITY: lambda n: ngettext("%(n)s at capacity", "%(n)s at capacity", n),
-        REGION: lambda n: ngettext("%(n)s outside the region", "%(n)s outside the region", n),
-        INDUSTRY: lambda n: ngettext("%(n)s outside the industry", "%(n)s outside the industry", n),
-        EXCLUDED: lambda n: ngettext("%(n)s left out", "%(n)s left out", n),
-    }
-    parts = [
-        words[code](n) % {"n": n} if code in words else f"{n} {code}" for code, n in counts.items()
-    ]
-    return _join(parts)
-
-
-def _policy_line(decision: AssignmentDecision) -> str:
-    if decision.policy is None or decision.policy.version is None:
-        return ""
-    return _("Decided under assignment policy version %(version)s.") % {
-        "version": decision.policy.version
-    }
-
-
-def _relaxed_line(decision: AssignmentDecision) -> str:
-    if not decision.relaxed:
-        return ""
-    return _("Nobody was eligible with every criterion, so these were dropped: %(criteria)s.") % {
-        "criteria": _join(CRITERIA_LABELS.get(c, c) for c in decision.relaxed)
-    }
+# --- the manager's view ---------------------------------------------------------------------------
 
 
 def _chosen_name(decision: AssignmentDecision, reading: _Reading | None = None) -> str:
@@ -352,13 +209,6 @@ def _chosen_name(decision: AssignmentDecision, reading: _Reading | None = None) 
     if reading is not None and reading.chosen is not None:
         return reading.chosen.get("n", "?")
     return _("a rep no longer in the team")
-
-
-def _actor_name(decision: AssignmentDecision) -> str:
-    actor = decision.actor
-    if actor is None:
-        return _("a manager")
-    return actor.get_full_name() or actor.get_username()
 
 
 def _pool_reason(decision: AssignmentDecision, pool_reason: str | None) -> str:
@@ -397,7 +247,7 @@ def explain(decision: AssignmentDecision, *, pool_reason: str | None = None) -> 
     timeline has it. Without it, it is inferred from the decision.
     """
     reading = _read(decision)
-    score_line, hits = _score_line(decision)
+    score_line, hits = texts.score_line(decision)
     result = Explanation(
         decision=decision,
         headline=headline(decision, pool_reason=pool_reason),
@@ -410,7 +260,10 @@ def explain(decision: AssignmentDecision, *, pool_reason: str | None = None) -> 
     if outcome == DecisionOutcome.ASSIGNED and kind == DecisionKind.MANUAL:
         lines.append(
             _("%(actor)s assigned it by hand: %(reason)s")
-            % {"actor": _actor_name(decision), "reason": decision.reason or _("no reason given")}
+            % {
+                "actor": texts.actor_name(decision),
+                "reason": decision.reason or _("no reason given"),
+            }
         )
     elif outcome == DecisionOutcome.ASSIGNED and kind == DecisionKind.REVISIT:
         lines.append(
@@ -432,7 +285,7 @@ def explain(decision: AssignmentDecision, *, pool_reason: str | None = None) -> 
             lines.append(score_line)
         lines += _assigned_lines(decision, reading)
         if decision.relaxed:
-            lines.append(_relaxed_line(decision))
+            lines.append(texts.relaxed_line(decision))
     elif outcome == DecisionOutcome.WAITING:
         if score_line:
             lines.append(score_line)
@@ -446,7 +299,7 @@ def explain(decision: AssignmentDecision, *, pool_reason: str | None = None) -> 
         )
     else:
         lines += _pooled_lines(decision, reading, _pool_reason(decision, pool_reason), score_line)
-    policy_line = _policy_line(decision)
+    policy_line = texts.policy_line(decision)
     if policy_line:
         lines.append(policy_line)
     result.candidates = _candidate_rows(decision, reading)
@@ -457,7 +310,7 @@ def _nobody_line(reading: _Reading) -> str:
     if not reading.entries:
         return _("No rep was eligible: the tenant has no active rep.")
     return _("No rep was eligible: %(summary)s.") % {
-        "summary": _ineligible_summary(reading.entries)
+        "summary": texts.ineligible_summary(reading.entries)
     }
 
 
@@ -465,7 +318,10 @@ def _pooled_lines(decision, reading: _Reading, reason: str, score_line: str) -> 
     if reason == PoolReason.MANUAL:
         return [
             _("%(actor)s put it back in the pool: %(reason)s")
-            % {"actor": _actor_name(decision), "reason": decision.reason or _("no reason given")}
+            % {
+                "actor": texts.actor_name(decision),
+                "reason": decision.reason or _("no reason given"),
+            }
         ]
     if reason == PoolReason.NO_CANDIDATE:
         lines = [score_line] if score_line else []
@@ -473,7 +329,11 @@ def _pooled_lines(decision, reading: _Reading, reason: str, score_line: str) -> 
         if decision.relaxed:
             lines.append(
                 _("Not even with %(criteria)s dropped.")
-                % {"criteria": _join(CRITERIA_LABELS.get(c, c) for c in decision.relaxed)}
+                % {
+                    "criteria": texts.join_words(
+                        texts.CRITERIA_LABELS.get(c, c) for c in decision.relaxed
+                    )
+                }
             )
         lines.append(_("The managers were told: it waits in the pool to be assigned by hand."))
         return lines
@@ -492,12 +352,12 @@ def _assigned_lines(decision: AssignmentDecision, reading: _Reading) -> list[str
         return []
     params = reading.params
     name = _chosen_name(decision, reading)
-    lines = [_fit_line(name, chosen, decision)]
+    lines = [texts.fit_line(name, chosen, decision)]
     eligible_n = len(reading.eligible)
     if eligible_n == 1:
         lines.append(
             _("%(name)s was the only eligible rep (%(others)s).")
-            % {"name": name, "others": _ineligible_summary(reading.entries) or "—"}
+            % {"name": name, "others": texts.ineligible_summary(reading.entries) or "—"}
             if len(reading.entries) > 1
             else _("%(name)s was the only rep.") % {"name": name}
         )
@@ -522,10 +382,10 @@ def _assigned_lines(decision: AssignmentDecision, reading: _Reading) -> list[str
     values = {
         "name": name,
         "band": reading.best_band_percent,
-        "top": number(reading.top),
-        "floor": number(reading.floor),
+        "top": texts.number(reading.top),
+        "floor": texts.number(reading.floor),
         "n": band_n,
-        "ledger": _ledger_text(chosen, params),
+        "ledger": texts.ledger_text(chosen, params),
     }
     if band_n <= 1:
         lines.append(
@@ -602,7 +462,7 @@ def why_not(decision: AssignmentDecision, membership, *, pool_reason=None) -> Wh
         else:
             lines.append(_("You were chosen."))
             if entry is not None and entry.get("score") is not None:
-                lines.append(_fit_line("", entry, decision, own=True))
+                lines.append(texts.fit_line("", entry, decision, own=True))
         return result
     if entry is None:
         result.verdict = ""
@@ -640,23 +500,23 @@ def why_not(decision: AssignmentDecision, membership, *, pool_reason=None) -> Wh
     else:
         lines += _own_ok_lines(decision, reading, entry, params)
     if decision.relaxed and code in (REGION, INDUSTRY):
-        lines.append(_relaxed_line(decision))
+        lines.append(texts.relaxed_line(decision))
     return result
 
 
 def _own_ok_lines(decision, reading: _Reading, entry: dict, params: Params) -> list[str]:
-    lines = [_fit_line("", entry, decision, own=True)]
+    lines = [texts.fit_line("", entry, decision, own=True)]
     winner = reading.chosen
     if winner is None:
         return lines
     values = {
-        "mine": number(entry.get("score")),
-        "winner": number(winner.get("score")),
-        "floor": number(reading.floor),
+        "mine": texts.number(entry.get("score")),
+        "winner": texts.number(winner.get("score")),
+        "floor": texts.number(reading.floor),
         "band": reading.best_band_percent,
         "days": params.hot_zone_days,
         "min": params.hot_zone_min_score,
-        "ledger": _ledger_text(entry, params),
+        "ledger": texts.ledger_text(entry, params),
     }
     if entry not in reading.field:
         lines.append(

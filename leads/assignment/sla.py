@@ -31,7 +31,7 @@ Thresholds (all per tenant, `SlaPolicy`):
   assigned or valid, and no next step of the owner's due within the last
   `second_touch_hours` or later (a scheduled step is the next touch until it is that far
   overdue) → back to the pool and dispatched again to another rep
-  (`leads.assignment.engine.lead_return_to_pool`, which tells the previous owner, and the
+  (`leads.assignment.dispatch.lead_return_to_pool`, which tells the previous owner, and the
   managers once). It runs before `no_followup`: a lead returned now is not also told as
   unfollowed.
 """
@@ -48,8 +48,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Membership, Role
-from crm.tenancy import NoTenantError, current_tenant, tenant_today
+from crm import roles
+from crm.models import Membership
+from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
+from leads.assignment.dispatch import dispatch_due, lead_return_to_pool
+from leads.assignment.zones import lead_mark_late
 from leads.models import (
     Lead,
     LeadEvent,
@@ -73,9 +76,6 @@ EVENTS = {
     SlaThreshold.NO_FOLLOWUP: "sla.no_followup",
 }
 
-REP = frozenset({Role.REP})
-MANAGERS = frozenset({Role.MANAGER, Role.ADMIN})
-
 
 def register() -> None:
     """Register the SLA notification events with crm.notify (idempotent: re-registering
@@ -88,35 +88,35 @@ def register() -> None:
             _("An A-class lead is waiting for a rep"),
             _("A-class lead %(lead)s unassigned for %(minutes)s minutes"),
             _("Nobody has the lead yet: hand it to a rep."),
-            roles=MANAGERS,
+            roles=roles.MANAGERS,
         ),
         EventType(
             EVENTS[SlaThreshold.UNASSIGNED],
             _("A lead is waiting for a rep"),
             _("Lead %(lead)s unassigned for %(minutes)s minutes"),
             _("Nobody has the lead yet: hand it to a rep."),
-            roles=MANAGERS,
+            roles=roles.MANAGERS,
         ),
         EventType(
             EVENTS[SlaThreshold.UNVERIFIED_REP],
             _("A lead of mine is not verified in time"),
             _("Lead %(lead)s is not verified after %(hours)s hours"),
             _("Call or message the contact and record whether the lead is valid."),
-            roles=REP,
+            roles=roles.OWNERS,
         ),
         EventType(
             EVENTS[SlaThreshold.UNVERIFIED_MANAGER],
             _("A rep has not verified a lead in time"),
             _("%(rep)s has not verified lead %(lead)s after %(hours)s hours"),
             _("The rep was reminded and the lead is still not verified."),
-            roles=MANAGERS,
+            roles=roles.MANAGERS,
         ),
         EventType(
             EVENTS[SlaThreshold.NO_FOLLOWUP],
             _("A valid lead has no follow-up"),
             _("Valid lead %(lead)s (%(rep)s): no follow-up for %(hours)s hours"),
             _("The lead was verified as valid and nobody has contacted it since."),
-            roles=REP | MANAGERS,
+            roles=roles.OWNERS | roles.MANAGERS,
         ),
     ):
         register_event(event)
@@ -140,9 +140,6 @@ def sla_policy() -> SlaPolicy:
 def sla_sweep(now: datetime | None = None) -> dict[str, int]:
     """Run the current tenant's SLA clocks once; returns how many leads each threshold
     fired for (all thresholds present, 0 when none). Retries due dispatches first."""
-    from crm.tenancy import advisory_lock
-    from leads.assignment.engine import dispatch_due
-
     now = now or timezone.now()
     tenant = current_tenant()
     if tenant is None:
@@ -272,8 +269,6 @@ class _Sweep:
 
         def message(lead):
             if lead.first_touch_at is None:
-                from leads.assignment.zones import lead_mark_late
-
                 # Untouched past the window: a late first touch, once per lead.
                 lead_mark_late(lead, now=self.now)
             return [lead.owner], {"lead": str(lead), "hours": hours}
@@ -362,8 +357,6 @@ class _Sweep:
         )
 
     def _return(self, lead_id: int, round_: int) -> bool:
-        from leads.assignment.engine import lead_return_to_pool
-
         alert = SlaAlert.objects.filter(
             lead_id=lead_id, threshold=SlaThreshold.NO_SECOND_TOUCH, round=round_
         )
@@ -379,7 +372,13 @@ class _Sweep:
                     alert.delete()
                     return False
                 self._timeline([(lead_id, round_)], SlaThreshold.NO_SECOND_TOUCH)
-                lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH, now=self.now)
+                lead_return_to_pool(
+                    tenant=self.tenant,
+                    acting_member=None,
+                    lead=lead,
+                    reason=PoolReason.NO_SECOND_TOUCH,
+                    now=self.now,
+                )
         except Exception:
             # Rolled back to the savepoint; drop the alert so the next sweep tries again.
             logger.exception("returning lead %s to the pool failed", lead_id)

@@ -11,9 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
-from crm.models import Membership
+from crm.audit import audit
+from crm.models import Membership, Tenant
+from crm.services import actor_user, check_tenant
+from leads import notifications
+from leads.assignment.engine import Params
+from leads.assignment.policy import policy_active
 from leads.models import Lead, LeadEvent, LeadEventKind, RepProfile, Zone
 
 
@@ -25,43 +31,45 @@ def _profile(membership: Membership) -> RepProfile:
 
 
 def lead_record_touch(
-    lead: Lead,
     *,
-    by: Membership,
+    tenant: Tenant,
+    acting_member: Membership,
+    lead: Lead,
     channel: str = "phone",
     note: str = "",
     at: datetime | None = None,
 ) -> LeadEvent:
-    """A contact with the lead's person (call, message, visit …). The first one decides
-    whether the owner responded on time (within the policy's `late_after_hours`)."""
-    from leads.assignment.engine import Params, policy_active
-
+    """A contact `acting_member` had with the lead's person (call, message, visit …). The
+    owner's first one decides whether they responded on time (within the policy's
+    `late_after_hours`), which moves their streaks and maybe their zone."""
+    check_tenant(tenant, lead, acting_member)
     at = at or timezone.now()
-    first = lead.first_touch_at is None
-    lead.touch_count += 1
-    # A touch logged late (a follow-up dated earlier) never moves the latest one back.
-    lead.last_touch_at = at if lead.last_touch_at is None else max(lead.last_touch_at, at)
-    fields = ["touch_count", "last_touch_at"]
-    late = None
-    if first:
-        lead.first_touch_at = at
-        fields.append("first_touch_at")
-        if lead.first_touch_late is None and lead.assigned_at is not None:
-            params = Params.of(policy_active())
-            late = at - lead.assigned_at > timedelta(hours=params.late_after_hours)
-            lead.first_touch_late = late
-            fields.append("first_touch_late")
-    lead.save(update_fields=fields)
-    event = LeadEvent.objects.create(
-        tenant=lead.tenant,
-        lead=lead,
-        kind=LeadEventKind.TOUCH,
-        at=at,
-        actor=by.user,
-        data={"channel": channel, "note": note[:300], "first": first, "late": late},
-    )
-    if late is not None and lead.owner_id == by.pk:
-        record_first_touch(by, late=late, now=at)
+    with transaction.atomic():
+        first = lead.first_touch_at is None
+        lead.touch_count += 1
+        # A touch logged late (a follow-up dated earlier) never moves the latest one back.
+        lead.last_touch_at = at if lead.last_touch_at is None else max(lead.last_touch_at, at)
+        fields = ["touch_count", "last_touch_at"]
+        late = None
+        if first:
+            lead.first_touch_at = at
+            fields.append("first_touch_at")
+            if lead.first_touch_late is None and lead.assigned_at is not None:
+                params = Params.of(policy_active())
+                late = at - lead.assigned_at > timedelta(hours=params.late_after_hours)
+                lead.first_touch_late = late
+                fields.append("first_touch_late")
+        lead.save(update_fields=fields)
+        event = LeadEvent.objects.create(
+            tenant=tenant,
+            lead=lead,
+            kind=LeadEventKind.TOUCH,
+            at=at,
+            actor=actor_user(acting_member),
+            data={"channel": channel, "note": note[:300], "first": first, "late": late},
+        )
+        if late is not None and lead.owner_id == acting_member.pk:
+            record_first_touch(acting_member, late=late, now=at)
     return event
 
 
@@ -80,9 +88,8 @@ def lead_mark_late(lead: Lead, *, now: datetime | None = None) -> bool:
 
 
 def record_first_touch(membership: Membership, *, late: bool, now: datetime) -> RepProfile:
-    from leads.assignment.engine import Params, policy_active
-    from leads.notifications import managers, send
-
+    """Move the rep's late/on-time streaks on by one first touch, and their zone with them
+    (telling the rep and the managers when they enter or leave the observation zone)."""
     params = Params.of(policy_active())
     profile = _profile(membership)
     if late:
@@ -95,9 +102,9 @@ def record_first_touch(membership: Membership, *, late: bool, now: datetime) -> 
             profile.zone, profile.zone_since = Zone.OBSERVATION, now
             profile.training_acknowledged_at = None
             profile.save()
-            send(
+            notifications.send(
                 "zone.observation",
-                [membership, *managers()],
+                [membership, *notifications.managers()],
                 {"rep": membership.display_name, "streak": profile.late_streak},
             )
             return profile
@@ -107,7 +114,11 @@ def record_first_touch(membership: Membership, *, late: bool, now: datetime) -> 
         if profile.zone == Zone.PROBATION and profile.on_time_streak >= params.observation_recovery:
             profile.zone, profile.zone_since = Zone.NORMAL, now
             profile.save()
-            send("zone.recovered", [membership, *managers()], {"rep": membership.display_name})
+            notifications.send(
+                "zone.recovered",
+                [membership, *notifications.managers()],
+                {"rep": membership.display_name},
+            )
             return profile
     profile.save()
     return profile
@@ -127,25 +138,31 @@ def training_acknowledge(membership: Membership, *, now: datetime | None = None)
     return True
 
 
-def zone_lift(membership: Membership, *, actor, now: datetime | None = None) -> bool:
-    """A manager ends the observation zone (paused or probation) at once; audited."""
-    from crm.audit import audit
-    from leads.notifications import send
-
+def zone_lift(
+    *,
+    tenant: Tenant,
+    acting_member: Membership | None,
+    rep: Membership,
+    now: datetime | None = None,
+) -> bool:
+    """A manager ends `rep`'s observation zone (paused or probation) at once; audited.
+    False if the rep was not in it."""
+    check_tenant(tenant, rep, acting_member)
     now = now or timezone.now()
-    profile = _profile(membership)
-    if profile.zone == Zone.NORMAL:
-        return False
-    before = profile.zone
-    profile.zone, profile.zone_since = Zone.NORMAL, now
-    profile.late_streak = profile.on_time_streak = 0
-    profile.save()
-    audit(
-        tenant=membership.tenant,
-        actor=actor,
-        action="rep.zone_lifted",
-        obj=profile,
-        changes={"zone": [before, ""]},
-    )
-    send("zone.recovered", [membership], {"rep": membership.display_name})
+    with transaction.atomic():
+        profile = _profile(rep)
+        if profile.zone == Zone.NORMAL:
+            return False
+        before = profile.zone
+        profile.zone, profile.zone_since = Zone.NORMAL, now
+        profile.late_streak = profile.on_time_streak = 0
+        profile.save()
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="rep.zone_lifted",
+            obj=profile,
+            changes={"zone": [before, ""]},
+        )
+        notifications.send("zone.recovered", [rep], {"rep": rep.display_name})
     return True

@@ -444,7 +444,7 @@ def board_for(
     today = tenant_today(now)
     settings = board_settings()
     if base is None:
-        from leads.assignment.engine import active_params
+        from leads.assignment.policy import active_params
 
         base = active_params().base_score
     items = [lead_item(lead, settings, now, score_base=base) for lead in board_leads(membership)]

@@ -28,7 +28,7 @@ from crm.access import access_membership
 from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
 from crm.tenancy import tenant_today
-from leads.assignment.engine import active_params
+from leads.assignment.policy import active_params
 from leads.board import ranking as boards
 from leads.models import DailySummary
 
@@ -123,7 +123,7 @@ def board(request: HttpRequest) -> HttpResponse:
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
     if owner.role == Role.REP:
-        from leads.assignment.engine import rep_load
+        from leads.assignment.reps import rep_load
 
         # The open load is the board's unverified leads: the same rows, counted once.
         context["load"] = rep_load(owner, params=params, now=now, open_count=data.open_load)

@@ -54,13 +54,9 @@ from django.utils import timezone
 
 from crm.models import AuditEvent, Notification
 from leads.assignment import sla
-from leads.assignment.engine import (
-    dispatch_due,
-    lead_reassign,
-    open_loads,
-    policy_active,
-    policy_draft,
-)
+from leads.assignment.dispatch import dispatch_due, lead_reassign
+from leads.assignment.policy import policy_active, policy_draft
+from leads.assignment.reps import open_loads
 from leads.assignment.zones import record_first_touch
 from leads.demo import board as demo_board
 from leads.demo.data import (
@@ -200,8 +196,15 @@ class _Story(Arrivals, RepWork):
         at = min(lead.assigned_at + timedelta(minutes=40), self.now - timedelta(minutes=20))
         if lead.last_touch_at is not None:
             at = max(at, lead.last_touch_at + timedelta(minutes=10))
-        manager = self.world.users["manager"]
-        lead_reassign(lead, to=to, reason=REASSIGN_REASON, actor=manager, now=at)
+        manager = self.world.memberships["manager"]
+        lead_reassign(
+            tenant=self.tenant,
+            acting_member=manager,
+            lead=lead,
+            to=to,
+            reason=REASSIGN_REASON,
+            now=at,
+        )
         link = reverse("leads:detail", args=[lead.public_id])
         Notification.objects.filter(link=link, created_at__gte=self.since).update(created_at=at)
         AuditEvent.objects.filter(action="lead.reassigned", at__gte=self.since).update(at=at)

@@ -18,7 +18,7 @@ from django.urls import reverse
 
 from crm import normalize
 from crm.models import AuditEvent, Notification
-from leads.assignment.engine import policy_draft, policy_publish
+from leads.assignment.policy import policy_draft, policy_publish
 from leads.demo.data import (
     DAYS,
     LEAD_COUNT,
@@ -150,7 +150,12 @@ class Arrivals:
         draft = policy_draft(user=admin)
         draft.weight_product = 0.4
         draft.save(update_fields=["weight_product"])
-        self.version_2 = policy_publish(draft, user=admin, note=VERSION_2_NOTE)
+        self.version_2 = policy_publish(
+            tenant=self.tenant,
+            acting_member=self.world.memberships["admin"],
+            draft=draft,
+            note=VERSION_2_NOTE,
+        )
         AssignmentPolicy.objects.filter(pk=self.version_2.pk).update(created_at=at, published_at=at)
         AssignmentPolicy.objects.filter(pk=draft.pk).update(created_at=at - timedelta(hours=1))
         AuditEvent.objects.filter(action="assignment.policy_published", at__gte=self.since).update(

@@ -62,7 +62,14 @@ class RepWork:
         if lead.owner is None or lead.status not in (LeadStatus.ASSIGNED, LeadStatus.VALID):
             return
         first = lead.first_touch_at is None
-        lead_record_touch(lead, by=lead.owner, channel=channel, note=note, at=at)
+        lead_record_touch(
+            tenant=self.tenant,
+            acting_member=lead.owner,
+            lead=lead,
+            channel=channel,
+            note=note,
+            at=at,
+        )
         if first:  # a zone change tells the rep and the managers: then, not now
             Notification.objects.filter(created_at__gte=self.since).update(created_at=at)
 

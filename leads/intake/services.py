@@ -286,7 +286,7 @@ def _lead_from_event(event: InboundEvent, issues: list[dict]) -> Lead:
 def _assign(lead: Lead, tags: list[str]) -> None:
     """Assignment runs in the task that created the lead (F11: within seconds). If it
     fails, the lead is kept, in the pool with the reason, for a manager to hand out."""
-    from leads.assignment.engine import dispatch_new_lead
+    from leads.assignment.dispatch import dispatch_new_lead
     from leads.models import PoolReason
 
     try:

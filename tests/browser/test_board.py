@@ -34,7 +34,7 @@ def _lead_for(rep: Membership) -> Lead:
     """rep1's unverified lead; when the demo left none, one through the real intake pipeline
     (the inbox, then the worker's processing and the assignment engine), handed to rep1 by
     the manager if the engine chose someone else."""
-    from leads.assignment.engine import lead_reassign
+    from leads.assignment.dispatch import lead_reassign
     from leads.intake.services import inbound_event_process, inbound_event_receive
 
     tenant = rep.tenant
@@ -65,7 +65,13 @@ def _lead_for(rep: Membership) -> Lead:
             manager = Membership.objects.get(
                 tenant=tenant, role=Role.MANAGER, user__username="manager"
             )
-            lead_reassign(lead, to=rep, reason="浏览器测试：交给张伟", actor=manager.user)
+            lead_reassign(
+                tenant=tenant,
+                acting_member=manager,
+                lead=lead,
+                to=rep,
+                reason="浏览器测试：交给张伟",
+            )
         return _open_lead_of(rep)
 
 

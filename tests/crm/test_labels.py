@@ -113,11 +113,11 @@ def test_the_import_page_names_the_utm_fields(world, login):
 
 
 def test_published_score_rules_name_their_fields(world, login):
-    from leads.assignment.engine import policy_draft, policy_publish
+    from leads.assignment.policy import policy_draft, policy_publish
 
     with tenant_context(world.a.tenant):
         draft = policy_draft()
-        version = policy_publish(draft, user=world.a.admin.user)
+        version = policy_publish(tenant=world.a.tenant, acting_member=world.a.admin, draft=draft)
     url = reverse("admin:leads_assignmentpolicy_change", args=[version.pk])
     page = login(world.a.admin).get(url).text
     readonly = re.findall(r'<td class="field-field">\s*<p>(.*?)</p>', page, re.S)

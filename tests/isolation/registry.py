@@ -168,7 +168,7 @@ def _in(w, s, name, build):
 
 
 def _draft(w, s):
-    from leads.assignment.engine import policy_draft
+    from leads.assignment.policy import policy_draft
 
     return _in(w, s, "policy_draft", lambda t: policy_draft())
 

@@ -12,7 +12,10 @@ from django.utils import timezone
 
 from crm.models import AuditEvent, Notification
 from crm.tenancy import tenant_context
-from leads.assignment import engine as assignment
+from leads.assignment.dispatch import dispatch_due, dispatch_new_lead, lead_reassign
+from leads.assignment.engine import AT_CAPACITY, OK, LeadFacts, Params, eligibility
+from leads.assignment.policy import policy_active, policy_draft, policy_publish
+from leads.assignment.reps import open_loads, rep_load, rep_states
 from leads.intake.services import inbound_event_process
 from leads.models import (
     AssignmentDecision,
@@ -60,7 +63,7 @@ def dispatched(tenant, channel=None, **fields) -> Lead:
     """A lead made directly, then dispatched by the engine."""
     lead = make_lead(tenant, channel, **fields)
     with tenant_context(tenant):
-        assignment.dispatch_new_lead(lead)
+        dispatch_new_lead(lead)
         return Lead.objects.select_related("owner__user").get(pk=lead.pk)
 
 
@@ -385,7 +388,7 @@ def test_the_list_filters_the_pool_and_shows_the_score(world, en, channel):
     waiting = dispatched(t, channel, company="Waiting Ltd", phone="+8613900000002")
     with tenant_context(t):
         # The first lead's wait ends: still nobody, so it goes to the pool.
-        assignment.dispatch_due(now=reload(pooled).dispatch_after, limit=1)
+        dispatch_due(now=reload(pooled).dispatch_after, limit=1)
     assert reload(pooled).pool_reason == PoolReason.NO_CANDIDATE
     assert reload(waiting).dispatch_after is not None
     make_lead(t, channel, company="Owned Ltd", owner=world.a.rep, status=LeadStatus.ASSIGNED)
@@ -477,19 +480,17 @@ def test_the_open_load_is_one_number_for_the_engine_the_profile_why_not_and_the_
     )
     with tenant_context(t):
         assert Lead.objects.open_load().filter(owner=rep).count() == 3
-        assert assignment.open_loads([rep.pk]) == {rep.pk: 3}
-        policy = assignment.policy_active()
-        params = assignment.Params.of(policy)
-        state = next(s for s in assignment.rep_states(params, now) if s.membership_id == rep.pk)
+        assert open_loads([rep.pk]) == {rep.pk: 3}
+        policy = policy_active()
+        params = Params.of(policy)
+        state = next(s for s in rep_states(params, now) if s.membership_id == rep.pk)
         assert state.open_count == 3
         assert (
-            assignment.eligibility(
-                state, assignment.LeadFacts(id=0, created_at=now), params, (), frozenset()
-            )
-            == assignment.AT_CAPACITY
+            eligibility(state, LeadFacts(id=0, created_at=now), params, (), frozenset())
+            == AT_CAPACITY
         )
-        load = assignment.rep_load(rep)
-        assert (load.open, load.cap, load.verdict) == (3, 3, assignment.AT_CAPACITY)
+        load = rep_load(rep)
+        assert (load.open, load.cap, load.verdict) == (3, 3, AT_CAPACITY)
 
     client = en(rep)
     profile = client.get(MY_PROFILE).text
@@ -509,7 +510,7 @@ def test_the_open_load_is_one_number_for_the_engine_the_profile_why_not_and_the_
         Lead.objects.filter(company="待验证0").update(
             status=LeadStatus.INVALID, verification="invalid_contact"
         )
-        assert assignment.rep_load(rep).verdict == assignment.OK
+        assert rep_load(rep).verdict == OK
     profile = client.get(MY_PROFILE).text
     assert "2 of 3" in profile and 'data-verdict="ok"' in profile
     assert "1 more before the cap of 3" in profile
@@ -582,10 +583,10 @@ def test_a_paused_rep_sees_the_training_card_and_acknowledges_it(world, en):
 
 def test_probation_counts_down_from_the_active_policy(world, en):
     with tenant_context(world.a.tenant):
-        draft = assignment.policy_draft()
+        draft = policy_draft()
         draft.observation_recovery = 3
         draft.save()
-        assignment.policy_publish(draft)
+        policy_publish(tenant=world.a.tenant, acting_member=None, draft=draft)
         RepProfile.objects.create(
             tenant=world.a.tenant, membership=world.a.rep, zone=Zone.PROBATION, on_time_streak=1
         )
@@ -637,7 +638,11 @@ def test_the_lead_page_query_count_does_not_grow_with_its_history(world, login):
         for i in range(12):
             lead.refresh_from_db()
             target = other if lead.owner_id != other.pk else world.a.rep
-            assignment.lead_reassign(
-                lead, to=target, reason=f"第 {i} 次", actor=world.a.manager.user
+            lead_reassign(
+                tenant=world.a.tenant,
+                acting_member=world.a.manager,
+                lead=lead,
+                to=target,
+                reason=f"第 {i} 次",
             )
     assert page_queries() == few

@@ -16,8 +16,10 @@ from django.utils import timezone
 from crm.models import AuditEvent, Membership, Notification, Role, Tenant
 from crm.tenancy import tenant_context
 from customers.models import Contact, Customer, Interaction, InteractionKind
-from leads.assignment.engine import OK, PAUSED, UNAVAILABLE, open_loads, policy_active
-from leads.assignment.replay import replay_create, run_replay
+from leads.assignment.engine import OK, PAUSED, UNAVAILABLE
+from leads.assignment.policy import policy_active
+from leads.assignment.replay_runs import replay_create, run_replay
+from leads.assignment.reps import open_loads
 from leads.board.ranking import board_for
 from leads.demo.story import LEDGER_KINDS, REASSIGN_REASON
 from leads.intake.services import inbound_event_process, inbound_event_receive
@@ -301,7 +303,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
         assert received[reps["rep1"].pk] > received[reps["rep2"].pk]  # the senior's share
 
         # The draft's pending change moves leads in a simulation.
-        run = run_replay(replay_create(draft, days=14))
+        run = run_replay(replay_create(tenant=demo, acting_member=None, draft=draft, days=14))
         assert run.status == ReplayStatus.DONE, run.error
         assert run.result["moved_total"] > 0
 

@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from crm.models import Notification, Role
 from crm.tenancy import tenant_context
-from leads.assignment import engine as assignment
+from leads.assignment.dispatch import (
+    dispatch_due,
+    dispatch_new_lead,
+    lead_reassign,
+    lead_return_to_pool,
+)
+from leads.assignment.policy import policy_active, policy_draft, policy_publish
+from leads.assignment.reps import open_loads
 from leads.intake.services import inbound_event_process
 from leads.models import (
     AssignmentDecision,
@@ -161,7 +168,7 @@ def test_revisit_of_a_departed_owner_is_dispatched(world):
 def test_nobody_eligible_waits_then_drops_criteria_then_assigns(world):
     t = world.a.tenant
     with tenant_context(t):
-        policy = assignment.policy_active()
+        policy = policy_active()
         AssignmentPolicy.objects.filter(pk=policy.pk).update(require_region=True)
         RepProfile.objects.create(tenant=t, membership=world.a.rep, provinces=["北京市"])
     lead = intake(t, province="广东省", city="深圳市")
@@ -172,8 +179,8 @@ def test_nobody_eligible_waits_then_drops_criteria_then_assigns(world):
         assert waiting.outcome == DecisionOutcome.WAITING
         assert waiting.candidates[0]["v"] == "region"
         # Before the wait is over nothing happens.
-        assert assignment.dispatch_due(now=lead.dispatch_after - timedelta(seconds=1)) == 0
-        assert assignment.dispatch_due(now=lead.dispatch_after) == 1
+        assert dispatch_due(now=lead.dispatch_after - timedelta(seconds=1)) == 0
+        assert dispatch_due(now=lead.dispatch_after) == 1
         lead.refresh_from_db()
         assert lead.owner == world.a.rep and lead.dispatch_after is None
         retry = AssignmentDecision.objects.filter(lead=lead).latest("decided_at")
@@ -186,7 +193,7 @@ def test_still_nobody_after_the_wait_pools_the_lead_and_tells_the_managers(world
         RepProfile.objects.create(tenant=t, membership=world.a.rep, is_available=False)
     lead = intake(t)
     with tenant_context(t):
-        assert assignment.dispatch_due(now=lead.dispatch_after + timedelta(seconds=1)) == 1
+        assert dispatch_due(now=lead.dispatch_after + timedelta(seconds=1)) == 1
         lead.refresh_from_db()
         assert lead.owner is None and lead.pooled_at is not None
         assert lead.pool_reason == PoolReason.NO_CANDIDATE
@@ -200,7 +207,7 @@ def test_still_nobody_after_the_wait_pools_the_lead_and_tells_the_managers(world
         assert world.a.manager.pk in told
         assert world.a.rep.pk not in told
         # Nothing left to retry.
-        assert assignment.dispatch_due(now=timezone.now() + timedelta(days=1)) == 0
+        assert dispatch_due(now=timezone.now() + timedelta(days=1)) == 0
 
 
 def test_a_failing_assignment_keeps_the_lead_in_the_pool_with_the_reason(world):
@@ -220,14 +227,14 @@ def test_publishing_a_draft_makes_the_next_version_decide(world):
     channel = make_channel(t, name="展会名片")
     intake(t, channel)
     with tenant_context(t):
-        draft = assignment.policy_draft(world.a.admin.user)
+        draft = policy_draft(world.a.admin.user)
         assert (
             draft.version is None
             and draft.rules.count() == ScoreRule.objects.filter(policy__version=1).count()
         )
         draft.base_score = 60
         draft.save()
-        v2 = assignment.policy_publish(draft, user=world.a.admin.user, note="更重视来源")
+        v2 = policy_publish(tenant=t, acting_member=world.a.admin, draft=draft, note="更重视来源")
         assert v2.version == 2 and v2.base_score == 60
         # The draft stays for further edits; version 1 is untouched.
         assert AssignmentPolicy.objects.get(version=1).base_score == 50
@@ -244,7 +251,9 @@ def test_return_to_pool_dispatches_to_someone_else(world):
     lead = intake(t)
     first_owner = lead.owner
     with tenant_context(t):
-        decision = assignment.lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH)
+        decision = lead_return_to_pool(
+            tenant=t, acting_member=None, lead=lead, reason=PoolReason.NO_SECOND_TOUCH
+        )
         lead.refresh_from_db()
         assert decision.kind == DecisionKind.RETURN and decision.previous_owner == first_owner
         assert lead.owner is not None and lead.owner != first_owner
@@ -260,7 +269,9 @@ def test_manual_reassign_is_audited_and_counted(world):
     lead = intake(t)
     target = other if lead.owner != other else world.a.rep
     with tenant_context(t):
-        assignment.lead_reassign(lead, to=target, reason="客户指定", actor=world.a.manager.user)
+        lead_reassign(
+            tenant=t, acting_member=world.a.manager, lead=lead, to=target, reason="客户指定"
+        )
         lead.refresh_from_db()
         assert lead.owner == target
         decision = AssignmentDecision.objects.filter(lead=lead).latest("decided_at")
@@ -273,7 +284,7 @@ def test_manual_reassign_is_audited_and_counted(world):
         ).exists()
         assert RepLedgerDay.objects.get(membership=target).received == 1
         with pytest.raises(ValueError):
-            assignment.lead_reassign(lead, to=world.a.manager, reason="x", actor=None)
+            lead_reassign(tenant=t, acting_member=None, lead=lead, to=world.a.manager, reason="x")
 
 
 def test_dispatch_queries_do_not_grow_with_the_number_of_reps(world):
@@ -284,7 +295,7 @@ def test_dispatch_queries_do_not_grow_with_the_number_of_reps(world):
         add_reps(t, n_reps)
         lead = make_lead(t, channel, phone=phone)
         with tenant_context(t), CaptureQueriesContext(connection) as ctx:
-            assignment.dispatch_new_lead(lead)
+            dispatch_new_lead(lead)
         return len(ctx.captured_queries)
 
     assignment_queries = queries_for_one(0, "+8613900000001")  # creates version 1 too
@@ -297,7 +308,7 @@ def test_dispatch_queries_do_not_grow_with_the_number_of_reps(world):
         RepProfile.objects.bulk_create(RepProfile(tenant=t, membership=m) for m in many)
     lead = make_lead(t, channel, phone="+8613900000003")
     with tenant_context(t), CaptureQueriesContext(connection) as ctx:
-        assignment.dispatch_new_lead(lead)
+        dispatch_new_lead(lead)
     assert len(ctx.captured_queries) == few
     assert assignment_queries >= few
 
@@ -307,9 +318,9 @@ def test_policies_are_read_inside_one_tenant_only(world):
     from crm.tenancy import NoTenantError, all_tenants_context
 
     with tenant_context(world.a.tenant):
-        assignment.policy_active()
+        policy_active()
     with all_tenants_context(), pytest.raises(NoTenantError):
-        assignment.policy_active()
+        policy_active()
 
 
 # -- a verified lead changes hands: its verdict and history stay ---------------------------------
@@ -345,7 +356,9 @@ def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(worl
     with tenant_context(t):
         Notification.objects.all().delete()
         lead = Lead.objects.select_related("owner", "channel", "tenant").get(pk=lead.pk)
-        decision = assignment.lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH)
+        decision = lead_return_to_pool(
+            tenant=t, acting_member=None, lead=lead, reason=PoolReason.NO_SECOND_TOUCH
+        )
         lead = Lead.objects.get(pk=lead.pk)
         new_owner = lead.owner
         assert decision.outcome == DecisionOutcome.ASSIGNED and new_owner != first_owner
@@ -365,7 +378,7 @@ def test_a_verified_lead_returned_to_the_pool_keeps_its_verdict_and_history(worl
         )
         assert events == {"lead.assigned_verified"}
         # It is not their open load, and it is on their board to follow up.
-        assert assignment.open_loads([new_owner.pk]) == {}
+        assert open_loads([new_owner.pk]) == {}
         items = board.board_for(new_owner).items
         assert [(i.kind, i.lead.pk, i.needs_verdict) for i in items] == [("valid", lead.pk, False)]
         # The earlier owner's next step on it leaves their board with the lead.
@@ -399,7 +412,9 @@ def test_a_manager_reassigning_a_verified_lead_keeps_the_verdict(world):
     target = other if lead.owner != other else world.a.rep
     with tenant_context(t):
         lead = Lead.objects.select_related("owner", "tenant").get(pk=lead.pk)
-        assignment.lead_reassign(lead, to=target, reason="客户指定", actor=world.a.manager.user)
+        lead_reassign(
+            tenant=t, acting_member=world.a.manager, lead=lead, to=target, reason="客户指定"
+        )
         lead = Lead.objects.get(pk=lead.pk)
         assert (lead.owner, lead.status, lead.verification) == (
             target,
@@ -427,7 +442,7 @@ def test_a_revisit_of_a_verified_lead_takes_over_the_verdict(world, english):
         event = LeadEvent.objects.get(lead=again, kind=LeadEventKind.VERIFIED)
         assert "taken over from the earlier lead" in str(event.text)
         # Nothing to verify: not open load; on the board as a revisit to follow up.
-        assert assignment.open_loads([owner.pk]) == {}
+        assert open_loads([owner.pk]) == {}
         item = next(i for i in board.board_for(owner).items if i.lead and i.lead.pk == again.pk)
         assert (item.kind, item.urgency, item.needs_verdict) == ("revisit", "revisit_valid", False)
         assert (

@@ -12,8 +12,15 @@ from django.utils import timezone
 
 from crm.models import Membership, Role
 from crm.tenancy import tenant_context
-from leads.assignment import engine as assignment
-from leads.assignment.explain import explain, number, why_not
+from leads.assignment.dispatch import (
+    dispatch_due,
+    dispatch_new_lead,
+    lead_reassign,
+    lead_return_to_pool,
+)
+from leads.assignment.explain import explain, why_not
+from leads.assignment.explain_texts import number
+from leads.assignment.policy import policy_draft, policy_publish
 from leads.models import (
     AssignmentDecision,
     DecisionKind,
@@ -29,7 +36,7 @@ pytestmark = pytest.mark.django_db
 
 def dispatch(lead: Lead, **kwargs) -> AssignmentDecision:
     with tenant_context(lead.tenant):
-        return assignment.dispatch_new_lead(lead, **kwargs)
+        return dispatch_new_lead(lead, **kwargs)
 
 
 def words(decision: AssignmentDecision, **kwargs):
@@ -62,13 +69,13 @@ def set_profile(membership, **fields):
         )
 
 
-def publish(tenant, user=None, **params):
+def publish(tenant, acting_member=None, **params):
     with tenant_context(tenant):
-        draft = assignment.policy_draft(user)
+        draft = policy_draft(acting_member.user if acting_member else None)
         for name, value in params.items():
             setattr(draft, name, value)
         draft.save()
-        return assignment.policy_publish(draft, user=user)
+        return policy_publish(tenant=tenant, acting_member=acting_member, draft=draft)
 
 
 @pytest.fixture
@@ -190,7 +197,7 @@ def test_still_nobody_after_the_wait_pools_it(world, channel, english):
     lead = make_lead(world.a.tenant, channel)
     waiting = dispatch(lead)
     with tenant_context(world.a.tenant):
-        assignment.dispatch_due(now=waiting.decided_at + timedelta(minutes=11))
+        dispatch_due(now=waiting.decided_at + timedelta(minutes=11))
         pooled = AssignmentDecision.objects.filter(lead=lead).first()
     assert pooled.outcome == DecisionOutcome.POOLED
     result = words(pooled, pool_reason=PoolReason.NO_CANDIDATE)
@@ -210,7 +217,7 @@ def test_dropped_criteria_are_named(world, channel, english):
     waiting = dispatch(lead)
     assert row(words(waiting), world.a.rep).text == "Not in the lead's region"
     with tenant_context(t):
-        assignment.dispatch_due(now=waiting.decided_at + timedelta(minutes=11))
+        dispatch_due(now=waiting.decided_at + timedelta(minutes=11))
         decision = AssignmentDecision.objects.filter(lead=lead).first()
     assert decision.kind == DecisionKind.RETRY and decision.outcome == DecisionOutcome.ASSIGNED
     result = words(decision)
@@ -250,7 +257,9 @@ def test_a_lead_taken_back_leaves_out_its_previous_owner(world, channel, english
     previous = first.chosen
     with tenant_context(t):
         lead.refresh_from_db()
-        again = assignment.lead_return_to_pool(lead, reason=PoolReason.NO_SECOND_TOUCH)
+        again = lead_return_to_pool(
+            tenant=t, acting_member=None, lead=lead, reason=PoolReason.NO_SECOND_TOUCH
+        )
     assert again.kind == DecisionKind.RETURN and again.chosen != previous
     result = words(again)
     assert (
@@ -271,9 +280,15 @@ def test_manual_decisions_name_the_manager_and_the_reason(world, channel, englis
     with tenant_context(t):
         lead.refresh_from_db()
         target = other if lead.owner_id != other.pk else world.a.rep
-        manual = assignment.lead_reassign(lead, to=target, reason="客户指定", actor=manager)
-        pooled = assignment.lead_return_to_pool(
-            lead, reason=PoolReason.MANUAL, actor=manager, note="客户暂停采购"
+        manual = lead_reassign(
+            tenant=t, acting_member=world.a.manager, lead=lead, to=target, reason="客户指定"
+        )
+        pooled = lead_return_to_pool(
+            tenant=t,
+            acting_member=world.a.manager,
+            lead=lead,
+            reason=PoolReason.MANUAL,
+            note="客户暂停采购",
         )
     result = words(manual)
     who = manager.get_full_name()

@@ -9,7 +9,8 @@ from django.urls import reverse
 
 from crm.models import AuditEvent, Role
 from crm.tenancy import tenant_context
-from leads.assignment.engine import dispatch, policy_active, policy_draft
+from leads.assignment.dispatch import dispatch
+from leads.assignment.policy import policy_active, policy_draft
 from leads.models import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -239,14 +240,14 @@ def test_an_unchanged_draft_is_not_published(admin_client, draft, world):
 def test_decisions_record_the_version_that_made_them(world, draft):
     tenant = world.a.tenant
     with tenant_context(tenant):
-        from leads.assignment.engine import policy_publish
+        from leads.assignment.policy import policy_publish
 
         first = make_lead(tenant)
         decision = dispatch(first)
         assert decision.policy.version == 1
         draft.weight_region = 0.7
         draft.save()
-        policy_publish(draft, user=world.a.admin.user)
+        policy_publish(tenant=tenant, acting_member=world.a.admin, draft=draft)
         second = make_lead(tenant, phone="+8613900000000")
         assert dispatch(second).policy.version == 2
         assert AssignmentDecision.objects.get(lead=first).policy.version == 1
@@ -427,7 +428,7 @@ def test_assignment_admin_is_for_tenant_admins_and_sales_managers(world, login):
 
 
 def replay_of(tenant, draft, **fields):
-    from leads.assignment.replay import policy_snapshot
+    from leads.assignment.replay_runs import policy_snapshot
 
     with tenant_context(tenant):
         return ReplayRun.objects.create(

@@ -11,16 +11,11 @@ from django.utils import timezone
 
 from crm.models import Role
 from crm.tenancy import tenant_context
-from leads.assignment.engine import LeadFacts, Params, RepState, compile_rules, policy_draft
-from leads.assignment.replay import (
-    ReplayLead,
-    Window,
-    gini,
-    policy_snapshot,
-    replay,
-    run_replay,
-    seed_of,
-)
+from leads.assignment.engine import LeadFacts, Params, RepState
+from leads.assignment.policy import policy_draft
+from leads.assignment.replay import ReplayLead, Window, gini, replay, seed_of
+from leads.assignment.replay_runs import policy_snapshot, run_replay
+from leads.assignment.scoring import compile_rules
 from leads.models import (
     AssignmentDecision,
     Lead,
@@ -416,7 +411,7 @@ def make_leads(tenant, n, *, hours_ago_from=48, **fields):
 
 def simulate(tenant, *, days=30, **changes):
     """A queued ReplayRun of the draft with `changes` made to it (not run yet)."""
-    from leads.assignment.engine import policy_active
+    from leads.assignment.policy import policy_active
 
     with tenant_context(tenant):
         draft = policy_draft()
@@ -466,7 +461,7 @@ def test_a_draft_with_another_weight_moves_the_expected_leads(team):
     tenant = team["tenant"]
     leads = make_leads(tenant, 9, industry="energy", province="浙江省")
     with tenant_context(tenant):
-        from leads.assignment.engine import policy_active
+        from leads.assignment.policy import policy_active
 
         active = policy_active()
         active.best_band = 0.0  # (a test shortcut: versions are never edited in the product)

@@ -23,7 +23,7 @@ from django.utils import timezone
 from crm.models import Notification
 from crm.tenancy import tenant_context
 from leads.assignment import sla
-from leads.assignment.engine import lead_reassign
+from leads.assignment.dispatch import lead_reassign
 from leads.models import (
     AssignmentDecision,
     DecisionKind,
@@ -313,7 +313,14 @@ def test_a_new_dispatch_round_re_arms_the_owner_clocks(a, channel):
     handed = T0 + 30 * HOUR
     with tenant_context(a.tenant):
         lead = Lead.objects.select_related("channel", "tenant", "owner").get(pk=lead.pk)
-        lead_reassign(lead, to=rep2, reason="客户要求", actor=a.manager.user, now=handed)
+        lead_reassign(
+            tenant=a.tenant,
+            acting_member=a.manager,
+            lead=lead,
+            to=rep2,
+            reason="客户要求",
+            now=handed,
+        )
     assert reload(a.tenant, lead).dispatch_round == 2
 
     # Round 1's escalation is moot (the round changed); round 2's clock starts at the hand-over.

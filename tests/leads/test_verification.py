@@ -397,7 +397,7 @@ def test_the_lead_page_shows_the_four_buttons_to_the_owner_only(world, login, en
 def test_the_timeline_holds_every_kind_of_event(world, login, english):
     from customers.models import PresetKind
     from customers.services import interaction_log, presets, tenant_today
-    from leads.assignment.engine import dispatch, dispatch_due, lead_reassign
+    from leads.assignment.dispatch import dispatch, dispatch_due, lead_reassign
     from leads.assignment.sla import sla_sweep
     from leads.assignment.zones import lead_record_touch
     from leads.intake.services import (
@@ -446,11 +446,22 @@ def test_the_timeline_holds_every_kind_of_event(world, login, english):
         lead = Lead.objects.get(pk=lead.pk)
         dispatch(lead, now=t0 + timedelta(minutes=20))
         assert lead.owner == rep
-        lead_record_touch(lead, by=rep, at=t0 + timedelta(minutes=30), note="未接通")
+        lead_record_touch(
+            tenant=tenant,
+            acting_member=rep,
+            lead=lead,
+            at=t0 + timedelta(minutes=30),
+            note="未接通",
+        )
         sla_sweep(t0 + timedelta(hours=25))  # not verified in 24 h: the rep is reminded
         lead = Lead.objects.get(pk=lead.pk)
         lead_reassign(
-            lead, to=rep2, reason="原负责人休假", actor=manager.user, now=t0 + timedelta(hours=26)
+            tenant=tenant,
+            acting_member=manager,
+            lead=lead,
+            to=rep2,
+            reason="原负责人休假",
+            now=t0 + timedelta(hours=26),
         )
         lead = Lead.objects.get(pk=lead.pk)
         lead_verify(

@@ -13,15 +13,9 @@ import pytest
 from crm.models import AuditEvent, Notification
 from crm.tenancy import tenant_context
 from leads.assignment import zones
-from leads.assignment.engine import (
-    OK,
-    PAUSED,
-    Params,
-    eligibility,
-    facts_of,
-    policy_active,
-    rep_states,
-)
+from leads.assignment.engine import OK, PAUSED, Params, eligibility, facts_of
+from leads.assignment.policy import policy_active
+from leads.assignment.reps import rep_states
 from leads.models import Lead, RepProfile, Zone
 from tests.leads.factories import make_assigned_lead, make_channel
 
@@ -63,7 +57,10 @@ class Rep:
         lead = self.lead()
         with tenant_context(self.tenant):
             zones.lead_record_touch(
-                lead, by=self.member, at=lead.assigned_at + (25 if late else 1) * HOUR
+                tenant=self.tenant,
+                acting_member=self.member,
+                lead=lead,
+                at=lead.assigned_at + (25 if late else 1) * HOUR,
             )
         return lead
 
@@ -136,7 +133,12 @@ def test_only_the_first_touch_of_a_lead_counts(rep):
     lead = rep.first_touch(late=True)
     with tenant_context(rep.tenant):
         for hours in (30, 40, 50):  # later touches on the same lead
-            zones.lead_record_touch(lead, by=rep.member, at=lead.assigned_at + hours * HOUR)
+            zones.lead_record_touch(
+                tenant=rep.tenant,
+                acting_member=rep.member,
+                lead=lead,
+                at=lead.assigned_at + hours * HOUR,
+            )
     assert rep.profile.late_streak == 1
 
 
@@ -144,7 +146,9 @@ def test_a_touch_logged_with_an_earlier_time_keeps_the_latest_touch(rep):
     lead = rep.first_touch(late=False)
     latest = lead.last_touch_at
     with tenant_context(rep.tenant):
-        zones.lead_record_touch(lead, by=rep.member, at=latest - HOUR)
+        zones.lead_record_touch(
+            tenant=rep.tenant, acting_member=rep.member, lead=lead, at=latest - HOUR
+        )
         lead.refresh_from_db()
     assert lead.last_touch_at == latest and lead.touch_count == 2
 
@@ -193,8 +197,9 @@ def test_a_late_first_touch_on_probation_pauses_again(rep):
 def test_a_manager_lifts_the_zone_at_once_audited(rep, world):
     rep.touches(True, True, True)
     with tenant_context(rep.tenant):
-        assert zones.zone_lift(rep.member, actor=world.a.manager.user, now=rep.clock) is True
-        assert zones.zone_lift(rep.member, actor=world.a.manager.user, now=rep.clock) is False
+        lift = {"tenant": rep.tenant, "acting_member": world.a.manager, "rep": rep.member}
+        assert zones.zone_lift(**lift, now=rep.clock) is True
+        assert zones.zone_lift(**lift, now=rep.clock) is False
         event = AuditEvent.objects.get(action="rep.zone_lifted")
     assert event.actor == world.a.manager.user
     assert event.changes == {"zone": [Zone.OBSERVATION, ""]}
@@ -212,7 +217,9 @@ def test_a_lead_left_untouched_counts_as_late_once(rep):
         fresh = Lead.objects.get(pk=lead.pk)
         assert zones.lead_mark_late(fresh, now=rep.clock + 27 * HOUR) is False
         # The touch that finally comes does not count a second time either.
-        zones.lead_record_touch(fresh, by=rep.member, at=rep.clock + 30 * HOUR)
+        zones.lead_record_touch(
+            tenant=rep.tenant, acting_member=rep.member, lead=fresh, at=rep.clock + 30 * HOUR
+        )
         assert Lead.objects.get(pk=lead.pk).first_touch_late is True
     assert rep.profile.late_streak == 1
 
