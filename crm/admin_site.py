@@ -15,7 +15,7 @@ from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Role
+from crm.roles import ADMINS
 
 
 class ObjectAccessRules:
@@ -54,7 +54,7 @@ class TenantAdminSite(admin.AdminSite):
             return False
         # The tenant admin; or a role some model's admin opens to (a manager tunes
         # assignment there), who then sees only those models.
-        return membership.role == Role.ADMIN or any(
+        return membership.role in ADMINS or any(
             membership.role in getattr(model_admin, "admin_roles", ())
             for model_admin in self._registry.values()
         )

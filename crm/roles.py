@@ -15,6 +15,9 @@ from crm.models import Role
 
 # Everyone with a seat in the tenant.
 EVERYONE = frozenset(Role.values)
+# Administer the tenant: the admin site and every tenant model's page in it (a page that
+# sales managers tune too opens to ASSIGNERS or MANAGERS instead).
+ADMINS = frozenset({Role.ADMIN})
 
 # -- leads ---------------------------------------------------------------------------------
 # Read every lead of the tenant (reps read the leads they own: leads.access).

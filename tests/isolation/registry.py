@@ -155,7 +155,7 @@ def _rule(tenant, tag):
         return TaggingRule.objects.create(tenant=tenant, tag=tag, keywords="急需")
 
 
-# Assignment admin (leads/admin.py): the draft policy and its replay, a rep profile, the
+# Assignment admin (leads/assignment/admin*.py): the draft policy and its replay, a rep profile, the
 # SLA policy, a decision.
 def _in(w, s, name, build):
     def scoped(tenant):

@@ -7,9 +7,14 @@ import pytest
 from django.contrib.messages import get_messages
 from django.urls import reverse
 
+from crm.audit import object_ref
+from crm.models import AuditEvent
+from crm.services import TenantMismatchError
 from crm.tenancy import tenant_context
+from leads.intake.channels import channel_rotate_secret
 from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import EventStatus, InboundEvent
+from tests.conftest import platform_db
 from tests.leads.factories import make_channel, make_event, post_signed
 
 pytestmark = pytest.mark.django_db
@@ -142,3 +147,48 @@ def test_the_mapping_accepts_null_for_leave_empty_in_the_admin(world, login):
     with tenant_context(world.a.tenant):
         channel.refresh_from_db()
     assert channel.mapping == [{"field": "company_size", "path": "size", "map": {"不清楚": None}}]
+
+
+def _rotate(client, channel):
+    return client.post(
+        reverse("admin:leads_channel_changelist"),
+        {"action": "rotate_secret", "_selected_action": [channel.pk]},
+    )
+
+
+def test_rotating_a_channel_secret_shows_the_new_one_once_and_is_audited(world, login):
+    channel = make_channel(world.a.tenant)
+    old = channel.secret
+    response = _rotate(login(world.a.admin), channel)
+    assert response.status_code == 302
+    with tenant_context(world.a.tenant):
+        channel.refresh_from_db()
+        [event] = AuditEvent.objects.filter(action="channel.rotate_secret")
+    assert channel.secret != old
+    assert any(channel.secret in m for m in _messages(response))
+    assert (event.object_type, event.object_id) == object_ref(channel)
+    assert event.actor == world.a.admin.user
+    assert old not in str(event.changes) and channel.secret not in str(event.changes)
+
+
+@platform_db
+def test_the_platform_superuser_rotating_a_secret_is_named_in_the_trail(
+    world, login, django_user_model
+):
+    root = django_user_model.objects.create_superuser("root", "root@example.invalid", "pw")
+    channel = make_channel(world.b.tenant)
+    assert _rotate(login(root), channel).status_code == 302
+    with tenant_context(world.b.tenant):
+        [event] = AuditEvent.objects.filter(action="channel.rotate_secret")
+    assert event.actor == root
+
+
+def test_a_secret_is_rotated_only_in_its_own_tenant(world):
+    channel = make_channel(world.b.tenant)
+    old = channel.secret
+    with tenant_context(world.a.tenant), pytest.raises(TenantMismatchError):
+        channel_rotate_secret(tenant=world.a.tenant, acting_member=world.a.admin, channel=channel)
+    with tenant_context(world.b.tenant):
+        channel.refresh_from_db()
+        assert channel.secret == old
+        assert not AuditEvent.objects.filter(action="channel.rotate_secret").exists()

@@ -165,6 +165,21 @@ def test_a_good_rule_saves_on_the_draft(admin_client, draft, world):
         ).exists()
 
 
+def test_a_rule_change_is_audited_with_the_lines_before_and_after(admin_client, draft, world):
+    data = form_data(admin_client.get(draft_url(draft)))
+    add_rule(data, label="大预算", field="budget", operator="gt", value="100000", points=7)
+    response = admin_client.post(draft_url(draft), {**data, "_continue": "Save draft"})
+    assert response.status_code == 302, response.context and response.context["errors"]
+    with tenant_context(world.a.tenant):
+        [event] = AuditEvent.objects.filter(
+            action="admin.change", object_id=str(draft.public_id), changes__has_key="rules"
+        )
+    before, after = event.changes["rules"]
+    assert [line for line in after if line not in before] == ["大预算 +7"]
+    assert len(after) == len(before) + 1
+    assert event.actor == world.a.admin.user
+
+
 def test_published_versions_are_read_only(admin_client, draft, world):
     with tenant_context(world.a.tenant):
         active = policy_active()
