@@ -15,6 +15,8 @@ from crm.models import Role
 
 # Everyone with a seat in the tenant.
 EVERYONE = frozenset(Role.values)
+# Run the tenant: its members, audit log, notification channels and settings (the admin).
+ADMINS = frozenset({Role.ADMIN})
 
 # -- leads ---------------------------------------------------------------------------------
 # Read every lead of the tenant (reps read the leads they own: leads.access).
@@ -46,6 +48,9 @@ SALES = frozenset({Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN})
 BOARD = frozenset({Role.REP, Role.MANAGER, Role.ADMIN})
 # Lead others' work: see every rep's board and day, get escalations, tune the board.
 MANAGERS = frozenset({Role.MANAGER, Role.ADMIN})
+# Head the sales team day to day: their menu offers the assignment rules (admins reach
+# them under Administration).
+SALES_MANAGERS = frozenset({Role.MANAGER})
 
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.
