@@ -27,13 +27,12 @@ from crm import navigation
 from crm.access import access_membership
 from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
+from crm.roles import BOARD, MANAGERS, OWNERS
 from crm.tenancy import tenant_today
 from leads.assignment.engine import active_params
 from leads.board import ranking as boards
 from leads.models import DailySummary
 
-BOARD_ROLES = (Role.REP, Role.MANAGER, Role.ADMIN)
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 # Items rendered, the highest ranked; the counts cover them all. A day's work fits well
 # within it, and the page stays fast for a rep who has let hundreds pile up.
 SHOWN_MAX = 100
@@ -41,7 +40,7 @@ SHOWN_MAX = 100
 
 def _viewer(request: HttpRequest) -> Membership:
     membership = request.membership
-    if membership is None or membership.role not in BOARD_ROLES:
+    if membership is None or membership.role not in BOARD:
         raise PermissionDenied(_("The daily board is for sales reps and their managers."))
     return membership
 
@@ -69,7 +68,7 @@ def _reps(viewer: Membership) -> list[Membership]:
     return list(
         Membership.objects.in_tenant(viewer.tenant)
         .active()
-        .filter(role=Role.REP)
+        .filter(role__in=OWNERS)
         .select_related("user")
         .order_by("user__username")
     )
@@ -122,7 +121,7 @@ def board(request: HttpRequest) -> HttpResponse:
         context["more"] = [
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
-    if owner.role == Role.REP:
+    if owner.role in OWNERS:
         from leads.assignment.engine import rep_load
 
         # The open load is the board's unverified leads: the same rows, counted once.
@@ -450,7 +449,7 @@ def register() -> None:
             description=gettext_lazy(
                 "Today's work in one ranked list: leads to verify, follow-ups due, revisits."
             ),
-            roles=frozenset({Role.REP}),
+            roles=OWNERS,
             order=5,
         )
     )
@@ -464,7 +463,7 @@ def register() -> None:
                 "Every rep's day as they closed it: contacts, loops closed, what is left; "
                 "and each rep's board."
             ),
-            roles=frozenset({Role.MANAGER, Role.ADMIN}),
+            roles=MANAGERS,
             order=25,
         )
     )
