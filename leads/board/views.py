@@ -1,5 +1,6 @@
 """The daily board's pages (F15, F19): the rep's home page, closing the day, and the
 manager's view of every rep's closed day. The data and the ranking are in leads/board/ranking.py;
+the sections of other apps beside the list come from the kernel's registry (crm.board);
 verifying a lead and logging a follow-up are the `leads:verify` and `leads:follow_up`
 endpoints, loaded in place with htmx."""
 
@@ -23,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import board as board_sections
 from crm import navigation
 from crm.access import access_membership
 from crm.formatting import format_date, format_datetime, format_phone
@@ -107,7 +109,8 @@ def board(request: HttpRequest) -> HttpResponse:
         "owner": owner,
         "own": own,
         "is_manager": viewer.role in MANAGERS,
-        "slots": boards.SLOTS,
+        # The other apps' sections (crm.board): stalled opportunities, at-risk customers.
+        "sections": board_sections.sections_for(owner, data.today),
         "summary": _summary_context(boards.summary_of(owner, data.today)),
         "tomorrow": data.today + timedelta(days=1),
     }
