@@ -131,5 +131,8 @@ class LeadsConfig(AppConfig):
         register_home_card(training_card)
         register_home_card(customer_leads_card)
         from leads.board import views as board_views
+        from leads.reports import metrics
 
         board_views.register()
+        # The lead figures in the kernel's metric registry (crm.metrics).
+        metrics.register()
