@@ -3,7 +3,8 @@
 Actions are stored as codes (`lead.reassigned`) and shown by their labels: each app names
 the actions it audits with `register_actions({...})` in its AppConfig.ready(), and
 `action_label()` reads them in the active language. Object types are stored as the model's
-label (`leads.lead`) and shown by its verbose name (`object_type_label()`).
+label (`leads.lead`) and shown by its verbose name (`object_type_label()`). Those four live
+in crm.audit_labels (the AuditEvent model reads them) and are importable from here.
 """
 
 from __future__ import annotations
@@ -19,36 +20,28 @@ from django.db import models
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
+from crm.audit_labels import (
+    action_label,
+    object_type_label,
+    register_actions,
+    registered_actions,
+)
 from crm.models import AuditEvent, Tenant
 
-_action_labels: dict[str, Any] = {}
-
-
-def register_actions(labels: Mapping[str, Any]) -> None:
-    """Name audited actions, `{code: lazy label}`; registering a code again replaces it."""
-    _action_labels.update(labels)
-
-
-def registered_actions() -> dict[str, str]:
-    """Every known action code with its label in the active language, by label."""
-    labels = {code: str(label) for code, label in _action_labels.items()}
-    return dict(sorted(labels.items(), key=lambda item: item[1]))
-
-
-def action_label(code: str) -> str:
-    """The action's label in the active language; the code itself when none is known."""
-    label = _action_labels.get(code)
-    return str(label) if label is not None else code
-
-
-def object_type_label(object_type: str) -> str:
-    """`leads.lead` → "Lead" (the model's verbose name, in the active language)."""
-    try:
-        model = apps.get_model(object_type)
-    except (LookupError, ValueError):
-        return object_type
-    return str(capfirst(model._meta.verbose_name))
-
+__all__ = [
+    "action_label",
+    "audit",
+    "changes_for_people",
+    "diff",
+    "form_changes",
+    "jsonable",
+    "object_ref",
+    "object_type_label",
+    "register_actions",
+    "register_defaults",
+    "registered_actions",
+    "snapshot",
+]
 
 # Keys of `changes` that are not fields of the audited model.
 _CHANGE_LABELS = {"reason": _("reason"), "ok": _("succeeded")}

@@ -21,7 +21,9 @@ from django.db import connection, models
 from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.audit_labels import action_label, object_type_label
 from crm.formatting import format_datetime
+from crm.notify_events import get_event_type, render_template
 from crm.tenancy import TenantManager
 
 
@@ -236,14 +238,10 @@ class AuditEvent(TenantOwned):
 
     @property
     def action_label(self) -> str:
-        from crm.audit import action_label
-
         return action_label(self.action)
 
     @property
     def object_type_label(self) -> str:
-        from crm.audit import object_type_label
-
         return object_type_label(self.object_type)
 
 
@@ -319,13 +317,9 @@ class Notification(TenantOwned):
 
     @property
     def event_type(self):
-        from crm.notify import get_event_type
-
         return get_event_type(self.event)
 
     def _render(self, attr: str) -> str:
-        from crm.notify import render_template
-
         event_type = self.event_type
         if event_type is None:
             return self.event if attr == "title" else ""

@@ -15,9 +15,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Role
-
-ALL_ROLES = frozenset(Role.values)
+from crm.roles import ADMINS, EVERYONE, MANAGERS
 
 
 @dataclass(frozen=True)
@@ -27,7 +25,7 @@ class NavItem:
     url_name: str
     icon: str  # a Bootstrap Icons name, e.g. "house"
     description: str = ""
-    roles: frozenset[str] = ALL_ROLES
+    roles: frozenset[str] = EVERYONE  # a crm.roles set
     in_navbar: bool = True
     order: int = 100
     # Extra condition on the request, e.g. superuser-only items.
@@ -51,7 +49,7 @@ def items_for(request) -> list[NavItem]:
     superuser = request.user.is_authenticated and request.user.is_superuser
     items = []
     for item in _registry.values():
-        allowed = role in item.roles or (superuser and item.roles == frozenset({Role.ADMIN}))
+        allowed = role in item.roles or (superuser and item.roles == ADMINS)
         if allowed and (item.visible is None or item.visible(request)):
             items.append(item)
     return sorted(items, key=lambda i: (i.order, i.key))
@@ -108,7 +106,7 @@ def register_defaults() -> None:
             "team",
             "people",
             description=_("Everyone in this tenant, with their role."),
-            roles=frozenset({Role.MANAGER, Role.ADMIN}),
+            roles=MANAGERS,
             order=80,
         )
     )
@@ -119,7 +117,7 @@ def register_defaults() -> None:
             "admin:index",
             "gear",
             description=_("Members and the audit log of this tenant."),
-            roles=frozenset({Role.ADMIN}),
+            roles=ADMINS,
             order=90,
         )
     )

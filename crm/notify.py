@@ -7,6 +7,11 @@ event (or the event's defaults) that the tenant has set up get a `Delivery`, sen
 `crm.deliver` task after the commit. Failures are retried with backoff by the
 `crm.deliver_due` beat task; three failures in a row pause a channel (circuit breaker).
 See docs/notifications.md.
+
+The two tasks are defined at the end of this module, next to what they run: notify()
+queues `crm.deliver`, and a delivery that pauses its channel notifies the admins, so
+queuing and delivering call each other (crm.tasks lists them with the kernel's other
+tasks). The event types are kept in crm.notify_events, which the Notification model reads.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ import logging
 import time
 from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -27,6 +31,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit import jsonable
+from crm.celery import TenantTask, app
 from crm.models import (
     CircuitState,
     Delivery,
@@ -41,6 +46,16 @@ from crm.models import (
     Tenant,
 )
 from crm.notify_adapters import DeliveryError, adapter_for
+from crm.notify_events import (
+    IN_APP,
+    EventType,
+    add_event_type,
+    event_types,
+    event_types_for,
+    get_event_type,
+    render_template,
+)
+from crm.roles import ADMINS
 from crm.tenancy import NoTenantError, all_tenants_context, current_tenant, tenant_context
 
 __all__ = [
@@ -49,14 +64,16 @@ __all__ = [
     "EventType",
     "admins_of",
     "event_types",
+    "event_types_for",
+    "get_event_type",
     "managers_of",
     "notify",
     "register_event",
+    "render_template",
 ]
 
 logger = logging.getLogger(__name__)
 
-IN_APP = "in_app"
 ROBOT_KINDS = (OutletKind.WECOM, OutletKind.DINGTALK)
 # The preferences table's columns, in this order.
 CHANNEL_KINDS: tuple[tuple[str, str], ...] = (
@@ -79,19 +96,6 @@ SWEEP_LIMIT = 500
 # --- Event types ----------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class EventType:
-    key: str  # e.g. "sla.a_unassigned"
-    label: str  # lazy, for the preferences page
-    title: str  # lazy %-template over params
-    body: str = ""  # lazy %-template
-    default_channels: tuple[str, ...] = (IN_APP,)  # when the member set no preference
-    roles: frozenset[str] | None = None  # roles that may receive it; None = all
-
-
-_registry: dict[str, EventType] = {}
-
-
 def register_event(event_type: EventType) -> None:
     """Make an event known (call it from an AppConfig.ready()); re-registering replaces."""
     if len(event_type.key) > 40:
@@ -99,29 +103,7 @@ def register_event(event_type: EventType) -> None:
     unknown = set(event_type.default_channels) - set(ALL_KINDS)
     if unknown:
         raise ValueError(f"unknown channel kinds {sorted(unknown)} for {event_type.key!r}")
-    _registry[event_type.key] = event_type
-
-
-def event_types() -> list[EventType]:
-    return sorted(_registry.values(), key=lambda e: e.key)
-
-
-def get_event_type(key: str) -> EventType | None:
-    return _registry.get(key)
-
-
-def event_types_for(role: str) -> list[EventType]:
-    """The events a member with `role` may receive (the preferences page's rows)."""
-    return [e for e in event_types() if e.roles is None or role in e.roles]
-
-
-def render_template(template, params: dict | None) -> str:
-    """A lazy %-template in the active language, filled with `params`."""
-    text = str(template)
-    try:
-        return text % (params or {})
-    except (KeyError, TypeError, ValueError):
-        return text
+    add_event_type(event_type)
 
 
 CHANNEL_PAUSED = "notify.channel_paused"
@@ -138,7 +120,7 @@ def register_defaults() -> None:
                 "%(failures)s deliveries in a row failed (last error: %(error)s). Messages "
                 "on it are held; one is tried again after %(cooldown)s seconds."
             ),
-            roles=frozenset({Role.ADMIN}),
+            roles=ADMINS,
         )
     )
 
@@ -244,7 +226,7 @@ def notify(
     after the surrounding transaction commits. Returns the Notification rows.
     """
     tenant = _tenant_or_current(tenant)
-    event_type = _registry.get(event)
+    event_type = get_event_type(event)
     if event_type is None:
         raise ValueError(f"unknown notification event {event!r}: register_event() it first")
     params = jsonable(dict(params or {}))
@@ -328,8 +310,6 @@ def notify(
 def _queue(tenant_id: int, delivery_ids: Iterable[int]) -> None:
     """Send each delivery from a worker once the current transaction commits. A broker
     outage is logged, not raised: the sweep queues pending deliveries again."""
-    from crm.tasks import deliver
-
     for delivery_id in delivery_ids:
         transaction.on_commit(partial(deliver.delay, tenant_id, delivery_id), robust=True)
 
@@ -586,3 +566,21 @@ def send_test(channel: Outlet, *, to: str = "", mentions=()) -> tuple[bool, str]
         last_error="", last_status=http_status, last_success_at=timezone.now()
     )
     return True, ""
+
+
+# --- The tasks ----------------------------------------------------------------------------
+
+
+@app.task(base=TenantTask, name="crm.deliver")
+def deliver(tenant_id: int, delivery_id: int) -> str | None:
+    """Send one notification delivery (claimed exclusively; retries and circuit included)."""
+    return deliver_one(delivery_id)
+
+
+@app.task(name="crm.deliver_due")
+def deliver_due() -> int:
+    """Beat, every 30 s: queue the retries that are due, lost messages and circuit probes."""
+    due = claim_due_deliveries()
+    for tenant_id, delivery_id in due:
+        deliver.delay(tenant_id, delivery_id)
+    return len(due)

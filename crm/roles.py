@@ -49,6 +49,9 @@ SALES = frozenset({Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN})
 BOARD = frozenset({Role.REP, Role.MANAGER, Role.ADMIN})
 # Lead others' work: see every rep's board and day, get escalations, tune the board.
 MANAGERS = frozenset({Role.MANAGER, Role.ADMIN})
+# Head the sales team day to day: their menu offers the assignment rules (admins reach
+# them under Administration).
+SALES_MANAGERS = frozenset({Role.MANAGER})
 
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.

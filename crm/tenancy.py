@@ -15,12 +15,12 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 from django.db import connections, models, transaction
 
-if TYPE_CHECKING:
-    from crm.models import Tenant
+# A crm.models.Tenant. That model is built on this module's manager, so this module never
+# imports it: a tenant here is a saved model instance, read for its `pk`.
+_Tenant = models.Model
 
 
 class NoTenantError(RuntimeError):
@@ -36,18 +36,18 @@ class _AllTenants:
 
 ALL_TENANTS = _AllTenants()
 
-_current: contextvars.ContextVar[Tenant | _AllTenants | None] = contextvars.ContextVar(
+_current: contextvars.ContextVar[_Tenant | _AllTenants | None] = contextvars.ContextVar(
     "crm_current_tenant", default=None
 )
 
 
-def current_tenant() -> Tenant | None:
+def current_tenant() -> _Tenant | None:
     """The tenant in scope, or None (also None in all-tenants mode)."""
     value = _current.get()
     return None if value is ALL_TENANTS else value
 
 
-def _apply(using: str, value: Tenant | _AllTenants | None) -> None:
+def _apply(using: str, value: _Tenant | _AllTenants | None) -> None:
     """Set the transaction-local RLS setting for `value` on connection `using`."""
     connection = connections[using]
     tenant_id = "" if value is None or value is ALL_TENANTS else str(value.pk)
@@ -58,7 +58,7 @@ def _apply(using: str, value: Tenant | _AllTenants | None) -> None:
 
 
 @contextmanager
-def _scope(value: Tenant, *, using: str) -> Iterator[None]:
+def _scope(value: _Tenant, *, using: str) -> Iterator[None]:
     outer = _current.get()
     nested = transaction.get_connection(using).in_atomic_block
     token = _current.set(value)
@@ -74,7 +74,7 @@ def _scope(value: Tenant, *, using: str) -> Iterator[None]:
         _current.reset(token)
 
 
-def tenant_context(tenant: Tenant, *, using: str = "default"):
+def tenant_context(tenant: _Tenant, *, using: str = "default"):
     """Run a block as `tenant`: scoped managers and RLS both see only its rows.
 
     Opens (or joins) a transaction, because the RLS setting is transaction-local.
@@ -193,9 +193,7 @@ def tenant_today(now=None):
     """Today (or `now`'s day) in the current tenant's time zone."""
     from django.utils import timezone
 
-    from crm.models import Tenant
-
-    tenant = current_tenant()
-    if not isinstance(tenant, Tenant):
+    tenant = current_tenant()  # a Tenant, or None (no tenant, or all tenants)
+    if tenant is None:
         raise NoTenantError("tenant_today() runs inside one tenant")
     return timezone.localtime(now or timezone.now(), tenant.tzinfo).date()

@@ -1,3 +1,6 @@
+"""The site's URLs: the kernel's own pages, then each app's, included by module name
+(the kernel imports no app)."""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
@@ -6,7 +9,6 @@ from django.views.i18n import set_language
 
 from crm import login, notify_views, views
 from crm.middleware import tenant_exempt
-from leads.intake import hooks, public
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -47,10 +49,9 @@ urlpatterns = [
         name="notification_open",
     ),
     path("admin/", admin.site.urls),
-    # Public endpoints, found by the channel's unguessable key (no log-in).
-    path("hooks/<str:key>/", hooks.receive, name="hook"),
-    path("f/<str:key>/", public.lead_form, name="lead_form"),
-    path("f/<str:key>/qr.<str:fmt>", public.lead_form_qr, name="lead_form_qr"),
+    # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,
+    # /f/<key>/ and its QR code, named without a namespace.
+    path("", include("leads.intake.public_urls")),
     path("customers/", include("customers.urls")),
     path("leads/", include("leads.urls")),
     path("board/", include("leads.board.urls")),

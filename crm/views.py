@@ -16,7 +16,8 @@ from django_tables2 import RequestConfig
 from crm import navigation, status
 from crm.access import access_own_membership
 from crm.middleware import SESSION_TENANT_KEY
-from crm.models import Membership, Role
+from crm.models import Membership
+from crm.roles import MANAGERS
 from crm.tables import MemberFilter, MemberTable
 
 
@@ -52,7 +53,7 @@ def tenant_switch(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def team(request: HttpRequest) -> HttpResponse:
-    if not request.membership or request.membership.role not in (Role.MANAGER, Role.ADMIN):
+    if not request.membership or request.membership.role not in MANAGERS:
         raise PermissionDenied(_("The team list is for managers and admins."))
     qs = Membership.objects.in_tenant(request.tenant).select_related("user")
     member_filter = MemberFilter(request.GET, queryset=qs)

@@ -8,9 +8,9 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.audit import register_actions
-        from crm.models import Role
         from crm.navigation import NavItem, register
         from crm.rls import DefinerFunction, register_definer
+        from crm.roles import IMPORTERS, LEAD_LIST, OWNERS, REPORT_READERS, SALES_MANAGERS
         from leads import notifications
         from leads.assignment import sla
 
@@ -53,7 +53,7 @@ class LeadsConfig(AppConfig):
                 description=_(
                     "Every lead from every channel: tags, revisits, suspects, the raw payloads."
                 ),
-                roles=frozenset({Role.MANAGER, Role.MARKETING, Role.ADMIN, Role.REP}),
+                roles=LEAD_LIST,
                 order=10,
             )
         )
@@ -64,7 +64,7 @@ class LeadsConfig(AppConfig):
                 "leads:import",
                 "upload",
                 description=_("Bring in a CSV or Excel list: preview, fix, confirm."),
-                roles=frozenset({Role.MANAGER, Role.MARKETING, Role.ADMIN}),
+                roles=IMPORTERS,
                 order=20,
                 in_navbar=False,
             )
@@ -79,7 +79,7 @@ class LeadsConfig(AppConfig):
                     "What leads are matched to you on, your load, your zone and your share"
                     " of leads."
                 ),
-                roles=frozenset({Role.REP}),
+                roles=OWNERS,
                 order=15,
             )
         )
@@ -90,7 +90,7 @@ class LeadsConfig(AppConfig):
                 "leads:why_not",
                 "question-circle",
                 description=_("Look up a lead you expected and see why it went elsewhere."),
-                roles=frozenset({Role.REP}),
+                roles=OWNERS,
                 order=16,
                 in_navbar=False,
             )
@@ -105,7 +105,7 @@ class LeadsConfig(AppConfig):
                     "Score rules and weights, rep profiles and SLA thresholds; replay a draft"
                     " over the last days before applying it."
                 ),
-                roles=frozenset({Role.MANAGER}),
+                roles=SALES_MANAGERS,
                 order=30,
                 in_navbar=False,
             )
@@ -120,7 +120,7 @@ class LeadsConfig(AppConfig):
                     "Per channel, source grade and rep: delivered, verified and valid within"
                     " 24 h, invalid reasons, duplicates, suspects, follow-ups within 72 h."
                 ),
-                roles=frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN}),
+                roles=REPORT_READERS,
                 order=50,
             )
         )
@@ -131,5 +131,8 @@ class LeadsConfig(AppConfig):
         register_home_card(training_card)
         register_home_card(customer_leads_card)
         from leads.board import views as board_views
+        from leads.reports import metrics
 
         board_views.register()
+        # The lead figures in the kernel's metric registry (crm.metrics).
+        metrics.register()

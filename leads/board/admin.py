@@ -9,11 +9,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from crm.admin import TenantModelAdmin
-from crm.models import Role
+from crm.roles import MANAGERS
 from leads.models import BoardSettings
-
-# Managers own how their reps' work is ranked, as they own assignment (docs/decisions.md).
-BOARD_ADMIN_ROLES = frozenset({Role.ADMIN, Role.MANAGER})
 
 
 @admin.register(BoardSettings)
@@ -21,7 +18,9 @@ class BoardSettingsAdmin(TenantModelAdmin):
     """rank = level weight × lead score factor × urgency weight × (1 + hours overdue ×
     weight per hour)."""
 
-    admin_roles = BOARD_ADMIN_ROLES
+    # Managers own how their reps' work is ranked, as they own assignment
+    # (docs/decisions.md).
+    admin_roles = MANAGERS
     list_display = [
         "name",
         "level_a",

@@ -20,8 +20,9 @@ is past, else 0.
 
 The board is built from a fixed number of set-based queries whatever the number of items
 (settings, the policy's base score, the open leads, the verified leads without a next
-step, the open follow-ups): ranking happens in Python on those rows. Later stages
-(stalled opportunities, at-risk customers) have their slots in `SLOTS`.
+step, the open follow-ups): ranking happens in Python on those rows. The other apps'
+sections beside this list (stalled opportunities, at-risk customers) come from the
+kernel's registry, crm.board.
 """
 
 from __future__ import annotations
@@ -68,38 +69,6 @@ URGENCY_LABELS = {
     "overdue": _("follow-up overdue"),
     "due": _("follow-up due today"),
 }
-
-
-@dataclass(frozen=True)
-class Slot:
-    """A section that a later stage fills; shown empty, saying what it will hold."""
-
-    key: str
-    title: str
-    holds: str
-    source: str
-    icon: str
-
-
-SLOTS = (
-    Slot(
-        "stalled_opportunities",
-        _("Stalled opportunities"),
-        _(
-            "Your opportunities that have not moved to their next stage in time, with the "
-            "action each stage requires."
-        ),
-        _("Filled by opportunities once they are tracked in the CRM."),
-        "hourglass-split",
-    ),
-    Slot(
-        "at_risk_customers",
-        _("At-risk customers"),
-        _("Your customers whose health score dropped, with the playbook step to take."),
-        _("Filled by customer health once it is scored."),
-        "heart-pulse",
-    ),
-)
 
 
 def board_settings() -> BoardSettings:

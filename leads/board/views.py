@@ -1,5 +1,6 @@
 """The daily board's pages (F15, F19): the rep's home page, closing the day, and the
 manager's view of every rep's closed day. The data and the ranking are in leads/board/ranking.py;
+the sections of other apps beside the list come from the kernel's registry (crm.board);
 verifying a lead and logging a follow-up are the `leads:verify` and `leads:follow_up`
 endpoints, loaded in place with htmx."""
 
@@ -23,17 +24,17 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
+from crm import board as board_sections
 from crm import navigation
 from crm.access import access_membership
 from crm.formatting import format_date, format_datetime, format_phone
 from crm.models import Membership, Role
+from crm.roles import BOARD, MANAGERS, OWNERS
 from crm.tenancy import tenant_today
 from leads.assignment.policy import active_params
 from leads.board import ranking as boards
 from leads.models import DailySummary
 
-BOARD_ROLES = (Role.REP, Role.MANAGER, Role.ADMIN)
-MANAGERS = (Role.MANAGER, Role.ADMIN)
 # Items rendered, the highest ranked; the counts cover them all. A day's work fits well
 # within it, and the page stays fast for a rep who has let hundreds pile up.
 SHOWN_MAX = 100
@@ -41,7 +42,7 @@ SHOWN_MAX = 100
 
 def _viewer(request: HttpRequest) -> Membership:
     membership = request.membership
-    if membership is None or membership.role not in BOARD_ROLES:
+    if membership is None or membership.role not in BOARD:
         raise PermissionDenied(_("The daily board is for sales reps and their managers."))
     return membership
 
@@ -69,7 +70,7 @@ def _reps(viewer: Membership) -> list[Membership]:
     return list(
         Membership.objects.in_tenant(viewer.tenant)
         .active()
-        .filter(role=Role.REP)
+        .filter(role__in=OWNERS)
         .select_related("user")
         .order_by("user__username")
     )
@@ -108,7 +109,8 @@ def board(request: HttpRequest) -> HttpResponse:
         "owner": owner,
         "own": own,
         "is_manager": viewer.role in MANAGERS,
-        "slots": boards.SLOTS,
+        # The other apps' sections (crm.board): stalled opportunities, at-risk customers.
+        "sections": board_sections.sections_for(owner, data.today),
         "summary": _summary_context(boards.summary_of(owner, data.today)),
         "tomorrow": data.today + timedelta(days=1),
     }
@@ -122,7 +124,7 @@ def board(request: HttpRequest) -> HttpResponse:
         context["more"] = [
             i for i in navigation.items_for(request) if not i.in_navbar and i.key != "home"
         ]
-    if owner.role == Role.REP:
+    if owner.role in OWNERS:
         from leads.assignment.reps import rep_load
 
         # The open load is the board's unverified leads: the same rows, counted once.
@@ -450,7 +452,7 @@ def register() -> None:
             description=gettext_lazy(
                 "Today's work in one ranked list: leads to verify, follow-ups due, revisits."
             ),
-            roles=frozenset({Role.REP}),
+            roles=OWNERS,
             order=5,
         )
     )
@@ -464,7 +466,7 @@ def register() -> None:
                 "Every rep's day as they closed it: contacts, loops closed, what is left; "
                 "and each rep's board."
             ),
-            roles=frozenset({Role.MANAGER, Role.ADMIN}),
+            roles=MANAGERS,
             order=25,
         )
     )

@@ -4,9 +4,9 @@ and suspects; the invalid-reason distribution; per rep the 72 h follow-up rate o
 leads and the median time to first touch.
 
 A range's figures are a `Tally`: the sum of the daily roll-ups of its fresh days
-(`tally_rolled_up`, leads/reports/rollups.py) and of a live count of its other days
-(`tally_live`: three grouped queries with conditional aggregation,
-`Count(..., filter=Q(...))`, whatever the number of leads). The roll-ups are written by
+(`fresh_days`, `tally_rolled_up`) and of a live count of its other days (`tally_live`:
+three grouped queries with conditional aggregation, `Count(..., filter=Q(...))`, whatever
+the number of leads). The roll-ups are written by leads/reports/rollups.py with
 `tally_live` itself, one day at a time, so both paths count by the same code.
 The definitions live here once, as Q objects, and the lead list's filters
 (leads/filters.py) use the same ones, so a figure's link to the list shows exactly the
@@ -25,6 +25,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.postgres.aggregates import ArrayAgg
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
@@ -385,6 +386,26 @@ def tally_rolled_up(days) -> Tally:
     return tally
 
 
+def fresh_days(tenant, start: date, end: date) -> set[date]:
+    """The days in [start, end] whose roll-ups may be read: computed in the tenant's
+    current zone, with no pending change mark in any hour they overlap. One query."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT d.day FROM leads_reportday d
+            WHERE d.tenant_id = %s AND d.day BETWEEN %s AND %s AND d.time_zone = %s
+              AND NOT EXISTS (
+                SELECT 1 FROM leads_reportchange c
+                WHERE c.tenant_id = d.tenant_id
+                  AND c.hour < ((d.day + 1)::timestamp AT TIME ZONE d.time_zone)
+                  AND c.hour > (d.day::timestamp AT TIME ZONE d.time_zone) - interval '1 hour'
+              )
+            """,
+            [tenant.pk, start, end, tenant.timezone],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
 def pack_seconds(seconds) -> bytes:
     return array("d", sorted(seconds)).tobytes()
 
@@ -413,11 +434,9 @@ def lead_quality(start: date, end: date, *, tenant) -> Report:
     """`tenant`'s report over the local days [start, end] in its time zone. Runs inside
     `tenant_context(tenant)` (the request's).
 
-    Days whose roll-ups are fresh (leads.reports.rollups) are read from them; the others (today,
-    days with a change not yet rolled up) are counted live from
+    Days whose roll-ups are fresh (`fresh_days`; leads.reports.rollups writes them) are read
+    from them; the others (today, days with a change not yet rolled up) are counted live from
     the leads with the same definitions, and the two tallies add up."""
-    from leads.reports.rollups import fresh_days
-
     links = _Links(start, end)
     every_day = {start + timedelta(days=i) for i in range((end - start).days + 1)}
     fresh = fresh_days(tenant, start, end)

@@ -8,10 +8,11 @@ read a few thousand rows instead of aggregating half a million leads per request
   new, deleted, verified, reassigned, touched, re-graded, a follow-up logged or moved.
 - `refresh()` (beat, every few minutes, and `manage.py lead_report_rollup`) drains the
   marks and recomputes the days they overlap.
-- `fresh_days()` tells the report which days it may read from the roll-ups: computed in
-  the tenant's current time zone and without a pending mark. Every other day, today
-  included while leads arrive, is counted live, so the report is always exact; the
-  roll-ups only make it fast.
+- The report reads them (`leads.reports.quality.tally_rolled_up`) for the days
+  `fresh_days()` there names: computed in the tenant's current time zone and without a
+  pending mark. Every other day, today included while leads arrive, is counted live, so
+  the report is always exact; the roll-ups only make it fast. This module writes them and
+  the report never imports it.
 
 A mark written by a transaction still open while `refresh()` drains is invisible to its
 DELETE and so survives it: the day is recomputed on the next run (tested).
@@ -41,26 +42,6 @@ def hour_days(hour: datetime, tz) -> set[date]:
         timezone.localtime(hour, tz).date(),
         timezone.localtime(hour + HOUR - timedelta(microseconds=1), tz).date(),
     }
-
-
-def fresh_days(tenant, start: date, end: date) -> set[date]:
-    """The days in [start, end] whose roll-ups may be read: computed in the tenant's
-    current zone, with no pending change mark in any hour they overlap. One query."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            SELECT d.day FROM leads_reportday d
-            WHERE d.tenant_id = %s AND d.day BETWEEN %s AND %s AND d.time_zone = %s
-              AND NOT EXISTS (
-                SELECT 1 FROM leads_reportchange c
-                WHERE c.tenant_id = d.tenant_id
-                  AND c.hour < ((d.day + 1)::timestamp AT TIME ZONE d.time_zone)
-                  AND c.hour > (d.day::timestamp AT TIME ZONE d.time_zone) - interval '1 hour'
-              )
-            """,
-            [tenant.pk, start, end, tenant.timezone],
-        )
-        return {row[0] for row in cursor.fetchall()}
 
 
 def recompute_day(tenant, day: date) -> None:

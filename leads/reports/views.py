@@ -12,17 +12,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
-from crm.models import Role
+from crm.roles import REPORT_READERS
 from crm.tables import spreadsheet_safe
 from leads.reports import quality as reports
 
-REPORT_ROLES = (Role.MARKETING, Role.MANAGER, Role.ADMIN)
 CSV_TABLES = ("channel", "grade", "reason", "rep")
 
 
 def _membership(request: HttpRequest):
     membership = request.membership
-    if membership is None or membership.role not in REPORT_ROLES:
+    if membership is None or membership.role not in REPORT_READERS:
         raise PermissionDenied(_("Reports are for marketing, managers and admins."))
     return membership
 

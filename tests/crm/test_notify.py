@@ -19,7 +19,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy
 from werkzeug import Response
 
-from crm import notify as notify_module
+from crm import notify_events as notify_module
 from crm.models import (
     CircuitState,
     Delivery,

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from crm import notify as notify_module
+from crm import notify_events as notify_module
 from crm.models import (
     AuditEvent,
     CircuitState,

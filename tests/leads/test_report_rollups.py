@@ -30,7 +30,13 @@ from leads.models import (
     Verification,
 )
 from leads.reports import rollups
-from leads.reports.quality import day_ranges, lead_quality, pack_seconds, unpack_seconds
+from leads.reports.quality import (
+    day_ranges,
+    fresh_days,
+    lead_quality,
+    pack_seconds,
+    unpack_seconds,
+)
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_lead
 from tests.leads.test_report import (
@@ -66,7 +72,7 @@ def refresh(tenant, **kwargs) -> int:
 def fresh(tenant, start=START, end=END) -> set:
     tenant = Tenant.objects.get(pk=tenant.pk)  # its time zone as stored now
     with tenant_context(tenant):
-        return rollups.fresh_days(tenant, start, end)
+        return fresh_days(tenant, start, end)
 
 
 def marks(tenant) -> list:

@@ -1,7 +1,9 @@
 """Load the demo tenant: `python manage.py seed_demo` (idempotent)."""
 
 from importlib import import_module, util
+from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -9,8 +11,17 @@ from django.db import transaction
 from crm import demo
 from crm.tenancy import tenant_context
 
-# In dependency order: each part may use what the earlier ones made.
-APP_PARTS = ["customers", "leads", "opportunities", "service_feedback", "health"]
+
+def app_parts() -> list[str]:
+    """The project's own apps (the packages at its root) after the kernel, in
+    INSTALLED_APPS order, which is their dependency order: each app's demo part may use
+    what the earlier ones made."""
+    base = Path(settings.BASE_DIR).resolve()
+    return [
+        config.name
+        for config in apps.get_app_configs()
+        if config.name != "crm" and Path(config.path).resolve().parent == base
+    ]
 
 
 class Command(BaseCommand):
@@ -26,7 +37,7 @@ class Command(BaseCommand):
     def handle(self, *args, reset_passwords=False, **options):
         with transaction.atomic():
             world = demo.seed(reset_passwords=reset_passwords)
-        for app in APP_PARTS:
+        for app in app_parts():
             if util.find_spec(f"{app}.demo") is None:
                 continue
             with tenant_context(world.demo):
