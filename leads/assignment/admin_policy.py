@@ -18,7 +18,7 @@ from crm.admin_base import TenantModelAdmin, acting_member
 from crm.roles import ASSIGNERS
 from crm.tenancy import tenant_context
 from leads.assignment.admin import in_tenant, may_administer
-from leads.assignment.score_rules import score_rules_save
+from leads.assignment.policy import score_rules_save
 from leads.models import (
     AssignmentPolicy,
     ReplayRun,

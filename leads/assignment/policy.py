@@ -7,6 +7,8 @@ Version 1, with the defaults below, is created on the tenant's first dispatch.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -179,3 +181,45 @@ def policy_publish(
             changes=changes,
         )
     return published
+
+
+# -- the score lines of a draft, saved from the policy's admin page -------------------------
+
+
+def rule_lines(policy: AssignmentPolicy) -> list[str]:
+    """The policy's score lines as the audit trail shows them."""
+    return [f"{r} {r.points:+d}" for r in policy.rules.order_by("position", "id")]
+
+
+def score_rules_save(
+    *,
+    tenant: Tenant,
+    acting_member: Membership | None,
+    policy: AssignmentPolicy,
+    rules: Iterable[ScoreRule],
+    deleted: Iterable[ScoreRule] = (),
+) -> bool:
+    """Save `rules` (new or changed lines, validated) as `policy`'s and delete `deleted`;
+    the policy's audit trail gets the lines before and after. Returns whether they
+    changed."""
+    rules, deleted = list(rules), list(deleted)
+    check_tenant(tenant, acting_member, policy, *deleted, *(r for r in rules if r.pk))
+    with transaction.atomic():
+        before = rule_lines(policy)
+        for rule in deleted:
+            rule.delete()
+        for rule in rules:
+            rule.tenant = tenant
+            rule.policy = policy
+            rule.save()
+        after = rule_lines(policy)
+        if before == after:
+            return False
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="admin.change",
+            obj=policy,
+            changes={"rules": [before, after]},
+        )
+    return True
