@@ -1,7 +1,6 @@
 from django.urls import path
 
-from customers import views as customer_views
-from leads import views
+from leads import followups, views
 from leads.intake import imports
 
 app_name = "leads"
@@ -12,8 +11,8 @@ urlpatterns = [
     path("<uuid:public_id>/reassign/", views.lead_reassign_view, name="reassign"),
     path("<uuid:public_id>/pool/", views.lead_pool_view, name="pool"),
     path("<uuid:public_id>/touch/", views.lead_touch_view, name="touch"),
-    path("<uuid:public_id>/verify/", customer_views.lead_verify_view, name="verify"),
-    path("<uuid:public_id>/follow-up/", customer_views.lead_follow_up, name="follow_up"),
+    path("<uuid:public_id>/verify/", followups.lead_verify_view, name="verify"),
+    path("<uuid:public_id>/follow-up/", followups.lead_follow_up_view, name="follow_up"),
     path("why-not/", views.why_not, name="why_not"),
     path("me/", views.my_profile, name="my_profile"),
     path("me/training/ack/", views.training_ack, name="training_ack"),

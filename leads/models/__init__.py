@@ -19,7 +19,7 @@ from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
-from customers.models import ContactMethod
+from customers.models import ContactMethod, Industry
 
 REVISIT_WINDOW = timedelta(days=30)
 REPLAY_WINDOW = timedelta(hours=24)
@@ -273,13 +273,6 @@ class InboundEvent(TenantOwned):
         from leads.messages import intake_text
 
         return [intake_text(i) for i in self.mapping_issues]
-
-
-class Industry(models.TextChoices):
-    MANUFACTURING = "manufacturing", _("Manufacturing")
-    ENERGY = "energy", _("Energy")
-    INFRASTRUCTURE = "infrastructure", _("Infrastructure")
-    OTHER = "other", _("Other")
 
 
 class LeadStatus(models.TextChoices):
