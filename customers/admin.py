@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin import TenantModelAdmin, has_admin_role
 from crm.formatting import format_phone
-from customers.models import Contact, Customer, Preset, StatusSuggestion
+from customers.models import Contact, Customer, Industry, Preset, StatusSuggestion
 
 
 class ContactInline(admin.TabularInline):
@@ -33,15 +33,13 @@ class ContactInline(admin.TabularInline):
 
 
 class CustomerForm(forms.ModelForm):
-    """The industry picked from the leads' list (the field holds its code)."""
+    """The industry picked from the list leads use (the field holds its code)."""
 
     class Meta:
         model = Customer
         fields = ["tenant", "name", "level", "industry", "province", "city", "owner"]
 
     def __init__(self, *args, **kwargs):
-        from leads.models import Industry
-
         super().__init__(*args, **kwargs)
         if "industry" in self.fields:
             self.fields["industry"] = forms.ChoiceField(

@@ -7,10 +7,19 @@ class CustomersConfig(AppConfig):
     verbose_name = _("Customers")
 
     def ready(self) -> None:
+        from crm.audit import register_actions
         from crm.navigation import NavItem, register, register_home_card
-        from customers.access import CUSTOMER_ROLES
+        from crm.roles import CUSTOMER_LIST
         from customers.home import recent_customers_card
 
+        register_actions(
+            {
+                "customer.created": _("Customer created from a lead"),
+                "customer.updated_from_lead": _("Customer updated from a lead"),
+                "interaction.logged": _("Follow-up logged"),
+                "interaction.scheduled": _("Next step set by a verification"),
+            }
+        )
         register(
             NavItem(
                 "customers",
@@ -21,7 +30,7 @@ class CustomersConfig(AppConfig):
                     "Every customer you may see: level, owner, region, last contact and"
                     " leads; search, filters and CSV."
                 ),
-                roles=frozenset(CUSTOMER_ROLES),
+                roles=CUSTOMER_LIST,
                 order=12,
             )
         )

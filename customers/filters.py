@@ -12,12 +12,13 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from crm import normalize
-from crm.models import Membership, Role
+from crm.models import Membership
+from crm.roles import CUSTOMER_ALL, OWNER_CHOICES
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
 from customers.models import Contact, Customer, CustomerLevel
 
-# Members who can own customers, offered in the owner filter (up to OWNER_OPTIONS_MAX).
-OWNER_ROLES = (Role.REP, Role.MANAGER)
+# Members who can own customers (crm.roles.OWNER_CHOICES) are offered in the owner filter,
+# up to OWNER_OPTIONS_MAX.
 OWNER_OPTIONS_MAX = 500
 NEVER = "never"
 
@@ -59,7 +60,7 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
 
     def __init__(self, data=None, queryset=None, *, membership, **kwargs):
         super().__init__(data, queryset, **kwargs)
-        if membership.role == Role.REP:
+        if membership.role not in CUSTOMER_ALL:  # a rep: their own customers only
             del self.filters["owner"]
         else:
             self.filters["owner"].queryset = (
@@ -122,7 +123,7 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
         if not self.has_owner_filter:
             return []
         field = self.form.fields["owner"]
-        members = field.queryset.filter(role__in=OWNER_ROLES, is_active=True)
+        members = field.queryset.filter(role__in=OWNER_CHOICES, is_active=True)
         members = list(members.order_by()[: OWNER_OPTIONS_MAX + 1])
         if len(members) > OWNER_OPTIONS_MAX:
             return []

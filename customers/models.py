@@ -24,6 +24,15 @@ class CustomerLevel(models.TextChoices):
     C = "C", _("C: regular account")
 
 
+class Industry(models.TextChoices):
+    """A lead's and a customer's industry (a customer holds its first lead's code)."""
+
+    MANUFACTURING = "manufacturing", _("Manufacturing")
+    ENERGY = "energy", _("Energy")
+    INFRASTRUCTURE = "infrastructure", _("Infrastructure")
+    OTHER = "other", _("Other")
+
+
 class CustomerQuerySet(TenantQuerySet):
     def order_by_last_contact(self, *, descending: bool = True):
         """Most recently contacted first (never contacted last), or the reverse; both

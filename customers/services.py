@@ -4,7 +4,12 @@ proposes the next date (+3 working days) and a status from the note's keywords.
 
 Everything here runs inside the tenant's context (`crm.tenancy.tenant_context`); the pick
 lists (`presets()`) and the keyword rules (`suggest_status()`) are created with the
-defaults on first use per tenant and are admin-editable afterwards.
+defaults on first use per tenant and are admin-editable afterwards. The writes follow the
+write contract (crm/services.py): `customer_for_lead`, `interaction_schedule` and
+`interaction_log` take `(*, tenant, acting_member, …)`, run in one transaction and write
+their audit row inside it. They write customers' rows only: what a follow-up or a verdict
+does to its lead is the leads app's (leads.followups_services.lead_follow_up,
+leads.verification.lead_verify), which calls them.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm import normalize
+from crm.audit import audit
 from crm.formatting import format_phone
+from crm.services import actor_user, check_tenant
 from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
 from customers.models import (
     Contact,
+    ContactMethod,
     Customer,
     DecisionRole,
     Interaction,
@@ -197,13 +205,15 @@ def _titled_by_phone(customer: Customer, phone_key: str) -> bool:
     return not customer.name_key and customer.name in (phone_key, format_phone(phone_key))
 
 
-def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
+def customer_for_lead(*, tenant, acting_member, lead) -> tuple[Customer, Contact, bool]:
     """The customer and contact a valid lead is (F16): the contact with the lead's phone
     (unless it is a placeholder), else the customer with the lead's normalised company
     name, else a new customer; the contact is created when the customer has none with that
     phone. `created` says whether the customer is new. Concurrent calls for the same phone
-    or company are serialised."""
-    tenant = lead.tenant
+    or company are serialised. Audited when it writes (a new customer: customer.created;
+    a new contact, owner or name on a known one: customer.updated_from_lead). Linking the
+    lead to them is the caller's (leads.verification.lead_verify)."""
+    check_tenant(tenant, acting_member, lead)
     phone_key = lead.phone_key or _phone_key(lead.phone)
     if normalize.looks_fake_phone(phone_key):
         # A placeholder (13800000000 …) is shared by strangers: it finds nobody, as in the
@@ -217,7 +227,7 @@ def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
         if name_key:
             advisory_lock("customer-name", tenant.pk, name_key)
 
-        contact = None
+        contact, contact_created = None, False
         if phone_key:
             contact = (
                 Contact.objects.select_related("customer")
@@ -245,23 +255,39 @@ def customer_for_lead(lead) -> tuple[Customer, Contact, bool]:
                     owner=lead.owner,
                     source_lead=lead,
                 )
-            contact = _contact_in(customer, lead, phone_key)
-        changed = []
+            contact, contact_created = _contact_in(customer, lead, phone_key)
+        changes = {}
         if customer.owner_id is None and lead.owner_id is not None:
             customer.owner = lead.owner
-            changed.append("owner")
+            changes["owner"] = [None, str(lead.owner)]
         if lead.contact_name and phone_key and _titled_by_phone(customer, phone_key):
             # Known so far only by a phone number: the person's name is a better title.
+            changes["name"] = [customer.name, lead.contact_name[:200]]
             customer.name = lead.contact_name[:200]
-            changed.append("name")
-        if changed:
-            customer.save(update_fields=changed)
+        if changes:
+            customer.save(update_fields=list(changes))
+        if created:
+            audit(
+                tenant=tenant,
+                actor=actor_user(acting_member),
+                action="customer.created",
+                obj=customer,
+                changes={"source_lead": [None, str(lead)]},
+            )
+        elif changes or contact_created:
+            audit(
+                tenant=tenant,
+                actor=actor_user(acting_member),
+                action="customer.updated_from_lead",
+                obj=customer,
+                changes=changes,
+            )
     return customer, contact, created
 
 
-def _contact_in(customer: Customer, lead, phone_key: str) -> Contact:
+def _contact_in(customer: Customer, lead, phone_key: str) -> tuple[Contact, bool]:
     """The customer's contact for this lead's person: same phone, else same name when the
-    lead has no phone; created when missing."""
+    lead has no phone; created when missing (then the flag is True)."""
     contacts = Contact.objects.filter(customer=customer).order_by("created_at", "id")
     found = None
     if phone_key:
@@ -270,8 +296,8 @@ def _contact_in(customer: Customer, lead, phone_key: str) -> Contact:
         key = normalize.person_key(lead.contact_name)
         found = next((c for c in contacts if normalize.person_key(c.name) == key), None)
     if found is not None:
-        return found
-    return Contact.objects.create(
+        return found, False
+    contact = Contact.objects.create(
         tenant=customer.tenant,
         customer=customer,
         name=(lead.contact_name or "")[:100],
@@ -280,6 +306,7 @@ def _contact_in(customer: Customer, lead, phone_key: str) -> Contact:
         email=lead.email or "",
         title=lead.title or "",
     )
+    return contact, True
 
 
 # -- follow-ups (F17, F18) ------------------------------------------------------------------
@@ -350,36 +377,56 @@ def next_step_errors(
     return errors
 
 
-def interaction_schedule(*, lead, by, next_action, next_action_due: date, at: datetime):
+def _step_changes(interaction: Interaction) -> dict:
+    return {
+        "next_action": [None, interaction.next_action.name],
+        "next_action_due": [None, interaction.next_action_due.isoformat()],
+    }
+
+
+def interaction_schedule(
+    *, tenant, acting_member, lead, next_action, next_action_due: date, at: datetime
+) -> Interaction:
     """The next step a valid verdict sets (F16): an Interaction of kind verification on the
-    lead and its customer, "before `next_action_due` do `next_action`", logged at the
-    verification. It closes the rep's earlier open next steps on that lead or customer,
-    as a follow-up would; the verification itself is the touch (lead_verify records it),
-    so none is added here. Validate with `next_step_errors()` first."""
+    lead and its customer, "before `next_action_due` do `next_action`", logged by
+    `acting_member` at the verification. It closes their earlier open next steps on that
+    lead or customer, as a follow-up would; the verification itself is the touch
+    (leads.verification.lead_verify records it), so none is added here. Validate with
+    `next_step_errors()` first."""
+    check_tenant(tenant, acting_member, lead)
     with transaction.atomic():
         same_target = Q(lead=lead)
         if lead.customer_id is not None:
             same_target |= Q(customer_id=lead.customer_id)
         Interaction.objects.filter(
-            same_target, by=by, next_done_at__isnull=True, at__lte=at
+            same_target, by=acting_member, next_done_at__isnull=True, at__lte=at
         ).update(next_done_at=at)
-        return Interaction.objects.create(
-            tenant=lead.tenant,
+        interaction = Interaction.objects.create(
+            tenant=tenant,
             kind=InteractionKind.VERIFICATION,
             lead=lead,
             customer_id=lead.customer_id,
             contact_id=lead.contact_id,
-            by=by,
+            by=acting_member,
             at=at,
             channel="phone",
             next_action=next_action,
             next_action_due=next_action_due,
         )
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="interaction.scheduled",
+            obj=interaction,
+            changes=_step_changes(interaction),
+        )
+    return interaction
 
 
 def interaction_log(
     *,
-    by,
+    tenant,
+    acting_member,
     lead=None,
     customer=None,
     contact=None,
@@ -392,19 +439,18 @@ def interaction_log(
     next_action_due: date | None,
     at: datetime | None = None,
 ) -> Interaction:
-    """Log one structured follow-up (F17) on a lead and/or a customer.
+    """Log one structured follow-up (F17) by `acting_member` on a customer, or on a lead
+    (an object of the leads app: its customer and contact are the follow-up's unless
+    given).
 
     Raises ValidationError with field errors (nothing written) for a missing next action,
     a next action due in the past (in the tenant's time zone), an unknown channel, tag,
     pain point or role. On success: closes the same rep's previous open follow-up on that
-    lead/customer, records the touch on the lead (leads.assignment.zones.lead_record_touch), sets
-    `suggested_status` and `closes_loop`, and writes the lead's FOLLOW_UP timeline entry.
+    lead/customer, sets `suggested_status` and `closes_loop`, and audits it. Customers'
+    rows only: a follow-up on a lead goes through leads.followups_services.lead_follow_up,
+    which also records the lead's touch and timeline entry in the same transaction.
     """
-    from customers.models import ContactMethod
-    from leads.assignment.zones import lead_record_touch
-    from leads.models import LeadEvent, LeadEventKind
-
-    tenant = _tenant()
+    check_tenant(tenant, acting_member, lead, customer, contact)
     at = at or timezone.now()
     note = (note or "").strip()
     tags, pain_names = _names(talk_tags), _names(pains)
@@ -444,14 +490,14 @@ def interaction_log(
             same_target |= Q(customer=customer)
         # A follow-up logged for an earlier moment leaves the later ones open.
         Interaction.objects.filter(
-            same_target, by=by, next_done_at__isnull=True, at__lte=at
+            same_target, by=acting_member, next_done_at__isnull=True, at__lte=at
         ).update(next_done_at=at)
         interaction = Interaction.objects.create(
             tenant=tenant,
             lead=lead,
             customer=customer,
             contact=contact,
-            by=by,
+            by=acting_member,
             at=at,
             channel=channel,
             talk_tags=tags,
@@ -463,22 +509,19 @@ def interaction_log(
             suggested_status=suggest_status(note),
             closes_loop=closes_loop(tags, note),
         )
-        if lead is not None:
-            lead_record_touch(lead, by=by, channel=channel, at=at)
-            LeadEvent.objects.create(
-                tenant=tenant,
-                lead=lead,
-                kind=LeadEventKind.FOLLOW_UP,
-                at=at,
-                actor=by.user,
-                data=follow_up_data(interaction),
-            )
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="interaction.logged",
+            obj=interaction,
+            changes=_step_changes(interaction),
+        )
     return interaction
 
 
 def follow_up_data(interaction: Interaction) -> dict:
-    """A follow-up as the lead timeline's FOLLOW_UP entry stores it (LeadEvent.text words
-    it); the customer page words its own follow-ups the same way."""
+    """A follow-up as the lead timeline's FOLLOW_UP entry stores it; `follow_up_text()`
+    words it (as LeadEvent.text does), for the customer page's own follow-ups."""
     return {
         "interaction": str(interaction.public_id),
         "channel": interaction.channel,
@@ -491,3 +534,22 @@ def follow_up_data(interaction: Interaction) -> dict:
         "suggested_status": interaction.suggested_status,
         "closes_loop": interaction.closes_loop,
     }
+
+
+def follow_up_text(data: dict) -> str:
+    """A follow-up in words, from `follow_up_data()`: how, the tags and pains, the note,
+    the next step and the suggested status (the lead timeline's FOLLOW_UP entries read
+    the same, leads.models.LeadEvent.text)."""
+    channel = dict(ContactMethod.choices).get(data.get("channel"), data.get("channel", ""))
+    parts = [str(channel), *data.get("talk_tags", []), *data.get("pains", [])]
+    text = " · ".join(p for p in parts if p)
+    if data.get("note"):
+        text += f": {data['note']}"
+    if data.get("next_action"):
+        text += " → " + _("before %(date)s: %(action)s") % {
+            "date": data.get("next_action_due", "?"),
+            "action": data["next_action"],
+        }
+    if data.get("suggested_status"):
+        text += " · " + _("suggested status: %(status)s") % {"status": data["suggested_status"]}
+    return text

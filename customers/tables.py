@@ -15,18 +15,19 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.formatting import format_datetime
 from crm.tables import EXPORT_CHUNK, chunks, detail_url_maker, spreadsheet_safe
-from customers.models import Customer, CustomerLevel
+from customers.models import Customer, CustomerLevel, Industry
 
 _LEVEL_LABELS = dict(CustomerLevel.choices)
+_INDUSTRY_LABELS = dict(Industry.choices)
 
 
 def with_lead_counts(queryset):
     """Each customer with `lead_count`, the leads that became it (a correlated count per
-    row: the list pages fetch 50 rows at a time, so it runs for those only)."""
-    from leads.models import Lead
-
+    row: the list pages fetch 50 rows at a time, so it runs for those only). Read through
+    the reverse relation `leads` (leads.Lead.customer), without importing the leads app."""
+    leads = Customer.leads.field.model.objects
     counts = (
-        Lead.objects.filter(customer=OuterRef("pk"))
+        leads.filter(customer=OuterRef("pk"))
         .order_by()
         .values("customer")
         .annotate(n=Count("pk"))
@@ -39,9 +40,7 @@ def with_lead_counts(queryset):
 
 def industry_label(code: str) -> str:
     """A customer's industry as people read it (it holds the lead's Industry code)."""
-    from leads.models import Industry
-
-    return str(dict(Industry.choices).get(code, code))
+    return str(_INDUSTRY_LABELS.get(code, code))
 
 
 def _column(label, **kwargs):

@@ -1,14 +1,16 @@
-"""Verification and follow-ups over HTTP (F16–F18, F20), the customer list and page.
+"""The customer list and page, and follow-ups on a customer, over HTTP (F16–F18, F20).
 
-- POST `/leads/<uuid>/verify/` (`leads:verify`): the owner's one-click verdict.
-- GET/POST `/leads/<uuid>/follow-up/` (`leads:follow_up`) and `/customers/<uuid>/follow-up/`
-  (`customers:follow_up`): the structured follow-up form, in place with htmx.
-- GET `/customers/contact-ended/` (`customers:contact_ended`): "contact ended" fills the
-  due date (+3 working days) and shows the status the note suggests.
 - GET `/customers/` (`customers:list`): the customers this member may read, filtered,
   sorted and paginated, or streamed as CSV (`?_export=csv`).
-- GET `/customers/<uuid>/` (`customers:detail`): the customer with its contacts, leads,
-  full timeline and the follow-up form.
+- GET `/customers/<uuid>/` (`customers:detail`): the customer with its contacts, full
+  timeline and the follow-up form, and what other apps contribute to the page
+  (crm.contributions: the leads app adds the customer's leads and their trail).
+- GET/POST `/customers/<uuid>/follow-up/` (`customers:follow_up`): the structured
+  follow-up form, in place with htmx. The lead's own form (`leads:follow_up`) and the
+  verdict (`leads:verify`) are the leads app's (leads.followups), with the same form and
+  round trip (`follow_up_exchange`).
+- GET `/customers/contact-ended/` (`customers:contact_ended`): "contact ended" fills the
+  due date (+3 working days) and shows the status the note suggests.
 
 With `HX-Request` the answers are fragments, errors included (403, 409, 422: base.html
 lets htmx swap 4xx); a plain form post gets a redirect or a page. A success sends the
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -27,41 +29,39 @@ from django.core.paginator import Paginator
 from django.db.models import Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
+from crm import contributions
 from crm.http import query_with
-from crm.models import Role
+from crm.roles import CUSTOMER_ALL, CUSTOMER_LIST, SALES
 from crm.tables import IdsFirstPaginator, streamed_csv
 from crm.tenancy import tenant_today
 from customers import services
-from customers.access import (
-    CUSTOMER_ROLES,
-    access_customer,
-    can_log_on_customer,
-    customers_visible_to,
-)
+from customers.access import access_customer, can_write_customer, customers_visible_to
 from customers.filters import CustomerFilter
 from customers.forms import InteractionForm
-from customers.models import Customer, Interaction
+from customers.models import Customer, Interaction, InteractionKind
 from customers.tables import CustomerTable, industry_label, with_lead_counts
-from leads.models import InvalidReason, Lead, LeadEvent, LeadEventKind, LeadStatus
 
 CHANGED_EVENT = "leadChanged"
 TIMELINE_PER_PAGE = 20
 TEMPLATE = "customers/customer_detail.html"
-SALES_ROLES = (Role.REP, Role.MANAGER, Role.MARKETING, Role.ADMIN)
+# What other apps contribute to the customer page under (crm.contributions).
+PAGE = "customers.customer"
 _KEY = re.compile(r"^f[uc]-[0-9a-f]{32}$")
 # The customer list counts its rows up to this many (crm.tables.IdsFirstPaginator).
 COUNT_CAP = 10_000
 
 
-def _member(request: HttpRequest):
+def sales_member(request: HttpRequest):
+    """The request's membership if it is of the sales team (crm.roles.SALES), else 403."""
     membership = request.membership
-    if membership is None or membership.role not in SALES_ROLES:
+    if membership is None or membership.role not in SALES:
         raise PermissionDenied(_("Leads and customers are for sales, marketing and admins."))
     return membership
 
@@ -69,282 +69,58 @@ def _member(request: HttpRequest):
 def _reader(request: HttpRequest):
     """Anyone with a seat reads customers (customers.access says which)."""
     membership = request.membership
-    if membership is None or membership.role not in CUSTOMER_ROLES:
+    if membership is None or membership.role not in CUSTOMER_LIST:
         raise PermissionDenied(_("Customers are for the members of this tenant."))
     return membership
 
 
-def _lead(public_id) -> Lead:
-    """The tenant's lead, locked for the change, or 404 (another tenant's id included)."""
-    lead = (
-        Lead.objects.select_for_update(of=("self",))
-        .select_related("tenant", "owner__user", "customer", "contact", "invalid_reason")
-        .filter(public_id=public_id)
-        .first()
-    )
-    if lead is None:
-        raise Http404("No such lead.")
-    return lead
-
-
-def _changed(response: HttpResponse) -> HttpResponse:
+def changed(response: HttpResponse) -> HttpResponse:
+    """`response` with the event that has the page around a fragment refresh."""
     response["HX-Trigger"] = CHANGED_EVENT
     return response
 
 
-# -- verification (F16) -----------------------------------------------------------------------
+# -- the follow-up form (F17, F18): shared with the lead page (leads.followups) -------------
 
 
-VERIFY_FIELDS = ("outcome", "invalid_reason", "visit_date", "next_action", "next_action_due")
-
-
-def verify_form_context(*, today, errors=None, values=None, reasons=(), actions=()) -> dict:
-    """What templates/leads/verify_forms.html needs besides the URL and the key: the
-    pick lists, the dates' bounds and defaults, and a refused post's values and errors."""
-    from leads.models import Verification
-
-    values = dict(values or {})
-    if values.get("outcome") != Verification.VALID_MORE_INFO:
-        values["next_action_due"] = today.isoformat()  # a first look: today, changeable
-    return {
-        "verify_errors": errors or {},
-        "verify_values": values,
-        "invalid_reasons": list(reasons),
-        "invalid_choices": [
-            (o.value, o.label) for o in Verification if o not in Verification.valid()
-        ],
-        "next_actions": list(actions),
-        "min_date": today.isoformat(),
-    }
-
-
-def verify_context(
-    membership, lead: Lead, *, error: str = "", errors=None, values=None, in_place=False
-) -> dict:
-    """The verification card: the verdict and the lead's open next step, or for the owner
-    the four verdicts, each with what it needs (`values` and `errors`: a refused post's).
-    `in_place`: the forms post with htmx into the element around them (the board)."""
-    from leads.models import Verification
-    from leads.verification import invalid_reasons
-
-    can_verify = (
-        not lead.verification
-        and lead.owner_id is not None
-        and lead.owner_id == membership.pk
-        and lead.status == LeadStatus.ASSIGNED
-    )
-    context = {
-        "lead": lead,
-        "can_verify": can_verify,
-        "valid_outcomes": [o for o in Verification if o in Verification.valid()],
-        "invalid_outcomes": [o for o in Verification if o not in Verification.valid()],
-        "verify_error": error,
-        "verify_url": reverse("leads:verify", args=[lead.public_id]),
-        "verify_key": "verify",
-        "in_place": in_place,
-        "next_step": None,
-    }
-    if can_verify:
-        from customers.models import PresetKind
-
-        context.update(
-            verify_form_context(
-                today=services.tenant_today(),
-                errors=errors,
-                values=values,
-                reasons=invalid_reasons(),
-                actions=services.presets(PresetKind.ACTION),
-            )
-        )
-    else:
-        context["verify_errors"] = errors or {}
-        if lead.verification and lead.owner_id is not None:
-            context["next_step"] = (
-                Interaction.objects.filter(
-                    lead=lead, by_id=lead.owner_id, next_done_at__isnull=True
-                )
-                .select_related("next_action")
-                .order_by("-at", "-id")
-                .first()
-            )
-    return context
-
-
-def _date_field(text: str, errors: dict, name: str):
-    text = (text or "").strip()
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        errors[name] = [_("Enter a date like 2026-03-10.")]
-        return None
-
-
-def _verify_input(post) -> tuple[dict, dict]:
-    """The verdict's fields from a POST: (the service's keyword arguments, parse errors)."""
-    from customers.models import PresetKind
-    from leads.models import Verification
-    from leads.verification import invalid_reasons
-
-    outcome = post.get("outcome", "")
-    values, errors = {"outcome": outcome}, {}
-    reason_id = post.get("invalid_reason", "").strip()
-    if reason_id and outcome not in Verification.valid():
-        reason = (
-            invalid_reasons().filter(pk=int(reason_id)).first() if reason_id.isdigit() else None
-        )
-        # Not one of the tenant's: a stand-in the service refuses with its message.
-        values["invalid_reason"] = reason or InvalidReason(pk=0, tenant_id=0)
-    if outcome == Verification.VALID_VISIT:
-        values["visit_date"] = _date_field(post.get("visit_date"), errors, "visit_date")
-    elif outcome == Verification.VALID_MORE_INFO:
-        action_id = post.get("next_action", "").strip()
-        if action_id:
-            try:
-                values["next_action"] = (
-                    services.presets(PresetKind.ACTION).filter(public_id=action_id).first()
-                )
-            except ValidationError:
-                values["next_action"] = None
-            if values["next_action"] is None:
-                errors["next_action"] = [_("Choose an action from the list.")]
-        values["next_action_due"] = _date_field(
-            post.get("next_action_due"), errors, "next_action_due"
-        )
-    return values, errors
-
-
-@require_POST
-def lead_verify_view(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """The owner's verdict: `outcome`; `invalid_reason` (an id) for an invalid one;
-    `visit_date` for "visit booked"; `next_action` (a preset's uuid) and
-    `next_action_due` for "needs more information". 403 for anyone but the owner, 409
-    for a verified lead, 422 with the field errors for anything missing or wrong."""
-    from leads.verification import VerificationError, lead_verify
-
-    membership = _member(request)
-    lead = _lead(public_id)
-    values, parse_errors = _verify_input(request.POST)
-    posted = {name: request.POST.get(name, "") for name in VERIFY_FIELDS}
-    try:
-        lead = lead_verify(lead, by=membership, **values)
-    except VerificationError as exc:
-        lead.refresh_from_db()
-        if not request.htmx:
-            if exc.status == 403:
-                raise PermissionDenied(exc.message) from exc
-            context = {"message": exc.message, "lead": lead}
-            return TemplateResponse(request, "customers/conflict.html", context, status=exc.status)
-        context = verify_context(membership, lead, error=exc.message, in_place=True)
-        return TemplateResponse(
-            request, "leads/lead_detail.html#verify", context, status=exc.status
-        )
-    except ValidationError as exc:
-        # A value that did not parse says so, rather than "missing".
-        errors = {**exc.message_dict, **parse_errors}
-        if not request.htmx:
-            from leads.views import render_lead_page
-
-            return render_lead_page(
-                request, membership, lead, status=422, verify_errors=errors, verify_values=posted
-            )
-        context = verify_context(membership, lead, errors=errors, values=posted, in_place=True)
-        return TemplateResponse(request, "leads/lead_detail.html#verify", context, status=422)
-    if not request.htmx:
-        messages.success(
-            request,
-            _("Verified: %(outcome)s.") % {"outcome": lead.get_verification_display()},
-        )
-        return redirect("leads:detail", public_id=lead.public_id)
-    response = TemplateResponse(
-        request, "leads/lead_detail.html#verify", verify_context(membership, lead, in_place=True)
-    )
-    return _changed(response)
-
-
-# -- follow-ups (F17, F18) --------------------------------------------------------------------
-
-
-def _form_key(obj) -> str:
-    return ("fu-" if isinstance(obj, Lead) else "fc-") + obj.public_id.hex
-
-
-def follow_up_form(obj, *, data=None, autofocus: bool = False) -> InteractionForm:
-    """The follow-up form for a lead or a customer (ids unique per object on a page)."""
-    return InteractionForm(data, key=_form_key(obj), autofocus=autofocus)
-
-
-def follow_up_context(obj, form: InteractionForm) -> dict:
-    """What templates/customers/interaction_form.html needs; others embed it with this."""
-    if isinstance(obj, Lead):
-        action = reverse("leads:follow_up", args=[obj.public_id])
-    else:
-        action = reverse("customers:follow_up", args=[obj.public_id])
+def follow_up_form_context(form: InteractionForm, action: str) -> dict:
+    """What templates/customers/interaction_form.html needs; pages embed it with this."""
     return {"form": form, "action": action, "key": form.key}
 
 
-def _log_follow_up(request, membership, obj, *, lead=None, customer=None) -> HttpResponse:
+def follow_up_exchange(request, *, key: str, action: str, save, page, done: str) -> HttpResponse:
+    """The follow-up form's round trip, for a customer here and a lead in leads.followups.
+    GET: the fragment (`key` its element's id, `action` where it posts). POST: the form
+    validated, then `save(cleaned_data)` (the service: an Interaction, or ValidationError
+    shown on the form); a success answers the saved fragment (htmx, with the changed
+    event) or redirects to `done`; a refusal the fragment with its errors (422), or
+    without htmx `page(form)`, the whole page with the bound form."""
     if request.method == "GET":
-        form = follow_up_form(obj, autofocus=True)
-        context = follow_up_context(obj, form)
+        form = InteractionForm(key=key, autofocus=True)
+        context = follow_up_form_context(form, action)
         return TemplateResponse(request, "customers/interaction_form.html", context)
-    form = follow_up_form(obj, data=request.POST)
+    form = InteractionForm(request.POST, key=key)
     interaction = None
     if form.is_valid():
-        data = form.cleaned_data
         try:
-            interaction = services.interaction_log(
-                by=membership,
-                lead=lead,
-                customer=customer,
-                channel=data["channel"],
-                talk_tags=data["talk_tags"],
-                pains=data["pains"],
-                roles=data["roles"],
-                note=data["note"],
-                next_action=data["next_action"],
-                next_action_due=data["next_action_due"],
-            )
+            interaction = save(form.cleaned_data)
         except ValidationError as exc:
             form.add_error(None, exc)
     if interaction is None:
-        if not request.htmx and lead is not None:
-            from leads.views import render_lead_page
-
-            return render_lead_page(request, membership, lead, status=422, follow_up_form=form)
         if not request.htmx:
-            return _customer_page(request, membership, customer, form=form, status=422)
-        context = follow_up_context(obj, form)
+            return page(form)
+        context = follow_up_form_context(form, action)
         return TemplateResponse(request, "customers/interaction_form.html", context, status=422)
     if not request.htmx:
         messages.success(request, _("Follow-up saved."))
-        if lead is not None:
-            return redirect("leads:detail", public_id=lead.public_id)
-        return redirect("customers:detail", public_id=customer.public_id)
-    context = {
-        "interaction": interaction,
-        "key": form.key,
-        "form_url": follow_up_context(obj, form)["action"],
-    }
-    return _changed(TemplateResponse(request, "customers/interaction_saved.html", context))
+        return redirect(done)
+    context = {"interaction": interaction, "key": form.key, "form_url": action}
+    return changed(TemplateResponse(request, "customers/interaction_saved.html", context))
 
 
-@require_http_methods(["GET", "POST"])
-def lead_follow_up(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    """The lead owner's follow-up form (GET: the fragment; POST: save it)."""
-    membership = _member(request)
-    lead = _lead(public_id)
-    if lead.owner_id != membership.pk:
-        raise PermissionDenied(_("Only the lead's owner logs its follow-ups."))
-    if lead.status == LeadStatus.INVALID:
-        return _refused(
-            request, _("This lead was verified as invalid: it takes no follow-ups."), 409, lead
-        )
-    return _log_follow_up(request, membership, lead, lead=lead)
-
-
-def _refused(request, message: str, status: int, lead=None) -> HttpResponse:
+def refused(request, message: str, status: int, lead=None) -> HttpResponse:
+    """A write that may not happen (409): a fragment for htmx, else a page (`lead`: a link
+    back to it)."""
     context = {"message": message, "lead": lead}
     template = "customers/refused.html" if request.htmx else "customers/conflict.html"
     return TemplateResponse(request, template, context, status=status)
@@ -354,7 +130,7 @@ def _refused(request, message: str, status: int, lead=None) -> HttpResponse:
 def contact_ended(request: HttpRequest) -> HttpResponse:
     """ "Contact ended": the due date +3 working days (tenant's time zone) and the status
     the note typed so far suggests, as the form's date block."""
-    _member(request)
+    sales_member(request)
     key = request.GET.get("key", "")
     if not _KEY.match(key):
         raise Http404("No such form.")
@@ -406,7 +182,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "count_cap": COUNT_CAP,
         # Only asked when nothing matches: does the member see any customer at all?
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
-        "is_rep": membership.role == Role.REP,
+        "is_rep": membership.role not in CUSTOMER_ALL,  # a rep: "my customers"
         "export_query": query_with(request, _export="csv", page=None),
     }
     return TemplateResponse(request, "customers/customer_list.html", context)
@@ -415,47 +191,111 @@ def customer_list(request: HttpRequest) -> HttpResponse:
 # -- the customer page --------------------------------------------------------------------------
 
 
+def follow_up_form(customer: Customer, *, data=None, autofocus: bool = False) -> InteractionForm:
+    """The follow-up form for a customer (ids unique per customer on a page)."""
+    return InteractionForm(data, key="fc-" + customer.public_id.hex, autofocus=autofocus)
+
+
 @require_http_methods(["GET", "POST"])
 def customer_follow_up(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
-    membership = _member(request)
-    customer = access_customer(membership, public_id)
-    if not can_log_on_customer(membership, customer):
-        raise PermissionDenied(_("Only the customer's owner and managers log follow-ups here."))
-    return _log_follow_up(request, membership, customer, customer=customer)
+    """The follow-up form on a customer, for its owner and crm.roles.CUSTOMER_WRITERS (404
+    for anyone else, as for a customer they cannot read)."""
+    membership = sales_member(request)
+    customer = access_customer(membership, public_id, write=True)
+
+    def save(data) -> Interaction:
+        return services.interaction_log(
+            tenant=request.tenant,
+            acting_member=membership,
+            customer=customer,
+            channel=data["channel"],
+            talk_tags=data["talk_tags"],
+            pains=data["pains"],
+            roles=data["roles"],
+            note=data["note"],
+            next_action=data["next_action"],
+            next_action_due=data["next_action_due"],
+        )
+
+    return follow_up_exchange(
+        request,
+        key="fc-" + customer.public_id.hex,
+        action=reverse("customers:follow_up", args=[customer.public_id]),
+        save=save,
+        page=lambda form: _customer_page(request, membership, customer, form=form, status=422),
+        done=reverse("customers:detail", args=[customer.public_id]),
+    )
+
+
+@dataclass
+class FollowUpEntry:
+    """A follow-up logged on the customer itself, as its timeline shows it: what the
+    timeline reads of every entry (the kind and its label, the words, when and who)."""
+
+    interaction: Interaction
+    kind = InteractionKind.FOLLOW_UP.value
+    lead_id = None
+
+    @property
+    def pk(self) -> int:
+        return self.interaction.pk
+
+    def get_kind_display(self) -> str:
+        return str(InteractionKind.FOLLOW_UP.label)
+
+    @property
+    def at(self):
+        return self.interaction.at
+
+    @property
+    def actor(self):
+        return self.interaction.by.user
+
+    @property
+    def contact(self):
+        return self.interaction.contact
+
+    @property
+    def text(self) -> str:
+        return services.follow_up_text(services.follow_up_data(self.interaction))
+
+
+def _own_entries(ids: list[int]) -> list[FollowUpEntry]:
+    items = Interaction.objects.filter(pk__in=ids).select_related(
+        "by__user", "next_action", "contact"
+    )
+    return [FollowUpEntry(item) for item in items]
+
+
+# The follow-ups logged on the customer itself (those on a lead are in its trail).
+_OWN = contributions.TimelineSource(
+    "interaction",
+    rows=lambda customer: Interaction.objects.filter(customer=customer, lead__isnull=True),
+    load=_own_entries,
+)
 
 
 def customer_timeline(customer: Customer, page) -> object:
-    """One page of the customer's whole trail, newest first: every timeline entry of the
-    leads it came from (intake, tags, assignment, verification, follow-ups …) and the
-    follow-ups logged on the customer itself. Three queries per page whatever its size."""
-    events = LeadEvent.objects.filter(lead__customer=customer).values_list(
-        "at", "id", Value("event")
-    )
-    own = Interaction.objects.filter(customer=customer, lead__isnull=True).values_list(
-        "at", "id", Value("interaction")
-    )
-    rows = events.union(own, all=True).order_by("-at", "-id")
-    timeline = Paginator(rows, TIMELINE_PER_PAGE).get_page(page)
-    ids = {"event": [], "interaction": []}
-    for _at, pk, source in timeline.object_list:
-        ids[source].append(pk)
+    """One page of the customer's whole trail, newest first: what other apps contribute
+    (crm.contributions: the leads app, every timeline entry of the leads the customer came
+    from: intake, tags, assignment, verification, follow-ups …) and the follow-ups logged
+    on the customer itself. A count, the page's (time, id, source) rows, and one query per
+    source on the page, whatever its size."""
+    sources = [*contributions.timeline_sources(PAGE), _OWN]
+    first, *others = [
+        source.rows(customer).values_list("at", "id", Value(source.key)) for source in sources
+    ]
+    rows = first.union(*others, all=True) if others else first
+    timeline = Paginator(rows.order_by("-at", "-id"), TIMELINE_PER_PAGE).get_page(page)
+    ids: dict[str, list[int]] = {source.key: [] for source in sources}
+    for _at, pk, key in timeline.object_list:
+        ids[key].append(pk)
     found = {}
-    if ids["event"]:
-        for event in LeadEvent.objects.filter(pk__in=ids["event"]).select_related("actor", "lead"):
-            found["event", event.pk] = event
-    if ids["interaction"]:
-        for item in Interaction.objects.filter(pk__in=ids["interaction"]).select_related(
-            "by__user", "next_action", "contact"
-        ):
-            event = LeadEvent(
-                kind=LeadEventKind.FOLLOW_UP,
-                at=item.at,
-                actor=item.by.user,
-                data=services.follow_up_data(item),
-            )
-            event.contact = item.contact
-            found["interaction", item.pk] = event
-    timeline.object_list = [found[source, pk] for _at, pk, source in timeline.object_list]
+    for source in sources:
+        if ids[source.key]:
+            for entry in source.load(ids[source.key]):
+                found[source.key, entry.pk] = entry
+    timeline.object_list = [found[key, pk] for _at, pk, key in timeline.object_list]
     return timeline
 
 
@@ -473,26 +313,24 @@ def customer_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 
 def _customer_page(request, membership, customer: Customer, *, form=None, status=200):
     """The customer page; `form` a bound follow-up form whose errors are shown."""
-    from leads.access import leads_visible_to
-
     timeline = customer_timeline(customer, request.GET.get("page"))
-    visible = set(
-        leads_visible_to(membership).filter(customer=customer).values_list("pk", flat=True)
-    )
-    leads = list(
-        Lead.objects.filter(customer=customer)
-        .select_related("channel", "owner__user")
-        .order_by("-created_at", "-id")[:50]
-    )
-    can_log = can_log_on_customer(membership, customer)
+    can_log = can_write_customer(membership, customer)
     context = {
         "customer": customer,
         "industry": industry_label(customer.industry),
         "contacts": list(customer.contacts.all()),
-        "leads": [(lead, lead.pk in visible) for lead in leads],
+        # What other apps show here (crm.contributions): the leads app, the customer's leads.
+        "panels": [
+            render_to_string(template, panel_context, request)
+            for template, panel_context in contributions.panels_for(
+                PAGE, request, membership, customer
+            )
+        ],
         "timeline": timeline,
         "can_log": can_log,
     }
     if can_log:
-        context.update(follow_up_context(customer, form or follow_up_form(customer)))
+        form = form or follow_up_form(customer)
+        action = reverse("customers:follow_up", args=[customer.public_id])
+        context.update(follow_up_form_context(form, action))
     return TemplateResponse(request, TEMPLATE, context, status=status)

@@ -1,4 +1,11 @@
-"""Fetch-one helpers for leads: scoped by tenant, 404 for missing and foreign alike."""
+"""Fetch-one helpers for leads: scoped by tenant, 404 for missing and foreign alike.
+
+Managers, marketing and admins read every lead of the tenant (crm.roles.LEAD_ALL); a rep
+reads the leads they own. Changing a lead is for its owner and crm.roles.ASSIGNERS
+(`access_lead(..., write=True)`); some actions narrow that further on a lead the member
+reads, and answer 403 there: only its owner verifies it, logs its follow-ups and records
+its touches (`is_lead_owner`), only an assigner hands it out (crm.roles.ASSIGNERS).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +15,14 @@ import uuid
 from django.db import connection
 from django.http import Http404
 
-from crm.models import Membership, Role, Tenant
+from crm.models import Membership, Tenant
+from crm.roles import ASSIGNERS, IMPORTERS, LEAD_ALL
 from crm.tenancy import tenant_context
 from leads.models import Channel, ImportBatch, Lead
 
-# Who may see every lead of the tenant; reps see their own (and unassigned ones in the pool
-# once assignment exists).
-LEAD_READERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
-IMPORTERS = (Role.MANAGER, Role.MARKETING, Role.ADMIN)
+# Kept for the modules that still import them (leads.views: both; leads.intake.imports:
+# IMPORTERS): crm.roles' sets under their old names.
+LEAD_READERS = LEAD_ALL
 # Channel keys are URL-safe Base64 (secrets.token_urlsafe); anything else (a NUL byte,
 # which PostgreSQL refuses in a query) names no channel.
 _CHANNEL_KEY = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -43,23 +50,36 @@ def channel_by_key(key: str) -> Channel | None:
 
 
 def leads_visible_to(membership: Membership):
+    """The leads `membership` may read, in its tenant (the scoped manager)."""
     qs = Lead.objects.all()
-    if membership.role in LEAD_READERS:
+    if membership.role in LEAD_ALL:
         return qs
     return qs.filter(owner=membership)
 
 
-def access_lead(membership: Membership, public_id: uuid.UUID | str) -> Lead:
-    """A lead of `membership`'s tenant that this member may see, or 404."""
+def is_lead_owner(membership: Membership, lead: Lead) -> bool:
+    """Whether `membership` owns `lead` (a lead in the pool has no owner)."""
+    return lead.owner_id is not None and lead.owner_id == membership.pk
+
+
+def access_lead(membership: Membership, public_id: uuid.UUID | str, *, write: bool = False) -> Lead:
+    """A lead of `membership`'s tenant that this member may read, or 404 (another tenant's
+    id, an unknown one and another rep's lead alike). `write=True`: one this member may
+    also change (its owner, or crm.roles.ASSIGNERS), else 404 as well."""
     lead = (
         leads_visible_to(membership)
         .select_related("channel", "owner__user", "revisit_of")
         .filter(public_id=public_id)
         .first()
     )
-    if lead is None:
+    if lead is None or (write and not may_change_lead(membership, lead)):
         raise Http404("No such lead.")
     return lead
+
+
+def may_change_lead(membership: Membership, lead: Lead) -> bool:
+    """Its owner and crm.roles.ASSIGNERS change a lead (each action may narrow it)."""
+    return is_lead_owner(membership, lead) or membership.role in ASSIGNERS
 
 
 def access_import(membership: Membership, public_id: uuid.UUID | str) -> ImportBatch:

@@ -130,6 +130,9 @@ class LeadsConfig(AppConfig):
 
         register_home_card(training_card)
         register_home_card(customer_leads_card)
+        from leads import customer_page
+
+        customer_page.register()  # the customer page's leads and their trail
         from leads.board import views as board_views
         from leads.reports import metrics
 

@@ -11,7 +11,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from crm import normalize
-from crm.models import Membership, Role
+from crm.models import Membership
+from crm.roles import LEAD_ALL, OWNER_CHOICES
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
 from leads.models import Channel, InvalidReason, Lead, LeadStatus, SourceGrade, Tag, Verification
 from leads.reports import quality as reports
@@ -38,8 +39,8 @@ FOLLOWED_UP_CHOICES = (
 )
 FIRST_TOUCH_CHOICES = (("yes", _("Assigned and touched")), ("no", _("Not touched yet")))
 
-# Members who can hold leads, offered in the owner filter (up to OWNER_OPTIONS_MAX).
-OWNER_ROLES = (Role.REP, Role.MANAGER)
+# Members who can hold leads (crm.roles.OWNER_CHOICES) are offered in the owner filter, up
+# to OWNER_OPTIONS_MAX.
 OWNER_OPTIONS_MAX = 500
 
 
@@ -158,7 +159,7 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
 
     def __init__(self, data=None, queryset=None, *, membership, **kwargs):
         super().__init__(data, queryset, **kwargs)
-        if membership.role == Role.REP:
+        if membership.role not in LEAD_ALL:  # a rep: their own leads only
             del self.filters["owner"]
             del self.filters["pool"]  # a rep sees their own leads: none is in the pool
         else:
@@ -258,7 +259,7 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
         if not self.has_owner_filter:
             return []
         field = self.form.fields["owner"]
-        members = field.queryset.filter(role__in=OWNER_ROLES, is_active=True)
+        members = field.queryset.filter(role__in=OWNER_CHOICES, is_active=True)
         members = list(members.order_by()[: OWNER_OPTIONS_MAX + 1])
         if len(members) > OWNER_OPTIONS_MAX:
             return []

@@ -1,7 +1,6 @@
 from django.urls import path
 
-from customers import views as customer_views
-from leads import views
+from leads import followups, views
 from leads.assignment import views as assignment_views
 from leads.intake import imports
 
@@ -13,8 +12,8 @@ urlpatterns = [
     path("<uuid:public_id>/reassign/", assignment_views.lead_reassign_view, name="reassign"),
     path("<uuid:public_id>/pool/", assignment_views.lead_pool_view, name="pool"),
     path("<uuid:public_id>/touch/", assignment_views.lead_touch_view, name="touch"),
-    path("<uuid:public_id>/verify/", customer_views.lead_verify_view, name="verify"),
-    path("<uuid:public_id>/follow-up/", customer_views.lead_follow_up, name="follow_up"),
+    path("<uuid:public_id>/verify/", followups.lead_verify_view, name="verify"),
+    path("<uuid:public_id>/follow-up/", followups.lead_follow_up_view, name="follow_up"),
     path("why-not/", assignment_views.why_not, name="why_not"),
     path("me/", assignment_views.my_profile, name="my_profile"),
     path("me/training/ack/", assignment_views.training_ack, name="training_ack"),

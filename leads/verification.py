@@ -10,6 +10,8 @@ lead's first open next step (`customers.services.interaction_schedule`), shown o
 board as a follow-up on its day. Only the owner verifies, once: anyone else gets 403, an
 already verified lead 409, and nothing changes. A verification counts as a touch (the
 first one decides on time or late).
+
+The verdict's page (`leads:verify`) is leads.followups.lead_verify_view.
 """
 
 from __future__ import annotations
@@ -21,8 +23,17 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from crm.models import Membership
+from crm.audit import audit
+from crm.models import Membership, Tenant
+from crm.services import actor_user, check_tenant
 from crm.tenancy import NoTenantError, current_tenant
+from customers.services import (
+    customer_for_lead,
+    interaction_schedule,
+    next_step_errors,
+    visit_action,
+)
+from leads.access import is_lead_owner
 from leads.models import (
     ContactMethod,
     InvalidReason,
@@ -79,9 +90,10 @@ def invalid_reasons():
 
 
 def lead_verify(
-    lead: Lead,
     *,
-    by: Membership,
+    tenant: Tenant,
+    acting_member: Membership,
+    lead: Lead,
     outcome: str,
     invalid_reason: InvalidReason | None = None,
     visit_date: date | None = None,
@@ -93,22 +105,21 @@ def lead_verify(
 
     A valid verdict needs its next step: `visit_date` for "visit booked"; `next_action` (a
     `customers.Preset` of the action library) and `next_action_due` for "needs more
-    information". Raises VerificationError (403: `by` is not the owner; 409: already
-    verified) or ValidationError with field errors (unknown outcome; an invalid verdict
-    without one of the tenant's active reasons; a valid one without its next step, or
-    with a date in the past). Nothing is written when it raises.
+    information". Raises VerificationError (403: `acting_member` is not the owner; 409:
+    already verified) or ValidationError with field errors (unknown outcome; an invalid
+    verdict without one of the tenant's active reasons; a valid one without its next step,
+    or with a date in the past). Nothing is written when it raises.
     """
-    from crm.audit import audit
-    from customers.services import interaction_schedule, next_step_errors, visit_action
     from leads.assignment.zones import lead_record_touch
 
+    check_tenant(tenant, acting_member, lead)
     now = now or timezone.now()
     with transaction.atomic():
         # Lock the row and read it fresh: a double click or a concurrent verdict waits
         # here and then sees the first one's result (409).
         Lead.objects.select_for_update(of=("self",)).filter(pk=lead.pk).values_list("pk").get()
         lead.refresh_from_db()
-        if lead.owner_id is None or lead.owner_id != by.pk:
+        if not is_lead_owner(acting_member, lead):
             raise VerificationError(_("Only the lead's owner can verify it."), status=403)
         if lead.verification:
             raise VerificationError(
@@ -136,18 +147,24 @@ def lead_verify(
         elif invalid_reason.tenant_id != lead.tenant_id or not invalid_reason.is_active:
             raise ValidationError({"invalid_reason": [_("Choose a reason from the list.")]})
 
-        lead_record_touch(lead, by=by, channel=ContactMethod.PHONE, at=now)
+        lead_record_touch(
+            tenant=tenant,
+            acting_member=acting_member,
+            lead=lead,
+            channel=ContactMethod.PHONE,
+            at=now,
+        )
         data = {"outcome": outcome}
         fields = ["verification", "verified_at", "verified_by", "invalid_reason", "status"]
         lead.verification = outcome
         lead.verified_at = now
-        lead.verified_by = by
+        lead.verified_by = acting_member
         lead.invalid_reason = invalid_reason
         lead.status = LeadStatus.VALID if valid else LeadStatus.INVALID
         if valid:
-            from customers.services import customer_for_lead
-
-            customer, contact, created = customer_for_lead(lead)
+            customer, contact, created = customer_for_lead(
+                tenant=tenant, acting_member=acting_member, lead=lead
+            )
             lead.customer, lead.contact = customer, contact
             fields += ["customer", "contact"]
             data.update(
@@ -162,20 +179,25 @@ def lead_verify(
         lead.save(update_fields=fields)
         if valid:
             step = interaction_schedule(
-                lead=lead, by=by, next_action=next_action, next_action_due=next_action_due, at=now
+                tenant=tenant,
+                acting_member=acting_member,
+                lead=lead,
+                next_action=next_action,
+                next_action_due=next_action_due,
+                at=now,
             )
             data["interaction"] = str(step.public_id)
         LeadEvent.objects.create(
-            tenant=lead.tenant,
+            tenant=tenant,
             lead=lead,
             kind=LeadEventKind.VERIFIED,
             at=now,
-            actor=by.user,
+            actor=acting_member.user,
             data=data,
         )
         audit(
-            tenant=lead.tenant,
-            actor=by.user,
+            tenant=tenant,
+            actor=actor_user(acting_member),
             action="lead.verified",
             obj=lead,
             changes={

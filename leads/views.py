@@ -158,7 +158,7 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
 def _verification_context(membership, lead: Lead, **forms_) -> dict:
     """The verification card (the verdict, or the owner's four buttons) and the owner's
     follow-up form (a bound one passed in keeps its errors)."""
-    from customers.views import follow_up_context, follow_up_form, verify_context
+    from leads.followups_context import follow_up_context, follow_up_form, verify_context
 
     context = verify_context(
         membership, lead, errors=forms_.get("verify_errors"), values=forms_.get("verify_values")

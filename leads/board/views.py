@@ -91,7 +91,7 @@ def board(request: HttpRequest) -> HttpResponse:
         if data.open_load:
             from customers.models import PresetKind
             from customers.services import presets
-            from customers.views import verify_form_context
+            from leads.followups_context import verify_form_context
             from leads.verification import invalid_reasons
 
             verify_forms = verify_form_context(

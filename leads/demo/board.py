@@ -38,7 +38,7 @@ from django.db.models import F, Max, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.models import Notification
+from crm.models import AuditEvent, Notification
 from customers.models import (
     Contact,
     Customer,
@@ -48,13 +48,14 @@ from customers.models import (
     InteractionKind,
     PresetKind,
 )
-from customers.services import VISIT_ACTION, add_working_days, interaction_log, presets
+from customers.services import VISIT_ACTION, add_working_days, presets
 from leads.assignment import sla
 from leads.demo.data import EQUIPMENT as ALL_EQUIPMENT
 from leads.demo.data import LEAVE_DAYS
 from leads.demo.ledger import rebuild_ledger
 from leads.demo.maker import Maker
 from leads.demo.tenant import AWAY, REP_PROFILES, SLOW, tenant_channels
+from leads.followups_services import lead_follow_up
 from leads.intake.services import inbound_event_process, inbound_event_receive
 from leads.models import (
     AssignmentDecision,
@@ -356,8 +357,9 @@ class _Board:
         pains = rnd.sample(self.pains, rnd.choice([0, 1, 1, 2])) if self.pains else []
         roles = rnd.sample(list(DecisionRole.values), rnd.choice([0, 1, 1, 2]))
         since = timezone.now()
-        interaction = interaction_log(
-            by=chain["rep"],
+        interaction = lead_follow_up(
+            tenant=self.tenant,
+            acting_member=chain["rep"],
             lead=lead,
             channel=rnd.choice(FOLLOW_UP_CHANNELS),
             talk_tags=tags,
@@ -369,6 +371,7 @@ class _Board:
             at=at,
         )
         Customer.objects.filter(created_at__gte=since).update(created_at=at)
+        AuditEvent.objects.filter(at__gte=since).update(at=at)
         chain["last"] = interaction
 
     # -- today's open work -------------------------------------------------------------

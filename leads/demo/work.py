@@ -88,10 +88,11 @@ class RepWork:
             lead, at, valid=status == LeadStatus.VALID, rnd=self.rnd, step_days=step_days
         )
         last_touch = lead.last_touch_at
-        lead_verify(lead, by=lead.owner, now=at, **arguments)
+        lead_verify(tenant=self.tenant, acting_member=lead.owner, lead=lead, now=at, **arguments)
         if last_touch is not None and last_touch > at:  # a later touch stays the last one
             Lead.objects.filter(pk=lead.pk).update(last_touch_at=last_touch)
-        AuditEvent.objects.filter(action="lead.verified", at__gte=since).update(at=at)
+        # The verdict's audit rows (lead.verified, the customer and the next step it made).
+        AuditEvent.objects.filter(at__gte=since).update(at=at)
         Customer.objects.filter(created_at__gte=since).update(created_at=at)
         Contact.objects.filter(created_at__gte=since).update(created_at=at)
         if first:  # the verdict was the first touch: a zone change is told then

@@ -12,7 +12,7 @@
 Everything stays importable from `leads.models`.
 """
 
-from customers.models import ContactMethod
+from customers.models import ContactMethod, Industry
 from leads.models.assignment import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -34,7 +34,6 @@ from leads.models.choices import (
     EventSource,
     EventStatus,
     ImportStatus,
-    Industry,
     LeadEventKind,
     LeadStatus,
     MappingPreset,

@@ -74,13 +74,6 @@ class ImportStatus(models.TextChoices):
 # --- Leads and their timeline (F7, F16, F20) ------------------------------------------------
 
 
-class Industry(models.TextChoices):
-    MANUFACTURING = "manufacturing", _("Manufacturing")
-    ENERGY = "energy", _("Energy")
-    INFRASTRUCTURE = "infrastructure", _("Infrastructure")
-    OTHER = "other", _("Other")
-
-
 class LeadStatus(models.TextChoices):
     NEW = "new", _("New")
     ASSIGNED = "assigned", _("Assigned")

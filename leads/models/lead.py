@@ -13,10 +13,9 @@ from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
-from customers.models import ContactMethod
+from customers.models import ContactMethod, Industry
 from leads.models.choices import (
     REVISIT_WINDOW,
-    Industry,
     LeadEventKind,
     LeadStatus,
     PoolReason,

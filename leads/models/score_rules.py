@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.utils.translation import gettext as _
 
-from leads.models.choices import ChannelType, Industry, ScoreField, ScoreOperator, SourceGrade
+from customers.models import Industry
+from leads.models.choices import ChannelType, ScoreField, ScoreOperator, SourceGrade
 from leads.models.intake import Channel, Tag
 
 # What each field holds, which decides the operators it accepts and how values parse.

@@ -85,13 +85,15 @@ def test_a_rep_opens_the_customer_from_a_verified_lead(page, live_server, world)
     )
     with tenant_context(side.tenant):
         lead = lead_verify(
-            lead,
-            by=side.rep,
+            tenant=lead.tenant,
+            acting_member=side.rep,
+            lead=lead,
             outcome="valid_visit",
             visit_date=timezone.localdate() + timedelta(days=2),
         )
         services.interaction_log(
-            by=side.rep,
+            tenant=side.tenant,
+            acting_member=side.rep,
             customer=lead.customer,
             channel="phone",
             note="采购说下周定型号",

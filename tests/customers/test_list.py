@@ -52,7 +52,8 @@ def follow_up(side, customer, at, by=None):
     with tenant_context(side.tenant):
         action = services.presets(PresetKind.ACTION).first()
         return services.interaction_log(
-            by=by or customer.owner or side.rep,
+            tenant=side.tenant,
+            acting_member=by or customer.owner or side.rep,
             customer=customer,
             channel="phone",
             next_action=action,

@@ -33,19 +33,25 @@ def _lead(side, **fields):
 def test_a_customer_without_a_company_takes_the_contacts_name(world):
     lead = _lead(world.a, contact_name="王伟")
     with tenant_context(world.a.tenant):
-        customer, contact, created = services.customer_for_lead(lead)
+        customer, contact, created = services.customer_for_lead(
+            tenant=lead.tenant, acting_member=None, lead=lead
+        )
     assert created and customer.name == "王伟" and contact.phone == E164
 
 
 def test_a_customer_known_only_by_a_phone_is_titled_by_the_national_number(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
-        customer, contact, _created = services.customer_for_lead(lead)
+        customer, contact, _created = services.customer_for_lead(
+            tenant=lead.tenant, acting_member=None, lead=lead
+        )
         assert customer.name == NATIONAL
         assert contact.phone_key == E164  # stored for matching as E.164
         # The same person comes back with a name: the customer takes it.
         again = _lead(world.a, contact_name="李娜")
-        same, _contact, created = services.customer_for_lead(again)
+        same, _contact, created = services.customer_for_lead(
+            tenant=again.tenant, acting_member=None, lead=again
+        )
         assert not created and same.pk == customer.pk
         assert Customer.objects.get(pk=customer.pk).name == "李娜"
 
@@ -53,8 +59,11 @@ def test_a_customer_known_only_by_a_phone_is_titled_by_the_national_number(world
 def test_a_customer_with_a_company_keeps_it_when_a_name_arrives(world):
     lead = _lead(world.a, company="宁波恒力液压科技有限公司")
     with tenant_context(world.a.tenant):
-        customer, _c, _ = services.customer_for_lead(lead)
-        services.customer_for_lead(_lead(world.a, contact_name="王伟"))
+        customer, _c, _ = services.customer_for_lead(
+            tenant=lead.tenant, acting_member=None, lead=lead
+        )
+        other = _lead(world.a, contact_name="王伟")
+        services.customer_for_lead(tenant=other.tenant, acting_member=None, lead=other)
         assert Customer.objects.get(pk=customer.pk).name == "宁波恒力液压科技有限公司"
 
 
@@ -73,14 +82,18 @@ def test_a_contact_known_only_by_the_senders_id_is_titled_as_such(world):
     with translation.override("zh-hans"):
         assert str(lead) == "未留名的联系人 Huuu3A"
         with tenant_context(world.a.tenant):
-            customer, _contact, _created = services.customer_for_lead(lead)
+            customer, _contact, _created = services.customer_for_lead(
+                tenant=lead.tenant, acting_member=None, lead=lead
+            )
         assert customer.name == "未留名的联系人 Huuu3A"
 
 
 def test_lead_and_customer_pages_show_national_phones(world, login):
     lead = _lead(world.a, company="宁波恒力液压科技有限公司", contact_name="王工")
     with tenant_context(world.a.tenant):
-        customer, _contact, _ = services.customer_for_lead(lead)
+        customer, _contact, _ = services.customer_for_lead(
+            tenant=lead.tenant, acting_member=None, lead=lead
+        )
         lead.customer = customer
         lead.save(update_fields=["customer"])
     client = login(world.a.manager)

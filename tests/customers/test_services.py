@@ -13,6 +13,7 @@ from django.utils import timezone
 from crm.tenancy import tenant_context
 from customers import services
 from customers.models import Contact, Customer, Interaction, Preset, PresetKind, StatusSuggestion
+from leads.followups_services import lead_follow_up
 from leads.models import LeadEvent, LeadEventKind
 from tests.leads.factories import make_assigned_lead
 
@@ -137,7 +138,9 @@ def _valid_lead(side, **fields):
 def test_a_new_company_becomes_a_new_customer_with_its_contact(world):
     lead = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.a.tenant):
-        customer, contact, created = services.customer_for_lead(lead)
+        customer, contact, created = services.customer_for_lead(
+            tenant=lead.tenant, acting_member=None, lead=lead
+        )
         assert created
         assert customer.name == "宁波恒力液压科技有限公司"
         assert customer.name_key == "宁波恒力液压科技"
@@ -153,8 +156,12 @@ def test_the_same_phone_finds_the_existing_contact(world):
     # Another company name (a branch, a typo): the phone decides.
     second = _valid_lead(world.a, company="恒力液压（宁波分公司）", phone="+8613957123481")
     with tenant_context(world.a.tenant):
-        customer, contact, _created = services.customer_for_lead(first)
-        again, same_contact, created = services.customer_for_lead(second)
+        customer, contact, _created = services.customer_for_lead(
+            tenant=first.tenant, acting_member=None, lead=first
+        )
+        again, same_contact, created = services.customer_for_lead(
+            tenant=second.tenant, acting_member=None, lead=second
+        )
         assert not created
         assert (again, same_contact) == (customer, contact)
         assert Customer.objects.count() == 1
@@ -168,8 +175,12 @@ def test_a_placeholder_phone_never_joins_two_companies_into_one_customer(world):
         world.a, company="苏州精工阀门有限公司", phone="+8613800000000", contact_name="赵经理"
     )
     with tenant_context(world.a.tenant):
-        customer, contact, _created = services.customer_for_lead(first)
-        second, second_contact, created = services.customer_for_lead(other)
+        customer, contact, _created = services.customer_for_lead(
+            tenant=first.tenant, acting_member=None, lead=first
+        )
+        second, second_contact, created = services.customer_for_lead(
+            tenant=other.tenant, acting_member=None, lead=other
+        )
         assert created
         assert second != customer and second.name == "苏州精工阀门有限公司"
         assert second_contact != contact
@@ -186,8 +197,12 @@ def test_the_same_normalised_company_finds_the_customer_and_adds_a_contact(world
         contact_name="李经理",
     )
     with tenant_context(world.a.tenant):
-        customer, contact, _created = services.customer_for_lead(first)
-        again, new_contact, created = services.customer_for_lead(second)
+        customer, contact, _created = services.customer_for_lead(
+            tenant=first.tenant, acting_member=None, lead=first
+        )
+        again, new_contact, created = services.customer_for_lead(
+            tenant=second.tenant, acting_member=None, lead=second
+        )
         assert not created
         assert again == customer
         assert new_contact != contact
@@ -201,10 +216,12 @@ def test_customers_are_matched_only_within_the_tenant(world):
     _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     lead_b = _valid_lead(world.b, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.b.tenant):
-        services.customer_for_lead(lead_b)
+        services.customer_for_lead(tenant=lead_b.tenant, acting_member=None, lead=lead_b)
     lead_a = _valid_lead(world.a, company="宁波恒力液压科技有限公司", phone="+8613957123481")
     with tenant_context(world.a.tenant):
-        _customer, _contact, created = services.customer_for_lead(lead_a)
+        _customer, _contact, created = services.customer_for_lead(
+            tenant=lead_a.tenant, acting_member=None, lead=lead_a
+        )
         assert created
 
 
@@ -212,8 +229,11 @@ def test_customers_are_matched_only_within_the_tenant(world):
 
 
 def _log(side, lead, **overrides):
+    """A follow-up through the real services: on a lead (leads' lead_follow_up, which logs
+    it with customers' interaction_log), or with `lead` None on a customer."""
     fields = {
-        "by": side.rep,
+        "tenant": side.tenant,
+        "acting_member": side.rep,
         "lead": lead,
         "channel": "phone",
         "talk_tags": ["技术疑虑"],
@@ -224,7 +244,10 @@ def _log(side, lead, **overrides):
         "next_action_due": services.tenant_today() + timedelta(days=2),
     }
     fields.update(overrides)
-    return services.interaction_log(**fields)
+    if fields["lead"] is None:
+        del fields["lead"]
+        return services.interaction_log(**fields)
+    return lead_follow_up(**fields)
 
 
 def test_a_follow_up_is_stored_touches_the_lead_and_enters_the_timeline(world):
@@ -294,7 +317,7 @@ def test_the_next_follow_up_closes_the_previous_open_one(world):
     with tenant_context(world.a.tenant):
         first = _log(world.a, lead)
         elsewhere = _log(world.a, other_lead)
-        by_manager = _log(world.a, lead, by=world.a.manager)
+        by_manager = _log(world.a, lead, acting_member=world.a.manager)
         second = _log(world.a, lead)
         first.refresh_from_db()
         elsewhere.refresh_from_db()
@@ -312,8 +335,9 @@ def test_a_follow_up_on_the_customer_closes_the_one_logged_on_its_lead(world):
     lead = _valid_lead(world.a)
     with tenant_context(world.a.tenant):
         lead = lead_verify(
-            lead,
-            by=world.a.rep,
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
             outcome="valid_visit",
             visit_date=timezone.localdate() + timedelta(days=3),
         )
@@ -338,3 +362,51 @@ def test_an_agreement_closes_a_loop(world, tags, note, closes):
     lead = _valid_lead(world.a)
     with tenant_context(world.a.tenant):
         assert _log(world.a, lead, talk_tags=tags, note=note).closes_loop is closes
+
+
+# -- the write contract: audited, tenant-checked -------------------------------------------------
+
+
+def test_the_writes_audit_themselves(world):
+    from crm.models import AuditEvent
+    from leads.verification import lead_verify
+
+    lead = _valid_lead(world.a)
+    again = _valid_lead(world.a, phone=lead.phone)  # the same person again
+    other = _valid_lead(world.a, phone="+8613911112222", contact_name="李经理")
+    with tenant_context(world.a.tenant):
+        lead = lead_verify(
+            tenant=world.a.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome="valid_visit",
+            visit_date=timezone.localdate() + timedelta(days=3),
+        )
+        created = AuditEvent.objects.get(action="customer.created")
+        assert created.object_id == str(lead.customer.public_id)
+        assert created.actor == world.a.rep.user
+        step = AuditEvent.objects.get(action="interaction.scheduled")
+        assert step.changes["next_action"] == [None, services.VISIT_ACTION]
+        on_customer = _log(world.a, None, customer=lead.customer)
+        logged = AuditEvent.objects.get(action="interaction.logged")
+        assert logged.object_id == str(on_customer.public_id)
+        assert logged.actor == world.a.rep.user
+        # A second lead of the same person joins the customer: nothing new to audit.
+        services.customer_for_lead(tenant=world.a.tenant, acting_member=None, lead=again)
+        assert not AuditEvent.objects.filter(action="customer.updated_from_lead").exists()
+        # Another person of the same company: a new contact on it, audited (the system).
+        services.customer_for_lead(tenant=world.a.tenant, acting_member=None, lead=other)
+        updated = AuditEvent.objects.get(action="customer.updated_from_lead")
+        assert updated.actor is None and updated.object_id == str(lead.customer.public_id)
+
+
+def test_a_write_for_another_tenant_is_a_programming_error(world):
+    from crm.services import TenantMismatchError
+
+    lead = _valid_lead(world.a)
+    with tenant_context(world.a.tenant), pytest.raises(TenantMismatchError):
+        services.customer_for_lead(tenant=world.b.tenant, acting_member=None, lead=lead)
+    with tenant_context(world.a.tenant), pytest.raises(TenantMismatchError):
+        _log(world.a, lead, acting_member=world.b.rep)
+    with tenant_context(world.a.tenant):
+        assert not Customer.objects.exists() and not Interaction.objects.exists()

@@ -15,6 +15,7 @@ from crm.models import Role
 from crm.tenancy import tenant_context
 from customers import services
 from customers.models import Contact, Customer, Interaction, InteractionKind, PresetKind
+from leads.followups_services import lead_follow_up
 from leads.models import Lead, LeadEvent, LeadEventKind
 from leads.verification import invalid_reasons, lead_verify
 from tests.factories import MembershipFactory
@@ -192,8 +193,11 @@ def test_a_next_action_due_in_the_past_is_a_field_error(world, login, english):
 def test_only_the_owner_logs_follow_ups_on_a_lead(world, login):
     lead = _lead(world.a)
     other = make_rep(world.a.tenant, "alpha-rep2")
-    assert login(other).post(_follow_up_url(lead), _post_data(world.a)).status_code == 403
+    # Another rep does not read the lead: 404, as its page answers; a manager reads it: 403.
+    assert login(other).post(_follow_up_url(lead), _post_data(world.a)).status_code == 404
+    assert login(other).get(reverse("leads:detail", args=[lead.public_id])).status_code == 404
     assert login(world.a.manager).get(_follow_up_url(lead)).status_code == 403
+    assert login(world.a.manager).post(_follow_up_url(lead), _post_data(world.a)).status_code == 403
     foreign = _lead(world.b)
     assert login(world.a.rep).get(_follow_up_url(foreign)).status_code == 404
     with tenant_context(world.a.tenant):
@@ -204,7 +208,11 @@ def test_an_invalid_lead_takes_no_follow_ups(world, login):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
         lead_verify(
-            lead, by=world.a.rep, outcome="invalid_contact", invalid_reason=invalid_reasons()[0]
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome="invalid_contact",
+            invalid_reason=invalid_reasons()[0],
         )
     client = login(world.a.rep)
     assert client.post(_follow_up_url(lead), _post_data(world.a), headers=HX).status_code == 409
@@ -246,8 +254,9 @@ def _verified_customer(side):
     lead = _lead(side)
     with tenant_context(side.tenant):
         lead = lead_verify(
-            lead,
-            by=side.rep,
+            tenant=lead.tenant,
+            acting_member=side.rep,
+            lead=lead,
             outcome="valid_visit",
             visit_date=timezone.localdate() + timedelta(days=3),
         )
@@ -284,6 +293,41 @@ def test_another_tenants_customer_is_not_found(world, login):
         assert client.get(reverse("customers:detail", args=[customer.public_id])).status_code == 404
         follow_up = reverse("customers:follow_up", args=[customer.public_id])
         assert client.post(follow_up, _post_data(world.a)).status_code == 404
+
+
+def test_follow_ups_on_a_customer_are_for_its_owner_and_the_writers(world, login):
+    """Reading a customer is not writing on it: a member who reads it but may not log on
+    it gets 404 from the form, as for a customer they cannot read (customers.access)."""
+    customer, _lead_a = _verified_customer(world.a)
+    url = reverse("customers:follow_up", args=[customer.public_id])
+    for who in (world.a.rep, world.a.manager, world.a.admin):
+        assert login(who).get(url, headers=HX).status_code == 200, who
+    marketing = MembershipFactory(tenant=world.a.tenant, role=Role.MARKETING)
+    page = login(marketing).get(reverse("customers:detail", args=[customer.public_id]))
+    assert page.status_code == 200 and not page.context["can_log"]
+    assert login(marketing).get(url).status_code == 404
+    assert login(marketing).post(url, _post_data(world.a)).status_code == 404
+    service = MembershipFactory(tenant=world.a.tenant, role=Role.SERVICE)
+    assert login(service).get(url).status_code == 403  # not of the sales team
+    with tenant_context(world.a.tenant):
+        assert not Interaction.objects.filter(kind=InteractionKind.FOLLOW_UP).exists()
+
+
+def test_access_lead_for_writing_is_its_owner_or_an_assigner(world):
+    from django.http import Http404
+
+    from leads.access import access_lead
+
+    lead = _lead(world.a)
+    marketing = MembershipFactory(tenant=world.a.tenant, role=Role.MARKETING)
+    other = make_rep(world.a.tenant, "alpha-rep2")
+    with tenant_context(world.a.tenant):
+        for who in (world.a.rep, world.a.manager, world.a.admin):
+            assert access_lead(who, lead.public_id, write=True) == lead
+        assert access_lead(marketing, lead.public_id) == lead  # reads it
+        for who, write in ((marketing, True), (other, False), (other, True)):
+            with pytest.raises(Http404):
+                access_lead(who, lead.public_id, write=write)
 
 
 def test_a_follow_up_on_the_customer_page(world, login, english):
@@ -329,8 +373,9 @@ def test_the_customer_timeline_is_paginated_within_a_query_budget(
         action = services.presets(PresetKind.ACTION).first()
         due = services.tenant_today() + timedelta(days=1)
         for i in range(15):
-            services.interaction_log(
-                by=world.a.rep,
+            lead_follow_up(
+                tenant=world.a.tenant,
+                acting_member=world.a.rep,
                 lead=lead,
                 channel="phone",
                 next_action=action,
@@ -339,7 +384,8 @@ def test_the_customer_timeline_is_paginated_within_a_query_budget(
                 note=f"第{i}次",
             )
             services.interaction_log(
-                by=world.a.rep,
+                tenant=world.a.tenant,
+                acting_member=world.a.rep,
                 customer=customer,
                 channel="visit",
                 next_action=action,

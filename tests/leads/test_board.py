@@ -20,6 +20,7 @@ from crm.tenancy import tenant_context
 from customers import services
 from customers.models import Contact, Customer, Interaction, PresetKind
 from leads.board import ranking as board
+from leads.followups_services import lead_follow_up
 from leads.models import (
     BoardSettings,
     DailySummary,
@@ -61,17 +62,19 @@ def customer(tenant, name, level="C", owner=None) -> Customer:
 def follow_up(by, *, at, due, lead=None, customer=None, note="", tags=(), action_name="电话回访"):
     """A follow-up logged through the real service, `at` some moment, due on `due`."""
     with tenant_context(by.tenant):
-        return services.interaction_log(
-            by=by,
-            lead=lead,
-            customer=customer,
-            channel="phone",
-            talk_tags=tags,
-            note=note,
-            next_action=action(action_name),
-            next_action_due=due,
-            at=at,
-        )
+        fields = {
+            "tenant": by.tenant,
+            "acting_member": by,
+            "channel": "phone",
+            "talk_tags": tags,
+            "note": note,
+            "next_action": action(action_name),
+            "next_action_due": due,
+            "at": at,
+        }
+        if lead is not None:  # on the lead: its touch and timeline too
+            return lead_follow_up(lead=lead, **fields)
+        return services.interaction_log(customer=customer, **fields)
 
 
 def weights(tenant, **values) -> BoardSettings:
@@ -303,8 +306,9 @@ def test_the_board_holds_only_the_reps_open_work(world, channel):
     verified = make_assigned_lead(t, rep, now - timedelta(hours=5), channel, company="已验证")
     with tenant_context(t):
         lead_verify(
-            verified,
-            by=rep,
+            tenant=verified.tenant,
+            acting_member=rep,
+            lead=verified,
             outcome=Verification.VALID_VISIT,
             visit_date=timezone.localdate(now, SH) + timedelta(days=3),
             now=now,
@@ -334,11 +338,17 @@ def test_a_valid_verdict_keeps_the_lead_on_the_board_as_its_next_step(world, cha
     )
     with tenant_context(t):
         lead_verify(
-            visit, by=rep, outcome=Verification.VALID_VISIT, visit_date=date(2026, 3, 10), now=now
+            tenant=visit.tenant,
+            acting_member=rep,
+            lead=visit,
+            outcome=Verification.VALID_VISIT,
+            visit_date=date(2026, 3, 10),
+            now=now,
         )
         lead_verify(
-            more,
-            by=rep,
+            tenant=more.tenant,
+            acting_member=rep,
+            lead=more,
             outcome=Verification.VALID_MORE_INFO,
             next_action=action("发送方案"),
             next_action_due=date(2026, 3, 12),
@@ -414,7 +424,13 @@ def test_verifying_a_lead_takes_it_off_the_board(world, channel):
     assert len(board_of(rep, timezone.now()).items) == 1
     with tenant_context(t):
         reason = invalid_reasons().first()
-        lead_verify(lead, by=rep, outcome=Verification.INVALID_CONTACT, invalid_reason=reason)
+        lead_verify(
+            tenant=lead.tenant,
+            acting_member=rep,
+            lead=lead,
+            outcome=Verification.INVALID_CONTACT,
+            invalid_reason=reason,
+        )
     assert board_of(rep, timezone.now()).items == []
 
 
@@ -533,8 +549,9 @@ def _populate(tenant, rep, channel, count: int, start: int = 0) -> None:
             )
             with tenant_context(tenant):
                 lead_verify(
-                    lead,
-                    by=rep,
+                    tenant=lead.tenant,
+                    acting_member=rep,
+                    lead=lead,
                     outcome=Verification.VALID_VISIT,
                     visit_date=today,
                     now=now - timedelta(days=3),
@@ -634,8 +651,9 @@ def test_closing_the_day_counts_the_day_in_shanghai(world, channel):
     verified = make_assigned_lead(t, rep, sh(2026, 3, 10, 8, 0), channel, company="今日验证")
     with tenant_context(t):
         lead_verify(
-            verified,
-            by=rep,
+            tenant=verified.tenant,
+            acting_member=rep,
+            lead=verified,
             outcome=Verification.VALID_MORE_INFO,
             next_action=action("发送方案"),
             next_action_due=date(2026, 3, 13),
@@ -669,8 +687,9 @@ def test_closing_the_day_counts_the_day_in_shanghai(world, channel):
     # Closing again the same day updates the one row.
     with tenant_context(t):
         lead_verify(
-            ends_tomorrow,
-            by=rep,
+            tenant=ends_tomorrow.tenant,
+            acting_member=rep,
+            lead=ends_tomorrow,
             outcome=Verification.VALID_VISIT,
             visit_date=date(2026, 3, 16),
             now=now,
@@ -696,8 +715,9 @@ def test_closing_the_day_on_the_board_shows_the_summary(world, en, channel):
     lead = make_assigned_lead(t, rep, timezone.now() - timedelta(hours=1), channel)
     with tenant_context(t):
         lead_verify(
-            lead,
-            by=rep,
+            tenant=lead.tenant,
+            acting_member=rep,
+            lead=lead,
             outcome=Verification.VALID_VISIT,
             visit_date=timezone.localdate() + timedelta(days=3),
         )

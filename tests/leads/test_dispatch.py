@@ -336,8 +336,9 @@ def _verified(tenant, lead, rep, *, now=None):
     with tenant_context(tenant):
         lead = Lead.objects.select_related("tenant", "owner").get(pk=lead.pk)
         return lead_verify(
-            lead,
-            by=rep,
+            tenant=lead.tenant,
+            acting_member=rep,
+            lead=lead,
             outcome="valid_more_info",
             next_action=presets(PresetKind.ACTION).get(name="发送方案"),
             next_action_due=timezone.localdate(now, tenant.tzinfo),
@@ -455,10 +456,12 @@ def test_a_revisit_of_a_verified_lead_takes_over_the_verdict(world, english):
         assert sla_sweep(timezone.now() + timedelta(hours=25))["unverified_rep"] == 0
         # Logging a follow-up on it takes it off the board.
         from customers.models import PresetKind
-        from customers.services import interaction_log, presets
+        from customers.services import presets
+        from leads.followups_services import lead_follow_up
 
-        interaction_log(
-            by=owner,
+        lead_follow_up(
+            tenant=t,
+            acting_member=owner,
             lead=again,
             channel="phone",
             next_action=presets(PresetKind.ACTION).get(name="安排拜访"),

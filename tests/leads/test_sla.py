@@ -393,7 +393,12 @@ def test_a_valid_lead_with_its_next_step_scheduled_is_neither_returned_nor_alert
     verified = T0 + HOUR  # Monday 2026-03-02, 10:00 in Shanghai
     with tenant_context(a.tenant):
         lead_verify(
-            lead, by=a.rep, outcome="valid_visit", visit_date=date(2026, 3, 7), now=verified
+            tenant=lead.tenant,
+            acting_member=a.rep,
+            lead=lead,
+            outcome="valid_visit",
+            visit_date=date(2026, 3, 7),
+            now=verified,
         )
     lead = reload(a.tenant, lead)
     assert (lead.status, lead.touch_count) == (LeadStatus.VALID, 1)

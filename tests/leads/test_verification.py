@@ -97,7 +97,11 @@ def test_valid_visit_creates_the_customer_and_contact_and_counts_as_the_first_to
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
         verified = lead_verify(
-            lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome=Verification.VALID_VISIT,
+            visit_date=LATER,
         )
     with tenant_context(world.a.tenant):
         lead = _fresh(world.a, verified)
@@ -132,8 +136,9 @@ def test_valid_lead_with_a_known_phone_joins_that_contacts_customer(world):
     lead = _lead(world.a, company="完全不同的名字有限公司", company_key="完全不同的名字")
     with tenant_context(world.a.tenant):
         lead_verify(
-            lead,
-            by=world.a.rep,
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
             outcome=Verification.VALID_MORE_INFO,
             next_action=_action(),
             next_action_due=LATER,
@@ -153,7 +158,13 @@ def test_valid_lead_with_a_known_company_gets_a_new_contact_there(world):
         )
     lead = _lead(world.a, company="宁波恒力液压科技（有限公司）", phone="+8613900001111")
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER)
+        lead_verify(
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome=Verification.VALID_VISIT,
+            visit_date=LATER,
+        )
         assert Customer.objects.count() == 1
     with tenant_context(world.a.tenant):
         lead = _fresh(world.a, lead)
@@ -168,7 +179,13 @@ def test_an_invalid_verdict_keeps_its_reason_and_makes_no_customer(world, outcom
     lead = _lead(world.a)
     reason = _reason(world.a, "同行/竞争对手")
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=outcome, invalid_reason=reason)
+        lead_verify(
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome=outcome,
+            invalid_reason=reason,
+        )
         assert not Customer.objects.exists()
         event = LeadEvent.objects.get(lead=lead, kind=LeadEventKind.VERIFIED)
         assert event.data["reason"] == "同行/竞争对手"
@@ -193,10 +210,15 @@ def test_an_invalid_verdict_without_a_reason_is_refused(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
         with pytest.raises(ValidationError) as caught:
-            lead_verify(lead, by=world.a.rep, outcome=Verification.INVALID_CONTACT)
+            lead_verify(
+                tenant=lead.tenant,
+                acting_member=world.a.rep,
+                lead=lead,
+                outcome=Verification.INVALID_CONTACT,
+            )
         assert set(caught.value.message_dict) == {"invalid_reason"}
         with pytest.raises(ValidationError) as caught:
-            lead_verify(lead, by=world.a.rep, outcome="maybe")
+            lead_verify(tenant=lead.tenant, acting_member=world.a.rep, lead=lead, outcome="maybe")
         assert set(caught.value.message_dict) == {"outcome"}
     _unchanged(world.a, lead)
 
@@ -224,7 +246,7 @@ def test_a_valid_verdict_without_its_next_step_is_refused(world):
         ]
         for arguments, fields in cases:
             with pytest.raises(ValidationError) as caught:
-                lead_verify(lead, by=world.a.rep, **arguments)
+                lead_verify(tenant=lead.tenant, acting_member=world.a.rep, lead=lead, **arguments)
             assert set(caught.value.message_dict) == fields, arguments
     _unchanged(world.a, lead)
     with tenant_context(world.a.tenant):
@@ -235,8 +257,9 @@ def test_a_valid_verdict_sets_the_next_step_and_says_it_on_the_timeline(world, e
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
         lead_verify(
-            lead,
-            by=world.a.rep,
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
             outcome=Verification.VALID_MORE_INFO,
             next_action=_action("发送报价"),
             next_action_due=LATER,
@@ -266,7 +289,11 @@ def test_another_tenants_reason_is_refused(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant), pytest.raises(ValidationError):
         lead_verify(
-            lead, by=world.a.rep, outcome=Verification.INVALID_CONTACT, invalid_reason=foreign
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome=Verification.INVALID_CONTACT,
+            invalid_reason=foreign,
         )
     _unchanged(world.a, lead)
 
@@ -276,7 +303,13 @@ def test_only_the_owner_verifies(world):
     lead = _lead(world.a)
     for who in (other, world.a.manager, world.a.admin):
         with tenant_context(world.a.tenant), pytest.raises(VerificationError) as caught:
-            lead_verify(lead, by=who, outcome=Verification.VALID_VISIT, visit_date=LATER)
+            lead_verify(
+                tenant=lead.tenant,
+                acting_member=who,
+                lead=lead,
+                outcome=Verification.VALID_VISIT,
+                visit_date=LATER,
+            )
         assert caught.value.status == 403
     _unchanged(world.a, lead)
 
@@ -284,11 +317,18 @@ def test_only_the_owner_verifies(world):
 def test_a_lead_is_verified_once(world):
     lead = _lead(world.a)
     with tenant_context(world.a.tenant):
-        lead_verify(lead, by=world.a.rep, outcome=Verification.VALID_VISIT, visit_date=LATER)
+        lead_verify(
+            tenant=lead.tenant,
+            acting_member=world.a.rep,
+            lead=lead,
+            outcome=Verification.VALID_VISIT,
+            visit_date=LATER,
+        )
         with pytest.raises(VerificationError) as caught:
             lead_verify(
-                lead,
-                by=world.a.rep,
+                tenant=lead.tenant,
+                acting_member=world.a.rep,
+                lead=lead,
                 outcome=Verification.INVALID_CONTACT,
                 invalid_reason=invalid_reasons().first(),
             )
@@ -342,10 +382,14 @@ def test_invalid_without_a_reason_is_a_422_with_the_message(world, login, englis
     _unchanged(world.a, lead)
 
 
-def test_someone_elses_lead_is_403_and_a_verified_one_409(world, login, english):
+def test_someone_elses_lead_is_404_a_managers_403_and_a_verified_one_409(world, login, english):
     other = make_rep(world.a.tenant, "alpha-rep2")
     lead = _lead(world.a)
-    response = login(other).post(_verify_url(lead), VISIT, headers=HX)
+    # Another rep does not read the lead: 404, as its page answers; a manager reads it: 403.
+    assert login(other).post(_verify_url(lead), VISIT, headers=HX).status_code == 404
+    assert login(other).post(_verify_url(lead), VISIT).status_code == 404
+    assert login(other).get(reverse("leads:detail", args=[lead.public_id])).status_code == 404
+    response = login(world.a.manager).post(_verify_url(lead), VISIT, headers=HX)
     assert response.status_code == 403
     assert "Only the lead&#x27;s owner can verify it." in response.content.decode()
     assert login(world.a.manager).post(_verify_url(lead), VISIT).status_code == 403
@@ -396,10 +440,11 @@ def test_the_lead_page_shows_the_four_buttons_to_the_owner_only(world, login, en
 
 def test_the_timeline_holds_every_kind_of_event(world, login, english):
     from customers.models import PresetKind
-    from customers.services import interaction_log, presets, tenant_today
+    from customers.services import presets, tenant_today
     from leads.assignment.dispatch import dispatch, dispatch_due, lead_reassign
     from leads.assignment.sla import sla_sweep
     from leads.assignment.zones import lead_record_touch
+    from leads.followups_services import lead_follow_up
     from leads.intake.services import (
         inbound_event_process,
         inbound_event_receive,
@@ -465,15 +510,17 @@ def test_the_timeline_holds_every_kind_of_event(world, login, english):
         )
         lead = Lead.objects.get(pk=lead.pk)
         lead_verify(
-            lead,
-            by=rep2,
+            tenant=lead.tenant,
+            acting_member=rep2,
+            lead=lead,
             outcome="valid_visit",
             visit_date=tenant_today(t0) + timedelta(days=3),
             now=t0 + timedelta(hours=27),
         )
         at = t0 + timedelta(hours=28)
-        interaction_log(
-            by=rep2,
+        lead_follow_up(
+            tenant=tenant,
+            acting_member=rep2,
             lead=lead,
             channel="wechat",
             talk_tags=["预算卡点"],
