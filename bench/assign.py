@@ -412,7 +412,7 @@ def bench_replay(tenant, end, days: int) -> dict:
     from leads.models import ReplayRun
 
     with tenant_context(tenant):
-        draft = policy_draft()
+        draft = policy_draft(tenant=tenant, acting_member=None)
         draft.weight_region, draft.weight_industry = 0.8, 0.3
         draft.save()
         run = ReplayRun.objects.create(

@@ -196,7 +196,9 @@ class AssignmentPolicyAdmin(TenantModelAdmin):
             self.message_user(request, _("Choose a tenant first."), messages.ERROR)
             return HttpResponseRedirect(reverse("admin:leads_assignmentpolicy_changelist"))
         with tenant_context(request.tenant):
-            draft = policy_draft(request.user)
+            draft = policy_draft(
+                tenant=request.tenant, acting_member=acting_member(request, request.tenant)
+            )
         return HttpResponseRedirect(reverse("admin:leads_assignmentpolicy_change", args=[draft.pk]))
 
     def save_model(self, request, obj, form, change):

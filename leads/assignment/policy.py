@@ -108,17 +108,22 @@ def policy_rules(policy: AssignmentPolicy) -> list[CompiledRule]:
     return rules
 
 
-def policy_draft(user=None) -> AssignmentPolicy:
-    """The tenant's one draft, created as a copy of the active version when missing."""
+def policy_draft(*, tenant: Tenant, acting_member: Membership | None) -> AssignmentPolicy:
+    """The tenant's one draft, created (by `acting_member`) as a copy of the active version
+    with its score lines when missing."""
+    check_tenant(tenant, acting_member)
     draft = AssignmentPolicy.objects.filter(status=PolicyStatus.DRAFT).first()
     if draft is not None:
         return draft
-    active = policy_active()
-    draft = AssignmentPolicy(tenant=active.tenant, status=PolicyStatus.DRAFT, created_by=user)
-    for name in AssignmentPolicy.PARAMETERS:
-        setattr(draft, name, getattr(active, name))
-    draft.save()
-    _copy_rules(active, draft)
+    with transaction.atomic():
+        active = policy_active()
+        draft = AssignmentPolicy(
+            tenant=tenant, status=PolicyStatus.DRAFT, created_by=actor_user(acting_member)
+        )
+        for name in AssignmentPolicy.PARAMETERS:
+            setattr(draft, name, getattr(active, name))
+        draft.save()
+        _copy_rules(active, draft)
     return draft
 
 

@@ -255,7 +255,7 @@ class _Story(Arrivals, RepWork):
         in_meeting.update(is_available=True)
 
     def _finish(self) -> None:
-        draft = policy_draft(user=self.world.users["admin"])
+        draft = policy_draft(tenant=self.tenant, acting_member=self.world.memberships["admin"])
         draft.weight_region, draft.note = 0.6, DRAFT_NOTE  # pending: "simulate" moves leads
         draft.save(update_fields=["weight_region", "note"])
         rebuild_ledger(self.tenant)

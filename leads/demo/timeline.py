@@ -146,8 +146,7 @@ class Arrivals:
         Notification.objects.filter(link=link, created_at__gte=self.since).update(created_at=last)
 
     def _publish_version_2(self, at) -> None:
-        admin = self.world.users["admin"]
-        draft = policy_draft(user=admin)
+        draft = policy_draft(tenant=self.tenant, acting_member=self.world.memberships["admin"])
         draft.weight_product = 0.4
         draft.save(update_fields=["weight_product"])
         self.version_2 = policy_publish(

@@ -30,6 +30,7 @@ from django import forms
 from django.contrib import messages
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -41,6 +42,8 @@ from django.views.decorators.http import require_http_methods
 
 from crm import normalize
 from crm.audit import audit
+from crm.models import Membership, Tenant
+from crm.services import actor_user, check_tenant
 from leads.access import IMPORTERS, access_import
 from leads.intake import mapping
 from leads.intake.services import UTM_LABELS, inbound_event_receive
@@ -345,8 +348,9 @@ def field_label(name: str) -> str:
 # Writes
 
 
-def import_channel_default(*, tenant, actor) -> Channel:
-    """The tenant's first active import channel, created on first use."""
+def import_channel_default(*, tenant: Tenant, acting_member: Membership | None) -> Channel:
+    """The tenant's first active import channel, created (audited) on first use."""
+    check_tenant(tenant, acting_member)
     channel = (
         Channel.objects.filter(type=ChannelType.IMPORT, is_active=True)
         .order_by("created_at", "pk")
@@ -359,27 +363,44 @@ def import_channel_default(*, tenant, actor) -> Channel:
             type=ChannelType.IMPORT,
             default_grade=IMPORT_CHANNEL_GRADE,
         )
-        audit(tenant=tenant, actor=actor, action="channel.create", obj=channel)
+        audit(tenant=tenant, actor=actor_user(acting_member), action="channel.create", obj=channel)
     return channel
 
 
-def import_batch_create(*, tenant, actor, channel: Channel | None, parsed: ParsedFile):
-    channel = channel or import_channel_default(tenant=tenant, actor=actor)
-    return ImportBatch.objects.create(
-        tenant=tenant,
-        channel=channel,
-        uploaded_by=actor,
-        filename=parsed.filename or "import",
-        columns=parsed.columns,
-        rows=parsed.rows,
-        status=ImportStatus.PREVIEW,
-    )
+def import_batch_create(
+    *,
+    tenant: Tenant,
+    acting_member: Membership | None,
+    channel: Channel | None,
+    parsed: ParsedFile,
+) -> ImportBatch:
+    """A previewed batch of `parsed`'s rows, into `channel` (else the import channel)."""
+    check_tenant(tenant, acting_member, channel)
+    with transaction.atomic():
+        channel = channel or import_channel_default(tenant=tenant, acting_member=acting_member)
+        return ImportBatch.objects.create(
+            tenant=tenant,
+            channel=channel,
+            uploaded_by=actor_user(acting_member),
+            filename=parsed.filename or "import",
+            columns=parsed.columns,
+            rows=parsed.rows,
+            status=ImportStatus.PREVIEW,
+        )
 
 
-def import_batch_confirm(*, batch: ImportBatch, actor) -> int | None:
+def import_batch_confirm(
+    *, tenant: Tenant, acting_member: Membership | None, batch: ImportBatch
+) -> int | None:
     """Queue every valid row of a previewed batch; the number queued, or None if the
     batch was already confirmed (by a double click or a colleague): claimed by one
     conditional UPDATE, so a batch is imported once."""
+    check_tenant(tenant, acting_member, batch)
+    with transaction.atomic():
+        return _confirm(tenant, acting_member, batch)
+
+
+def _confirm(tenant: Tenant, acting_member: Membership | None, batch: ImportBatch) -> int | None:
     now = timezone.now()
     claimed = ImportBatch.objects.filter(pk=batch.pk, status=ImportStatus.PREVIEW).update(
         status=ImportStatus.CONFIRMED, confirmed_at=now
@@ -406,8 +427,8 @@ def import_batch_confirm(*, batch: ImportBatch, actor) -> int | None:
         )
         queued += 1
     audit(
-        tenant=batch.tenant,
-        actor=actor,
+        tenant=tenant,
+        actor=actor_user(acting_member),
         action="import.confirm",
         obj=batch,
         changes={"rows": queued},
@@ -526,7 +547,7 @@ def import_upload(request: HttpRequest) -> HttpResponse:
         if form.is_valid():
             batch = import_batch_create(
                 tenant=request.tenant,
-                actor=request.user,
+                acting_member=request.membership,
                 channel=form.cleaned_data["channel"],
                 parsed=form.parsed,
             )
@@ -555,7 +576,9 @@ def import_batch(request: HttpRequest, public_id) -> HttpResponse:
     if request.method == "POST":
         queued = None
         if batch.status == ImportStatus.PREVIEW:
-            queued = import_batch_confirm(batch=batch, actor=request.user)
+            queued = import_batch_confirm(
+                tenant=request.tenant, acting_member=request.membership, batch=batch
+            )
         if queued is None:
             messages.info(request, _("This import was already confirmed."))
         else:

@@ -116,7 +116,7 @@ def test_published_score_rules_name_their_fields(world, login):
     from leads.assignment.policy import policy_draft, policy_publish
 
     with tenant_context(world.a.tenant):
-        draft = policy_draft()
+        draft = policy_draft(tenant=world.a.tenant, acting_member=None)
         version = policy_publish(tenant=world.a.tenant, acting_member=world.a.admin, draft=draft)
     url = reverse("admin:leads_assignmentpolicy_change", args=[version.pk])
     page = login(world.a.admin).get(url).text

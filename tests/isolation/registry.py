@@ -170,7 +170,7 @@ def _in(w, s, name, build):
 def _draft(w, s):
     from leads.assignment.policy import policy_draft
 
-    return _in(w, s, "policy_draft", lambda t: policy_draft())
+    return _in(w, s, "policy_draft", lambda t: policy_draft(tenant=t, acting_member=None))
 
 
 def _replay(w, s):

@@ -583,7 +583,7 @@ def test_a_paused_rep_sees_the_training_card_and_acknowledges_it(world, en):
 
 def test_probation_counts_down_from_the_active_policy(world, en):
     with tenant_context(world.a.tenant):
-        draft = policy_draft()
+        draft = policy_draft(tenant=world.a.tenant, acting_member=None)
         draft.observation_recovery = 3
         draft.save()
         policy_publish(tenant=world.a.tenant, acting_member=None, draft=draft)

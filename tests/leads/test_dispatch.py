@@ -227,7 +227,7 @@ def test_publishing_a_draft_makes_the_next_version_decide(world):
     channel = make_channel(t, name="展会名片")
     intake(t, channel)
     with tenant_context(t):
-        draft = policy_draft(world.a.admin.user)
+        draft = policy_draft(tenant=t, acting_member=world.a.admin)
         assert (
             draft.version is None
             and draft.rules.count() == ScoreRule.objects.filter(policy__version=1).count()

@@ -71,7 +71,7 @@ def set_profile(membership, **fields):
 
 def publish(tenant, acting_member=None, **params):
     with tenant_context(tenant):
-        draft = policy_draft(acting_member.user if acting_member else None)
+        draft = policy_draft(tenant=tenant, acting_member=acting_member)
         for name, value in params.items():
             setattr(draft, name, value)
         draft.save()

@@ -256,7 +256,10 @@ def test_it_confirms_a_batch_only_once(world, login):
     assert client.post(url).status_code == 302
     # A stale copy (a second tab, a double click in flight) loses the conditional claim.
     with tenant_context(world.a.tenant):
-        assert imports.import_batch_confirm(batch=batch, actor=None) is None
+        assert (
+            imports.import_batch_confirm(tenant=batch.tenant, acting_member=None, batch=batch)
+            is None
+        )
         assert batch.events.count() == 3
 
 

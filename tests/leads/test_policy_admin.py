@@ -73,7 +73,7 @@ def admin_client(world, login):
 def draft(world):
     make_channel(world.a.tenant, name="官网表单")
     with tenant_context(world.a.tenant):
-        return policy_draft(world.a.admin.user)
+        return policy_draft(tenant=world.a.tenant, acting_member=world.a.admin)
 
 
 def add_rule(data: dict, **rule) -> dict:
@@ -463,7 +463,7 @@ def replay_url(draft, run) -> str:
 def test_another_tenants_draft_or_replay_is_not_found(admin_client, world, draft):
     own = replay_of(world.a.tenant, draft)
     with tenant_context(world.b.tenant):
-        foreign_draft = policy_draft()
+        foreign_draft = policy_draft(tenant=world.b.tenant, acting_member=None)
     foreign = replay_of(world.b.tenant, foreign_draft)
     assert admin_client.get(replay_url(draft, own)).status_code == 200
     assert admin_client.get(replay_url(foreign_draft, foreign)).status_code == 404

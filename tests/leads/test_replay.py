@@ -414,7 +414,7 @@ def simulate(tenant, *, days=30, **changes):
     from leads.assignment.policy import policy_active
 
     with tenant_context(tenant):
-        draft = policy_draft()
+        draft = policy_draft(tenant=tenant, acting_member=None)
         for name, value in changes.items():
             setattr(draft, name, value)
         draft.save()
