@@ -314,7 +314,7 @@ CRM_PERIODIC_TASKS = {
     },
     # A lost broker message must not lose a lead: queue again what is still `received`.
     "leads.redrive": {"task": "leads.redrive_inbound_events", "schedule": 60.0},
-    "leads.assignment.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
+    "leads.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
     # Notification retries with backoff, lost messages and paused channels' probes.
     "crm.deliver_due": {"task": "crm.deliver_due", "schedule": 30.0},
     # The lead-quality report's daily roll-ups: days with changes every 5 minutes, and a

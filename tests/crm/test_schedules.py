@@ -22,7 +22,7 @@ def test_migrate_installed_every_default_job():
 
 
 def test_an_admin_change_survives_the_next_migrate_and_beat_start():
-    job = PeriodicTask.objects.get(name="leads.assignment.sla")
+    job = PeriodicTask.objects.get(name="leads.sla")
     job.interval, _ = IntervalSchedule.objects.get_or_create(every=120, period="seconds")
     job.enabled = False
     job.save()
