@@ -235,7 +235,7 @@ class _ActionStamps:
     def __init__(self, request, labels: dict[str, str], verify_forms: dict):
         self.request = request
         self.labels = labels
-        self.verify_forms = verify_forms  # customers.views.verify_form_context()
+        self.verify_forms = verify_forms  # leads.followups_context.verify_form_context()
         self._stamps: dict[tuple[bool, bool], str] = {}
 
     def _stamp(self, verify: bool, follow_up: bool) -> str:

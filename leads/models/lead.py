@@ -63,7 +63,7 @@ class LeadQuerySet(TenantQuerySet):
     def open_load(self):
         """The leads that make up their owners' open load (F10), the one definition the
         assignment engine's cap, the rep's profile, "why didn't I get it" and the board
-        read (`leads.assignment.engine.open_loads`): leads with an owner, status assigned and no
+        read (`leads.assignment.reps.open_loads`): leads with an owner, status assigned and no
         verdict yet. A lead stops counting the moment it is verified (valid or invalid),
         whoever owns it later; leads in the pool or waiting for dispatch have no owner."""
         return self.filter(open_load_q())
