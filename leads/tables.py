@@ -14,8 +14,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.formatting import format_datetime, format_phone
+from crm.models import Membership
 from crm.tables import EXPORT_CHUNK, chunks, detail_url_maker, spreadsheet_safe
-from leads.models import Lead, LeadStatus
+from leads.models import Channel, Lead, LeadStatus
 
 _STATUS_LABELS = dict(LeadStatus.choices)  # get_status_display() costs more per call
 
@@ -202,12 +203,15 @@ class LeadTable(tables.Table):
         return " ".join(p for p in (record.province, record.city) if p)
 
     def as_values(self, exclude_columns=None):
-        """The export's rows (TableExport reads them): the header, then every record's
-        value_* (else render_*) per column, safe to open in a spreadsheet.
+        """The export's rows (streamed by crm.tables.streamed_csv): the header, then every
+        record's value_* (else render_*) per column, safe to open in a spreadsheet.
 
-        Like body_rows(), this calls the methods directly, which makes the export of
-        100,000 leads take seconds rather than minutes, and reads the records in chunks
-        (tags prefetched per chunk) rather than all at once.
+        Like body_rows(), this calls the methods directly. The records are not model
+        instances: one values_list() read in chunks of EXPORT_CHUNK fills an ExportRow
+        with the fields the columns read (building 100,000 leads with their seven JSON
+        fields, their channel, owner and revisit took most of the export's time), and
+        each chunk reads its tags, and the owners and channels not seen yet, in one
+        query each.
         """
         exclude = set(exclude_columns or ())
         columns = [
@@ -220,11 +224,64 @@ class LeadTable(tables.Table):
             getattr(self, f"value_{column.name}", None) or getattr(self, f"render_{column.name}")
             for column in columns
         ]
-        records = self.data.data.prefetch_related(None).iterator(chunk_size=EXPORT_CHUNK)
+        records = (
+            self.data.data.select_related(None)
+            .prefetch_related(None)
+            .values_list(*ExportRow.FIELDS)
+            .iterator(chunk_size=EXPORT_CHUNK)
+        )
+        channels: dict[int, Channel] = {}
+        owners: dict[int, Membership] = {}
         for chunk in chunks(records, EXPORT_CHUNK):
-            _attach_tag_names(chunk)
-            for record in chunk:
-                yield [spreadsheet_safe(force_str(get(record))) for get in getters]
+            rows = [ExportRow(values) for values in chunk]
+            _attach_related(rows, channels, owners)
+            _attach_tag_names(rows)
+            for record in rows:
+                values = (get(record) for get in getters)
+                yield [spreadsheet_safe(v if type(v) is str else force_str(v)) for v in values]
+
+
+class ExportRow:
+    """A lead as the export's columns read it (LeadTable.value_* and render_*)."""
+
+    FIELDS = (
+        "pk",
+        "created_at",
+        "company",
+        "contact_name",
+        "phone",
+        "channel_id",
+        "source_grade",
+        "score",
+        "status",
+        "owner_id",
+        "revisit_of_id",
+        "is_suspect",
+        "suspect_reasons",
+        "province",
+        "city",
+    )
+    __slots__ = (*FIELDS, "channel", "owner", "tag_names")
+
+    def __init__(self, values) -> None:
+        for name, value in zip(self.FIELDS, values, strict=True):
+            setattr(self, name, value)
+
+    suspect_reason_texts = Lead.suspect_reason_texts
+
+
+def _attach_related(rows, channels: dict, owners: dict) -> None:
+    """Each row's channel and owner, reading only those the export has not met yet."""
+    missing = {r.channel_id for r in rows} - channels.keys()
+    if missing:
+        channels.update((c.pk, c) for c in Channel.objects.filter(pk__in=missing).only("name"))
+    missing = {r.owner_id for r in rows if r.owner_id} - owners.keys()
+    if missing:
+        found = Membership.objects.select_related("user").filter(pk__in=missing)
+        owners.update((m.pk, m) for m in found)
+    for row in rows:
+        row.channel = channels[row.channel_id]
+        row.owner = owners.get(row.owner_id)
 
 
 def _attach_tag_names(records) -> None:
