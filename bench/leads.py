@@ -136,6 +136,13 @@ PAGES = [
     ("leads_sorted_oldest", "/leads/", {"sort": "created_at"}),
     ("leads_deep_page", "/leads/", {"page": 1000}),
     ("leads_search_deep_page", "/leads/", {"q": SEARCH, "page": 4}),
+    # Short CJK terms: a surname in 1 lead of 20, a two-character name in none, one
+    # character of a brand, and a phone's last four digits (1 lead in 10,000).
+    ("leads_search_surname", "/leads/", {"q": "王"}),
+    ("leads_search_absent", "/leads/", {"q": "欧阳"}),
+    ("leads_search_one_char", "/leads/", {"q": "鑫"}),
+    ("leads_search_phone_tail", "/leads/", {"q": "5678"}),
+    ("leads_exact_count", "/leads/", {"count": "exact"}),
     ("leads_suspect", "/leads/", {"suspect": "yes"}),
     ("leads_as_rep", "/leads/", None),  # signed in as a rep: own leads only
     ("lead_detail", "{lead}", None),
@@ -335,6 +342,49 @@ def ensure_detail_lead(tenant, channel):
         return lead
 
 
+def compare_roles(statements: list[str], *, tenant, n: int) -> dict:
+    """A page's SELECTs replayed `n` times as the app role (in the tenant's transaction:
+    row-level security applies, as in a request) and as the owner connection (the
+    superuser `postgres` here: no policy applies; the queries carry their own tenant
+    filter), alternately. Medians of the summed SQL time, and per statement."""
+    import statistics
+
+    from django.db import connections, transaction
+
+    from crm.tenancy import tenant_context
+
+    def run(alias: str) -> list[float]:
+        times = []
+        connection = connections[alias]
+        scope = tenant_context(tenant) if alias == "default" else transaction.atomic(using=alias)
+        with scope, connection.cursor() as cursor:
+            for sql in statements:
+                start = time.perf_counter()
+                cursor.execute(sql)
+                cursor.fetchall()
+                times.append((time.perf_counter() - start) * 1000)
+        return times
+
+    runs = {"default": [], "owner": []}
+    for _ in range(n):
+        for alias in runs:
+            runs[alias].append(run(alias))
+
+    def summary(alias: str) -> dict:
+        per = list(zip(*runs[alias], strict=True)) if statements else []
+        return {
+            "sql_median_ms": round(statistics.median(sum(r) for r in runs[alias]), 2),
+            "statements_median_ms": [round(statistics.median(t), 2) for t in per],
+        }
+
+    return {
+        "n": n,
+        "statements": [sql[:120] for sql in statements],
+        "app_role_under_rls": summary("default"),
+        "owner_without_rls": summary("owner"),
+    }
+
+
 # What the bulk load wrote, vacuumed and analysed before measuring.
 TABLES = (
     "leads_lead",
@@ -342,6 +392,7 @@ TABLES = (
     "leads_tag",
     "leads_channel",
     "leads_leadevent",
+    "leads_searchgram",
     "leads_inboundevent",
     "crm_membership",
     "auth_user",
@@ -355,6 +406,16 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=30, help="timed requests per page")
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per page")
     parser.add_argument("--only", nargs="*", help="measure only these page labels")
+    parser.add_argument(
+        "--export", action="store_true", help="also time the whole tenant's CSV once"
+    )
+    parser.add_argument(
+        "--roles",
+        type=int,
+        default=20,
+        metavar="N",
+        help="replay each page's SELECTs N times as the app role and as the owner (0: skip)",
+    )
     parser.add_argument(
         "--explain",
         action="store_true",
@@ -418,17 +479,22 @@ def main() -> None:
             n=args.requests,
             warmup=args.warmup,
             params=params,
-            keep_sql=args.explain,
+            keep_sql=True,
         )
+        statements = [
+            q["sql"]
+            for q in result.pop("sql")
+            if q["sql"].lstrip().upper().startswith("SELECT") and "set_config(" not in q["sql"]
+        ]
+        if args.roles:
+            result["rls"] = compare_roles(statements, tenant=tenant, n=args.roles)
         if args.explain:
             result["explain"] = [
-                {"sql": q["sql"], "ms": q["ms"], "plan": explain(q["sql"], tenant=tenant)}
-                for q in result.pop("sql")
-                if q["sql"].lstrip().upper().startswith("SELECT") and "set_config(" not in q["sql"]
+                {"sql": sql, "plan": explain(sql, tenant=tenant)} for sql in statements
             ]
         pages[label] = result
 
-    if not args.only or "leads_export_csv" in args.only:
+    if args.export:
         # The whole tenant as CSV: seconds, not a page; timed once, for information.
         log("measuring leads_export_csv: /leads/?_export=csv (every lead)")
         pages["leads_export_csv"] = measure(

@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 import django_filters
 import django_tables2 as tables
 from django import forms
-from django.core.paginator import Paginator
+from django.core.paginator import EmptyPage, Paginator
 from django.db.models import Count, Q, Window
 from django.http import StreamingHttpResponse
 from django.urls import reverse
@@ -154,6 +154,25 @@ def streamed_csv(rows: Iterable[list], filename: str, *, tenant) -> StreamingHtt
     return response
 
 
+def row_count_and_estimate(capped, queryset) -> tuple[int, int | None]:
+    """One query: the rows of `capped` (a sliced values() queryset), and the planner's
+    estimate of the rows of `queryset` (crm_row_estimate(): EXPLAIN inside the database,
+    under the same row-level security as the request)."""
+    from django.db import connections
+
+    connection = connections[queryset.db]
+    sql, params = queryset.query.sql_with_params()
+    capped_sql, capped_params = capped.query.sql_with_params()
+    with connection.cursor() as cursor:
+        literal = connection.ops.compose_sql(sql, params)
+        cursor.execute(
+            f"SELECT (SELECT COUNT(*) FROM ({capped_sql}) capped), crm_row_estimate(%s)",  # noqa: S608
+            [*capped_params, literal],
+        )
+        found, estimate = cursor.fetchone()
+    return found, estimate
+
+
 class IdsFirstPaginator(Paginator):
     """Fetches a page as "the rows whose id is among this page's ids" (a deferred join).
 
@@ -163,31 +182,66 @@ class IdsFirstPaginator(Paginator):
     joins and per-row annotations then run for the page's 50 rows only.
 
     With `count_with_ids`, the ids query also counts the matches (COUNT(*) OVER ()), so a
-    filter that no index serves (the text search) scans the table once, not twice (once
-    for COUNT, once for the page). The number of queries stays the same: ids, then rows.
+    filter that no index serves (the customer search) scans the table once, not twice
+    (once for COUNT, once for the page). The number of queries stays the same.
 
-    With `count_cap`, the count stops at cap + 1 rows (`count_capped` then says so, and
-    the list says "more than cap"): an exact COUNT reads every matching row, under
-    row-level security with the policy evaluated per row, which at 100,000 customers was
-    most of the first page's time; the pages past the cap are reached by filtering or by
-    sorting the other way.
+    With `count_cap`, the count stops at cap + 1 rows (`count_capped` then says so): an
+    exact COUNT reads every matching row, which at a million leads was most of the first
+    page's time. With `estimate` the same query also returns the planner's estimate of
+    the rows (`count_estimate`, crm_row_estimate()), which a capped list shows ("about
+    1,000,000") and pages by; a page past the real end falls back to the exact count and
+    its last page. One count query either way, whatever the number of rows.
+
+    With `walk` (a callable returning the list's queryset filtered another way), a capped
+    count takes the page from that queryset instead: the lead search's candidates come
+    from its gram table, and a term too common for it is found sooner by reading the list
+    in its own order (leads.search).
     """
 
-    def __init__(self, *args, count_with_ids=False, count_cap=None, **kwargs):
+    def __init__(
+        self, *args, count_with_ids=False, count_cap=None, estimate=False, walk=None, **kwargs
+    ):
         super().__init__(*args, **kwargs)
         self.count_with_ids = count_with_ids
         self.count_cap = count_cap
+        self.estimate = estimate
+        self.walk = walk
         self.count_capped = False
+        self.count_estimate = None
 
     @cached_property
     def count(self):
         if not self.count_cap:
             return super().count
-        queryset = self.object_list.data.data
+        queryset = self.object_list.data.data.order_by().values("pk")
         # COUNT(*) over a LIMIT subquery: stops reading at cap + 1 rows.
-        found = queryset.order_by().values("pk")[: self.count_cap + 1].count()
+        capped = queryset[: self.count_cap + 1]
+        if not self.estimate:
+            found = capped.count()
+        else:
+            found, self.count_estimate = row_count_and_estimate(capped, queryset)
         self.count_capped = found > self.count_cap
+        if self.count_capped and self.count_estimate:
+            return max(found, self.count_estimate)
         return found
+
+    def exact_count(self):
+        """The exact count, after a capped one proved too short or too long."""
+        self.count = self.object_list.data.data.order_by().count()
+        self.count_capped = False
+        self.count_estimate = None
+        self.__dict__.pop("num_pages", None)  # a cached_property of the count
+        return self.count
+
+    def _valid_number(self, number):
+        try:
+            return self.validate_number(number)
+        except EmptyPage:
+            if not self.count_capped:
+                raise
+            # Past the estimate: the exact count says where the list really ends.
+            self.exact_count()
+            return self.validate_number(number)
 
     def page(self, number):
         rows = self.object_list  # django-tables2's BoundRows over the ordered queryset
@@ -196,12 +250,26 @@ class IdsFirstPaginator(Paginator):
             page = self._page_counted(queryset, rows.table, number)
             if page is not None:
                 return page
-        number = self.validate_number(number)
+        number = self._valid_number(number)
+        source = queryset
+        walked = None
+        if self.walk is not None:
+            walked = self.walk().order_by(*queryset.query.order_by)
+        if self.count_capped and walked is not None:
+            source = walked
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
-        if top + self.orphans >= self.count:
-            top = self.count
-        page_ids = queryset.values("pk")[bottom:top]
+        if top + self.orphans >= self.count and not self.count_capped:
+            top = self.count  # a capped count is a lower bound or an estimate
+        page_ids = list(source.values_list("pk", flat=True)[bottom:top])
+        if not page_ids and number > 1 and self.count_capped:
+            # Past the real end of an estimated list: count, and show its last page.
+            self.exact_count()
+            return self.page(self.num_pages)
+        if walked is not None:
+            # The page's rows by id: the plain filters are cheap on 50 rows, a gram
+            # join is not (it would be planned for the whole tenant).
+            queryset = walked
         page_rows = BoundRows(data=queryset.filter(pk__in=page_ids), table=rows.table)
         return self._get_page(page_rows, number, self)
 

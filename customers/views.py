@@ -162,13 +162,16 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         filename = f"customers-{tenant_today():%Y%m%d}.csv"
         return streamed_csv(table.as_values(), filename, tenant=request.tenant)
     searched = bool(customer_filter.form.cleaned_data.get("q"))
+    exact = request.GET.get("count") == "exact"
     paginate = {
         "per_page": CustomerTable._meta.per_page,
         "paginator_class": IdsFirstPaginator,
         # No index serves the text search: count its matches in the same scan (exactly:
-        # the scan reads them all anyway). Otherwise count up to COUNT_CAP.
+        # the scan reads them all anyway). Otherwise count up to COUNT_CAP, beyond it the
+        # planner's estimate; exact on demand (?count=exact).
         "count_with_ids": searched,
-        "count_cap": None if searched else COUNT_CAP,
+        "count_cap": None if searched or exact else COUNT_CAP,
+        "estimate": True,
     }
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = customer_filter.is_filtered
@@ -180,6 +183,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "count": count,
         "count_capped": table.paginator.count_capped,
         "count_cap": COUNT_CAP,
+        "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any customer at all?
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
         "is_rep": membership.role not in CUSTOMER_ALL,  # a rep: "my customers"

@@ -32,6 +32,10 @@ from leads.models import Lead, LeadStatus
 from leads.tables import LeadTable
 
 TIMELINE_PER_PAGE = 20
+# The lead list counts its rows up to this many, beyond it shows the planner's estimate;
+# a search counts its matches up to SEARCH_COUNT_CAP (crm.tables.IdsFirstPaginator).
+COUNT_CAP = 10_000
+SEARCH_COUNT_CAP = 5_000
 # Shown on the lead's page, in this order (labels are the fields' verbose names).
 DETAIL_FIELDS = (
     "company",
@@ -81,11 +85,21 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         RequestConfig(request, paginate=False).configure(table)
         return _csv_response(request, table)
 
+    searched = bool(lead_filter.form.cleaned_data.get("q"))
+    exact = request.GET.get("count") == "exact"
     paginate = {
         "per_page": LeadTable._meta.per_page,
         "paginator_class": IdsFirstPaginator,
-        # No index serves the text search: count its matches in the same scan.
-        "count_with_ids": bool(lead_filter.form.cleaned_data.get("q")),
+        # Counted up to a cap (the search to a lower one), beyond it estimated; exact on
+        # demand (?count=exact). The count query is one either way.
+        "count_cap": None if exact else (SEARCH_COUNT_CAP if searched else COUNT_CAP),
+        "estimate": not searched,
+        # A term too common for the gram table: its page read in the list's order.
+        "walk": (
+            lambda: LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
+        )
+        if searched
+        else None,
     }
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = lead_filter.is_filtered
@@ -95,6 +109,10 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "filter": lead_filter,
         "filtered": filtered,
         "count": count,
+        "count_capped": table.paginator.count_capped,
+        "count_estimated": table.paginator.count_capped and not searched,
+        "count_cap": SEARCH_COUNT_CAP if searched else COUNT_CAP,
+        "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any lead at all?
         "has_leads": count > 0 or (filtered and leads_visible_to(membership).exists()),
         "can_import": membership.role in roles.IMPORTERS,

@@ -7,7 +7,8 @@
 - `assignment`: rep profiles, policies and score rules, decisions, ledger, replays;
 - `sla`: SLA thresholds and alerts;
 - `board`: board settings and the reps' closed days;
-- `reports`: the lead-quality report's roll-ups.
+- `reports`: the lead-quality report's roll-ups;
+- `search`: the lead search's gram table (filled by triggers).
 
 Everything stays importable from `leads.models`.
 """
@@ -62,6 +63,7 @@ from leads.models.intake import (
 )
 from leads.models.lead import InvalidReason, Lead, LeadEvent, LeadQuerySet, open_load_q
 from leads.models.reports import QualityDay, QualityRepDay, ReportChange, ReportDay
+from leads.models.search import SearchGram
 from leads.models.sla import SlaAlert, SlaPolicy
 
 __all__ = [
@@ -106,6 +108,7 @@ __all__ = [
     "ScoreField",
     "ScoreOperator",
     "ScoreRule",
+    "SearchGram",
     "SlaAlert",
     "SlaPolicy",
     "SlaThreshold",

@@ -303,15 +303,21 @@ def test_the_last_contact_follows_every_write_of_follow_ups(world):
 
 
 def test_a_long_list_counts_up_to_its_cap(world, en, monkeypatch):
-    """Past COUNT_CAP customers the list says "more than …" instead of counting them all
-    (an exact count reads every row); narrower lists and searches are counted exactly."""
+    """Past COUNT_CAP customers the list shows the planner's estimate ("about …")
+    instead of counting them all (an exact count reads every row), and counts exactly on
+    demand; narrower lists and searches are counted exactly."""
     monkeypatch.setattr("customers.views.COUNT_CAP", 3)
     for i in range(5):
         make_customer(world.a, f"客户{i}", level="A" if i < 2 else "C")
     client = en(world.a.manager)
     page = client.get(LIST)
-    assert "more than 3 customers" in page.text
     assert page.context["count_capped"]
+    assert page.context["count"] >= 4  # never below the cap
+    assert f"about {page.context['count']} customers" in page.text
+    assert 'data-testid="exact-count"' in page.text
+    exact = client.get(LIST, {"count": "exact"})
+    assert not exact.context["count_capped"]
+    assert 'data-testid="customer-count">5 customers<' in exact.text
     assert 'data-testid="customer-count">2 customers match' in client.get(LIST, {"level": "A"}).text
     searched = client.get(LIST, {"q": "客户"})
     assert "5 customers match" in searched.text and len(names(searched)) == 5

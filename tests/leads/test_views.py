@@ -291,7 +291,7 @@ def test_it_pages_by_fifty(world, login):
     assert "60" in first.text  # the count in the header
 
 
-def test_it_pages_search_results_counted_in_the_same_scan(world, login):
+def test_it_pages_search_results_with_as_many_queries_as_the_plain_list(world, login):
     channel = make_channel(world.a.tenant)
     for i in range(60):
         make_lead(world.a.tenant, channel, company=f"Firm {i:02d}")

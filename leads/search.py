@@ -1,0 +1,133 @@
+"""The lead list's search box: a term found in the company, the contact name or the phone.
+
+The exact condition is the one users expect ("contains", case-insensitive for Latin
+letters; a phone from four digits on, also as typed with spaces or dashes, or as the
+number it parses to). Under row-level security no index serves `LIKE`, so the candidates
+come first from the gram table (`leads.models.search.SearchGram`) by btree equality,
+which the planner does use under the policy, and the exact condition is checked on those
+candidates only:
+
+- one character: the grams that start with it (a range on the byte-ordered column);
+- two characters or more: the leads that have up to `MAX_GRAMS` of the term's
+  two-character grams (first, last and spread between), joined on the primary key, so
+  the planner starts from the rarest;
+- four digits or more: the same with the phone's four-digit grams.
+
+A term the gram table cannot narrow (it matches more than the list's search cap) is
+better served by reading the list in its own order and checking each row: `walk_q()`,
+which the paginator uses for the page when the capped count says so.
+docs/decisions.md, "Lead search through a gram table".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from django.db.models import Q
+from django.db.models.expressions import RawSQL
+
+from crm import normalize
+
+MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
+PHONE_GRAM = 4  # digits per phone gram; keep in step with leads_search_grams()
+TABLE = "leads_searchgram"
+
+
+def spread(items: list[str], most: int) -> list[str]:
+    """At most `most` of `items`, the first and the last among them, evenly spaced."""
+    if len(items) <= most:
+        return items
+    step = (len(items) - 1) / (most - 1)
+    return [items[round(k * step)] for k in range(most)]
+
+
+def text_grams(lowered: str) -> list[str]:
+    """The term's distinct two-character grams, in order (none for one character)."""
+    grams = [lowered[i : i + 2] for i in range(len(lowered) - 1)]
+    return list(dict.fromkeys(grams))
+
+
+def phone_grams(digits: str) -> list[str]:
+    grams = ["#" + digits[i : i + PHONE_GRAM] for i in range(len(digits) - PHONE_GRAM + 1)]
+    return list(dict.fromkeys(grams))
+
+
+@dataclass(frozen=True)
+class Term:
+    value: str  # as typed, stripped
+
+    @cached_property
+    def lowered(self) -> str:
+        return self.value.lower()
+
+    @cached_property
+    def digits(self) -> str:
+        return "".join(c for c in self.value if c.isdigit())
+
+    @cached_property
+    def e164(self) -> str | None:
+        if not self.digits:
+            return None
+        phone = normalize.parse_phone(self.value)
+        return phone.e164 if phone is not None else None
+
+    @cached_property
+    def phone_digits(self) -> list[str]:
+        """The digit strings a phone is looked up by: as typed, and as the number parses."""
+        found = [self.digits] if len(self.digits) >= PHONE_GRAM else []
+        if self.e164:
+            parsed = "".join(c for c in self.e164 if c.isdigit())
+            if parsed not in found:
+                found.append(parsed)
+        return found
+
+    def walk_q(self) -> Q:
+        """The exact condition, checked row by row."""
+        # icontains compares UPPER(column) for every row; Chinese and digits have no case.
+        lookup = "icontains" if self.value.upper() != self.value.lower() else "contains"
+        match = Q(**{f"company__{lookup}": self.value}) | Q(
+            **{f"contact_name__{lookup}": self.value}
+        )
+        if len(self.digits) >= PHONE_GRAM:
+            match |= Q(phone__contains=self.value) | Q(phone__contains=self.digits)
+        if self.e164:
+            match |= Q(phone=self.e164)
+        return match
+
+    def candidates(self, tenant_id: int) -> tuple[str, list]:
+        """SQL for the ids of the leads that may match (a superset of the exact matches)."""
+        parts, params = [], []
+        if len(self.lowered) == 1:
+            start = self.lowered
+            parts.append(
+                f"SELECT lead_id FROM {TABLE} WHERE tenant_id = %s AND gram >= %s AND gram < %s"  # noqa: S608
+            )
+            params += [tenant_id, start, chr(min(ord(start) + 1, 0x10FFFF))]
+        else:
+            _join(parts, params, tenant_id, spread(text_grams(self.lowered), MAX_GRAMS))
+        for digits in self.phone_digits:
+            _join(parts, params, tenant_id, spread(phone_grams(digits), MAX_GRAMS))
+        return " UNION ALL ".join(parts), params
+
+    def q(self, tenant_id: int) -> Q:
+        """The search as a filter: candidates from the gram table, then the exact check."""
+        sql, params = self.candidates(tenant_id)
+        # Table and column names are constants; the term and the tenant are parameters.
+        return Q(pk__in=RawSQL(sql, params)) & self.walk_q()  # noqa: S611
+
+
+def _join(parts: list[str], params: list, tenant_id: int, grams: list[str]) -> None:
+    """The leads having every one of `grams`: one primary-key join per gram."""
+    if not grams:
+        return
+    sql = f"SELECT g0.lead_id FROM {TABLE} g0"  # noqa: S608
+    for k in range(1, len(grams)):
+        sql += (
+            f" JOIN {TABLE} g{k} ON g{k}.tenant_id = g0.tenant_id"
+            f" AND g{k}.gram = %s AND g{k}.lead_id = g0.lead_id"
+        )
+    params += grams[1:]
+    sql += " WHERE g0.tenant_id = %s AND g0.gram = %s"
+    params += [tenant_id, grams[0]]
+    parts.append(sql)
