@@ -83,7 +83,8 @@ def cpu_shares(before: list[int] | None, after: list[int] | None) -> dict[str, f
     CPUs: `busy` (user + system, all processes, not only the bench's), `user` (with nice),
     `system` (with irq and softirq), `idle`, `iowait`, and `steal`, time the hypervisor
     gave to another guest while this one had work: a figure measured with steal above a
-    few percent ran on part of a CPU. `seconds` is the wall time covered."""
+    few percent ran on part of a CPU. `seconds` is the wall time covered. The bench's own
+    process is in `busy`: on 2 CPUs a bench alone on the machine shows about 50 %."""
     if before is None or after is None:
         return None
     delta = dict(zip(_CPU_FIELDS, (a - b for a, b in zip(after, before, strict=True)), strict=True))
@@ -334,7 +335,7 @@ def relative(median_ms: float, reference: dict[str, Any]) -> float | None:
     """A median in units of the reference's median: comparable across machines and moments
     better than milliseconds are (a loaded machine slows both), though not exactly."""
     ref = reference.get("median_ms")
-    return round(median_ms / ref, 2) if ref else None
+    return round(median_ms / ref, 3) if ref else None
 
 
 def measure(
@@ -345,7 +346,7 @@ def measure(
     warmup: int = 5,
     params: dict[str, Any] | None = None,
     keep_sql: bool = False,
-    reference: bool = True,
+    reference: int = 1,
 ) -> dict[str, Any]:
     """Time `n` GET requests to `path` in-process, signed in as `membership`, each
     followed by one sample of the reference workload (`reference_sample()`).
@@ -360,6 +361,8 @@ def measure(
     The page's times come as `spread()` (median, quartiles, p95, min, max); `reference`
     holds the reference workload's, sampled alternately with the page (so both saw the
     same machine), and `relative` is the page's median in units of the reference's.
+    `reference` is the number of reference samples after each request (0: none; more for
+    a request of seconds, such as a whole CSV export, so that the reference has a spread).
     """
     from django.db import connection
     from django.test import Client
@@ -410,8 +413,7 @@ def measure(
         counts.append(len(ctx.captured_queries))
         sql_times.append(sum(ms for _, ms in executed))
         captured = ctx.captured_queries
-        if reference:
-            ref.sample()
+        ref.sample(reference)
 
     result: dict[str, Any] = {
         "path": path + (f"?{_query_string(params)}" if params else ""),
