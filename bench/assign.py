@@ -33,7 +33,17 @@ import statistics
 import time
 from datetime import timedelta
 
-from common import _percentile, emit, log, prepare_database, setup_django, vacuum_analyze
+from common import (
+    Reference,
+    emit,
+    log,
+    prepare_database,
+    reference_sample,
+    relative,
+    setup_django,
+    spread,
+    vacuum_analyze,
+)
 
 BATCH = 5_000
 PASSWORD = "bench-pass-2026"  # noqa: S105 — bench-only accounts
@@ -295,13 +305,20 @@ TABLES = (
 )
 
 
-def stats(samples_ms: list[float]) -> dict:
+# decide() takes ~2 ms, the reference workload ~16: one reference sample per this many
+# decisions keeps them alternating without the reference being most of the run.
+DECIDE_PER_REFERENCE = 20
+
+
+def stats(samples_ms: list[float], ref: Reference) -> dict:
+    """Median and spread of the samples, the reference's taken between them, and the
+    median in units of the reference's."""
+    figures = spread(samples_ms, digits=3)
+    reference = ref.report()
     return {
-        "n": len(samples_ms),
-        "median_ms": round(statistics.median(samples_ms), 3),
-        "p95_ms": round(_percentile(samples_ms, 95), 3),
-        "min_ms": round(min(samples_ms), 3),
-        "max_ms": round(max(samples_ms), 3),
+        **figures,
+        "reference": reference,
+        "relative": relative(figures["median_ms"], reference),
     }
 
 
@@ -325,24 +342,29 @@ def bench_decide(tenant, window_end, n: int) -> dict:
     for rep in reps:  # the worst case: nobody away, paused or full
         rep.available, rep.zone, rep.open_count = True, "", rnd.randint(0, 3)
         rep.capacity = None
-    timings, eligible, chosen = [], [], 0
-    for lead in sample:
+    reference_sample()
+    timings, eligible, chosen, ref = [], [], 0, Reference()
+    for k, lead in enumerate(sample):
         started = time.perf_counter()
         outcome = decide(lead.facts, reps, params, rules, now=window_end, seed=lead.seed)
         timings.append((time.perf_counter() - started) * 1000)
         eligible.append(len(outcome.eligible))
         chosen += outcome.chosen is not None
-    quick = []
-    for lead in sample:
+        if k % DECIDE_PER_REFERENCE == 0:
+            ref.sample()
+    quick, quick_ref = [], Reference()
+    for k, lead in enumerate(sample):
         started = time.perf_counter()
         decide(lead.facts, reps, params, rules, now=window_end, seed=lead.seed, explain=False)
         quick.append((time.perf_counter() - started) * 1000)
+        if k % DECIDE_PER_REFERENCE == 0:
+            quick_ref.sample()
     return {
         "reps": len(reps),
         "eligible_mean": round(statistics.mean(eligible), 1),
         "assigned": chosen,
-        "with_explanation": stats(timings),
-        "without_explanation": stats(quick),
+        "with_explanation": stats(timings, ref),
+        "without_explanation": stats(quick, quick_ref),
         "target_median_ms": 5,
     }
 
@@ -377,7 +399,8 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
                     external_id=f"{DISPATCH_PREFIX}{run}-{k:03d}",
                 )
             )
-    timings, queries, outcomes = [], [], {}
+    reference_sample()
+    timings, queries, outcomes, ref = [], [], {}, Reference()
     for lead in leads:
         with CaptureQueriesContext(connection) as ctx:
             started = time.perf_counter()
@@ -387,12 +410,16 @@ def bench_dispatch(tenant, channels, n: int) -> dict:
             timings.append((time.perf_counter() - started) * 1000)
         queries.append(len(ctx.captured_queries))
         outcomes[decision.outcome] = outcomes.get(decision.outcome, 0) + 1
+        ref.sample()
     return {
-        **stats(timings),
+        **stats(timings, ref),
         "queries_median": statistics.median(queries),
         "outcomes": outcomes,
         "candidates_json_kb": round(len(str(decision.candidates).encode()) / 1024, 1),
     }
+
+
+REPLAY_REFERENCE_SAMPLES = 20
 
 
 def bench_replay(tenant, end, days: int) -> dict:
@@ -424,9 +451,13 @@ def bench_replay(tenant, end, days: int) -> dict:
             created_at=end,
         )
         log("replay: the whole run (both policies)")
+        reference_sample()
+        ref = Reference()
+        ref.sample(REPLAY_REFERENCE_SAMPLES)
         started = time.perf_counter()
         run_replay(run)
         total = time.perf_counter() - started
+        ref.sample(REPLAY_REFERENCE_SAMPLES)
         if run.status != "done":
             raise RuntimeError(run.error)
 
@@ -459,6 +490,8 @@ def bench_replay(tenant, end, days: int) -> dict:
         "gini_now": result_summary["gini_now"],
         "gini_draft": result_summary["gini_draft"],
         "assigned_one_policy": sum(1 for c in result.chosen if c is not None),
+        # Sampled just before and just after the whole run (one run: no spread of its own).
+        "reference": ref.report(),
         "target_seconds": 30,
     }
 
