@@ -11,7 +11,8 @@ candidates only:
 - two characters or more: the leads that have up to `MAX_GRAMS` of the term's
   two-character grams (first, last and spread between), joined on the primary key, so
   the planner starts from the rarest;
-- four digits or more: the same with the phone's four-digit grams.
+- a phone (digits with the spaces, dashes and "+" people type), from four digits on:
+  the same with the phone's four-digit grams.
 
 A term the gram table cannot narrow (it matches more than the list's search cap) is
 better served by reading the list in its own order and checking each row: `walk_q()`,
@@ -21,6 +22,7 @@ docs/decisions.md, "Lead search through a gram table".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -32,6 +34,7 @@ from crm import normalize
 MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
 PHONE_GRAM = 4  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
+PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 
 
 def spread(items: list[str], most: int) -> list[str]:
@@ -63,11 +66,15 @@ class Term:
 
     @cached_property
     def digits(self) -> str:
+        """The term's digits, when it reads as (part of) a phone number: digits with the
+        spaces, dashes, dots, brackets and "+" people type in them; else none."""
+        if not PHONE_LIKE.fullmatch(self.value):
+            return ""
         return "".join(c for c in self.value if c.isdigit())
 
     @cached_property
     def e164(self) -> str | None:
-        if not self.digits:
+        if len(self.digits) < PHONE_GRAM:
             return None
         phone = normalize.parse_phone(self.value)
         return phone.e164 if phone is not None else None

@@ -68,6 +68,7 @@ def two_leads(world):
         ("138 1234 5678", ["宁波恒力液压科技有限公司"]),  # as people type it
         ("0571-8888 1234", ["Suzhou Precise Instruments 苏州精密"]),  # parses to +86571…
         ("恒力仪器", []),  # both grams exist, in no one field together
+        ("A5678", []),  # not a phone: its digits are not looked up in phones
         ("力液压x", []),
         ("nothing like it", []),
     ],
