@@ -3,8 +3,10 @@ from leads.intake import services
 
 
 @app.task(base=TenantTask, name="leads.process_inbound_event")
-def process_inbound_event(tenant_id: int, event_id: int) -> None:
-    services.inbound_event_process(event_id=event_id)
+def process_inbound_event(tenant_id: int, event_id: int) -> int:
+    """The event's lead, with those of the tenant's other queued events (a batch, in one
+    transaction); how many events it processed: none when a batch took this one already."""
+    return len(services.inbound_events_process(event_id=event_id))
 
 
 @app.task(name="leads.redrive_inbound_events")

@@ -342,7 +342,9 @@ def test_a_lost_broker_message_is_re_driven_to_a_real_worker(world, celery_worke
     assert wait_for(processed)
     with tenant_context(tenant):
         assert InboundEvent.objects.get(pk=event.pk).lead.phone == "+8613957121688"
-        assert InboundEvent.objects.get(pk=fresh.pk).status == EventStatus.RECEIVED
+        # Too fresh for the sweep, which did not queue it: the stale event's task took it
+        # along in its batch (the tenant's queued events).
+        assert InboundEvent.objects.get(pk=fresh.pk).lead.phone == "+8613857160321"
 
 
 def test_the_registry_check_flags_an_unknown_company(tenant, channel, httpserver, settings):
