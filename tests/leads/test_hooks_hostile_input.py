@@ -416,7 +416,10 @@ def test_any_signed_wecom_event_is_answered_below_500_and_kept(
         signature = _spec_signature(ts, nonce, encrypt)
     except UnicodeEncodeError:
         return  # a lone surrogate cannot be signed, so cannot be sent signed
-    body = f"<xml><Encrypt>{escape(encrypt)}</Encrypt></xml>".encode("utf-8", "surrogatepass")
+    # A character reference for a carriage return: a literal one is read as a line feed
+    # (XML's end-of-line handling), which would be another ciphertext than the one signed.
+    text = escape(encrypt, {"\r": "&#13;"})
+    body = f"<xml><Encrypt>{text}</Encrypt></xml>".encode("utf-8", "surrogatepass")
     response = client.post(
         f"/hooks/{wecom_channel.key}/?msg_signature={signature}&timestamp={ts}&nonce={nonce}",
         data=body,
