@@ -471,3 +471,16 @@ def test_the_button_to_the_download_on_a_real_worker(world, login, celery_worker
     assert b"".join(download.streaming_content) == (
         client.get(LEADS, {"sort": "company", "_export": "csv"}).getvalue()
     )
+
+
+def test_tenant_admins_read_their_tenants_exports_in_the_admin(world, login):
+    mine = make_job(world.a, kind="leads", filename="leads-20261202.csv")
+    make_job(world.b, kind="leads", filename="beta-only.csv")
+    client = login(world.a.admin)
+    changelist = client.get(reverse("admin:crm_export_changelist"))
+    assert changelist.status_code == 200
+    assert "beta-only.csv" not in changelist.text
+    change = client.get(reverse("admin:crm_export_change", args=[mine.pk]))
+    assert change.status_code == 200 and "leads-20261202.csv" in change.text
+    assert client.get(reverse("admin:crm_export_add")).status_code == 403
+    assert login(world.a.rep).get(reverse("admin:crm_export_changelist")).status_code in (302, 403)

@@ -142,6 +142,7 @@ BUILDERS: dict[str, Callable] = {
 
 # Admin change/delete/history pages of tenant-scoped models: which object to open.
 MODEL_OBJECTS: dict[type, Callable] = {
+    Export: _export,
     AuditEvent: lambda w, s: w.side(s).audit_event,
     Membership: lambda w, s: w.side(s).rep,
     Channel: _channel,
