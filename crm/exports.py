@@ -300,16 +300,21 @@ def _finish(job: Export, **fields) -> None:
     Export.objects.filter(pk=job.pk).update(**fields)
     done = fields["status"] == ExportStatus.DONE
     source = get_source(job.kind)
-    notify(
-        event=EXPORT_DONE if done else EXPORT_FAILED,
-        recipients=[job.requested_by],
-        params={
-            "list": str(source.label) if source else job.kind,
-            "rows": fields.get("rows_written", 0),
-            "error": fields.get("error", ""),
-        },
-        link=reverse("exports"),
-    )
+    try:
+        # A notification that cannot be written never costs the export its outcome.
+        with transaction.atomic():
+            notify(
+                event=EXPORT_DONE if done else EXPORT_FAILED,
+                recipients=[job.requested_by],
+                params={
+                    "list": str(source.label) if source else job.kind,
+                    "rows": fields.get("rows_written", 0),
+                    "error": fields.get("error", ""),
+                },
+                link=reverse("exports"),
+            )
+    except Exception:
+        logger.exception("export %s: the requester was not notified", job.pk)
 
 
 # --- Clean-up ----------------------------------------------------------------------------------
