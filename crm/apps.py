@@ -9,7 +9,7 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import audit, navigation, notify, rls, schedules
+        from crm import audit, exports, navigation, notify, rls, schedules
 
         # Once per migrate run, after every app's tables exist: row-level security and the
         # app role's grants, then the periodic jobs that are missing.
@@ -18,6 +18,7 @@ class CrmConfig(AppConfig):
         audit.register_defaults()
         navigation.register_defaults()
         notify.register_defaults()
+        exports.register_defaults()
 
 
 class CrmAdminConfig(AdminConfig):

@@ -500,3 +500,74 @@ class NotificationPreference(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.membership_id} {self.event}: {', '.join(self.channels)}"
+
+
+# --- Background exports (crm.exports) -------------------------------------------------
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Ready")
+    FAILED = "failed", _("Failed")
+
+
+def export_upload_to(instance: Export, filename: str) -> str:
+    """exports/<tenant id>/<unguessable>.csv under MEDIA_ROOT (served only by the download
+    view, which checks who asks)."""
+    import secrets
+
+    return f"exports/{instance.tenant_id}/{secrets.token_urlsafe(24)}.csv"
+
+
+class Export(TenantOwned):
+    """A list exported by a worker rather than streamed to the browser (a list above
+    crm.exports.BACKGROUND_THRESHOLD rows): which list (`kind`, a registered source) with
+    which filters and sort (`query`), its progress, and the file once written."""
+
+    kind = models.CharField(_("list"), max_length=40)
+    query = models.TextField(_("filters and sort"), blank=True)
+    language = models.CharField(_("language"), max_length=16, blank=True)
+    requested_by = models.ForeignKey(
+        Membership,
+        on_delete=models.CASCADE,
+        related_name="exports",
+        verbose_name=_("requested by"),
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED
+    )
+    rows_written = models.PositiveIntegerField(_("rows written"), default=0)
+    rows_expected = models.PositiveIntegerField(_("rows expected"), null=True, blank=True)
+    filename = models.CharField(_("file name"), max_length=120, blank=True)
+    file = models.FileField(_("file"), upload_to=export_upload_to, max_length=200, blank=True)
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("requested at"), default=dj_timezone.now)
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("export")
+        verbose_name_plural = _("exports")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # A member's own exports, newest first (the managers' list: tenant, -created_at).
+            models.Index(fields=["tenant", "requested_by", "-created_at"], name="export_mine"),
+            models.Index(fields=["tenant", "-created_at"], name="export_tenant_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.kind} · {self.get_status_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)
+
+    @property
+    def percent(self) -> int | None:
+        """How far the worker is (0–100), or None when the rows to expect are unknown."""
+        if self.status == ExportStatus.DONE:
+            return 100
+        if not self.rows_expected:
+            return None
+        return min(99, self.rows_written * 100 // self.rows_expected)

@@ -320,6 +320,9 @@ CRM_PERIODIC_TASKS = {
     # The lead-quality report's daily roll-ups: days with changes every 5 minutes, and a
     # nightly check that every day with leads has them (docs/board.md).
     "leads.report_rollup": {"task": "leads.report_rollup_all", "schedule": 300.0},
+    # Background exports (crm.exports): files and rows older than 7 days deleted, jobs
+    # lost with a worker marked failed.
+    "crm.exports_cleanup": {"task": "crm.exports_cleanup_all", "schedule": 3600.0},
     "leads.report_cover": {
         "task": "leads.report_rollup_all",
         "schedule": crontab(hour=3, minute=17),

@@ -1,6 +1,6 @@
 """Lists (django-tables2): the team list, and what the apps' lists share: the deferred-join
-paginator, the chunked, spreadsheet-safe CSV export streamed to the browser, and one
-reverse() per table for the rows' links."""
+paginator, the chunked, spreadsheet-safe CSV writer (streamed to the browser, or written to
+a file by crm.exports), and one reverse() per table for the rows' links."""
 
 from __future__ import annotations
 
@@ -123,9 +123,28 @@ class _Echo:
         return value
 
 
+def csv_pieces(rows: Iterable[list]) -> Iterator[tuple[str, int]]:
+    """The CSV text of `rows`, spreadsheet-ready: a byte-order mark first (without it Excel
+    reads UTF-8 as the local code page), then the rows in pieces of about STREAM_PIECE
+    characters (one write per row costs more than the row). Each piece comes with the
+    number of rows written so far, the header included. The streamed download
+    (streamed_csv) and the background export (crm.exports) both write with this."""
+    writer = csv.writer(_Echo())
+    batch, size, written = ["\ufeff"], 0, 0
+    for row in rows:
+        line = writer.writerow(row)
+        batch.append(line)
+        size += len(line)
+        written += 1
+        if size >= STREAM_PIECE:
+            yield "".join(batch), written
+            batch, size = [], 0
+    if batch:
+        yield "".join(batch), written
+
+
 def streamed_csv(rows: Iterable[list], filename: str, *, tenant) -> StreamingHttpResponse:
-    """A CSV download sent while it is read, row by row, with a byte-order mark (without
-    it Excel reads UTF-8 as the local code page).
+    """A CSV download sent while it is read, row by row (csv_pieces).
 
     The rows are read after the view has returned, outside the request's tenant
     transaction: they are read inside `tenant`'s context again (scoped managers, RLS,
@@ -135,19 +154,9 @@ def streamed_csv(rows: Iterable[list], filename: str, *, tenant) -> StreamingHtt
     language = translation.get_language()
 
     def lines() -> Iterator[str]:
-        writer = csv.writer(_Echo())
         with translation.override(language), tenant_context(tenant):
-            # Sent in pieces of about 64 KB: one write per row costs more than the row.
-            batch, size = ["\ufeff"], 0
-            for row in rows:
-                line = writer.writerow(row)
-                batch.append(line)
-                size += len(line)
-                if size >= STREAM_PIECE:
-                    yield "".join(batch)
-                    batch, size = [], 0
-            if batch:
-                yield "".join(batch)
+            for piece, _written in csv_pieces(rows):
+                yield piece
 
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'

@@ -1,13 +1,22 @@
-"""The kernel's Celery tasks (found by autodiscovery): the heartbeat, and the notification
-deliveries, which are defined in crm.notify next to the code that queues them."""
+"""The kernel's Celery tasks (found by autodiscovery): the heartbeat, the notification
+deliveries and the background exports, which are defined in crm.notify and crm.exports next
+to the code that queues them."""
 
 from django.utils import timezone
 
 from crm.celery import app
+from crm.exports import exports_cleanup, exports_cleanup_all, run_export
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
 
-__all__ = ["deliver", "deliver_due", "heartbeat"]
+__all__ = [
+    "deliver",
+    "deliver_due",
+    "exports_cleanup",
+    "exports_cleanup_all",
+    "heartbeat",
+    "run_export",
+]
 
 
 @app.task(name="crm.heartbeat")

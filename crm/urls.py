@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import login, notify_views, views
+from crm import exports_views, login, notify_views, views
 from crm.middleware import tenant_exempt
 
 urlpatterns = [
@@ -47,6 +47,13 @@ urlpatterns = [
         "notifications/<uuid:public_id>/open/",
         notify_views.notification_open,
         name="notification_open",
+    ),
+    path("exports/", exports_views.export_list, name="exports"),
+    path("exports/new/", exports_views.export_create, name="export_create"),
+    path(
+        "exports/<uuid:public_id>/download/",
+        exports_views.export_download,
+        name="export_download",
     ),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,

@@ -35,3 +35,6 @@ class CustomersConfig(AppConfig):
             )
         )
         register_home_card(recent_customers_card)
+        from customers import exports
+
+        exports.register()  # the customer list's background export (crm.exports)

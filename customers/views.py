@@ -36,11 +36,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
-from crm import contributions
+from crm import contributions, exports
 from crm.http import query_with
 from crm.roles import CUSTOMER_ALL, CUSTOMER_LIST, SALES
 from crm.tables import IdsFirstPaginator, streamed_csv
-from crm.tenancy import tenant_today
+from customers import exports as customer_exports
 from customers import services
 from customers.access import access_customer, can_write_customer, customers_visible_to
 from customers.filters import CustomerFilter
@@ -154,13 +154,13 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     """Reps see the customers they own, everyone else the tenant's (customers.access);
     a constant number of queries whatever the number of rows."""
     membership = _reader(request)
+    if request.GET.get("_export") == "csv":
+        # The background export's rows (customers.exports), streamed as they are read.
+        stem, rows = customer_exports.customer_rows(membership, request.GET)
+        return streamed_csv(rows, f"{stem}.csv", tenant=request.tenant)
     qs = with_lead_counts(customers_visible_to(membership).select_related("owner__user"))
     customer_filter = CustomerFilter(request.GET, queryset=qs, membership=membership)
     table = CustomerTable(customer_filter.qs)
-    if request.GET.get("_export") == "csv":
-        RequestConfig(request, paginate=False).configure(table)
-        filename = f"customers-{tenant_today():%Y%m%d}.csv"
-        return streamed_csv(table.as_values(), filename, tenant=request.tenant)
     searched = bool(customer_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
     paginate = {
@@ -188,6 +188,10 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
         "is_rep": membership.role not in CUSTOMER_ALL,  # a rep: "my customers"
         "export_query": query_with(request, _export="csv", page=None),
+        # A long list is exported by a worker (crm.exports): the button queues it.
+        "export_background": exports.in_background(count, table.paginator.count_capped),
+        "export_kind": customer_exports.KIND,
+        "export_list_query": exports.list_query(request.GET),
     }
     return TemplateResponse(request, "customers/customer_list.html", context)
 

@@ -31,6 +31,9 @@ class LeadsConfig(AppConfig):
 
         notifications.register()
         sla.register()
+        from leads import exports
+
+        exports.register()  # the lead list's background export (crm.exports)
         register_actions(
             {
                 "assignment.policy_published": _("Assignment policy published"),

@@ -18,12 +18,12 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_tables2 import RequestConfig
 
-from crm import roles
+from crm import exports, roles
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
 from crm.models import Role
 from crm.tables import IdsFirstPaginator, streamed_csv
-from crm.tenancy import tenant_today
+from leads import exports as lead_exports
 from leads.access import access_lead, leads_visible_to
 from leads.assignment.lead_card import assignment_context
 from leads.filters import LeadFilter
@@ -72,6 +72,8 @@ def lead_membership(request: HttpRequest):
 
 def lead_list(request: HttpRequest) -> HttpResponse:
     membership = lead_membership(request)
+    if request.GET.get("_export") == "csv":
+        return _csv_response(request, membership)
     qs = (
         leads_visible_to(membership)
         .select_related("channel", "owner__user", "revisit_of")
@@ -79,11 +81,6 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     )
     lead_filter = LeadFilter(request.GET, queryset=qs, membership=membership)
     table = LeadTable(lead_filter.qs)
-
-    export_format = request.GET.get("_export")
-    if export_format == "csv":
-        RequestConfig(request, paginate=False).configure(table)
-        return _csv_response(request, table)
 
     searched = bool(lead_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
@@ -119,15 +116,20 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "is_admin": membership.role == Role.ADMIN,
         "is_rep": membership.role in roles.OWNERS,
         "export_query": query_with(request, _export="csv", page=None),
+        # A long list is exported by a worker (crm.exports): the button queues it.
+        "export_background": exports.in_background(count, table.paginator.count_capped),
+        "export_kind": lead_exports.KIND,
+        "export_list_query": exports.list_query(request.GET),
     }
     return TemplateResponse(request, "leads/lead_list.html", context)
 
 
-def _csv_response(request: HttpRequest, table: LeadTable) -> StreamingHttpResponse:
+def _csv_response(request: HttpRequest, membership) -> StreamingHttpResponse:
     """Every lead of the list (its filters and sort), streamed as it is read: the first
-    bytes leave at once and memory stays flat whatever the number of rows."""
-    filename = f"leads-{tenant_today():%Y%m%d}.csv"
-    return streamed_csv(table.as_values(), filename, tenant=request.tenant)
+    bytes leave at once and memory stays flat whatever the number of rows. The rows are
+    the background export's (leads.exports)."""
+    stem, rows = lead_exports.lead_rows(membership, request.GET)
+    return streamed_csv(rows, f"{stem}.csv", tenant=request.tenant)
 
 
 def lead_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from django.contrib.contenttypes.models import ContentType
 
-from crm.models import AuditEvent, Delivery, Membership, Notification, Outlet
+from crm.models import AuditEvent, Delivery, Export, ExportStatus, Membership, Notification, Outlet
 from customers.models import Contact, Customer, Preset, StatusSuggestion
 from leads.models import (
     AssignmentDecision,
@@ -100,7 +100,25 @@ def _delivery(w, s):
     return _once(w, s, "delivery", build)
 
 
+def _export(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Export.objects.create(
+                tenant=tenant,
+                kind="leads",
+                requested_by=w.side(s).admin,
+                status=ExportStatus.DONE,
+                file=f"exports/{tenant.pk}/isolation.csv",
+                filename="leads.csv",
+            )
+
+    return _once(w, s, "export", build)
+
+
 BUILDERS: dict[str, Callable] = {
+    "export_download": lambda w, s: {"public_id": _export(w, s).public_id},
     "notification_open": lambda w, s: {"public_id": _notification(w, s).public_id},
     "tenant_switch": lambda w, s: {"slug": w.side(s).tenant.slug},
     "leads:detail": lambda w, s: {"public_id": _lead(w, s).public_id},
@@ -124,6 +142,7 @@ BUILDERS: dict[str, Callable] = {
 
 # Admin change/delete/history pages of tenant-scoped models: which object to open.
 MODEL_OBJECTS: dict[type, Callable] = {
+    Export: _export,
     AuditEvent: lambda w, s: w.side(s).audit_event,
     Membership: lambda w, s: w.side(s).rep,
     Channel: _channel,
