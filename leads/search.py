@@ -1,7 +1,7 @@
 """The lead list's search box: a term found in the company, the contact name or the phone.
 
 The exact condition is the one users expect ("contains", case-insensitive for Latin
-letters; a phone from four digits on, also as typed with spaces or dashes, or as the
+letters; a phone from three digits on, also as typed with spaces or dashes, or as the
 number it parses to). Under row-level security no index serves `LIKE`, so the candidates
 come first from the gram table (`leads.models.search.SearchGram`) by btree equality,
 which the planner does use under the policy, and the exact condition is checked on those
@@ -11,8 +11,8 @@ candidates only:
 - two characters or more: the leads that have up to `MAX_GRAMS` of the term's
   two-character grams (first, last and spread between), joined on the primary key, so
   the planner starts from the rarest;
-- a phone (digits with the spaces, dashes and "+" people type), from four digits on:
-  the same with the phone's four-digit grams.
+- a phone (digits with the spaces, dashes and "+" people type), from three digits on:
+  the same with the phone's three-digit grams.
 
 A term the gram table cannot narrow (it matches more than the list's search cap) is
 better served by reading the list in its own order and checking each row: `walk_q()`,
@@ -32,7 +32,7 @@ from django.db.models.expressions import RawSQL
 from crm import normalize
 
 MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
-PHONE_GRAM = 4  # digits per phone gram; keep in step with leads_search_grams()
+PHONE_GRAM = 3  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
 PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 

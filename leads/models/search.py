@@ -19,7 +19,7 @@ from crm.models import Tenant
 class SearchGram(models.Model):
     """One gram of one lead: for the company and the contact name (lower-cased), the two
     characters starting at each position (the last character alone); for the phone's
-    digits, "#" and the four digits starting at each position."""
+    digits, "#" and the three digits starting at each position."""
 
     pk = models.CompositePrimaryKey("tenant_id", "gram", "lead_id")
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False, related_name="+")
