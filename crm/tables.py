@@ -201,20 +201,18 @@ class IdsFirstPaginator(Paginator):
     1,000,000") and pages by; a page past the real end falls back to the exact count and
     its last page. One count query either way, whatever the number of rows.
 
-    With `walk` (a callable returning the list's queryset filtered another way), a capped
-    count takes the page from that queryset instead: the lead search's candidates come
-    from its gram table, and a term too common for it is found sooner by reading the list
-    in its own order (leads.search).
+    With `capped`, the caller already knows there are more than `count_cap` rows (the
+    lead search, from its candidates: leads.search): no count query, "more than cap".
     """
 
     def __init__(
-        self, *args, count_with_ids=False, count_cap=None, estimate=False, walk=None, **kwargs
+        self, *args, count_with_ids=False, count_cap=None, estimate=False, capped=False, **kwargs
     ):
         super().__init__(*args, **kwargs)
         self.count_with_ids = count_with_ids
         self.count_cap = count_cap
         self.estimate = estimate
-        self.walk = walk
+        self.capped = capped
         self.count_capped = False
         self.count_estimate = None
 
@@ -222,6 +220,9 @@ class IdsFirstPaginator(Paginator):
     def count(self):
         if not self.count_cap:
             return super().count
+        if self.capped:
+            self.count_capped = True
+            return self.count_cap + 1
         queryset = self.object_list.data.data.order_by().values("pk")
         # COUNT(*) over a LIMIT subquery: stops reading at cap + 1 rows.
         capped = queryset[: self.count_cap + 1]
@@ -260,25 +261,15 @@ class IdsFirstPaginator(Paginator):
             if page is not None:
                 return page
         number = self._valid_number(number)
-        source = queryset
-        walked = None
-        if self.walk is not None:
-            walked = self.walk().order_by(*queryset.query.order_by)
-        if self.count_capped and walked is not None:
-            source = walked
         bottom = (number - 1) * self.per_page
         top = bottom + self.per_page
         if top + self.orphans >= self.count and not self.count_capped:
             top = self.count  # a capped count is a lower bound or an estimate
-        page_ids = list(source.values_list("pk", flat=True)[bottom:top])
+        page_ids = list(queryset.values_list("pk", flat=True)[bottom:top])
         if not page_ids and number > 1 and self.count_capped:
             # Past the real end of an estimated list: count, and show its last page.
             self.exact_count()
             return self.page(self.num_pages)
-        if walked is not None:
-            # The page's rows by id: the plain filters are cheap on 50 rows, a gram
-            # join is not (it would be planned for the whole tenant).
-            queryset = walked
         page_rows = BoundRows(data=queryset.filter(pk__in=page_ids), table=rows.table)
         return self._get_page(page_rows, number, self)
 

@@ -12,9 +12,9 @@ from django.utils.translation import gettext_lazy as _
 from crm.models import Membership
 from crm.roles import LEAD_ALL, OWNER_CHOICES
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
+from leads import search as lead_search
 from leads.models import Channel, InvalidReason, Lead, LeadStatus, SourceGrade, Tag, Verification
 from leads.reports import quality as reports
-from leads.search import Term
 
 REVISIT_CHOICES = (("yes", _("Revisits only")), ("no", _("No revisits")))
 SUSPECT_CHOICES = (("yes", _("Suspects only")), ("no", _("No suspects")))
@@ -156,12 +156,13 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
             "first_touch",
         ]
 
-    def __init__(self, data=None, queryset=None, *, membership, search_walk=False, **kwargs):
+    def __init__(self, data=None, queryset=None, *, membership, search_cap=None, **kwargs):
         super().__init__(data, queryset, **kwargs)
         self.tenant_id = membership.tenant_id
-        # True: the search checks the rows in the list's order (a term the gram table
-        # cannot narrow; leads.search).
-        self.search_walk = search_walk
+        # The most candidates the search narrows the list to (leads.search); past it the
+        # rows are checked in the list's order and `search_walked` is True.
+        self.search_cap = search_cap
+        self.search_walked = False
         if membership.role not in LEAD_ALL:  # a rep: their own leads only
             del self.filters["owner"]
             del self.filters["pool"]  # a rep sees their own leads: none is in the pool
@@ -180,10 +181,12 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
         value = value.strip()
         if not value:
             return queryset
-        term = Term(value)
-        if self.search_walk:
+        term = lead_search.Term(value)
+        ids = term.candidate_ids(self.tenant_id, self.search_cap or lead_search.SEARCH_CAP)
+        if ids is None:
+            self.search_walked = True
             return queryset.filter(term.walk_q())
-        return queryset.filter(term.q(self.tenant_id))
+        return queryset.filter(pk__in=ids).filter(term.walk_q())
 
     def created_since(self, queryset, name, value):
         # A range on the column itself (not created_at__date) keeps the index usable.

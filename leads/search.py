@@ -14,9 +14,10 @@ candidates only:
 - a phone (digits with the spaces, dashes and "+" people type), from three digits on:
   the same with the phone's three-digit grams.
 
-A term the gram table cannot narrow (it matches more than the list's search cap) is
-better served by reading the list in its own order and checking each row: `walk_q()`,
-which the paginator uses for the page when the capped count says so.
+The candidates' ids are read first, in one query bounded by the list's search cap
+(`candidate_ids`); the list then filters on that short list of ids and checks the exact
+condition. A term with more candidates than the cap is better served by reading the list
+in its own order and checking each row (`walk_q()`): common enough to fill a page soon.
 docs/decisions.md, "Lead search through a gram table".
 """
 
@@ -26,14 +27,18 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
+from django.db import connection
 from django.db.models import Q
-from django.db.models.expressions import RawSQL
 
 from crm import normalize
 
 MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
 PHONE_GRAM = 3  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
+# The most candidates a search narrows the list to; more, and the list is read in order.
+SEARCH_CAP = 5_000
+# Gram entries read per id wanted, at most: a lead holds few grams of one term.
+ENTRIES_READ = 20
 PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 
 
@@ -117,11 +122,20 @@ class Term:
             _join(parts, params, tenant_id, spread(phone_grams(digits), MAX_GRAMS))
         return " UNION ALL ".join(parts), params
 
-    def q(self, tenant_id: int) -> Q:
-        """The search as a filter: candidates from the gram table, then the exact check."""
+    def candidate_ids(self, tenant_id: int, cap: int) -> list[int] | None:
+        """The ids of the leads that may match, read from the gram table in one query;
+        None when there are more than `cap` of them (a term too common for the table to
+        narrow: `walk_q()` serves it better). Read into Python rather than joined as a
+        subquery, so the list's own query is planned for a known, short list of ids
+        (an index scan of the primary key) and never for a guess at a gram's frequency."""
         sql, params = self.candidates(tenant_id)
-        # Table and column names are constants; the term and the tenant are parameters.
-        return Q(pk__in=RawSQL(sql, params)) & self.walk_q()  # noqa: S611
+        # A lead can hold several grams of one term (a character in its company and its
+        # contact): distinct ids, from a bounded number of entries.
+        bounded = f"SELECT DISTINCT lead_id FROM ({sql} LIMIT %s) entries LIMIT %s"  # noqa: S608
+        with connection.cursor() as cursor:
+            cursor.execute(bounded, [*params, ENTRIES_READ * (cap + 1), cap + 1])
+            ids = [row[0] for row in cursor.fetchall()]
+        return ids if len(ids) <= cap else None
 
 
 def _join(parts: list[str], params: list, tenant_id: int, grams: list[str]) -> None:

@@ -24,6 +24,7 @@ from crm.http import query_with
 from crm.models import Role
 from crm.tables import IdsFirstPaginator, streamed_csv
 from leads import exports as lead_exports
+from leads import search as lead_search
 from leads.access import access_lead, leads_visible_to
 from leads.assignment.lead_card import assignment_context
 from leads.filters import LeadFilter
@@ -32,10 +33,9 @@ from leads.models import Lead, LeadStatus
 from leads.tables import LeadTable
 
 TIMELINE_PER_PAGE = 20
-# The lead list counts its rows up to this many, beyond it shows the planner's estimate;
-# a search counts its matches up to SEARCH_COUNT_CAP (crm.tables.IdsFirstPaginator).
+# The lead list counts its rows up to this many, beyond it shows the planner's estimate
+# (crm.tables.IdsFirstPaginator); a search, up to leads.search.SEARCH_CAP.
 COUNT_CAP = 10_000
-SEARCH_COUNT_CAP = 5_000
 # Shown on the lead's page, in this order (labels are the fields' verbose names).
 DETAIL_FIELDS = (
     "company",
@@ -84,20 +84,18 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
     searched = bool(lead_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
-    paginate = {
-        "per_page": LeadTable._meta.per_page,
-        "paginator_class": IdsFirstPaginator,
-        # Counted up to a cap (the search to a lower one), beyond it estimated; exact on
-        # demand (?count=exact). The count query is one either way.
-        "count_cap": None if exact else (SEARCH_COUNT_CAP if searched else COUNT_CAP),
-        "estimate": not searched,
-        # A term too common for the gram table: its page read in the list's order.
-        "walk": (
-            lambda: LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
-        )
-        if searched
-        else None,
-    }
+    paginate = {"per_page": LeadTable._meta.per_page, "paginator_class": IdsFirstPaginator}
+    if exact:
+        pass  # counted exactly, on demand
+    elif not searched:
+        # Counted up to a cap, beyond it the planner's estimate: one count query.
+        paginate.update(count_cap=COUNT_CAP, estimate=True)
+    elif lead_filter.search_walked:
+        # More candidates than the search's cap: "more than …", no count to read.
+        paginate.update(count_cap=lead_search.SEARCH_CAP, capped=True)
+    else:
+        # At most lead_search.SEARCH_CAP candidates: counted with the page's ids, in one query.
+        paginate.update(count_with_ids=True)
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = lead_filter.is_filtered
     count = table.paginator.count
@@ -108,7 +106,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "count": count,
         "count_capped": table.paginator.count_capped,
         "count_estimated": table.paginator.count_capped and not searched,
-        "count_cap": SEARCH_COUNT_CAP if searched else COUNT_CAP,
+        "count_cap": lead_search.SEARCH_CAP if searched else COUNT_CAP,
         "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any lead at all?
         "has_leads": count > 0 or (filtered and leads_visible_to(membership).exists()),

@@ -133,14 +133,18 @@ def test_the_triggers_keep_the_grams_on_insert_update_bulk_load_and_delete(world
 def test_the_search_reads_the_gram_index_under_row_level_security(world):
     """The app role, under the tenant policy: the gram condition is an index condition
     (leakproof equality), where a LIKE could only filter rows already read."""
-    make_lead(world.a.tenant)
+    lead = make_lead(world.a.tenant)
     term = Term("恒力液压")
     with tenant_context(world.a.tenant), connection.cursor() as cursor:
         cursor.execute("SELECT current_user")
         assert cursor.fetchone()[0] == "crm_app"  # not the owner, not a superuser
         cursor.execute("SET LOCAL enable_seqscan = off")
-        queryset = Lead.objects.filter(term.q(world.a.tenant.pk)).values("pk")
-        plan = queryset.explain()
+        sql, params = term.candidates(world.a.tenant.pk)
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        assert term.candidate_ids(world.a.tenant.pk, 10) == [lead.pk]
+        assert Term("恒").candidate_ids(world.a.tenant.pk, 10) == [lead.pk]
+        assert Term("恒").candidate_ids(world.a.tenant.pk, 0) is None  # over the cap
     assert "leads_searchgram_pkey" in plan, plan
     assert "Index Cond: ((tenant_id = " in plan and "gram = '恒力'" in plan, plan
 
@@ -188,7 +192,7 @@ def test_a_capped_list_keeps_its_query_count_and_finds_its_real_last_page(
 def test_a_common_term_is_read_in_the_lists_order_and_a_rare_one_from_the_index(
     world, login, monkeypatch
 ):
-    monkeypatch.setattr(views, "SEARCH_COUNT_CAP", 3)
+    monkeypatch.setattr("leads.search.SEARCH_CAP", 3)
     channel = make_channel(world.a.tenant)
     for i in range(6):
         make_lead(world.a.tenant, channel, company=f"王氏{i}", contact_name="李工")
