@@ -54,6 +54,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.celery import TenantTask, app
+from crm.jobs import per_active_tenant
 from crm.models import Export, ExportStatus, Membership, Tenant, export_upload_to
 from crm.roles import EVERYONE, MANAGERS
 from crm.tables import csv_pieces, row_count_and_estimate
@@ -326,12 +327,7 @@ CLEANUP_EXPIRES = 1800  # seconds: a clean-up still queued when the next is due 
 def exports_cleanup_all() -> int:
     """Beat, hourly: queue each active tenant's clean-up (a platform job that only lists
     tenants; each clean-up runs inside its own tenant)."""
-    tenant_ids = list(
-        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
-    for tenant_id in tenant_ids:
-        exports_cleanup.apply_async((tenant_id,), expires=CLEANUP_EXPIRES)
-    return len(tenant_ids)
+    return per_active_tenant(exports_cleanup, expires=CLEANUP_EXPIRES)
 
 
 @app.task(base=TenantTask, name="crm.exports_cleanup")

@@ -18,3 +18,18 @@ def task_named(name: str) -> Task:
     if name not in app.tasks:
         app.loader.import_default_modules()
     return app.tasks[name]
+
+
+def per_active_tenant(task: Task, *args, expires: int) -> int:
+    """A beat job's fan-out: queue `task(tenant_id, *args)` for each active tenant, in id
+    order, each message expiring after `expires` seconds (one still queued when the next
+    round is due is pointless). A platform job that only lists tenants; each task runs
+    inside its own tenant (`TenantTask`). Returns how many were queued."""
+    from crm.models import Tenant
+
+    tenant_ids = list(
+        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
+    )
+    for tenant_id in tenant_ids:
+        task.apply_async((tenant_id, *args), expires=expires)
+    return len(tenant_ids)

@@ -1,4 +1,5 @@
 from crm.celery import TenantTask, app
+from crm.jobs import per_active_tenant
 from leads.intake import services
 
 
@@ -33,14 +34,7 @@ SLA_SWEEP_EXPIRES = 120  # seconds
 def sla_sweep_all() -> int:
     """Beat, every minute: queue one SLA sweep per active tenant (a platform job that
     only lists tenants; each sweep runs inside its own tenant)."""
-    from crm.models import Tenant
-
-    tenant_ids = list(
-        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
-    for tenant_id in tenant_ids:
-        sla_sweep.apply_async((tenant_id,), expires=SLA_SWEEP_EXPIRES)
-    return len(tenant_ids)
+    return per_active_tenant(sla_sweep, expires=SLA_SWEEP_EXPIRES)
 
 
 @app.task(base=TenantTask, name="leads.sla_sweep")
@@ -71,14 +65,7 @@ REPORT_ROLLUP_EXPIRES = 600  # seconds
 def report_rollup_all(cover: bool = False) -> int:
     """Beat: queue each active tenant's lead-quality roll-up refresh (every 5 minutes) or
     its nightly coverage check (`cover`, leads.reports.rollups.cover)."""
-    from crm.models import Tenant
-
-    tenant_ids = list(
-        Tenant.objects.filter(is_active=True).order_by("pk").values_list("pk", flat=True)
-    )
-    for tenant_id in tenant_ids:
-        report_rollup.apply_async((tenant_id, cover), expires=REPORT_ROLLUP_EXPIRES)
-    return len(tenant_ids)
+    return per_active_tenant(report_rollup, cover, expires=REPORT_ROLLUP_EXPIRES)
 
 
 @app.task(base=TenantTask, name="leads.report_rollup")
