@@ -156,13 +156,16 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
             "first_touch",
         ]
 
-    def __init__(self, data=None, queryset=None, *, membership, search_cap=None, **kwargs):
+    def __init__(
+        self, data=None, queryset=None, *, membership, search_cap=None, search_walk=False, **kwargs
+    ):
         super().__init__(data, queryset, **kwargs)
         self.tenant_id = membership.tenant_id
         # The most candidates the search narrows the list to (leads.search); past it the
         # rows are checked in the list's order and `search_walked` is True.
         self.search_cap = search_cap
-        self.search_walked = False
+        # search_walk: check every row, no candidates (the page's 50 rows, by id).
+        self.search_walked = search_walk
         if membership.role not in LEAD_ALL:  # a rep: their own leads only
             del self.filters["owner"]
             del self.filters["pool"]  # a rep sees their own leads: none is in the pool
@@ -182,6 +185,8 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
         if not value:
             return queryset
         term = lead_search.Term(value)
+        if self.search_walked:
+            return queryset.filter(term.walk_q())
         ids = term.candidate_ids(self.tenant_id, self.search_cap or lead_search.SEARCH_CAP)
         if ids is None:
             self.search_walked = True

@@ -36,7 +36,7 @@ MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
 PHONE_GRAM = 3  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
 # The most candidates a search narrows the list to; more, and the list is read in order.
-SEARCH_CAP = 5_000
+SEARCH_CAP = 3_000
 # Gram entries read per id wanted, at most: a lead holds few grams of one term.
 ENTRIES_READ = 20
 PHONE_LIKE = re.compile(r"[\d\s+\-().]+")

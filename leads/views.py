@@ -94,8 +94,14 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         # More candidates than the search's cap: "more than …", no count to read.
         paginate.update(count_cap=lead_search.SEARCH_CAP, capped=True)
     else:
-        # At most lead_search.SEARCH_CAP candidates: counted with the page's ids, in one query.
-        paginate.update(count_with_ids=True)
+        # At most SEARCH_CAP candidates: counted with the page's ids, in one query; the
+        # page's rows read by id with the exact check only (not the candidates' list).
+        paginate.update(
+            count_with_ids=True,
+            rows_from=lambda: (
+                LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
+            ),
+        )
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = lead_filter.is_filtered
     count = table.paginator.count
