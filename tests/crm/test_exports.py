@@ -484,3 +484,10 @@ def test_tenant_admins_read_their_tenants_exports_in_the_admin(world, login):
     assert change.status_code == 200 and "leads-20261202.csv" in change.text
     assert client.get(reverse("admin:crm_export_add")).status_code == 403
     assert login(world.a.rep).get(reverse("admin:crm_export_changelist")).status_code in (302, 403)
+
+
+def test_every_member_reaches_their_exports_from_the_user_menu(world, login):
+    for member in (world.a.rep, world.a.manager):
+        page = login(member).get(reverse("leads:list"))
+        assert page.status_code == 200
+        assert f'href="{reverse("exports")}" data-testid="menu-exports"' in page.text
