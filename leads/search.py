@@ -8,7 +8,7 @@ which the planner does use under the policy, and the exact condition is checked 
 candidates only:
 
 - one character: the grams that start with it (a range on the byte-ordered column);
-- two characters or more: the leads that have up to `MAX_GRAMS` of the term's
+- two characters or more: the leads that have up to `crm.search.MAX_GRAMS` of the term's
   two-character grams (first, last and spread between), joined on the primary key, so
   the planner starts from the rarest;
 - a phone (digits with the spaces, dashes and "+" people type), from three digits on:
@@ -27,33 +27,17 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from django.db import connection
 from django.db.models import Q
 
 from crm import normalize
+from crm.search import bounded_ids, gram_join, text_candidates
 
-MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
 PHONE_GRAM = 3  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
+KEY = "lead_id"
 # The most candidates a search narrows the list to; more, and the list is read in order.
 SEARCH_CAP = 3_000
-# Gram entries read per id wanted, at most: a lead holds few grams of one term.
-ENTRIES_READ = 20
 PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
-
-
-def spread(items: list[str], most: int) -> list[str]:
-    """At most `most` of `items`, the first and the last among them, evenly spaced."""
-    if len(items) <= most:
-        return items
-    step = (len(items) - 1) / (most - 1)
-    return [items[round(k * step)] for k in range(most)]
-
-
-def text_grams(lowered: str) -> list[str]:
-    """The term's distinct two-character grams, in order (none for one character)."""
-    grams = [lowered[i : i + 2] for i in range(len(lowered) - 1)]
-    return list(dict.fromkeys(grams))
 
 
 def phone_grams(digits: str) -> list[str]:
@@ -109,46 +93,12 @@ class Term:
 
     def candidates(self, tenant_id: int) -> tuple[str, list]:
         """SQL for the ids of the leads that may match (a superset of the exact matches)."""
-        parts, params = [], []
-        if len(self.lowered) == 1:
-            start = self.lowered
-            parts.append(
-                f"SELECT lead_id FROM {TABLE} WHERE tenant_id = %s AND gram >= %s AND gram < %s"  # noqa: S608
-            )
-            params += [tenant_id, start, chr(min(ord(start) + 1, 0x10FFFF))]
-        else:
-            _join(parts, params, tenant_id, spread(text_grams(self.lowered), MAX_GRAMS))
+        parts = [text_candidates(TABLE, KEY, tenant_id, self.lowered)]
         for digits in self.phone_digits:
-            _join(parts, params, tenant_id, spread(phone_grams(digits), MAX_GRAMS))
-        return " UNION ALL ".join(parts), params
+            parts.append(gram_join(TABLE, KEY, tenant_id, phone_grams(digits)))
+        return " UNION ALL ".join(sql for sql, _ in parts), [p for _, ps in parts for p in ps]
 
     def candidate_ids(self, tenant_id: int, cap: int) -> list[int] | None:
-        """The ids of the leads that may match, read from the gram table in one query;
-        None when there are more than `cap` of them (a term too common for the table to
-        narrow: `walk_q()` serves it better). Read into Python rather than joined as a
-        subquery, so the list's own query is planned for a known, short list of ids
-        (an index scan of the primary key) and never for a guess at a gram's frequency."""
+        """The ids of the leads that may match (crm.search.bounded_ids), or None past `cap`."""
         sql, params = self.candidates(tenant_id)
-        # A lead can hold several grams of one term (a character in its company and its
-        # contact): distinct ids, from a bounded number of entries.
-        bounded = f"SELECT DISTINCT lead_id FROM ({sql} LIMIT %s) entries LIMIT %s"  # noqa: S608
-        with connection.cursor() as cursor:
-            cursor.execute(bounded, [*params, ENTRIES_READ * (cap + 1), cap + 1])
-            ids = [row[0] for row in cursor.fetchall()]
-        return ids if len(ids) <= cap else None
-
-
-def _join(parts: list[str], params: list, tenant_id: int, grams: list[str]) -> None:
-    """The leads having every one of `grams`: one primary-key join per gram."""
-    if not grams:
-        return
-    sql = f"SELECT g0.lead_id FROM {TABLE} g0"  # noqa: S608
-    for k in range(1, len(grams)):
-        sql += (
-            f" JOIN {TABLE} g{k} ON g{k}.tenant_id = g0.tenant_id"
-            f" AND g{k}.gram = %s AND g{k}.lead_id = g0.lead_id"
-        )
-    params += grams[1:]
-    sql += " WHERE g0.tenant_id = %s AND g0.gram = %s"
-    params += [tenant_id, grams[0]]
-    parts.append(sql)
+        return bounded_ids(sql, params, KEY, cap)

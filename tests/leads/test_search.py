@@ -8,10 +8,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from crm.search import spread, text_grams
 from crm.tenancy import tenant_context
 from leads import views
 from leads.models import Lead, SearchGram
-from leads.search import Term, spread, text_grams
+from leads.search import Term
 from tests.leads.factories import make_channel, make_lead
 
 pytestmark = pytest.mark.django_db
