@@ -11,7 +11,7 @@ from django.db.models import Q
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
-from crm import normalize
+from crm import normalize, search
 from crm.models import Membership
 from crm.roles import CUSTOMER_ALL, OWNER_CHOICES
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
@@ -21,6 +21,13 @@ from customers.models import Contact, Customer, CustomerLevel
 # up to OWNER_OPTIONS_MAX.
 OWNER_OPTIONS_MAX = 500
 NEVER = "never"
+
+
+# The customer search's gram table (customers.models.CustomerSearchGram), its key, and the
+# most candidates it narrows the list to.
+GRAMS = "customers_searchgram"
+KEY = "customer_id"
+SEARCH_CAP = 3_000
 
 
 class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
@@ -58,8 +65,12 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
         model = Customer
         fields = ["q", "level", "owner", "contacted_from", "contacted_to", "never_contacted"]
 
-    def __init__(self, data=None, queryset=None, *, membership, **kwargs):
+    def __init__(self, data=None, queryset=None, *, membership, search_walk=False, **kwargs):
         super().__init__(data, queryset, **kwargs)
+        self.tenant_id = membership.tenant_id
+        # True: the name is checked row by row, no candidates (too many of them, or the
+        # page's 50 rows read by id).
+        self.search_walked = search_walk
         if membership.role not in CUSTOMER_ALL:  # a rep: their own customers only
             del self.filters["owner"]
         else:
@@ -74,7 +85,9 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
     def search(self, queryset, name, value):
         """The customer's name, or a contact's phone: a whole number in any common writing
         (138 0013 8000, +86 13800138000 …) through the index contact_phone, or a run of at
-        least four of its digits."""
+        least four of its digits. A name's candidates come from the gram table
+        (crm.search, `CustomerSearchGram`), at most SEARCH_CAP of them; past that the
+        names are read in the list's order (`search_walked`)."""
         value = value.strip()
         if not value:
             return queryset
@@ -89,8 +102,15 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
         if len(digits) >= 4 and not value.strip("0123456789 -+()"):
             # Part of a number: stored E.164 is +86 then the digits.
             contacts = Contact.objects.filter(phone__contains=digits).values("customer_id")
-            match |= Q(pk__in=contacts)
-        return queryset.filter(match)
+            return queryset.filter(match | Q(pk__in=contacts))
+        if self.search_walked:
+            return queryset.filter(match)
+        sql, params = search.text_candidates(GRAMS, KEY, self.tenant_id, value.lower())
+        ids = search.bounded_ids(sql, params, KEY, SEARCH_CAP)
+        if ids is None:
+            self.search_walked = True
+            return queryset.filter(match)
+        return queryset.filter(pk__in=ids).filter(match)
 
     def contacted_since(self, queryset, name, value):
         return queryset.filter(last_contact_at__gte=start_of_day(value))

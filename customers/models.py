@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.formatting import format_date, format_phone
 from crm.indexes import NullsOrderIndex
-from crm.models import Membership, TenantOwned
+from crm.models import Membership, Tenant, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
 
 
@@ -320,3 +320,30 @@ class StatusSuggestion(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.keyword} → {self.status}"
+
+
+class CustomerSearchGram(models.Model):
+    """One gram of one customer's name, lower-cased: the two characters starting at each
+    position (the last character alone). The customer search's index under row-level
+    security (crm.search); filled and kept by triggers on `customers_customer` (migration
+    0004), so every path that writes a customer keeps it true."""
+
+    pk = models.CompositePrimaryKey("tenant_id", "gram", "customer_id")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, db_index=False, related_name="+")
+    # No database constraint: the triggers remove a deleted customer's grams by key.
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.DO_NOTHING,
+        db_index=False,
+        db_constraint=False,
+        related_name="+",
+    )
+    # Byte order ("C"): a one-character term is the range [c, next code point).
+    gram = models.CharField(max_length=2, db_collation="C")
+
+    class Meta:
+        db_table = "customers_searchgram"
+        verbose_name = "customer search gram"
+
+    def __str__(self):
+        return self.gram

@@ -43,7 +43,7 @@ from crm.tables import IdsFirstPaginator, streamed_csv
 from customers import exports as customer_exports
 from customers import services
 from customers.access import access_customer, can_write_customer, customers_visible_to
-from customers.filters import CustomerFilter
+from customers.filters import SEARCH_CAP, CustomerFilter
 from customers.forms import InteractionForm
 from customers.models import Customer, Interaction, InteractionKind
 from customers.tables import CustomerTable, industry_label, with_lead_counts
@@ -163,16 +163,24 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     table = CustomerTable(customer_filter.qs)
     searched = bool(customer_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
-    paginate = {
-        "per_page": CustomerTable._meta.per_page,
-        "paginator_class": IdsFirstPaginator,
-        # No index serves the text search: count its matches in the same scan (exactly:
-        # the scan reads them all anyway). Otherwise count up to COUNT_CAP, beyond it the
-        # planner's estimate; exact on demand (?count=exact).
-        "count_with_ids": searched,
-        "count_cap": None if searched or exact else COUNT_CAP,
-        "estimate": True,
-    }
+    paginate = {"per_page": CustomerTable._meta.per_page, "paginator_class": IdsFirstPaginator}
+    if exact:
+        pass  # counted exactly, on demand
+    elif not searched:
+        # Counted up to COUNT_CAP, beyond it the planner's estimate: one count query.
+        paginate.update(count_cap=COUNT_CAP, estimate=True)
+    elif customer_filter.search_walked:
+        # More name candidates than the search's cap: "more than …", no count to read.
+        paginate.update(count_cap=SEARCH_CAP, capped=True)
+    else:
+        # A short list of candidates (or a phone): counted with the page's ids; the
+        # page's rows read by id with the name checked, not the candidates' list.
+        paginate.update(
+            count_with_ids=True,
+            rows_from=lambda: (
+                CustomerFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
+            ),
+        )
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = customer_filter.is_filtered
     count = table.paginator.count
@@ -182,7 +190,8 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "filtered": filtered,
         "count": count,
         "count_capped": table.paginator.count_capped,
-        "count_cap": COUNT_CAP,
+        "count_estimated": table.paginator.count_capped and not searched,
+        "count_cap": SEARCH_CAP if searched else COUNT_CAP,
         "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any customer at all?
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),
