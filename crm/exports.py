@@ -57,7 +57,7 @@ from crm.celery import TenantTask, app
 from crm.jobs import per_active_tenant
 from crm.models import Export, ExportStatus, Membership, Tenant, export_upload_to
 from crm.roles import EVERYONE, MANAGERS
-from crm.tables import csv_pieces, row_count_and_estimate
+from crm.tables import COUNT_CAP, csv_pieces, row_count_and_estimate
 from crm.tenancy import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -65,9 +65,6 @@ logger = logging.getLogger(__name__)
 # A list with more rows than this (or one whose count is capped) is exported in the
 # background; below it the browser streams the CSV as before.
 BACKGROUND_THRESHOLD = 20_000
-# The count a source's `count` stops at before it takes the planner's estimate (the
-# lists' own cap, leads.views.COUNT_CAP).
-COUNT_CAP = 10_000
 # rows_written is committed about this often (a 1,000,000-row export: 200 updates).
 PROGRESS_EVERY = 5_000
 # Exports (rows and files) are kept this long.

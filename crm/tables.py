@@ -163,6 +163,32 @@ def streamed_csv(rows: Iterable[list], filename: str, *, tenant) -> StreamingHtt
     return response
 
 
+# The lists count their rows up to this many; beyond it they show the planner's estimate.
+COUNT_CAP = 10_000
+
+
+def list_paging(per_page, *, exact, searched, walked, count_cap, search_cap, rows_from):
+    """RequestConfig's `paginate` for a list with a gram-table search (crm.search):
+
+    - `?count=exact`: counted exactly, on demand;
+    - not searched: counted up to `count_cap`, beyond it the planner's estimate (one query);
+    - searched, more candidates than the search's cap (`walked`): "more than …", no count
+      to read, the page read in the list's order;
+    - searched, a short list of candidates: counted with the page's ids in one query, the
+      page's rows read by id from `rows_from()` (the list with the exact check only, not
+      the candidates' list, which a 50-row fetch would plan again)."""
+    paging = {"per_page": per_page, "paginator_class": IdsFirstPaginator}
+    if exact:
+        return paging
+    if not searched:
+        paging.update(count_cap=count_cap, estimate=True)
+    elif walked:
+        paging.update(count_cap=search_cap, capped=True)
+    else:
+        paging.update(count_with_ids=True, rows_from=rows_from)
+    return paging
+
+
 def row_count_and_estimate(capped, queryset) -> tuple[int, int | None]:
     """One query: the rows of `capped` (a sliced values() queryset), and the planner's
     estimate of the rows of `queryset` (crm_row_estimate(): EXPLAIN inside the database,
@@ -190,9 +216,8 @@ class IdsFirstPaginator(Paginator):
     defaults), so OFFSET walks index entries rather than joined, full-width rows; the
     joins and per-row annotations then run for the page's 50 rows only.
 
-    With `count_with_ids`, the ids query also counts the matches (COUNT(*) OVER ()), so a
-    filter that no index serves (the customer search) scans the table once, not twice
-    (once for COUNT, once for the page). The number of queries stays the same.
+    With `count_with_ids`, the ids query also counts the matches (COUNT(*) OVER ()): one
+    query for a list known to be short (a search's few candidates), not two.
 
     With `count_cap`, the count stops at cap + 1 rows (`count_capped` then says so): an
     exact COUNT reads every matching row, which at a million leads was most of the first

@@ -39,7 +39,7 @@ from django_tables2 import RequestConfig
 from crm import contributions, exports
 from crm.http import query_with
 from crm.roles import CUSTOMER_ALL, CUSTOMER_LIST, SALES
-from crm.tables import IdsFirstPaginator, streamed_csv
+from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from customers import exports as customer_exports
 from customers import services
 from customers.access import access_customer, can_write_customer, customers_visible_to
@@ -54,8 +54,6 @@ TEMPLATE = "customers/customer_detail.html"
 # What other apps contribute to the customer page under (crm.contributions).
 PAGE = "customers.customer"
 _KEY = re.compile(r"^f[uc]-[0-9a-f]{32}$")
-# The customer list counts its rows up to this many (crm.tables.IdsFirstPaginator).
-COUNT_CAP = 10_000
 
 
 def sales_member(request: HttpRequest):
@@ -163,24 +161,17 @@ def customer_list(request: HttpRequest) -> HttpResponse:
     table = CustomerTable(customer_filter.qs)
     searched = bool(customer_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
-    paginate = {"per_page": CustomerTable._meta.per_page, "paginator_class": IdsFirstPaginator}
-    if exact:
-        pass  # counted exactly, on demand
-    elif not searched:
-        # Counted up to COUNT_CAP, beyond it the planner's estimate: one count query.
-        paginate.update(count_cap=COUNT_CAP, estimate=True)
-    elif customer_filter.search_walked:
-        # More name candidates than the search's cap: "more than …", no count to read.
-        paginate.update(count_cap=SEARCH_CAP, capped=True)
-    else:
-        # A short list of candidates (or a phone): counted with the page's ids; the
-        # page's rows read by id with the name checked, not the candidates' list.
-        paginate.update(
-            count_with_ids=True,
-            rows_from=lambda: (
-                CustomerFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
-            ),
-        )
+    paginate = list_paging(
+        CustomerTable._meta.per_page,
+        exact=exact,
+        searched=searched,
+        walked=customer_filter.search_walked,
+        count_cap=COUNT_CAP,
+        search_cap=SEARCH_CAP,
+        rows_from=lambda: (
+            CustomerFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
+        ),
+    )
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = customer_filter.is_filtered
     count = table.paginator.count

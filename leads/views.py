@@ -22,7 +22,7 @@ from crm import exports, roles
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
 from crm.models import Role
-from crm.tables import IdsFirstPaginator, streamed_csv
+from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from leads import exports as lead_exports
 from leads import search as lead_search
 from leads.access import access_lead, leads_visible_to
@@ -33,9 +33,6 @@ from leads.models import Lead, LeadStatus
 from leads.tables import LeadTable
 
 TIMELINE_PER_PAGE = 20
-# The lead list counts its rows up to this many, beyond it shows the planner's estimate
-# (crm.tables.IdsFirstPaginator); a search, up to leads.search.SEARCH_CAP.
-COUNT_CAP = 10_000
 # Shown on the lead's page, in this order (labels are the fields' verbose names).
 DETAIL_FIELDS = (
     "company",
@@ -84,24 +81,17 @@ def lead_list(request: HttpRequest) -> HttpResponse:
 
     searched = bool(lead_filter.form.cleaned_data.get("q"))
     exact = request.GET.get("count") == "exact"
-    paginate = {"per_page": LeadTable._meta.per_page, "paginator_class": IdsFirstPaginator}
-    if exact:
-        pass  # counted exactly, on demand
-    elif not searched:
-        # Counted up to a cap, beyond it the planner's estimate: one count query.
-        paginate.update(count_cap=COUNT_CAP, estimate=True)
-    elif lead_filter.search_walked:
-        # More candidates than the search's cap: "more than …", no count to read.
-        paginate.update(count_cap=lead_search.SEARCH_CAP, capped=True)
-    else:
-        # At most SEARCH_CAP candidates: counted with the page's ids, in one query; the
-        # page's rows read by id with the exact check only (not the candidates' list).
-        paginate.update(
-            count_with_ids=True,
-            rows_from=lambda: (
-                LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
-            ),
-        )
+    paginate = list_paging(
+        LeadTable._meta.per_page,
+        exact=exact,
+        searched=searched,
+        walked=lead_filter.search_walked,
+        count_cap=COUNT_CAP,
+        search_cap=lead_search.SEARCH_CAP,
+        rows_from=lambda: (
+            LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
+        ),
+    )
     RequestConfig(request, paginate=paginate).configure(table)
     filtered = lead_filter.is_filtered
     count = table.paginator.count
