@@ -20,6 +20,9 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+# The most candidates a search narrows its list to; with more, the list is read in its own
+# order and each row checked (a term that common fills a page soon).
+SEARCH_CAP = 3_000
 MAX_GRAMS = 4  # per part: more joins cost planning time and narrow little more
 # Gram entries read per id wanted, at most: a row holds few grams of one term.
 ENTRIES_READ = 20

@@ -23,11 +23,9 @@ OWNER_OPTIONS_MAX = 500
 NEVER = "never"
 
 
-# The customer search's gram table (customers.models.CustomerSearchGram), its key, and the
-# most candidates it narrows the list to.
+# The customer search's gram table (customers.models.CustomerSearchGram) and its key.
 GRAMS = "customers_searchgram"
 KEY = "customer_id"
-SEARCH_CAP = 3_000
 
 
 class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
@@ -86,7 +84,7 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
         """The customer's name, or a contact's phone: a whole number in any common writing
         (138 0013 8000, +86 13800138000 …) through the index contact_phone, or a run of at
         least four of its digits. A name's candidates come from the gram table
-        (crm.search, `CustomerSearchGram`), at most SEARCH_CAP of them; past that the
+        (crm.search, `CustomerSearchGram`), at most crm.search.SEARCH_CAP of them; past that the
         names are read in the list's order (`search_walked`)."""
         value = value.strip()
         if not value:
@@ -106,7 +104,7 @@ class CustomerFilter(FilterBarMixin, django_filters.FilterSet):
         if self.search_walked:
             return queryset.filter(match)
         sql, params = search.text_candidates(GRAMS, KEY, self.tenant_id, value.lower())
-        ids = search.bounded_ids(sql, params, KEY, SEARCH_CAP)
+        ids = search.bounded_ids(sql, params, KEY, search.SEARCH_CAP)
         if ids is None:
             self.search_walked = True
             return queryset.filter(match)

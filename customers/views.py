@@ -37,13 +37,14 @@ from django.views.decorators.http import require_GET, require_http_methods
 from django_tables2 import RequestConfig
 
 from crm import contributions, exports
+from crm import search as gram_search
 from crm.http import query_with
 from crm.roles import CUSTOMER_ALL, CUSTOMER_LIST, SALES
 from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from customers import exports as customer_exports
 from customers import services
 from customers.access import access_customer, can_write_customer, customers_visible_to
-from customers.filters import SEARCH_CAP, CustomerFilter
+from customers.filters import CustomerFilter
 from customers.forms import InteractionForm
 from customers.models import Customer, Interaction, InteractionKind
 from customers.tables import CustomerTable, industry_label, with_lead_counts
@@ -167,7 +168,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         searched=searched,
         walked=customer_filter.search_walked,
         count_cap=COUNT_CAP,
-        search_cap=SEARCH_CAP,
+        search_cap=gram_search.SEARCH_CAP,
         rows_from=lambda: (
             CustomerFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
         ),
@@ -182,7 +183,7 @@ def customer_list(request: HttpRequest) -> HttpResponse:
         "count": count,
         "count_capped": table.paginator.count_capped,
         "count_estimated": table.paginator.count_capped and not searched,
-        "count_cap": SEARCH_CAP if searched else COUNT_CAP,
+        "count_cap": gram_search.SEARCH_CAP if searched else COUNT_CAP,
         "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any customer at all?
         "has_customers": count > 0 or (filtered and customers_visible_to(membership).exists()),

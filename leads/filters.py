@@ -9,6 +9,7 @@ from django import forms
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
+from crm import search as gram_search
 from crm.models import Membership
 from crm.roles import LEAD_ALL, OWNER_CHOICES
 from crm.tables import FilterBarMixin, OwnerFilter, start_of_day
@@ -156,15 +157,11 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
             "first_touch",
         ]
 
-    def __init__(
-        self, data=None, queryset=None, *, membership, search_cap=None, search_walk=False, **kwargs
-    ):
+    def __init__(self, data=None, queryset=None, *, membership, search_walk=False, **kwargs):
         super().__init__(data, queryset, **kwargs)
         self.tenant_id = membership.tenant_id
-        # The most candidates the search narrows the list to (leads.search); past it the
-        # rows are checked in the list's order and `search_walked` is True.
-        self.search_cap = search_cap
-        # search_walk: check every row, no candidates (the page's 50 rows, by id).
+        # True: every row is checked, no candidates (more of them than crm.search's
+        # SEARCH_CAP, or the page's 50 rows read by id).
         self.search_walked = search_walk
         if membership.role not in LEAD_ALL:  # a rep: their own leads only
             del self.filters["owner"]
@@ -187,7 +184,7 @@ class LeadFilter(FilterBarMixin, django_filters.FilterSet):
         term = lead_search.Term(value)
         if self.search_walked:
             return queryset.filter(term.walk_q())
-        ids = term.candidate_ids(self.tenant_id, self.search_cap or lead_search.SEARCH_CAP)
+        ids = term.candidate_ids(self.tenant_id, gram_search.SEARCH_CAP)
         if ids is None:
             self.search_walked = True
             return queryset.filter(term.walk_q())

@@ -35,8 +35,6 @@ from crm.search import bounded_ids, gram_join, text_candidates
 PHONE_GRAM = 3  # digits per phone gram; keep in step with leads_search_grams()
 TABLE = "leads_searchgram"
 KEY = "lead_id"
-# The most candidates a search narrows the list to; more, and the list is read in order.
-SEARCH_CAP = 3_000
 PHONE_LIKE = re.compile(r"[\d\s+\-().]+")
 
 

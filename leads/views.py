@@ -19,12 +19,12 @@ from django.utils.translation import gettext as _
 from django_tables2 import RequestConfig
 
 from crm import exports, roles
+from crm import search as gram_search
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
 from crm.models import Role
 from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from leads import exports as lead_exports
-from leads import search as lead_search
 from leads.access import access_lead, leads_visible_to
 from leads.assignment.lead_card import assignment_context
 from leads.filters import LeadFilter
@@ -87,7 +87,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         searched=searched,
         walked=lead_filter.search_walked,
         count_cap=COUNT_CAP,
-        search_cap=lead_search.SEARCH_CAP,
+        search_cap=gram_search.SEARCH_CAP,
         rows_from=lambda: (
             LeadFilter(request.GET, queryset=qs, membership=membership, search_walk=True).qs
         ),
@@ -102,7 +102,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
         "count": count,
         "count_capped": table.paginator.count_capped,
         "count_estimated": table.paginator.count_capped and not searched,
-        "count_cap": lead_search.SEARCH_CAP if searched else COUNT_CAP,
+        "count_cap": gram_search.SEARCH_CAP if searched else COUNT_CAP,
         "exact_count_query": query_with(request, count="exact", page=None),
         # Only asked when nothing matches: does the member see any lead at all?
         "has_leads": count > 0 or (filtered and leads_visible_to(membership).exists()),

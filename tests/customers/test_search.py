@@ -65,8 +65,7 @@ def test_the_name_search_reads_the_gram_index_under_row_level_security(world):
 
 
 def test_a_common_name_term_is_read_in_the_lists_order(world, en, monkeypatch):
-    monkeypatch.setattr(filters, "SEARCH_CAP", 2)
-    monkeypatch.setattr("customers.views.SEARCH_CAP", 2)
+    monkeypatch.setattr("crm.search.SEARCH_CAP", 2)
     for i in range(4):
         make_customer(world.a, f"华东{i}号")
     client = en(world.a.manager)

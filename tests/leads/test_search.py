@@ -193,7 +193,7 @@ def test_a_capped_list_keeps_its_query_count_and_finds_its_real_last_page(
 def test_a_common_term_is_read_in_the_lists_order_and_a_rare_one_from_the_index(
     world, login, monkeypatch
 ):
-    monkeypatch.setattr("leads.search.SEARCH_CAP", 3)
+    monkeypatch.setattr("crm.search.SEARCH_CAP", 3)
     channel = make_channel(world.a.tenant)
     for i in range(6):
         make_lead(world.a.tenant, channel, company=f"王氏{i}", contact_name="李工")
