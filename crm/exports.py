@@ -57,7 +57,7 @@ from crm.celery import TenantTask, app
 from crm.jobs import per_active_tenant
 from crm.models import Export, ExportStatus, Membership, Tenant, export_upload_to
 from crm.roles import EVERYONE, MANAGERS
-from crm.tables import COUNT_CAP, csv_pieces, row_count_and_estimate
+from crm.tables import count_up_to, csv_pieces
 from crm.tenancy import tenant_context
 
 logger = logging.getLogger(__name__)
@@ -139,14 +139,9 @@ def sort_as_list(table, query: QueryDict) -> None:
         table.order_by = order_by
 
 
-def list_count(queryset, cap: int = COUNT_CAP) -> int:
-    """A list's rows as its page counts them: exact up to `cap`, beyond it the planner's
-    estimate (one query; crm.tables.row_count_and_estimate)."""
-    ids = queryset.order_by().values("pk")
-    found, estimate = row_count_and_estimate(ids[: cap + 1], ids)
-    if found > cap and estimate:
-        return max(found, estimate)
-    return found
+def list_count(queryset) -> int:
+    """A list's rows as its page counts them (crm.tables.count_up_to)."""
+    return count_up_to(queryset)[0]
 
 
 # --- Requesting one --------------------------------------------------------------------------

@@ -181,7 +181,7 @@ def list_paging(per_page, *, exact, searched, walked, count_cap, search_cap, row
     if exact:
         return paging
     if not searched:
-        paging.update(count_cap=count_cap, estimate=True)
+        paging.update(count_cap=count_cap)
     elif walked:
         paging.update(count_cap=search_cap, capped=True)
     else:
@@ -189,23 +189,26 @@ def list_paging(per_page, *, exact, searched, walked, count_cap, search_cap, row
     return paging
 
 
-def row_count_and_estimate(capped, queryset) -> tuple[int, int | None]:
-    """One query: the rows of `capped` (a sliced values() queryset), and the planner's
-    estimate of the rows of `queryset` (crm_row_estimate(): EXPLAIN inside the database,
-    under the same row-level security as the request)."""
+def count_up_to(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:
+    """A list's rows as its page counts them, in one query: exact up to `cap` (COUNT(*)
+    over a LIMIT subquery stops reading at cap + 1 rows), beyond it the planner's estimate
+    (crm_row_estimate(): EXPLAIN inside the database, under the same row-level security
+    as the request). Returns the count and whether it is past the cap."""
     from django.db import connections
 
-    connection = connections[queryset.db]
-    sql, params = queryset.query.sql_with_params()
-    capped_sql, capped_params = capped.query.sql_with_params()
+    ids = queryset.order_by().values("pk")
+    connection = connections[ids.db]
+    sql, params = ids.query.sql_with_params()
+    capped_sql, capped_params = ids[: cap + 1].query.sql_with_params()
     with connection.cursor() as cursor:
-        literal = connection.ops.compose_sql(sql, params)
         cursor.execute(
             f"SELECT (SELECT COUNT(*) FROM ({capped_sql}) capped), crm_row_estimate(%s)",  # noqa: S608
-            [*capped_params, literal],
+            [*capped_params, connection.ops.compose_sql(sql, params)],
         )
         found, estimate = cursor.fetchone()
-    return found, estimate
+    if found > cap:
+        return max(found, estimate or 0), True
+    return found, False
 
 
 class IdsFirstPaginator(Paginator):
@@ -219,12 +222,12 @@ class IdsFirstPaginator(Paginator):
     With `count_with_ids`, the ids query also counts the matches (COUNT(*) OVER ()): one
     query for a list known to be short (a search's few candidates), not two.
 
-    With `count_cap`, the count stops at cap + 1 rows (`count_capped` then says so): an
-    exact COUNT reads every matching row, which at a million leads was most of the first
-    page's time. With `estimate` the same query also returns the planner's estimate of
-    the rows (`count_estimate`, crm_row_estimate()), which a capped list shows ("about
-    1,000,000") and pages by; a page past the real end falls back to the exact count and
-    its last page. One count query either way, whatever the number of rows.
+    With `count_cap`, the count stops at cap + 1 rows and beyond it is the planner's
+    estimate (`count_up_to`; `count_capped` then says so): an exact COUNT reads every
+    matching row, which at a million leads was most of the first page's time. A capped
+    list shows the estimate ("about 1,000,000") and pages by it; a page past the real end
+    falls back to the exact count and its last page. One count query either way,
+    whatever the number of rows.
 
     With `capped`, the caller already knows there are more than `count_cap` rows (the
     lead search, from its candidates: leads.search): no count query, "more than cap".
@@ -238,7 +241,6 @@ class IdsFirstPaginator(Paginator):
         *args,
         count_with_ids=False,
         count_cap=None,
-        estimate=False,
         capped=False,
         rows_from=None,
         **kwargs,
@@ -246,11 +248,9 @@ class IdsFirstPaginator(Paginator):
         super().__init__(*args, **kwargs)
         self.count_with_ids = count_with_ids
         self.count_cap = count_cap
-        self.estimate = estimate
         self.capped = capped
         self.rows_from = rows_from
         self.count_capped = False
-        self.count_estimate = None
 
     @cached_property
     def count(self):
@@ -259,23 +259,13 @@ class IdsFirstPaginator(Paginator):
         if self.capped:
             self.count_capped = True
             return self.count_cap + 1
-        queryset = self.object_list.data.data.order_by().values("pk")
-        # COUNT(*) over a LIMIT subquery: stops reading at cap + 1 rows.
-        capped = queryset[: self.count_cap + 1]
-        if not self.estimate:
-            found = capped.count()
-        else:
-            found, self.count_estimate = row_count_and_estimate(capped, queryset)
-        self.count_capped = found > self.count_cap
-        if self.count_capped and self.count_estimate:
-            return max(found, self.count_estimate)
-        return found
+        count, self.count_capped = count_up_to(self.object_list.data.data, self.count_cap)
+        return count
 
     def exact_count(self):
         """The exact count, after a capped one proved too short or too long."""
         self.count = self.object_list.data.data.order_by().count()
         self.count_capped = False
-        self.count_estimate = None
         self.__dict__.pop("num_pages", None)  # a cached_property of the count
         return self.count
 
