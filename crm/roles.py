@@ -56,3 +56,18 @@ SALES_MANAGERS = frozenset({Role.MANAGER})
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.
 REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
+
+# -- opportunities -------------------------------------------------------------------------
+# Read every opportunity of the tenant (reps read the ones they own: opportunities.access;
+# service agents read them for context, without amounts or contracts).
+OPPORTUNITY_ALL = frozenset({Role.MANAGER, Role.MARKETING, Role.SERVICE, Role.ADMIN})
+# Open the pipeline at all.
+OPPORTUNITY_LIST = OPPORTUNITY_ALL | {Role.REP}
+# Create opportunities: reps (their own) and whoever leads them.
+OPPORTUNITY_CREATORS = frozenset({Role.REP, Role.MANAGER, Role.ADMIN})
+# Work on any opportunity (its owner always may): advance it, edit it, close it.
+OPPORTUNITY_WRITERS = frozenset({Role.MANAGER, Role.ADMIN})
+# Approve an opportunity's validity (never its own owner's).
+VALIDITY_APPROVERS = frozenset({Role.MANAGER, Role.ADMIN})
+# Never see an opportunity's amounts nor download its signed contracts.
+AMOUNT_HIDDEN = frozenset({Role.SERVICE})
