@@ -9,6 +9,8 @@ from django.utils.translation import gettext_lazy as _
 
 def register() -> None:
     from crm.board import BoardSection, register_section
+    from crm.roles import BOARD
+    from opportunities.board import stalled_items
 
     register_section(
         BoardSection(
@@ -20,6 +22,11 @@ def register() -> None:
                 "Your opportunities that have not moved to their next stage in time, with "
                 "the action each stage requires."
             ),
-            source=_("Filled by opportunities once they are tracked in the CRM."),
+            source=_(
+                "Opportunities you own, once they are opened on a customer or a verified lead."
+            ),
+            roles=BOARD,
+            items=stalled_items,
+            template="opportunities/board_stalled.html",
         )
     )

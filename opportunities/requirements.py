@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.db.models import Count
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
@@ -79,23 +80,44 @@ class Facts:
 
 
 def facts(opportunity: Opportunity) -> Facts:
-    attachments = set(
-        Attachment.objects.filter(opportunity=opportunity).values_list("kind_id", "status")
-    )
-    follow_ups = list(
-        Interaction.objects.filter(
-            customer_id=opportunity.customer_id,
-            kind=InteractionKind.FOLLOW_UP,
-            at__gte=opportunity.created_at,
-        ).values_list("talk_tags", flat=True)
-    )
-    questions = TechnicalQuestion.objects.filter(opportunity=opportunity).count()
-    chain = list(
-        OpportunityContact.objects.filter(opportunity=opportunity).values_list(
-            "role__decision_role", "attitude"
-        )
-    )
-    return Facts(attachments, follow_ups, questions, chain)
+    return facts_for([opportunity])[opportunity.pk]
+
+
+def facts_for(opportunities) -> dict[int, Facts]:
+    """The Facts of each opportunity, in four queries for all of them."""
+    opportunities = list(opportunities)
+    found = {o.pk: Facts(set(), [], 0, []) for o in opportunities}
+    if not opportunities:
+        return found
+    ids = list(found)
+    for opp_id, kind_id, status in Attachment.objects.filter(opportunity__in=ids).values_list(
+        "opportunity_id", "kind_id", "status"
+    ):
+        found[opp_id].attachments.add((kind_id, status))
+    by_customer: dict[int, list[Opportunity]] = {}
+    for o in opportunities:
+        by_customer.setdefault(o.customer_id, []).append(o)
+    follow_ups = Interaction.objects.filter(
+        customer_id__in=list(by_customer),
+        kind=InteractionKind.FOLLOW_UP,
+        at__gte=min(o.created_at for o in opportunities),
+    ).values_list("customer_id", "at", "talk_tags")
+    for customer_id, at, tags in follow_ups:
+        for o in by_customer[customer_id]:
+            if at >= o.created_at:
+                found[o.pk].follow_up_tags.append(tags)
+    for opp_id, count in (
+        TechnicalQuestion.objects.filter(opportunity__in=ids)
+        .values("opportunity_id")
+        .annotate(n=Count("id"))
+        .values_list("opportunity_id", "n")
+    ):
+        found[opp_id].questions = count
+    for opp_id, role, attitude in OpportunityContact.objects.filter(
+        opportunity__in=ids
+    ).values_list("opportunity_id", "role__decision_role", "attitude"):
+        found[opp_id].chain.append((role, attitude))
+    return found
 
 
 def _page(opportunity: Opportunity, anchor: str, **query) -> str:
@@ -174,6 +196,37 @@ def evaluate(opportunity: Opportunity, stages, *, found: Facts | None = None) ->
     for requirement in requirements_of(stages):
         by_stage[requirement.stage_id].checks.append(check_one(opportunity, requirement, found))
     return [by_stage[stage.pk] for stage in stages]
+
+
+def missing_to_advance(opportunities) -> dict[int, tuple[Stage | None, list[Check]]]:
+    """For each open opportunity, its next active stage and what is missing to move there
+    (None and [] in the last stage), in a fixed number of queries for all of them."""
+    opportunities = list(opportunities)
+    stages = list(Stage.objects.filter(is_active=True).order_by("position", "id"))
+    by_stage: dict[int, list[StageRequirement]] = {s.pk: [] for s in stages}
+    for requirement in requirements_of(stages):
+        by_stage[requirement.stage_id].append(requirement)
+    found = facts_for(opportunities)
+    answer = {}
+    for o in opportunities:
+        current = next((s for s in stages if s.pk == o.stage_id), None)
+        later = [
+            s
+            for s in stages
+            if current is None or (s.position, s.pk) > (current.position, current.pk)
+        ]
+        target = later[0] if later else None
+        if target is None:
+            answer[o.pk] = (None, [])
+            continue
+        checks = [
+            check_one(o, requirement, found[o.pk])
+            for s in stages
+            if (s.position, s.pk) < (target.position, target.pk)
+            for requirement in by_stage[s.pk]
+        ]
+        answer[o.pk] = (target, [c for c in checks if not c.met])
+    return answer
 
 
 def stages_to_pass(opportunity: Opportunity, target: Stage | None) -> list[Stage]:

@@ -31,6 +31,15 @@ from leads.models import (
     Tag,
     TaggingRule,
 )
+from opportunities.models import (
+    AttachmentKind,
+    ChainRole,
+    ForecastMonth,
+    LostReason,
+    Opportunity,
+    Stage,
+    StageCalibration,
+)
 from tests.leads import factories as lf
 
 
@@ -279,3 +288,152 @@ EXEMPT: dict[str, str] = {
 EXEMPT_ROUTES: list[tuple[str, str]] = [
     (r"^admin/\w+/\w+/<path:object_id>/$", "unnamed redirect to the change page, which is walked"),
 ]
+
+
+# Opportunities (opportunities/): one opportunity of the side's rep with one of each piece
+# of evidence, built through the services.
+def _opportunity(w, s):
+    from tests.opportunities.helpers import make_opportunity
+
+    return _once(
+        w, s, "opportunity", lambda t: make_opportunity(w.side(s), customer=_customer(w, s))
+    )
+
+
+def _opp_attachment(w, s):
+    from tests.opportunities.helpers import attach
+
+    return _once(
+        w, s, "opp_attachment", lambda t: attach(w.side(s), _opportunity(w, s), "proposal")
+    )
+
+
+def _opp_question(w, s):
+    from opportunities.services import question_mark
+
+    def build(tenant):
+        opportunity = _opportunity(w, s)
+        return question_mark(
+            tenant=tenant, acting_member=opportunity.owner, opportunity=opportunity, text="兼容性?"
+        )
+
+    return _in(w, s, "opp_question", build)
+
+
+def _opp_member(w, s):
+    from tests.opportunities.helpers import map_member
+
+    return _once(w, s, "opp_member", lambda t: map_member(w.side(s), _opportunity(w, s), "CIO"))
+
+
+def _opp_request(w, s):
+    from opportunities.services import validity_request
+
+    def build(tenant):
+        opportunity = _opportunity(w, s)
+        return validity_request(
+            tenant=tenant, acting_member=opportunity.owner, opportunity=opportunity
+        )
+
+    return _in(w, s, "opp_request", build)
+
+
+def _opp_first(model):
+    def build(w, s):
+        _opportunity(w, s)  # the tenant's pipeline defaults
+        return _in(w, s, f"first_{model.__name__}", lambda t: model.objects.order_by("pk").first())
+
+    return build
+
+
+def _opp_calibration(w, s):
+    from datetime import date
+
+    from opportunities.models import StageCalibration
+
+    def build(tenant):
+        stage = _opp_first(Stage)(w, s)
+        return StageCalibration.objects.create(
+            tenant=tenant,
+            stage=stage,
+            cases=3,
+            won=1,
+            probability=10,
+            calibrated=False,
+            window_start=date(2026, 1, 1),
+        )
+
+    return _in(w, s, "opp_calibration", build)
+
+
+def _opp_forecast(w, s):
+    from datetime import date
+
+    from opportunities.models import ForecastMonth
+
+    return _in(
+        w,
+        s,
+        "opp_forecast",
+        lambda t: ForecastMonth.objects.create(tenant=t, month=date(2026, 1, 1), forecast=100),
+    )
+
+
+def _opp(name):
+    return lambda w, s: {"public_id": _opportunity(w, s).public_id}
+
+
+BUILDERS.update(
+    {
+        **{
+            f"opportunities:{name}": _opp(name)
+            for name in (
+                "detail",
+                "edit",
+                "advance",
+                "attach",
+                "question",
+                "chain_add",
+                "validity_request",
+                "win",
+                "lose",
+            )
+        },
+        "opportunities:attachment": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "attachment_id": _opp_attachment(w, s).public_id,
+        },
+        "opportunities:attachment_effective": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "attachment_id": _opp_attachment(w, s).public_id,
+        },
+        "opportunities:question_close": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "question_id": _opp_question(w, s).public_id,
+        },
+        "opportunities:chain_member": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "member_id": _opp_member(w, s).public_id,
+        },
+        "opportunities:chain_remove": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "member_id": _opp_member(w, s).public_id,
+        },
+        "opportunities:validity_decide": lambda w, s: {
+            "public_id": _opportunity(w, s).public_id,
+            "request_id": _opp_request(w, s).public_id,
+        },
+    }
+)
+
+MODEL_OBJECTS.update(
+    {
+        Opportunity: _opportunity,
+        Stage: _opp_first(Stage),
+        AttachmentKind: _opp_first(AttachmentKind),
+        ChainRole: _opp_first(ChainRole),
+        LostReason: _opp_first(LostReason),
+        StageCalibration: _opp_calibration,
+        ForecastMonth: _opp_forecast,
+    }
+)
