@@ -130,11 +130,18 @@ UPDATE opportunities_opportunity o
 """
 
 
-def recalibrate(tenant: Tenant, today: date | None = None, *, refresh: bool = True) -> Result:
+def recalibrate(
+    tenant: Tenant,
+    today: date | None = None,
+    *,
+    now: datetime | None = None,
+    refresh: bool = True,
+) -> Result:
     """Recompute the tenant's stage calibrations over the 12 months up to `today` (the
-    tenant's local date; default: now), and (`refresh`) the open opportunities'
-    probabilities. Runs inside `tenant_context(tenant)` (a task's or a command's)."""
-    now = timezone.now()
+    tenant's local date; default: that of `now`, the time the rows are stamped with,
+    default: the clock's), and (`refresh`) the open opportunities' probabilities. Runs
+    inside `tenant_context(tenant)` (a task's or a command's)."""
+    now = now or timezone.now()
     today = today or timezone.localdate(now, timezone=tenant.tzinfo)
     start, since, until = window(tenant, today)
     params = {

@@ -253,9 +253,5 @@ def close_ended(tenant: Tenant, today: date, *, now: datetime | None = None) -> 
 
 def history(rows, first: date, last: date):
     """The frozen months from `first` to `last`, oldest first (a ForecastMonth queryset:
-    the tenant's or a rep's own), with their owners' users."""
-    return (
-        rows.filter(month__gte=first, month__lte=last)
-        .select_related("owner__user")
-        .order_by("month", "owner_id")
-    )
+    the tenant's or a rep's own)."""
+    return rows.filter(month__gte=first, month__lte=last).order_by("month", "owner_id")
