@@ -8,6 +8,12 @@
   var data = JSON.parse(source.textContent);
   // Set here: the policy refuses style attributes.
   el.style.height = "320px";
+  // Axis amounts in 万 (10^4) and 亿 (10^8), as the amounts are read in CNY.
+  function yuan(v) {
+    if (Math.abs(v) >= 1e8) return +(v / 1e8).toFixed(2) + "亿";
+    if (Math.abs(v) >= 1e4) return +(v / 1e4).toFixed(1) + "万";
+    return v;
+  }
   var chart = echarts.init(el);
   chart.setOption({
     animation: false,
@@ -17,9 +23,7 @@
     grid: {left: 8, right: 8, top: 36, bottom: 8, containLabel: true},
     xAxis: {type: "category", data: data.months},
     yAxis: [
-      {type: "value", name: "¥", axisLabel: {formatter: function (v) {
-        return v >= 10000 ? (v / 10000) + "万" : v;
-      }}},
+      {type: "value", name: "¥", axisLabel: {formatter: yuan}},
       {type: "value", name: "%", max: 100, splitLine: {show: false}}
     ],
     series: [
