@@ -152,7 +152,9 @@ def plan(i: int):
     if status == "won":
         top = 5 if r.random() < 0.7 else 4
     else:
-        top = r.choices(range(1, 6), STAGE_WEIGHTS_LOST if status == "lost" else STAGE_WEIGHTS_OPEN)[0]
+        top = r.choices(
+            range(1, 6), STAGE_WEIGHTS_LOST if status == "lost" else STAGE_WEIGHTS_OPEN
+        )[0]
     ranks = [1]
     rank = 1
     while rank < top:
@@ -211,9 +213,9 @@ EVENT_COLUMNS = [
 
 def load_opportunities(tenant, reps, target: int) -> dict:
     """Add opportunities up to `target` (chunks of CHUNK, each in one owner transaction)."""
+    from board_db import owner_transaction, reserve_ids
     from django.db import connections
 
-    from board_db import owner_transaction, reserve_ids
     from crm.tenancy import tenant_context
     from customers.models import Customer
     from opportunities.models import LostReason, Opportunity, Stage
@@ -261,7 +263,9 @@ def load_opportunities(tenant, reps, target: int) -> dict:
                         (tenant.pk, uuid.uuid4(), pk, "created", p["times"][0], None, "import",
                          None, first_stage, "", "open", None, p["amount"], DEFAULTS[0], "{}")
                     )  # fmt: skip
-                    for before, rank, at in zip(p["ranks"], p["ranks"][1:], p["times"][1:]):
+                    for before, rank, at in zip(
+                        p["ranks"][:-1], p["ranks"][1:], p["times"][1:], strict=True
+                    ):
                         events.append(
                             (tenant.pk, uuid.uuid4(), pk, "stage", at, None, "import",
                              stages[before - 1], stages[rank - 1], "open", "open", None, None,
