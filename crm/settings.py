@@ -328,6 +328,12 @@ CRM_PERIODIC_TASKS = {
         "schedule": crontab(hour=3, minute=17),
         "kwargs": {"cover": True},
     },
+    # The pipeline's night (opportunities.tasks): hourly, each tenant's run does the day's
+    # stage calibration, frozen forecast and accuracy once, from 02:00 in its time zone.
+    "opportunities.pipeline_nightly": {
+        "task": "opportunities.pipeline_nightly_all",
+        "schedule": crontab(minute=7),
+    },
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.

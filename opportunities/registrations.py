@@ -30,3 +30,7 @@ def register() -> None:
             template="opportunities/board_stalled.html",
         )
     )
+
+    from opportunities import metrics
+
+    metrics.register()
