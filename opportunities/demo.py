@@ -37,7 +37,7 @@ from customers.models import (
 from customers.services import presets
 from leads.demo.story import AWAY
 from leads.models import Lead
-from opportunities import services
+from opportunities import calibration, services
 from opportunities.models import (
     AttachmentKind,
     Attitude,
@@ -86,6 +86,8 @@ def seed(*, world, stdout) -> None:
     history = story.history()
     today = story.pipeline()
     months = story.forecasts()
+    # The night's work done once: probabilities learnt from the year of history.
+    calibration.recalibrate(tenant)
     stdout.write(
         f"opportunities: {history} closed over 12 months, {today} in today's pipeline, "
         f"{months} months of frozen forecasts"
