@@ -37,7 +37,8 @@ from customers.models import (
 from customers.services import presets
 from leads.demo.story import AWAY
 from leads.models import Lead
-from opportunities import calibration, services
+from opportunities import calibration, forecast, services
+from opportunities.forecast import add_months
 from opportunities.models import (
     AttachmentKind,
     Attitude,
@@ -88,6 +89,7 @@ def seed(*, world, stdout) -> None:
     months = story.forecasts()
     # The night's work done once: probabilities learnt from the year of history.
     calibration.recalibrate(tenant)
+    forecast.freeze(tenant, timezone.localdate().replace(day=1))
     stdout.write(
         f"opportunities: {history} closed over 12 months, {today} in today's pipeline, "
         f"{months} months of frozen forecasts"
@@ -253,7 +255,7 @@ class _Story:
         product = rnd.choice(PRODUCTS)
         amount = Decimal(rnd.randrange(120, 2600) * 1000)
         close_in = rnd.randint(0, 4) if index >= 2 else rnd.randint(1, 6)
-        expected = _add_months(timezone.localdate().replace(day=1), close_in)
+        expected = add_months(timezone.localdate().replace(day=1), close_in)
         opportunity = services.opportunity_create(
             tenant=self.tenant,
             acting_member=owner,
@@ -284,7 +286,7 @@ class _Story:
             if shows == "won_last_month":
                 when = timezone.make_aware(
                     datetime.combine(
-                        _add_months(timezone.localdate().replace(day=1), -1), datetime.min.time()
+                        add_months(timezone.localdate().replace(day=1), -1), datetime.min.time()
                     )
                 ) + timedelta(days=rnd.randint(5, 25))
             opportunity.refresh_from_db()
@@ -482,7 +484,7 @@ class _Story:
         )
         rows = []
         for back in range(1, 13):
-            month = _add_months(this_month, -back)
+            month = add_months(this_month, -back)
             signed: dict = {}
             for owner_id, won_at, amount in won:
                 local = timezone.localtime(won_at, tz).date()
@@ -534,8 +536,3 @@ def _band(amount: Decimal) -> str:
     if amount < 5_000_000:
         return BudgetBand.TO_5M
     return BudgetBand.OVER_5M
-
-
-def _add_months(month: date, n: int) -> date:
-    index = month.year * 12 + month.month - 1 + n
-    return date(index // 12, index % 12 + 1, 1)
