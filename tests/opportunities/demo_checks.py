@@ -16,6 +16,7 @@ from opportunities.models import (
     OpportunityContact,
     OpportunityEvent,
     Stage,
+    StageCalibration,
     ValidityRequest,
 )
 
@@ -57,10 +58,13 @@ def assert_opportunities_story(demo) -> None:
                 .count()
             )
             assert reached >= 20, (stage.code, reached)
-        # twelve months of frozen forecasts with their accuracy
+        # twelve months of frozen forecasts with their accuracy, and this month's frozen
         team = ForecastMonth.objects.filter(owner__isnull=True)
-        assert team.count() == 12
+        assert team.count() == 13
+        assert team.filter(closed_at__isnull=True).count() == 1
         assert team.filter(accuracy__isnull=False).count() >= 8
+        # probabilities learnt from the history
+        assert StageCalibration.objects.filter(calibrated=True).count() == len(stages)
 
 
 def _recent():
