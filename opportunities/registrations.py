@@ -23,3 +23,25 @@ def register() -> None:
             source=_("Filled by opportunities once they are tracked in the CRM."),
         )
     )
+    from crm.exports import register_source
+    from crm.navigation import NavItem
+    from crm.navigation import register as register_nav
+    from crm.roles import OPPORTUNITY_LIST
+    from opportunities import exports
+
+    # The table's background export (crm.exports): the rows its streamed CSV sends.
+    register_source(exports.source())
+    register_nav(
+        NavItem(
+            "opportunities",
+            _("Opportunities"),
+            "opportunities:kanban",
+            "kanban",
+            description=_(
+                "The pipeline by stage: drag a card on when its required actions are done;"
+                " the table with filters and CSV."
+            ),
+            roles=OPPORTUNITY_LIST,
+            order=14,
+        )
+    )
