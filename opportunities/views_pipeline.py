@@ -200,6 +200,7 @@ def kanban(request: HttpRequest) -> HttpResponse:
     filtered = bar.is_filtered
     total = sum(c.count for c in columns)
     show_amounts = sees_amounts(membership)
+    weighted = sum((c.weighted for c in columns), Decimal(0))
     context = {
         "columns": columns,
         "stages": stages,
@@ -207,9 +208,8 @@ def kanban(request: HttpRequest) -> HttpResponse:
         "filtered": filtered,
         "total": total,
         "total_amount": format_amount(sum((c.amount for c in columns), Decimal(0))),
-        "total_weighted": format_amount(
-            sum((c.weighted for c in columns), Decimal(0)).quantize(Decimal(1))
-        ),
+        "total_weighted": format_amount(weighted.quantize(Decimal(1))),
+        "total_weighted_raw": weighted,
         "total_valid": sum(c.valid for c in columns),
         "show_amounts": show_amounts,
         "can_move": moves_any(membership),
@@ -453,7 +453,7 @@ def bulk(request: HttpRequest) -> HttpResponse:
             status=status,
         )
     context = {
-        "title": _("Moved to %(stage)s") % {"stage": stage.name},
+        "title": _("Bulk move to %(stage)s") % {"stage": stage.name},
         "stage": stage,
         "moved": moved,
         "unchanged": unchanged,

@@ -44,8 +44,21 @@
     }
   }
 
+  // The page's weighted total, as `card` leaves (-1) or joins (+1) a column (its
+  // probability is the stage's: the sum changes with a move).
+  function weigh(card, sign) {
+    var total = document.querySelector("[data-testid=total-weighted]");
+    if (!total || card.dataset.amount === undefined) return;
+    var value =
+      number(total.dataset.weighted) +
+      (sign * number(card.dataset.amount) * number(card.dataset.probability)) / 100;
+    total.dataset.weighted = value;
+    total.textContent = money(value);
+  }
+
   // A column's count, sums and valid count, as `card` leaves (-1) or joins (+1) it.
   function count(list, card, sign) {
+    weigh(card, sign);
     var column = list.closest(".kanban-column");
     var badge = column.querySelector("[data-testid=column-count]");
     var total = number(badge.dataset.count) + sign;
@@ -77,11 +90,11 @@
     if (!html) return;
     var close = document.createElement("button");
     close.type = "button";
-    close.className = "btn-close btn-sm float-end";
+    close.className = "btn-close kanban-feedback-close";
     close.setAttribute("aria-label", board.dataset.dismissText || "Close");
     close.setAttribute("data-testid", "feedback-close");
     close.addEventListener("click", function () { feedback(card, ""); });
-    box.prepend(close);
+    box.append(close);
   }
 
   function message(text) {
