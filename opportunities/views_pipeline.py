@@ -10,8 +10,10 @@ linked to where it is done, and changes nothing but the history's record of it.
   paginated, or streamed as CSV (`?_export=csv`, opportunities.exports).
 - POST `/opportunities/<uuid>/advance/` (`opportunities:advance`): `stage` (a code) and
   `path` (form or drag). A plain form gets a redirect to the opportunity (or the refusal's
-  page); htmx and the kanban's script (`HX-Request`) a fragment: the moved card, or the
-  missing items; `Accept: application/json` JSON.
+  page); the kanban's script (`HX-Request`, `HX-Target: card-<uuid>`) a fragment: the
+  moved card, or the missing items (templates/opportunities/missing.html); another htmx
+  form the missing items, or `HX-Redirect` to the opportunity; `Accept: application/json`
+  JSON.
 - POST `/opportunities/bulk/` (`opportunities:bulk`): `ids` and `stage`; what moved and
   what was refused, with the missing items of each.
 - GET/POST `/opportunities/import/` (`opportunities:import`): opportunities.imports.
@@ -338,7 +340,8 @@ def advance(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
                 "probability": moved.probability,
             }
         )
-    if request.htmx:
+    if request.htmx and (request.htmx.target or "").startswith("card-"):
+        # The kanban's card (static/opportunities/kanban.js), in its new column.
         moved.owner = opportunity.owner
         stages = active_stages()
         card = make_card(moved, stage, stages, membership, timezone.now())
@@ -347,6 +350,10 @@ def advance(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     messages.success(
         request, _("%(name)s moved to %(stage)s.") % {"name": moved.name, "stage": stage.name}
     )
+    if request.htmx:  # another page's htmx form: that page again, with the move
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = reverse("opportunities:detail", args=[moved.public_id])
+        return response
     return redirect("opportunities:detail", public_id=moved.public_id)
 
 

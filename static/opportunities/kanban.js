@@ -121,6 +121,7 @@
       credentials: "same-origin",
       headers: {
         "HX-Request": "true",
+        "HX-Target": card.id, // card-<uuid>: the answer is the moved card
         "X-CSRFToken": csrfToken(card),
         "Content-Type": "application/x-www-form-urlencoded",
       },

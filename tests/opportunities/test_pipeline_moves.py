@@ -24,6 +24,13 @@ pytestmark = pytest.mark.django_db
 BULK = reverse("opportunities:bulk")
 IMPORT = reverse("opportunities:import")
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def kanban(opportunity) -> dict:
+    """The headers of the kanban's script (static/opportunities/kanban.js)."""
+    return {**HTMX, "HTTP_HX_TARGET": f"card-{opportunity.public_id}"}
+
+
 JSON = {"HTTP_ACCEPT": "application/json"}
 
 
@@ -61,7 +68,7 @@ def lose(side, opportunity):
 def test_a_refused_drag_answers_409_with_the_missing_items_and_changes_nothing(world, en):
     opp = make_opportunity(world.a)  # nothing of 初步接触 done but the product line
     client = en(world.a.rep)
-    response = client.post(advance_url(opp), {"stage": "needs", "path": "drag"}, **HTMX)
+    response = client.post(advance_url(opp), {"stage": "needs", "path": "drag"}, **kanban(opp))
     assert response.status_code == 409
     body = response.content.decode()
     assert 'data-testid="missing"' in body
@@ -114,7 +121,9 @@ def test_a_refused_plain_form_answers_a_409_page_with_links_and_a_way_back(world
 def test_a_drag_that_is_allowed_moves_and_answers_the_card(world, en):
     opp = make_opportunity(world.a, amount=480000)
     complete(world.a, opp, "contact")
-    response = en(world.a.rep).post(advance_url(opp), {"stage": "needs", "path": "drag"}, **HTMX)
+    response = en(world.a.rep).post(
+        advance_url(opp), {"stage": "needs", "path": "drag"}, **kanban(opp)
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert 'data-testid="kanban-card"' in body
@@ -134,13 +143,21 @@ def test_a_plain_form_that_is_allowed_redirects_to_the_opportunity(world, en):
     assert stage_of(world.a, opp) == "needs"
     [move] = events(world.a, opp, EventKind.STAGE)
     assert (move.path, move.actor_id) == ("form", world.a.manager.pk)
-    # Back to an earlier stage is free, in JSON too.
-    response = en(world.a.manager).post(advance_url(opp), {"stage": "contact"}, **JSON)
+    # Another page's htmx form: sent to the opportunity's page, or shown what is missing.
+    response = en(world.a.manager).post(advance_url(opp), {"stage": "contact"}, **HTMX)
+    assert response.status_code == 204
+    assert response["HX-Redirect"] == reverse("opportunities:detail", args=[opp.public_id])
+    assert stage_of(world.a, opp) == "contact"  # back to an earlier stage is free
+    response = en(world.a.manager).post(advance_url(opp), {"stage": "demo"}, **HTMX)
+    assert response.status_code == 409
+    assert 'data-testid="missing"' in response.content.decode()
+    # JSON.
+    response = en(world.a.manager).post(advance_url(opp), {"stage": "needs"}, **JSON)
     assert response.status_code == 200
     assert response.json() == {
         "opportunity": str(opp.public_id),
-        "stage": "contact",
-        "probability": 10,
+        "stage": "needs",
+        "probability": 25,
     }
 
 
