@@ -25,14 +25,12 @@ and keeps the refusal's history entry.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
-from datetime import timedelta
 from decimal import Decimal
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, DecimalField, ExpressionWrapper, F, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.middleware.csrf import get_token
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -51,12 +49,16 @@ from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from opportunities import exports, imports, services
 from opportunities.access import access_opportunity, opportunities_visible_to, sees_amounts
 from opportunities.filters import KanbanFilter, OpportunityFilter
-from opportunities.models import Opportunity, OpportunityStatus, Path, Stage
+from opportunities.models import Path, Stage
 from opportunities.setup import ensure_defaults
-from opportunities.tables import OpportunityTable, format_amount
+from opportunities.tables import (
+    CardRenderer,
+    OpportunityTable,
+    format_amount,
+    kanban_columns,
+    make_card,
+)
 
-# Cards shown per kanban column; the rest are in the list (a link says how many).
-CARDS_PER_COLUMN = 50
 # Opportunities moved by one bulk request at most (the list shows 50 a page).
 BULK_MAX = 200
 # The ways a person moves one opportunity over HTTP (bulk and import have their own URLs).
@@ -84,113 +86,6 @@ def active_stages() -> list[Stage]:
 # -- the kanban -----------------------------------------------------------------------------
 
 
-@dataclass
-class Card:
-    """An opportunity as the kanban shows it."""
-
-    opportunity: Opportunity
-    stage: Stage
-    days_in_stage: int
-    idle_days: int
-    stalled: bool
-    movable: bool
-    amount_text: str
-    next_code: str  # what its "Move to" menu offers first: the next stage
-
-    @property
-    def weighted(self) -> Decimal:
-        amount = self.opportunity.amount or Decimal(0)
-        return amount * self.opportunity.probability / 100
-
-
-def make_card(
-    opportunity: Opportunity, stage: Stage, stages: list[Stage], membership: Membership, now
-) -> Card:
-    later = [s for s in stages if (s.position, s.pk) > (stage.position, stage.pk)]
-    return Card(
-        opportunity=opportunity,
-        stage=stage,
-        days_in_stage=max(0, (now - opportunity.stage_entered_at).days),
-        idle_days=max(0, (now - opportunity.last_activity_at).days),
-        stalled=opportunity.last_activity_at < now - timedelta(days=stage.days_to_stall),
-        movable=services.can_write(membership, opportunity),
-        amount_text=format_amount(opportunity.amount) if sees_amounts(membership) else "",
-        next_code=later[0].code if later else stage.code,
-    )
-
-
-@dataclass
-class Column:
-    stage: Stage
-    count: int = 0
-    amount: Decimal = Decimal(0)
-    weighted: Decimal = Decimal(0)
-    valid: int = 0
-    cards: list[Card] = field(default_factory=list)
-
-    @property
-    def more(self) -> int:
-        return max(0, self.count - len(self.cards))
-
-    @property
-    def amount_text(self) -> str:
-        return format_amount(self.amount)
-
-    @property
-    def weighted_text(self) -> str:
-        return format_amount(self.weighted.quantize(Decimal(1)))
-
-
-def kanban_columns(
-    membership: Membership, queryset, stages: list[Stage], *, per_column: int = CARDS_PER_COLUMN
-) -> list[Column]:
-    """A column per stage of `stages` with the open opportunities of `queryset` in it: the
-    totals (one grouped query), the first `per_column` ids of every column (one query: a
-    UNION ALL of one LIMIT per stage, each read from the index opportunity_column or
-    opportunity_owner_column) and their rows (one query), whatever their number."""
-    columns = {stage.pk: Column(stage) for stage in stages}
-    open_ones = queryset.filter(status=OpportunityStatus.OPEN, stage__in=list(columns))
-    weighted = ExpressionWrapper(
-        F("amount") * F("probability") / 100, output_field=DecimalField(max_digits=20)
-    )
-    totals = (
-        open_ones.order_by()
-        .values("stage_id")
-        .annotate(
-            n=Count("id"),
-            sum_amount=Sum("amount"),
-            sum_weighted=Sum(weighted),
-            n_valid=Count("id", filter=Q(is_valid=True)),
-        )
-    )
-    for row in totals:
-        column = columns[row["stage_id"]]
-        column.count = row["n"]
-        column.amount = row["sum_amount"] or Decimal(0)
-        column.weighted = row["sum_weighted"] or Decimal(0)
-        column.valid = row["n_valid"]
-    filled = [c for c in columns.values() if c.count]
-    if filled:
-        firsts = [
-            open_ones.filter(stage_id=c.stage.pk)
-            .order_by("-last_activity_at", "-id")
-            .values_list("pk", flat=True)[:per_column]
-            for c in filled
-        ]
-        ids = list(firsts[0].union(*firsts[1:], all=True)) if len(firsts) > 1 else list(firsts[0])
-        now = timezone.now()
-        rows = (
-            Opportunity.objects.filter(pk__in=ids)
-            .select_related("customer", "owner__user")
-            .order_by("-last_activity_at", "-id")
-        )
-        for opportunity in rows:
-            column = columns[opportunity.stage_id]
-            opportunity.stage = column.stage
-            column.cards.append(make_card(opportunity, column.stage, stages, membership, now))
-    return [columns[stage.pk] for stage in stages]
-
-
 @require_GET
 def kanban(request: HttpRequest) -> HttpResponse:
     membership = pipeline_member(request)
@@ -202,6 +97,9 @@ def kanban(request: HttpRequest) -> HttpResponse:
     filtered = bar.is_filtered
     total = sum(c.count for c in columns)
     show_amounts = sees_amounts(membership)
+    cards = CardRenderer(stages, show_amounts=show_amounts, csrf_token=get_token(request))
+    for column in columns:
+        column.html = [cards.render(card) for card in column.cards]
     weighted = sum((c.weighted for c in columns), Decimal(0))
     context = {
         "columns": columns,
@@ -345,8 +243,10 @@ def advance(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         moved.owner = opportunity.owner
         stages = active_stages()
         card = make_card(moved, stage, stages, membership, timezone.now())
-        context = {"card": card, "stages": stages, "show_amounts": sees_amounts(membership)}
-        return TemplateResponse(request, "opportunities/kanban.html#card", context)
+        cards = CardRenderer(
+            stages, show_amounts=sees_amounts(membership), csrf_token=get_token(request)
+        )
+        return HttpResponse(cards.render(card))
     messages.success(
         request, _("%(name)s moved to %(stage)s.") % {"name": moved.name, "stage": stage.name}
     )

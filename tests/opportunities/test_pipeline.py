@@ -224,7 +224,8 @@ def test_the_kanban_keeps_its_query_count_whatever_the_number_of_opportunities(w
 
 def test_a_column_shows_its_first_cards_and_links_to_the_rest(world, en):
     from opportunities.access import opportunities_visible_to
-    from opportunities.views_pipeline import active_stages, kanban_columns
+    from opportunities.tables import kanban_columns
+    from opportunities.views_pipeline import active_stages
 
     opps = [make_opportunity(world.a, customer_name=f"客户{i}") for i in range(3)]
     with tenant_context(world.a.tenant):
