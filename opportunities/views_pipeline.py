@@ -4,8 +4,9 @@ which checks the required actions; a refusal answers 409 with the missing items,
 linked to where it is done, and changes nothing but the history's record of it.
 
 - GET `/opportunities/` (`opportunities:kanban`): a column per active stage with its open
-  opportunities (the first CARDS_PER_COLUMN, most recently active first), its count, sum
-  and weighted sum; a rep's own, everyone else's the team's (`?owner=` narrows it).
+  opportunities (the first opportunities.tables.CARDS_PER_COLUMN, most recently active
+  first), its count, sum and weighted sum; a rep's own, everyone else's the team's
+  (`?owner=` narrows it).
 - GET `/opportunities/list/` (`opportunities:list`): the table, filtered, sorted and
   paginated, or streamed as CSV (`?_export=csv`, opportunities.exports).
 - POST `/opportunities/<uuid>/advance/` (`opportunities:advance`): `stage` (a code) and
