@@ -34,3 +34,41 @@ def register() -> None:
     from opportunities import metrics
 
     metrics.register()
+
+    from crm.exports import register_source
+    from crm.navigation import NavItem
+    from crm.navigation import register as register_nav
+    from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST
+    from opportunities import exports
+
+    # The table's background export (crm.exports): the rows its streamed CSV sends.
+    register_source(exports.source())
+    register_nav(
+        NavItem(
+            "opportunities",
+            _("Opportunities"),
+            "opportunities:kanban",
+            "kanban",
+            description=_(
+                "The pipeline by stage: drag a card on when its required actions are done;"
+                " the table with filters and CSV."
+            ),
+            roles=OPPORTUNITY_LIST,
+            order=14,
+        )
+    )
+    register_nav(
+        NavItem(
+            "forecast",
+            _("Forecast"),
+            "opportunities:forecast",
+            "graph-up-arrow",
+            description=_(
+                "The weighted forecast by month, what was signed against each frozen one,"
+                " and the stage probabilities learnt from the tenant's history."
+            ),
+            roles=OPPORTUNITY_LIST - AMOUNT_HIDDEN,
+            order=15,
+            in_navbar=False,
+        )
+    )

@@ -4,7 +4,7 @@
 # Re-runnable: downloads pinned tarballs with `npm pack` into a temp dir,
 # checks each tarball against the pinned sha512 integrity (and against what
 # the registry reports), copies only the files listed below, then replaces
-# static/vendor/{bootstrap,bootstrap-icons,htmx,echarts} and
+# static/vendor/{bootstrap,bootstrap-icons,htmx,echarts,sortablejs} and
 # static/vendor/VERSIONS. Nothing (tarballs, node_modules) is left in the repo.
 #
 # To upgrade: change a version, set its *_INTEGRITY to the value printed by
@@ -24,9 +24,12 @@ HTMX_INTEGRITY="sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbn
 ECHARTS_VERSION="6.1.0"
 ECHARTS_INTEGRITY="sha512-q0yaFPggC9FUdsWH4blavRWFmxdrIodbkoKNAjJudAI6CA9gNPxHtV2RcZNEepZVlk4yvBYkOkbk6HIVpIyHZA=="
 
+SORTABLEJS_VERSION="1.15.7"
+SORTABLEJS_INTEGRITY="sha512-Kk8wLQPlS+yi1ZEf48a4+fzHa4yxjC30M/Sr2AnQu+f/MPwvvX9XjZ6OWejiz8crBsLwSq8GHqaxaET7u6ux0A=="
+
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENDOR_DIR="$REPO_ROOT/static/vendor"
-VENDOR_SUBDIRS=(bootstrap bootstrap-icons htmx echarts)
+VENDOR_SUBDIRS=(bootstrap bootstrap-icons htmx echarts sortablejs)
 
 for tool in npm tar openssl base64 install; do
     command -v "$tool" >/dev/null 2>&1 || { echo "error: '$tool' not found" >&2; exit 1; }
@@ -107,6 +110,11 @@ take LICENSE                              echarts/LICENSE
 # for d3-derived code that is compiled into dist/echarts.min.js.
 take NOTICE                               echarts/NOTICE
 take licenses/LICENSE-d3                  echarts/licenses/LICENSE-d3
+
+# --- sortablejs (the kanban's drag and drop: static/opportunities/kanban.js) -------
+fetch sortablejs "$SORTABLEJS_VERSION" "$SORTABLEJS_INTEGRITY"
+take Sortable.min.js                      sortablejs/Sortable.min.js
+take LICENSE                              sortablejs/LICENSE
 
 # --- checks ------------------------------------------------------------------
 # Every url() in the bootstrap-icons css must resolve to a vendored file.
