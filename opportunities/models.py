@@ -17,7 +17,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership, TenantOwned
@@ -349,7 +349,7 @@ class BudgetBand(models.TextChoices):
 
 
 class OpportunityStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("opportunity status", "Open")
     WON = "won", _("Won")
     LOST = "lost", _("Lost")
 
@@ -481,6 +481,14 @@ class Opportunity(TenantOwned):
                 F("last_activity_at").desc(),
                 F("id").desc(),
                 name="opportunity_owner_column",
+                condition=Q(status="open"),
+            ),
+            # The kanban's column totals (count, amount, weighted, valid) read from the
+            # index alone.
+            models.Index(
+                fields=["tenant", "stage"],
+                include=["amount", "probability", "is_valid"],
+                name="opportunity_stage_totals",
                 condition=Q(status="open"),
             ),
             # The table, newest first; by owner.
