@@ -23,3 +23,7 @@ def register() -> None:
             source=_("Filled by opportunities once they are tracked in the CRM."),
         )
     )
+
+    from opportunities import contributions
+
+    contributions.register()

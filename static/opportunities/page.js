@@ -1,0 +1,54 @@
+// The opportunity's page (templates/opportunities/detail.html): the decision chain drawn
+// as a small graph (ECharts, vendored): the customer in the middle, each member around
+// it coloured by attitude and sized by influence (opportunities.chain.graph places
+// them). The table beside it holds the same facts. Drawn again whenever htmx puts a new
+// chain section in place.
+(function () {
+  function draw() {
+    var el = document.getElementById("chain-graph");
+    var source = document.getElementById("chain-graph-data");
+    if (!el || !source || !window.echarts) return;
+    var data = JSON.parse(source.textContent);
+    // Its height is set here: the policy refuses style attributes.
+    el.style.height = (el.dataset.height || 260) + "px";
+    var chart = echarts.getInstanceByDom(el) || echarts.init(el);
+    chart.setOption({
+      animation: false,
+      // Drawn on the canvas: an HTML tooltip carries style attributes the policy refuses.
+      tooltip: {
+        renderMode: "richText",
+        formatter: function (p) {
+          if (p.dataType !== "node" || p.data.id === "centre") return p.name;
+          return p.name + " · " + p.data.value + "\n" + p.data.influence;
+        }
+      },
+      legend: {data: data.legend, bottom: 0, itemWidth: 12, itemHeight: 12},
+      series: [{
+        type: "graph",
+        layout: "none",
+        roam: false,
+        top: 36,
+        bottom: 56,
+        left: 48,
+        right: 48,
+        label: {show: true, position: "bottom", formatter: "{b}"},
+        edgeLabel: {show: true, fontSize: 10, formatter: function (p) { return p.data.value; }},
+        lineStyle: {color: "#adb5bd", width: 1.5},
+        categories: data.categories,
+        data: data.nodes,
+        links: data.links
+      }]
+    }, true);
+  }
+
+  function resize() {
+    var el = document.getElementById("chain-graph");
+    var chart = el && window.echarts && echarts.getInstanceByDom(el);
+    if (chart) chart.resize();
+  }
+
+  draw();
+  // A new chain section (a member mapped, changed or removed) brings new data.
+  document.body.addEventListener("htmx:afterSettle", function () { draw(); });
+  window.addEventListener("resize", resize);
+})();
