@@ -64,11 +64,11 @@ from opportunities.views_page_sections import (
     HISTORY_CHANGED,
     SECTIONS,
     Page,
-    done,
-    invalid,
-    refused,
-    section,
-    whole,
+    after_write,
+    page_response,
+    refuse,
+    section_response,
+    with_errors,
 )
 
 CONTENT_TYPES = {
@@ -102,8 +102,8 @@ def opportunity_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpRespon
     page = Page(request, membership, opportunity)
     target = request.htmx.target if request.htmx else None
     if target in SECTIONS:
-        return section(page, target)
-    return whole(page)
+        return section_response(page, target)
+    return page_response(page)
 
 
 def _message(exc: ValidationError) -> str:
@@ -250,8 +250,8 @@ def attach(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return done(request, membership, opportunity, "attachments", _("File attached."))
-    return invalid(request, membership, opportunity, "attachments", attach=form)
+            return after_write(request, membership, opportunity, "attachments", _("File attached."))
+    return with_errors(request, membership, opportunity, "attachments", attach=form)
 
 
 @require_GET
@@ -286,8 +286,10 @@ def attachment_effective(request, public_id: uuid.UUID, attachment_id: uuid.UUID
             tenant=request.tenant, acting_member=membership, attachment=attachment
         )
     except ValidationError as exc:
-        return refused(request, membership, opportunity, "attachments", _message(exc))
-    return done(request, membership, opportunity, "attachments", _("Contract marked 已生效."))
+        return refuse(request, membership, opportunity, "attachments", _message(exc))
+    return after_write(
+        request, membership, opportunity, "attachments", _("Contract marked 已生效.")
+    )
 
 
 # -- technical questions --------------------------------------------------------------------
@@ -308,8 +310,8 @@ def question(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return done(request, membership, opportunity, "questions", _("Question marked."))
-    return invalid(request, membership, opportunity, "questions", question=form)
+            return after_write(request, membership, opportunity, "questions", _("Question marked."))
+    return with_errors(request, membership, opportunity, "questions", question=form)
 
 
 @require_POST
@@ -320,7 +322,7 @@ def question_close(request, public_id: uuid.UUID, question_id: uuid.UUID):
         question_id,
     )
     services.question_close(tenant=request.tenant, acting_member=membership, question=found)
-    return done(request, membership, opportunity, "questions", _("Question answered."))
+    return after_write(request, membership, opportunity, "questions", _("Question answered."))
 
 
 # -- the decision chain ---------------------------------------------------------------------
@@ -350,8 +352,8 @@ def chain_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return done(request, membership, opportunity, "chain", _("Member mapped."))
-    return invalid(request, membership, opportunity, "chain", chain=form)
+            return after_write(request, membership, opportunity, "chain", _("Member mapped."))
+    return with_errors(request, membership, opportunity, "chain", chain=form)
 
 
 def _member_of(opportunity, member_id) -> OpportunityContact:
@@ -378,8 +380,8 @@ def chain_member(request, public_id: uuid.UUID, member_id: uuid.UUID):
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return done(request, membership, opportunity, "chain", _("Member saved."))
-    return invalid(request, membership, opportunity, "chain", member=form)
+            return after_write(request, membership, opportunity, "chain", _("Member saved."))
+    return with_errors(request, membership, opportunity, "chain", member=form)
 
 
 @require_POST
@@ -387,7 +389,7 @@ def chain_remove(request, public_id: uuid.UUID, member_id: uuid.UUID):
     membership, opportunity = _writer(request, public_id)
     member = _member_of(opportunity, member_id)
     services.chain_member_remove(tenant=request.tenant, acting_member=membership, member=member)
-    return done(request, membership, opportunity, "chain", _("Member removed."))
+    return after_write(request, membership, opportunity, "chain", _("Member removed."))
 
 
 # -- validity (F23) -------------------------------------------------------------------------
@@ -401,8 +403,8 @@ def validity_request(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse
             tenant=request.tenant, acting_member=membership, opportunity=opportunity
         )
     except ValidationError as exc:
-        return refused(request, membership, opportunity, "validity", _message(exc))
-    return done(request, membership, opportunity, "validity", _("Approval requested."))
+        return refuse(request, membership, opportunity, "validity", _message(exc))
+    return after_write(request, membership, opportunity, "validity", _("Approval requested."))
 
 
 @require_POST
@@ -414,7 +416,7 @@ def validity_decide(request, public_id: uuid.UUID, request_id: uuid.UUID):
     )
     form = DecideForm(request.POST)
     if not form.is_valid():
-        return invalid(request, membership, opportunity, "validity", decide=form)
+        return with_errors(request, membership, opportunity, "validity", decide=form)
     try:
         services.validity_decide(
             tenant=request.tenant,
@@ -424,11 +426,11 @@ def validity_decide(request, public_id: uuid.UUID, request_id: uuid.UUID):
             note=form.cleaned_data["note"],
         )
     except PermissionDenied as exc:
-        return refused(request, membership, opportunity, "validity", str(exc), status=403)
+        return refuse(request, membership, opportunity, "validity", str(exc), status=403)
     except ValidationError as exc:
-        return refused(request, membership, opportunity, "validity", _message(exc))
-    done = _("Validity approved.") if form.cleaned_data["approve"] else _("Validity refused.")
-    return done(request, membership, opportunity, "validity", done)
+        return refuse(request, membership, opportunity, "validity", _message(exc))
+    message = _("Validity approved.") if form.cleaned_data["approve"] else _("Validity refused.")
+    return after_write(request, membership, opportunity, "validity", message)
 
 
 # -- won and lost (F24, F25) ----------------------------------------------------------------
@@ -451,11 +453,11 @@ def win(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             refusals={"close": message},
         )
         if request.htmx:
-            return section(page, "close", status=409, event=HISTORY_CHANGED)
-        return whole(page, status=409)
+            return section_response(page, "close", status=409, event=HISTORY_CHANGED)
+        return page_response(page, status=409)
     except ValidationError as exc:
-        return refused(request, membership, opportunity, "close", _message(exc))
-    return done(request, membership, opportunity, "close", _("Opportunity won."))
+        return refuse(request, membership, opportunity, "close", _message(exc))
+    return after_write(request, membership, opportunity, "close", _("Opportunity won."))
 
 
 @require_POST
@@ -476,8 +478,8 @@ def lose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            return done(request, membership, opportunity, "close", _("Opportunity lost."))
-    return invalid(request, membership, opportunity, "close", lose=form)
+            return after_write(request, membership, opportunity, "close", _("Opportunity lost."))
+    return with_errors(request, membership, opportunity, "close", lose=form)
 
 
 urlpatterns = [

@@ -337,7 +337,7 @@ class Page:
         return context
 
 
-def section(page: Page, name: str, *, status=200, event=None) -> HttpResponse:
+def section_response(page: Page, name: str, *, status=200, event=None) -> HttpResponse:
     context = page.context(name)
     response = TemplateResponse(
         page.request, f"opportunities/page_{name}.html", context, status=status
@@ -347,7 +347,7 @@ def section(page: Page, name: str, *, status=200, event=None) -> HttpResponse:
     return response
 
 
-def whole(page: Page, *, status=200) -> HttpResponse:
+def page_response(page: Page, *, status=200) -> HttpResponse:
     context = page.context()
     return TemplateResponse(page.request, "opportunities/detail.html", context, status=status)
 
@@ -355,26 +355,26 @@ def whole(page: Page, *, status=200) -> HttpResponse:
 # -- answering a write ----------------------------------------------------------------------
 
 
-def done(request, membership, opportunity, section: str, message: str) -> HttpResponse:
+def after_write(request, membership, opportunity, section: str, message: str) -> HttpResponse:
     """A write that succeeded: the section afresh (htmx), else back to the page."""
     if request.htmx:
         fresh = access_opportunity(membership, opportunity.public_id)
-        return section(Page(request, membership, fresh), section, event=CHANGED)
+        return section_response(Page(request, membership, fresh), section, event=CHANGED)
     messages.success(request, message)
     return redirect(reverse("opportunities:detail", args=[opportunity.public_id]) + f"#{section}")
 
 
-def invalid(request, membership, opportunity, section: str, **forms) -> HttpResponse:
+def with_errors(request, membership, opportunity, section: str, **forms) -> HttpResponse:
     """A form with errors (422): its section (htmx) or the whole page, the form bound."""
     page = Page(request, membership, opportunity, forms=forms)
     if request.htmx:
-        return section(page, section, status=422)
-    return whole(page, status=422)
+        return section_response(page, section, status=422)
+    return page_response(page, status=422)
 
 
-def refused(request, membership, opportunity, section: str, message: str, status=409):
+def refuse(request, membership, opportunity, section: str, message: str, status=409):
     """A write that may not happen: the section with the message (htmx), else the page."""
     page = Page(request, membership, opportunity, refusals={section: message})
     if request.htmx:
-        return section(page, section, status=status)
-    return whole(page, status=status)
+        return section_response(page, section, status=status)
+    return page_response(page, status=status)
