@@ -153,7 +153,7 @@ def graph(members, *, centre: str) -> dict:
             "name": centre,
             "symbolSize": CENTRE_SIZE,
             "itemStyle": {"color": CENTRE_COLOUR},
-            "label": {"show": True, "position": "inside", "fontWeight": "bold"},
+            "label": {"show": True, "fontWeight": "bold"},
             "category": len(categories),
             "x": 0,
             "y": 0,

@@ -4,8 +4,24 @@
 // them). The table beside it holds the same facts. Drawn again whenever htmx puts a new
 // chain section in place.
 (function () {
+  // Four invisible nodes at the circle's edges: the view is fitted to the nodes' extent,
+  // so with them the customer stays in the middle however few members there are.
+  function frame(nodes) {
+    var radius = nodes.reduce(function (r, n) {
+      return Math.max(r, Math.abs(n.x || 0), Math.abs(n.y || 0));
+    }, 1);
+    return [[radius, 0], [-radius, 0], [0, radius], [0, -radius]].map(function (xy, i) {
+      return {
+        id: "frame-" + i, name: "", x: xy[0], y: xy[1], symbolSize: 0,
+        label: {show: false}, tooltip: {show: false}, emphasis: {disabled: true}
+      };
+    });
+  }
+
   function draw() {
-    var el = document.getElementById("chain-graph");
+    // Found by a data attribute, not an id: htmx would copy the style the chart leaves on
+    // it onto the next section's container (a style attribute the policy refuses).
+    var el = document.querySelector("[data-chain-graph]");
     var source = document.getElementById("chain-graph-data");
     if (!el || !source || !window.echarts) return;
     var data = JSON.parse(source.textContent);
@@ -18,7 +34,7 @@
       tooltip: {
         renderMode: "richText",
         formatter: function (p) {
-          if (p.dataType !== "node" || p.data.id === "centre") return p.name;
+          if (p.dataType !== "node" || p.data.id === "centre" || !p.name) return p.name;
           return p.name + " · " + p.data.value + "\n" + p.data.influence;
         }
       },
@@ -35,20 +51,27 @@
         edgeLabel: {show: true, fontSize: 10, formatter: function (p) { return p.data.value; }},
         lineStyle: {color: "#adb5bd", width: 1.5},
         categories: data.categories,
-        data: data.nodes,
+        data: data.nodes.concat(frame(data.nodes)),
         links: data.links
       }]
     }, true);
   }
 
   function resize() {
-    var el = document.getElementById("chain-graph");
+    var el = document.querySelector("[data-chain-graph]");
     var chart = el && window.echarts && echarts.getInstanceByDom(el);
     if (chart) chart.resize();
   }
 
   draw();
-  // A new chain section (a member mapped, changed or removed) brings new data.
+  // A new chain section (a member mapped, changed or removed) brings new data: the old
+  // chart goes with the old section.
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var old = event.detail.target && event.detail.target.querySelector
+      ? event.detail.target.querySelector("[data-chain-graph]") : null;
+    var chart = old && window.echarts && echarts.getInstanceByDom(old);
+    if (chart) chart.dispose();
+  });
   document.body.addEventListener("htmx:afterSettle", function () { draw(); });
   window.addEventListener("resize", resize);
 })();
