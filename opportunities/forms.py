@@ -293,13 +293,25 @@ class MemberAddForm(MemberFields):
         return data
 
 
+class ReasonSelect(forms.Select):
+    """The lost reasons, each option saying whether the reason needs its detail (the page
+    shows the detail field for those only: static/opportunities/page.js)."""
+
+    def create_option(self, name, value, *args, **kwargs):
+        option = super().create_option(name, value, *args, **kwargs)
+        instance = getattr(value, "instance", None)
+        if instance is not None and instance.needs_detail:
+            option["attrs"]["data-needs-detail"] = "1"
+        return option
+
+
 class LoseForm(forms.Form):
     reason = forms.ModelChoiceField(
         label=_("Why it was lost"),
         queryset=LostReason.objects.none(),
         to_field_name="public_id",
         empty_label=_("Choose…"),
-        widget=forms.Select(attrs=SELECT),
+        widget=ReasonSelect(attrs=SELECT),
         error_messages={
             "required": _("Choose why it was lost."),
             "invalid_choice": _("Choose why it was lost."),

@@ -74,4 +74,26 @@
   });
   document.body.addEventListener("htmx:afterSettle", function () { draw(); });
   window.addEventListener("resize", resize);
+
+  // Losing: the detail field only for a reason that names something (e.g. 选择竞品: the
+  // competitor), or while it holds a value or an error. Without this script it is always
+  // shown.
+  function detailField(form) {
+    var select = form.querySelector("select[name=reason]");
+    var field = form.querySelector("[data-lost-detail]");
+    if (!select || !field) return;
+    var option = select.options[select.selectedIndex];
+    var needed = option && option.hasAttribute("data-needs-detail");
+    var kept = field.querySelector("input").value || field.querySelector(".invalid-feedback");
+    field.classList.toggle("d-none", !needed && !kept);
+  }
+  function detailFields() {
+    document.querySelectorAll("[data-testid=lose-form]").forEach(detailField);
+  }
+  detailFields();
+  document.body.addEventListener("change", function (event) {
+    var form = event.target.closest && event.target.closest("[data-testid=lose-form]");
+    if (form && event.target.name === "reason") detailField(form);
+  });
+  document.body.addEventListener("htmx:afterSettle", detailFields);
 })();

@@ -121,6 +121,14 @@ def test_the_rep_works_through_an_opportunity(page, live_server, world, artifact
     expect(refused).to_be_visible()
     expect(refused.get_by_test_id("missing").locator("li").first).to_be_visible()
     expect(refused).to_contain_text("已生效")
+    # Losing asks for the detail only for a reason that names something (the competitor).
+    lose = page.get_by_test_id("lose-form")
+    detail = lose.locator("input[name=detail]")
+    expect(detail).to_be_hidden()
+    lose.locator("select[name=reason]").select_option(label="选择竞品")
+    expect(detail).to_be_visible()
+    lose.locator("select[name=reason]").select_option(label="预算冻结")
+    expect(detail).to_be_hidden()
     shot(page, artifacts / "opportunity-page-worked.png")
 
     page.set_viewport_size({"width": 390, "height": 844})

@@ -337,6 +337,8 @@ def test_a_reason_that_names_something_needs_its_detail(world, en):
     opp = make_opportunity(world.a)
     with tenant_context(world.a.tenant):
         competitor = LostReason.objects.get(name="选择竞品")
+    page = en(world.a.rep).get(reverse("opportunities:detail", args=[opp.public_id]))
+    assert f'<option value="{competitor.public_id}" data-needs-detail="1">' in page.content.decode()
     response = en(world.a.rep).post(
         url("lose", opp), {"reason": str(competitor.public_id)}, headers=HX
     )
