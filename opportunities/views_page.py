@@ -449,7 +449,7 @@ def win(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
             request,
             membership,
             opportunity,
-            forms={"missing": exc.missing},
+            forms={"refusal": exc},
             refusals={"close": message},
         )
         if request.htmx:

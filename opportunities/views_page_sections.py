@@ -289,7 +289,7 @@ class Page:
 
     def close(self) -> dict:
         o = self.o
-        context = {"missing": self.forms.get("missing")}
+        context = {"refusal": self.forms.get("refusal")}
         if o.is_open:
             context["lose_form"] = self.forms.get("lose") or LoseForm(opportunity=o)
         else:
