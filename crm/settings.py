@@ -220,8 +220,16 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+# Opportunity attachments (opportunities.models.Attachment.file): in the media directory
+# (the `media` volume) unless ATTACHMENTS_DIR says elsewhere; never served from a URL of
+# their own, only by the download view, which checks tenant and role.
+ATTACHMENTS_DIR = env.path("ATTACHMENTS_DIR", default=str(VAR_DIR / "media" / "attachments"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "attachments": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(ATTACHMENTS_DIR)},
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"

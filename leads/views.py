@@ -12,13 +12,15 @@ import uuid
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import models
+from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django_tables2 import RequestConfig
 
-from crm import exports, roles
+from crm import contributions, exports, roles
 from crm import search as gram_search
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
@@ -29,10 +31,12 @@ from leads.access import access_lead, leads_visible_to
 from leads.assignment.lead_card import assignment_context
 from leads.filters import LeadFilter
 from leads.intake.services import UTM_LABELS
-from leads.models import Lead, LeadStatus
+from leads.models import Lead, LeadEvent, LeadStatus
 from leads.tables import LeadTable
 
 TIMELINE_PER_PAGE = 20
+# What other apps contribute to the lead page under (crm.contributions).
+PAGE = "leads.lead"
 # Shown on the lead's page, in this order (labels are the fields' verbose names).
 DETAIL_FIELDS = (
     "company",
@@ -140,12 +144,38 @@ def lead_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     return TemplateResponse(request, template, _detail_context(request, membership, lead))
 
 
+# The lead's own timeline entries.
+_OWN = contributions.TimelineSource(
+    "lead",
+    rows=lambda lead: LeadEvent.objects.filter(lead=lead),
+    load=lambda ids: LeadEvent.objects.filter(pk__in=ids).select_related("actor"),
+)
+
+
 def timeline_context(request: HttpRequest, lead: Lead, *, page=None) -> dict:
-    timeline = Paginator(lead.events.select_related("actor"), TIMELINE_PER_PAGE).get_page(
+    """One page of the lead's timeline, newest first: its own entries and what other apps
+    contribute (crm.contributions: the opportunities' history), merged and paged in the
+    database as on the customer page; one query per source on the page."""
+    sources = [_OWN, *contributions.timeline_sources(PAGE)]
+    first, *others = [
+        source.rows(lead).values_list("at", "id", Value(source.key)) for source in sources
+    ]
+    rows = first.union(*others, all=True) if others else first
+    timeline = Paginator(rows.order_by("-at", "-id"), TIMELINE_PER_PAGE).get_page(
         page if page is not None else request.GET.get("page")
     )
-    for event in timeline:
-        event.original_url = _lead_url(event.data.get("original") if event.data else None)
+    ids: dict[str, list[int]] = {source.key: [] for source in sources}
+    for _at, pk, key in timeline.object_list:
+        ids[key].append(pk)
+    found = {}
+    for source in sources:
+        if ids[source.key]:
+            for entry in source.load(ids[source.key]):
+                found[source.key, entry.pk] = entry
+    timeline.object_list = [found[key, pk] for _at, pk, key in timeline.object_list]
+    for event in timeline.object_list:
+        if isinstance(event, LeadEvent):
+            event.original_url = _lead_url(event.data.get("original") if event.data else None)
     return {"lead": lead, "timeline": timeline}
 
 
@@ -157,6 +187,11 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
         "tags": lead.tags.all(),
         "revisits": _revisits(membership, lead),
         "inbound": [(e, _pretty(e)) for e in lead.inbound_events.select_related("channel")],
+        # What other apps show here (crm.contributions): the lead's opportunities.
+        "panels": [
+            render_to_string(template, panel_context, request)
+            for template, panel_context in contributions.panels_for(PAGE, request, membership, lead)
+        ],
     }
     context.update(assignment_context(membership, lead, **forms_))
     context.update(_verification_context(membership, lead, **forms_))

@@ -587,6 +587,13 @@ def attachment_path(instance: Attachment, filename: str) -> str:
     return f"{folder}/{uuid.uuid4().hex}.{extension}"
 
 
+def attachment_storage():
+    """settings.STORAGES["attachments"]: files kept apart from the media served by URL."""
+    from django.core.files.storage import storages
+
+    return storages["attachments"]
+
+
 class Attachment(TenantOwned):
     opportunity = models.ForeignKey(
         Opportunity,
@@ -597,7 +604,9 @@ class Attachment(TenantOwned):
     kind = models.ForeignKey(
         AttachmentKind, on_delete=models.PROTECT, related_name="+", verbose_name=_("kind")
     )
-    file = models.FileField(_("file"), upload_to=attachment_path, max_length=200)
+    file = models.FileField(
+        _("file"), upload_to=attachment_path, max_length=200, storage=attachment_storage
+    )
     name = models.CharField(_("file name"), max_length=200)
     file_type = models.CharField(_("file type"), max_length=5, choices=FileType.choices)
     size = models.PositiveIntegerField(_("size (bytes)"))

@@ -72,3 +72,7 @@ def register() -> None:
             in_navbar=False,
         )
     )
+
+    from opportunities import contributions
+
+    contributions.register()
