@@ -83,6 +83,16 @@ def format_date(value, tz: datetime.tzinfo | None = None) -> str:
     return value.strftime(_STRF_DATE)
 
 
+def format_month(value, tz: datetime.tzinfo | None = None) -> str:
+    """`2026-12`: a month (a date, its first day), a datetime as its local month; "" for
+    None."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime.datetime):
+        value = local(value, tz)
+    return f"{value.year:04d}-{value.month:02d}"
+
+
 def format_time(value, tz: datetime.tzinfo | None = None) -> str:
     """`07:40`, the clock time in the display zone; "" for None."""
     if value is None or value == "":

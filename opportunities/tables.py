@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from crm.formatting import format_date, format_datetime
+from crm.formatting import format_date, format_datetime, format_month
 from crm.models import Membership
 from crm.tables import detail_url_maker
 from opportunities.access import sees_amounts
@@ -47,10 +47,6 @@ def format_amount(value) -> str:
     if value == value.to_integral_value():
         return f"¥{value:,.0f}"
     return f"¥{value:,.2f}"
-
-
-def format_month(value) -> str:
-    return f"{value:%Y-%m}" if value else ""
 
 
 def _column(label, **kwargs):

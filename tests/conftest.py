@@ -104,6 +104,20 @@ def _test_settings(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _attachments_in_tmp(tmp_path_factory, monkeypatch):
+    """Uploaded files (opportunities' attachments) go to a temporary directory, never into
+    the checkout's var/."""
+    from django.core.files.storage import FileSystemStorage
+
+    from opportunities.models import Attachment
+
+    location = tmp_path_factory.mktemp("attachments")
+    monkeypatch.setattr(
+        Attachment._meta.get_field("file"), "storage", FileSystemStorage(location=location)
+    )
+
+
 @dataclass
 class Side:
     """One tenant's cast: an admin, a manager, a rep, and one audit event."""

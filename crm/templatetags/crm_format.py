@@ -5,6 +5,7 @@ national format. They wrap crm.formatting, which Python code calls directly.
     {{ lead.created_at|local_datetime }}   → 2026-12-02 07:40
     {{ customer.created_at|local_date }}   → 2026-12-02
     {{ summary.closed_at|local_time }}     → 18:05
+    {{ forecast.month|local_month }}       → 2026-12
     {{ contact.phone|phone }}              → 138 0013 8000
 """
 
@@ -23,6 +24,11 @@ def local_datetime(value):
 @register.filter
 def local_date(value):
     return formatting.format_date(value)
+
+
+@register.filter
+def local_month(value):
+    return formatting.format_month(value)
 
 
 @register.filter

@@ -15,6 +15,7 @@ from crm import metrics
 from crm.board import BoardSection, ShownSection
 from crm.metrics import COUNT, SUM, Metric
 from crm.roles import MANAGERS
+from crm.tenancy import tenant_context
 
 BOARD = reverse("board:board")
 
@@ -24,11 +25,13 @@ BOARD = reverse("board:board")
 
 def test_opportunities_and_health_fill_the_boards_two_slots_in_order():
     """The two panels beside the rep's list come from the apps' AppConfig.ready(), not from
-    the board: stalled opportunities first, then at-risk customers, both without items."""
+    the board: stalled opportunities first (with their items: opportunities.board), then
+    at-risk customers (a slot until health scores them)."""
     registered = [s.key for s in board_sections.sections()]
     assert registered[:2] == ["stalled_opportunities", "at_risk_customers"]
-    for section in board_sections.sections()[:2]:
-        assert section.items is None and section.holds and section.source
+    stalled, at_risk = board_sections.sections()[:2]
+    assert stalled.items is not None and stalled.template and stalled.holds and stalled.source
+    assert at_risk.items is None and at_risk.holds and at_risk.source
 
 
 def test_sections_for_lists_items_and_keeps_the_roles(monkeypatch, world):
@@ -50,7 +53,8 @@ def test_sections_for_lists_items_and_keeps_the_roles(monkeypatch, world):
     )
     today = date(2026, 3, 2)
 
-    rep_sections = {s.section.key: s for s in board_sections.sections_for(world.a.rep, today)}
+    with tenant_context(world.a.tenant):  # sections run inside the member's tenant
+        rep_sections = {s.section.key: s for s in board_sections.sections_for(world.a.rep, today)}
     assert "zz_test_managers" not in rep_sections
     assert rep_sections["zz_test_items"].items == ["one", "two"]
     assert rep_sections["zz_test_items"].count == 2
@@ -59,7 +63,9 @@ def test_sections_for_lists_items_and_keeps_the_roles(monkeypatch, world):
     )
     assert calls == [(world.a.rep.pk, today)]
 
-    manager_keys = [s.section.key for s in board_sections.sections_for(world.a.manager, today)]
+    with tenant_context(world.a.tenant):
+        manager_sections = board_sections.sections_for(world.a.manager, today)
+    manager_keys = [s.section.key for s in manager_sections]
     assert manager_keys[-2:] == ["zz_test_items", "zz_test_managers"]
 
 
@@ -79,7 +85,8 @@ def test_the_board_shows_the_slots_and_a_sections_items(monkeypatch, settings, t
     at_risk = text.index('data-testid="slot-at_risk_customers"')
     assert stalled < at_risk
     assert "Stalled opportunities" in text and "At-risk customers" in text
-    assert "Filled by opportunities once they are tracked in the CRM." in text
+    # nothing stalled on this rep's board: the slot says what will fill it
+    assert "Opportunities you own, once they are opened on a customer or a verified lead." in text
     assert "Filled by customer health once it is scored." in text
 
     (tmp_path / "zz").mkdir()
