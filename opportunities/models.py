@@ -162,7 +162,7 @@ class LostReason(TenantOwned):
     needs_detail = models.BooleanField(
         _("needs a detail"),
         default=False,
-        help_text=_('The reason names something, e.g. "选择竞品: <name>".'),
+        help_text=_('The reason names something, e.g. the competitor chosen ("选择竞品: 西门子").'),
     )
     position = models.PositiveSmallIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
@@ -681,7 +681,9 @@ class ValidityRequest(TenantOwned):
         related_name="+",
         verbose_name=_("decided by"),
     )
-    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decided_at = models.DateTimeField(
+        pgettext_lazy("approval", "decided at"), null=True, blank=True
+    )
     approved = models.BooleanField(_("approved"), null=True, blank=True)
     note = models.CharField(_("note"), max_length=300, blank=True)
 
@@ -838,7 +840,7 @@ class ForecastMonth(TenantOwned):
     accuracy = models.DecimalField(
         _("accuracy"), max_digits=7, decimal_places=4, null=True, blank=True
     )
-    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(pgettext_lazy("forecast", "closed at"), null=True, blank=True)
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("frozen forecast")
