@@ -263,6 +263,8 @@ class _Story:
             origin_lead=lead,
             owner=owner,
             product_line=product,
+            # Most start with the rep's first estimate; the rest get theirs in negotiation.
+            amount=amount if rnd.random() < 0.75 else None,
             expected_close=expected,
             now=opened,
         )
