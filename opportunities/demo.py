@@ -492,7 +492,7 @@ class _Story:
                 local = timezone.localtime(won_at, tz).date()
                 if local.replace(day=1) == month:
                     signed[owner_id] = signed.get(owner_id, Decimal(0)) + (amount or 0)
-            team_forecast = Decimal(0)
+            team_forecast, team_count = Decimal(0), 0
             for rep in self.reps:
                 got = signed.get(rep.pk, Decimal(0))
                 error = Decimal(str(self.rnd.uniform(-0.35, 0.3)))
@@ -501,16 +501,19 @@ class _Story:
                     if got
                     else Decimal(self.rnd.randrange(0, 300) * 1000)
                 )
+                counted = self.rnd.randint(1, 6) if forecast else 0
                 team_forecast += forecast
-                rows.append(_frozen(self.tenant, month, rep, forecast, got))
-            rows.append(
-                _frozen(self.tenant, month, None, team_forecast, sum(signed.values(), Decimal(0)))
-            )
+                team_count += counted
+                rows.append(_frozen(self.tenant, month, rep, forecast, got, counted))
+            team_signed = sum(signed.values(), Decimal(0))
+            rows.append(_frozen(self.tenant, month, None, team_forecast, team_signed, team_count))
         ForecastMonth.objects.bulk_create(rows)
         return 12
 
 
-def _frozen(tenant, month: date, owner, forecast: Decimal, signed: Decimal) -> ForecastMonth:
+def _frozen(
+    tenant, month: date, owner, forecast: Decimal, signed: Decimal, counted: int
+) -> ForecastMonth:
     accuracy = None
     if signed:
         accuracy = (1 - abs(forecast - signed) / signed).quantize(Decimal("0.0001"))
@@ -521,6 +524,7 @@ def _frozen(tenant, month: date, owner, forecast: Decimal, signed: Decimal) -> F
         owner=owner,
         forecast=forecast,
         valid_forecast=(forecast * Decimal("0.7")).quantize(Decimal("0.01")),
+        opportunities=counted,
         frozen_at=start,
         signed=signed,
         accuracy=accuracy,
