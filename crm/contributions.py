@@ -48,6 +48,32 @@ def timeline_sources(page: str) -> list[TimelineSource]:
     return list(_timeline_sources.get(page, {}).values())
 
 
+def merged_timeline(sources: list[TimelineSource], obj, page, per_page: int):
+    """One page of `obj`'s timeline made of `sources` (a page's own and the contributed
+    ones), newest first: the sources' (time, id, source) rows united and paged in the
+    database, then each source's entries on the page loaded by primary key. A count, the
+    page's rows, and one query per source on the page, whatever its size. A Paginator page
+    whose `object_list` holds the entries."""
+    from django.core.paginator import Paginator
+    from django.db.models import Value
+
+    first, *others = [
+        source.rows(obj).values_list("at", "id", Value(source.key)) for source in sources
+    ]
+    rows = first.union(*others, all=True) if others else first
+    timeline = Paginator(rows.order_by("-at", "-id"), per_page).get_page(page)
+    ids: dict[str, list[int]] = {source.key: [] for source in sources}
+    for _at, pk, key in timeline.object_list:
+        ids[key].append(pk)
+    found = {}
+    for source in sources:
+        if ids[source.key]:
+            for entry in source.load(ids[source.key]):
+                found[source.key, entry.pk] = entry
+    timeline.object_list = [found[key, pk] for _at, pk, key in timeline.object_list]
+    return timeline
+
+
 def register_panel(page: str, panel: Panel, *, key: str = "") -> None:
     """Show `panel(request, membership, obj)`'s template on `page` whenever it returns one
     (`key`: by default the callable's dotted name)."""

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.core.paginator import Paginator
-from django.db.models import Value
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
@@ -291,21 +289,7 @@ def customer_timeline(customer: Customer, page) -> object:
     on the customer itself. A count, the page's (time, id, source) rows, and one query per
     source on the page, whatever its size."""
     sources = [*contributions.timeline_sources(PAGE), _OWN]
-    first, *others = [
-        source.rows(customer).values_list("at", "id", Value(source.key)) for source in sources
-    ]
-    rows = first.union(*others, all=True) if others else first
-    timeline = Paginator(rows.order_by("-at", "-id"), TIMELINE_PER_PAGE).get_page(page)
-    ids: dict[str, list[int]] = {source.key: [] for source in sources}
-    for _at, pk, key in timeline.object_list:
-        ids[key].append(pk)
-    found = {}
-    for source in sources:
-        if ids[source.key]:
-            for entry in source.load(ids[source.key]):
-                found[source.key, entry.pk] = entry
-    timeline.object_list = [found[key, pk] for _at, pk, key in timeline.object_list]
-    return timeline
+    return contributions.merged_timeline(sources, customer, page, TIMELINE_PER_PAGE)
 
 
 @require_GET

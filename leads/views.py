@@ -10,9 +10,7 @@ import json
 import uuid
 
 from django.core.exceptions import PermissionDenied
-from django.core.paginator import Paginator
 from django.db import models
-from django.db.models import Value
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -157,22 +155,9 @@ def timeline_context(request: HttpRequest, lead: Lead, *, page=None) -> dict:
     contribute (crm.contributions: the opportunities' history), merged and paged in the
     database as on the customer page; one query per source on the page."""
     sources = [_OWN, *contributions.timeline_sources(PAGE)]
-    first, *others = [
-        source.rows(lead).values_list("at", "id", Value(source.key)) for source in sources
-    ]
-    rows = first.union(*others, all=True) if others else first
-    timeline = Paginator(rows.order_by("-at", "-id"), TIMELINE_PER_PAGE).get_page(
-        page if page is not None else request.GET.get("page")
+    timeline = contributions.merged_timeline(
+        sources, lead, page if page is not None else request.GET.get("page"), TIMELINE_PER_PAGE
     )
-    ids: dict[str, list[int]] = {source.key: [] for source in sources}
-    for _at, pk, key in timeline.object_list:
-        ids[key].append(pk)
-    found = {}
-    for source in sources:
-        if ids[source.key]:
-            for entry in source.load(ids[source.key]):
-                found[source.key, entry.pk] = entry
-    timeline.object_list = [found[key, pk] for _at, pk, key in timeline.object_list]
     for event in timeline.object_list:
         if isinstance(event, LeadEvent):
             event.original_url = _lead_url(event.data.get("original") if event.data else None)

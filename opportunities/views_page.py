@@ -229,6 +229,21 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "opportunities/create.html", context, status=status)
 
 
+def _form_write(request, membership, opportunity, form, save, *, section, done, name):
+    """A section's form round trip: the form validated, then `save(cleaned_data)` (the
+    service; its ValidationError shown on the form); a success answers `after_write` with
+    `done`, a refusal the section again with the form and its errors (`name`: the
+    section's context name for it)."""
+    if form.is_valid():
+        try:
+            save(form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return after_write(request, membership, opportunity, section, done)
+    return with_errors(request, membership, opportunity, section, **{name: form})
+
+
 # -- attachments ----------------------------------------------------------------------------
 
 
@@ -236,22 +251,23 @@ def opportunity_create(request: HttpRequest) -> HttpResponse:
 def attach(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership, opportunity = _writer(request, public_id)
     form = AttachmentForm(request.POST, request.FILES)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.attachment_add(
-                tenant=request.tenant,
-                acting_member=membership,
-                opportunity=opportunity,
-                kind=data["kind"],
-                upload=data["file"],
-                effective=data["effective"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return after_write(request, membership, opportunity, "attachments", _("File attached."))
-    return with_errors(request, membership, opportunity, "attachments", attach=form)
+    return _form_write(
+        request,
+        membership,
+        opportunity,
+        form,
+        lambda data: services.attachment_add(
+            tenant=request.tenant,
+            acting_member=membership,
+            opportunity=opportunity,
+            kind=data["kind"],
+            upload=data["file"],
+            effective=data["effective"],
+        ),
+        section="attachments",
+        done=_("File attached."),
+        name="attach",
+    )
 
 
 @require_GET
@@ -298,20 +314,21 @@ def attachment_effective(request, public_id: uuid.UUID, attachment_id: uuid.UUID
 @require_POST
 def question(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership, opportunity = _writer(request, public_id)
-    form = QuestionForm(request.POST)
-    if form.is_valid():
-        try:
-            services.question_mark(
-                tenant=request.tenant,
-                acting_member=membership,
-                opportunity=opportunity,
-                text=form.cleaned_data["text"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return after_write(request, membership, opportunity, "questions", _("Question marked."))
-    return with_errors(request, membership, opportunity, "questions", question=form)
+    return _form_write(
+        request,
+        membership,
+        opportunity,
+        QuestionForm(request.POST),
+        lambda data: services.question_mark(
+            tenant=request.tenant,
+            acting_member=membership,
+            opportunity=opportunity,
+            text=data["text"],
+        ),
+        section="questions",
+        done=_("Question marked."),
+        name="question",
+    )
 
 
 @require_POST
@@ -331,29 +348,29 @@ def question_close(request, public_id: uuid.UUID, question_id: uuid.UUID):
 @require_POST
 def chain_add(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership, opportunity = _writer(request, public_id)
-    form = MemberAddForm(request.POST, customer=opportunity.customer)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.chain_member_add(
-                tenant=request.tenant,
-                acting_member=membership,
-                opportunity=opportunity,
-                role=data["role"],
-                contact=data["contact"],
-                contact_name=data["contact_name"],
-                contact_title=data["contact_title"],
-                contact_phone=data["contact_phone"],
-                influence=data["influence"],
-                attitude=data["attitude"],
-                contact_status=data["contact_status"],
-                key_demands=data["key_demands"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return after_write(request, membership, opportunity, "chain", _("Member mapped."))
-    return with_errors(request, membership, opportunity, "chain", chain=form)
+    return _form_write(
+        request,
+        membership,
+        opportunity,
+        MemberAddForm(request.POST, customer=opportunity.customer),
+        lambda data: services.chain_member_add(
+            tenant=request.tenant,
+            acting_member=membership,
+            opportunity=opportunity,
+            role=data["role"],
+            contact=data["contact"],
+            contact_name=data["contact_name"],
+            contact_title=data["contact_title"],
+            contact_phone=data["contact_phone"],
+            influence=data["influence"],
+            attitude=data["attitude"],
+            contact_status=data["contact_status"],
+            key_demands=data["key_demands"],
+        ),
+        section="chain",
+        done=_("Member mapped."),
+        name="chain",
+    )
 
 
 def _member_of(opportunity, member_id) -> OpportunityContact:
@@ -370,18 +387,24 @@ def chain_member(request, public_id: uuid.UUID, member_id: uuid.UUID):
     membership, opportunity = _writer(request, public_id)
     member = _member_of(opportunity, member_id)
     form = MemberEditForm(request.POST, member=member)
-    if form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in form.changed_data}
-        try:
-            if changes:
-                services.chain_member_update(
-                    tenant=request.tenant, acting_member=membership, member=member, changes=changes
-                )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return after_write(request, membership, opportunity, "chain", _("Member saved."))
-    return with_errors(request, membership, opportunity, "chain", member=form)
+
+    def save(data):
+        changes = {name: data[name] for name in form.changed_data}
+        if changes:
+            services.chain_member_update(
+                tenant=request.tenant, acting_member=membership, member=member, changes=changes
+            )
+
+    return _form_write(
+        request,
+        membership,
+        opportunity,
+        form,
+        save,
+        section="chain",
+        done=_("Member saved."),
+        name="member",
+    )
 
 
 @require_POST
@@ -463,23 +486,23 @@ def win(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
 @require_POST
 def lose(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership, opportunity = _writer(request, public_id)
-    form = LoseForm(request.POST, opportunity=opportunity)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            services.opportunity_lose(
-                tenant=request.tenant,
-                acting_member=membership,
-                opportunity=opportunity,
-                reason=data["reason"],
-                detail=data["detail"],
-                blocker=data["blocker"],
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc)
-        else:
-            return after_write(request, membership, opportunity, "close", _("Opportunity lost."))
-    return with_errors(request, membership, opportunity, "close", lose=form)
+    return _form_write(
+        request,
+        membership,
+        opportunity,
+        LoseForm(request.POST, opportunity=opportunity),
+        lambda data: services.opportunity_lose(
+            tenant=request.tenant,
+            acting_member=membership,
+            opportunity=opportunity,
+            reason=data["reason"],
+            detail=data["detail"],
+            blocker=data["blocker"],
+        ),
+        section="close",
+        done=_("Opportunity lost."),
+        name="lose",
+    )
 
 
 urlpatterns = [
