@@ -47,6 +47,9 @@ class CustomerQuerySet(TenantQuerySet):
 class Customer(TenantOwned):
     name = models.CharField(_("name"), max_length=200)
     name_key = models.CharField(max_length=200, blank=True, editable=False)
+    # The customer's code in the company's other systems (ERP, helpdesk): tickets match
+    # their customer by it first (service_feedback).
+    code = models.CharField(_("customer code"), max_length=60, blank=True)
     level = models.CharField(
         _("level"), max_length=1, choices=CustomerLevel.choices, default=CustomerLevel.C
     )
@@ -118,6 +121,8 @@ class Customer(TenantOwned):
             ),
             # The list sorted by name.
             models.Index(fields=["tenant", "name", "id"], name="customer_name"),
+            # A ticket's customer by its code.
+            models.Index(fields=["tenant", "code"], name="customer_code", condition=~Q(code="")),
         ]
 
     def __str__(self) -> str:
