@@ -37,7 +37,7 @@ class CustomerForm(forms.ModelForm):
 
     class Meta:
         model = Customer
-        fields = ["tenant", "name", "level", "industry", "province", "city", "owner"]
+        fields = ["tenant", "name", "code", "level", "industry", "province", "city", "owner"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -54,11 +54,12 @@ class CustomerAdmin(TenantModelAdmin):
     form = CustomerForm
     list_display = ["name", "level", "owner", "province", "city", "last_contact_at", "created_at"]
     list_filter = ["level"]
-    search_fields = ["name"]
+    search_fields = ["name", "code"]
     list_select_related = ["owner__user", "tenant"]
     readonly_fields = ["source_lead", "last_contact_at", "created_at"]
     fields = [
         "name",
+        "code",
         "level",
         "industry",
         "province",

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from datetime import time
 
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -117,6 +118,10 @@ class ServiceSettings(TenantOwned):
 
     def __str__(self) -> str:
         return str(_("Service settings"))
+
+    def clean(self) -> None:
+        if self.work_starts and self.work_ends and self.work_ends <= self.work_starts:
+            raise ValidationError({"work_ends": _("The working day must end after it starts.")})
 
 
 # -- tickets --------------------------------------------------------------------------------

@@ -40,6 +40,14 @@ from opportunities.models import (
     Stage,
     StageCalibration,
 )
+from service_feedback.models import (
+    FlagKeyword,
+    QualityAlert,
+    ReviewHint,
+    ServiceSettings,
+    Ticket,
+    TicketLink,
+)
 from tests.leads import factories as lf
 
 
@@ -435,5 +443,52 @@ MODEL_OBJECTS.update(
         LostReason: _opp_first(LostReason),
         StageCalibration: _opp_calibration,
         ForecastMonth: _opp_forecast,
+    }
+)
+
+
+# Service feedback (service_feedback/): the admin's models, one of each per side.
+def _ticket(w, s):
+    from tests.service_feedback.helpers import upsert
+
+    return _once(
+        w, s, "ticket", lambda t: upsert(w.side(s), f"{t.slug}-T1", phone="13900001111")[0]
+    )
+
+
+def _service_first(model, build=None):
+    def get(w, s):
+        _ticket(w, s)  # the tenant's settings and keyword lists, created on first use
+        return _in(
+            w,
+            s,
+            f"first_{model.__name__}",
+            build or (lambda t: model.objects.order_by("pk").first()),
+        )
+
+    return get
+
+
+MODEL_OBJECTS.update(
+    {
+        Ticket: _ticket,
+        FlagKeyword: _service_first(FlagKeyword),
+        ServiceSettings: _service_first(ServiceSettings),
+        ReviewHint: _service_first(
+            ReviewHint,
+            lambda t: ReviewHint.objects.create(tenant=t, words=["V2.0", "兼容"], hint="白皮书"),
+        ),
+        QualityAlert: _service_first(
+            QualityAlert,
+            lambda t: QualityAlert.objects.create(tenant=t, product_model="X1", fault_code="E1"),
+        ),
+        TicketLink: lambda w, s: _in(
+            w,
+            s,
+            "ticket_link",
+            lambda t: TicketLink.objects.create(
+                tenant=t, key="phone", value="+8613900002222", customer=_customer(w, s)
+            ),
+        ),
     }
 )
