@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from crm import inbox
 from crm.admin_base import ReadOnlyTenantModelAdmin, TenantModelAdmin, acting_member
 from leads.intake import mapping
 from leads.intake.channels import channel_rotate_secret
@@ -47,6 +48,7 @@ class ChannelForm(forms.ModelForm):
             "wecom_corp_id",
             "wecom_token",
             "wecom_aes_key",
+            "native_app_id",
             "tenant",
         ]
         widgets = {
@@ -71,6 +73,12 @@ class ChannelForm(forms.ModelForm):
             aes = data.get("wecom_aes_key") or ""
             if aes and len(aes) != 43:
                 self.add_error("wecom_aes_key", _("WeCom's EncodingAESKey has 43 characters."))
+        if inbox.needs_app_id(data.get("type"), data.get("preset")) and not data.get(
+            "native_app_id"
+        ):
+            self.add_error(
+                "native_app_id", _("This helpdesk signs with its app ID: enter it here.")
+            )
         return data
 
 
@@ -91,6 +99,7 @@ class ChannelAdmin(TenantModelAdmin):
             _("WeCom callback"),
             {"fields": ["wecom_corp_id", "wecom_token", "wecom_aes_key"], "classes": ["collapse"]},
         ),
+        (_("Helpdesk signing"), {"fields": ["native_app_id"], "classes": ["collapse"]}),
     ]
 
     @admin.display(description=_("webhook URL"))

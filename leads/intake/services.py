@@ -17,7 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 
-from crm import normalize
+from crm import inbox, normalize
 from crm.jobs import task_named
 from crm.normalize import keyword_matches
 from crm.tenancy import NoTenantError, advisory_lock, all_tenants_context, current_tenant
@@ -299,9 +299,18 @@ class _Tagging:
 def _process(events: list[InboundEvent]) -> None:
     """Make the claimed events' leads; every event ends processed or failed."""
     tagging = _Tagging()
+    own: list[InboundEvent] = []
+    handed: dict[str, list[InboundEvent]] = {}
     for event in events:
         event.attempts += 1
-    built = [b for b in (_build(e, tagging) for e in events) if b is not None]
+        handler = inbox.handler_for(event.channel.type)
+        if handler is None:
+            own.append(event)
+        else:
+            handed.setdefault(handler.channel_type, []).append(event)
+    for channel_type, group in handed.items():
+        _hand_over(inbox.handler_for(channel_type), group)
+    built = [b for b in (_build(e, tagging) for e in own) if b is not None]
     for chunk in _chunks(built):
         if len(chunk) == 1:
             _write_alone(chunk[0].event, tagging, chunk[0])
@@ -321,6 +330,25 @@ def _process(events: list[InboundEvent]) -> None:
         events,
         ["status", "error", "error_detail", "mapping_issues", "lead", "attempts", "processed_at"],
     )
+
+
+def _hand_over(handler: inbox.InboxHandler, events: list[InboundEvent]) -> None:
+    """The events of a channel type another app handles (crm.inbox): its handler makes
+    what they become and marks each processed or failed. If it raises, what it wrote is
+    rolled back and every event of the call fails with the error (re-processable)."""
+    for event in events:
+        event.status, event.lead, event.mapping_issues = EventStatus.RECEIVED, None, []
+    try:
+        with transaction.atomic():
+            handler.process(events)
+    except Exception as exc:
+        logger.exception("the %s handler failed on %s events", handler.channel_type, len(events))
+        for event in events:
+            _failed(event, exc)
+        return
+    for event in events:
+        if event.status not in (EventStatus.PROCESSED, EventStatus.FAILED):
+            _failed(event, RuntimeError(f"the {handler.channel_type} handler left it unprocessed"))
 
 
 def _build(event: InboundEvent, tagging: _Tagging) -> _Built | None:

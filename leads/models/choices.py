@@ -25,6 +25,8 @@ class ChannelType(models.TextChoices):
     SMS = "sms", _("SMS gateway")
     CALL_CENTER = "call_center", _("400 call centre")
     IMPORT = "import", _("Import (CSV/Excel)")
+    # Its events become tickets, not leads (the handler registered in crm.inbox).
+    HELPDESK = "helpdesk", _("Helpdesk (tickets)")
 
 
 class SourceGrade(models.TextChoices):
@@ -39,6 +41,24 @@ class MappingPreset(models.TextChoices):
     SMS = "sms", _("SMS gateway")
     CALL_CENTER = "call_center", _("400 call-centre event")
     WECOM = "wecom", _("WeCom external contact added")
+
+
+def preset_choices() -> list[tuple[str, str]]:
+    """Channel.preset's choices: the lead presets, then those of the channel types whose
+    events another app handles (crm.inbox, e.g. the helpdesk formats)."""
+    from crm import inbox
+
+    return [*MappingPreset.choices, *inbox.preset_choices()]
+
+
+def presets_for(channel_type: str) -> list[str]:
+    """The preset codes a channel of `channel_type` may declare (the blank one included)."""
+    from crm import inbox
+
+    handler = inbox.handler_for(channel_type)
+    if handler is not None:
+        return ["", *handler.presets]
+    return list(MappingPreset.values)
 
 
 class TagColor(models.TextChoices):

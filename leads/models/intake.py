@@ -7,6 +7,7 @@ import secrets
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -23,6 +24,8 @@ from leads.models.choices import (
     MappingPreset,
     SourceGrade,
     TagColor,
+    preset_choices,
+    presets_for,
 )
 
 
@@ -104,9 +107,13 @@ class Channel(TenantOwned):
     preset = models.CharField(
         _("mapping preset"),
         max_length=20,
-        choices=MappingPreset.choices,
+        choices=preset_choices,
         blank=True,
         default=MappingPreset.NONE,
+        help_text=_(
+            "The payload format the channel sends. A helpdesk channel declares its "
+            "helpdesk's (blank: the ticket field names of docs/webhooks.md)."
+        ),
     )
     mapping = models.JSONField(
         _("mapping rules"),
@@ -121,6 +128,16 @@ class Channel(TenantOwned):
     wecom_corp_id = models.CharField(_("WeCom corp ID"), max_length=64, blank=True)
     wecom_token = models.CharField(_("WeCom token"), max_length=64, blank=True)
     wecom_aes_key = models.CharField(_("WeCom EncodingAESKey"), max_length=43, blank=True)
+    # The helpdesk's app ID when it signs its pushes natively (Sobot's appid; type helpdesk).
+    native_app_id = models.CharField(
+        _("helpdesk app ID"),
+        max_length=64,
+        blank=True,
+        help_text=_(
+            "Helpdesk channels signed the helpdesk's own way: its app ID (Sobot: appid). "
+            "The channel's secret is the signing key."
+        ),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now, editable=False)
 
     class Meta(TenantOwned.Meta):
@@ -130,6 +147,13 @@ class Channel(TenantOwned):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self):
+        super().clean()
+        if self.type and self.preset not in presets_for(self.type):
+            raise ValidationError(
+                {"preset": _("This preset is not one a channel of this type can declare.")}
+            )
 
     def rotate_secret(self) -> str:
         self.secret = new_channel_secret()

@@ -20,10 +20,12 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
+from crm import inbox
 from crm.audit import audit
 from crm.models import Tenant
 from crm.tenancy import tenant_context
 from leads.models import Channel, ChannelType, MappingPreset, SourceGrade
+from leads.models.choices import preset_choices, presets_for
 
 
 def _choices(choices) -> str:
@@ -55,13 +57,28 @@ class Command(BaseCommand):
             "--preset",
             default=MappingPreset.NONE,
             help=(
-                f"Mapping preset: {_choices(MappingPreset.choices)} "
-                "(default none: payload keys are lead field names)."
+                f"Mapping preset: {_choices(preset_choices())} "
+                "(default none: payload keys are lead field names, or for a helpdesk "
+                "channel the ticket field names)."
             ),
+        )
+        parser.add_argument(
+            "--app-id",
+            default="",
+            dest="app_id",
+            help="Helpdesk channels: the helpdesk's app ID for its native signing (Sobot: appid).",
         )
 
     def handle(
-        self, *args, tenant: str, channel_type: str, name: str, grade: str, preset: str, **options
+        self,
+        *args,
+        tenant: str,
+        channel_type: str,
+        name: str,
+        grade: str,
+        preset: str,
+        app_id: str = "",
+        **options,
     ):
         found = Tenant.objects.filter(slug=tenant).first()
         if found is None:
@@ -77,10 +94,19 @@ class Command(BaseCommand):
             raise CommandError(
                 f"Unknown grade {grade!r}. Valid grades: {_choices(SourceGrade.choices)}."
             )
-        if preset not in MappingPreset.values:
+        allowed = presets_for(channel_type)
+        if preset not in allowed:
+            valid = ", ".join(p for p in allowed if p)
             raise CommandError(
-                f"Unknown preset {preset!r}. Valid presets: {_choices(MappingPreset.choices)} "
-                "(or leave it out)."
+                f"Unknown preset {preset!r} for a {channel_type} channel. Valid presets: "
+                f"{valid} (or leave it out)."
+            )
+        app_id = app_id.strip()
+        if len(app_id) > Channel._meta.get_field("native_app_id").max_length:
+            raise CommandError("The app ID is too long (at most 64 characters).")
+        if inbox.needs_app_id(channel_type, preset) and not app_id:
+            raise CommandError(
+                f"A {preset} channel needs --app-id: the helpdesk signs with its app ID."
             )
         name = name.strip()
         if not name:
@@ -90,7 +116,12 @@ class Command(BaseCommand):
 
         with tenant_context(found):
             channel = Channel.objects.create(
-                tenant=found, name=name, type=channel_type, default_grade=grade, preset=preset
+                tenant=found,
+                name=name,
+                type=channel_type,
+                default_grade=grade,
+                preset=preset,
+                native_app_id=app_id,
             )
             audit(tenant=found, actor=None, action="channel.create", obj=channel)
 
