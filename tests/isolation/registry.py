@@ -437,3 +437,19 @@ MODEL_OBJECTS.update(
         ForecastMonth: _opp_forecast,
     }
 )
+
+
+# Service feedback, the ticket screens (service_feedback/views.py): one ticket of the side,
+# through the service (tests/service_feedback/helpers.py).
+def _ticket(w, s):
+    from tests.service_feedback.helpers import upsert
+
+    return _once(w, s, "ticket", lambda t: upsert(w.side(s), "ISO-1", subject="隔离")[0])
+
+
+BUILDERS.update(
+    {
+        "service_feedback:ticket": lambda w, s: {"public_id": _ticket(w, s).public_id},
+        "service_feedback:link": lambda w, s: {"public_id": _ticket(w, s).public_id},
+    }
+)
