@@ -59,9 +59,9 @@ class TicketTable(tables.Table):
     customer = _column(_("customer"))
     status = _column(_("status"))
     flags = _column(_("flags"))
-    product = _column(_("product model / fault"))
+    product = _column(_("model · fault"))
     region = _column(_("region"))
-    first_response = _column(_("first response (min)"))
+    first_response = _column(_("response (min)"))
     resolution = _column(_("resolution (min)"), accessor="resolution_minutes", orderable=True)
     satisfaction = _column(_("satisfaction"))
 
