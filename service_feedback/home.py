@@ -1,4 +1,5 @@
-"""What the ticket screens contribute to the kernel's registries: the menu ("Tickets" for
+"""What the ticket screens contribute to the kernel's registries: the audit label of the
+link by hand, the menu ("Tickets" for
 whoever reads tickets, the queue for whoever links them), the ticket list's background
 export, and the service agent's home cards (crm.navigation.register_home_card).
 
@@ -48,12 +49,15 @@ def recent_tickets_card(request: HttpRequest):
 
 
 def register() -> None:
+    from crm.audit import register_actions
     from crm.navigation import NavItem, register_home_card
     from crm.navigation import register as register_nav
     from service_feedback import exports
     from service_feedback.access import TICKET_LIST
     from service_feedback.services import LINKERS
 
+    # The link by hand (services.ticket_link), made from the queue and the ticket's page.
+    register_actions({"ticket.link": _("Ticket linked to a customer")})
     register_nav(
         NavItem(
             "tickets",
