@@ -283,3 +283,24 @@ def test_another_tenants_ticket_is_not_found(world, login):
 def test_the_menu_offers_tickets_to_whoever_reads_them(world, en, agent):
     for who in (agent, world.a.manager, world.a.rep):
         assert f'href="{LIST}"' in en(who).get("/customers/").content.decode()
+
+
+def test_admins_reach_the_raw_inbound_event_from_the_ticket(world, en):
+    from service_feedback.services import TicketData, ticket_upsert
+    from tests.leads.factories import make_event
+    from tests.service_feedback.helpers import helpdesk
+
+    channel = helpdesk(world.a)
+    event = make_event(world.a.tenant, channel, payload={"ticket_id": "EV-1"})
+    with tenant_context(world.a.tenant):
+        ticket, _, _ = ticket_upsert(
+            tenant=world.a.tenant,
+            channel=channel,
+            data=TicketData(external_id="EV-1", subject="原始事件"),
+            event=event,
+        )
+    url = reverse("service_feedback:ticket", args=[ticket.public_id])
+    event_url = reverse("admin:leads_inboundevent_change", args=[event.pk])
+    assert event_url in en(world.a.admin).get(url).content.decode()
+    assert event_url not in en(world.a.manager).get(url).content.decode()
+    assert en(world.a.admin).get(event_url).status_code == 200
