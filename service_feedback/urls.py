@@ -1,3 +1,12 @@
+from django.urls import path
+
+from service_feedback import views
+
 app_name = "service_feedback"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("tickets/", views.ticket_list, name="tickets"),
+    path("tickets/unmatched/", views.unmatched, name="unmatched"),
+    path("tickets/<uuid:public_id>/", views.ticket_detail, name="ticket"),
+    path("tickets/<uuid:public_id>/link/", views.ticket_link, name="link"),
+]

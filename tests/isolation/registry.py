@@ -492,3 +492,11 @@ MODEL_OBJECTS.update(
         ),
     }
 )
+
+
+BUILDERS.update(
+    {
+        "service_feedback:ticket": lambda w, s: {"public_id": _ticket(w, s).public_id},
+        "service_feedback:link": lambda w, s: {"public_id": _ticket(w, s).public_id},
+    }
+)
