@@ -1,3 +1,5 @@
+from service_feedback import urls_effects
+
 app_name = "service_feedback"
 
-urlpatterns: list = []
+urlpatterns: list = [*urls_effects.urlpatterns]
