@@ -99,7 +99,7 @@ def register() -> None:
     register_section(
         BoardSection(
             key="service_leads",
-            title=_("Service leads (服务线索)"),
+            title=_("Service leads"),
             icon="headset",
             order=20,
             holds=_(
