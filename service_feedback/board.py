@@ -55,5 +55,5 @@ def service_lead_items(membership: Membership, today: date) -> list[ServiceLeadI
     tickets = list(open_service_leads(membership)[:BOARD_LIMIT])
     if not tickets:
         return []
-    summaries = review.summaries([t.customer for t in tickets])
+    summaries = review.summaries(membership.tenant, [t.customer for t in tickets])
     return [ServiceLeadItem(t, summaries[t.customer_id]) for t in tickets]

@@ -40,14 +40,13 @@ def targets(tenant) -> ServiceSettings:
 
 def hints_for(tenant) -> list[ReviewHint]:
     """The tenant's active hint rules (the default one created on first use)."""
-    if not ReviewHint.objects.exists():
+    rules = list(ReviewHint.objects.filter(is_active=True))
+    if not rules and not ReviewHint.objects.exists():
         ReviewHint.objects.bulk_create(
-            [
-                ReviewHint(tenant=tenant, words=list(words), hint=hint)
-                for words, hint in DEFAULT_HINTS
-            ]
+            [ReviewHint(tenant=tenant, words=list(w), hint=h) for w, h in DEFAULT_HINTS]
         )
-    return list(ReviewHint.objects.filter(is_active=True))
+        rules = list(ReviewHint.objects.filter(is_active=True))
+    return rules
 
 
 def hints_of(tickets: list[Ticket], rules: list[ReviewHint]) -> list[str]:
@@ -186,12 +185,12 @@ def card(customer, membership, *, now=None) -> Card:
     return Card(customer, settings, rows, summary, read, reads)
 
 
-def summaries(customers) -> dict[int, Summary]:
-    """The cards' summaries of several customers (the board's items), in three queries."""
+def summaries(tenant, customers) -> dict[int, Summary]:
+    """The cards' summaries of several customers of `tenant` (the board's items): the
+    settings, the tickets and the hint rules, one query each."""
     customers = {c.pk: c for c in customers}
     if not customers:
         return {}
-    tenant = next(iter(customers.values())).tenant
     settings = targets(tenant)
     since = timezone.now() - timedelta(days=CARD_DAYS)
     tickets: dict[int, list[Ticket]] = {pk: [] for pk in customers}

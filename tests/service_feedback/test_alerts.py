@@ -256,3 +256,33 @@ def test_the_sweep_over_500000_tickets_takes_under_5_seconds(world):
         print(f"sweep: {elapsed:.2f} s", *[row[0] for row in cursor.fetchall()], sep="\n")
     assert (result["clusters"], result["raised"]) == (3, 3)
     assert elapsed < 5, elapsed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tickets_arriving_at_once_raise_one_alert(world):
+    import threading
+
+    for n in range(3):
+        fault(world.a, n)
+    barrier = threading.Barrier(3)
+    errors = []
+
+    def arrive(n):
+        try:
+            barrier.wait()
+            fault(world.a, n)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=arrive, args=(n,)) for n in (3, 4, 5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    (alert,) = open_alerts(world.a)
+    with tenant_context(world.a.tenant):
+        assert Ticket.objects.filter(alert=alert).count() == 6
+    assert len(alert_notes(world.a)) == 2  # the manager and the admin, once

@@ -137,3 +137,27 @@ def test_every_ticket_is_on_the_customers_timeline(world, en):
     assert html.count("Service ticket") >= 2
     assert "T-1 · 设备报警" in html and "satisfaction 4/5" in html
     assert "T-2 · 扩容咨询" in html and "flags: Upsell" in html
+
+
+def test_the_sections_queries_do_not_grow_with_its_items(world):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count():
+        with CaptureQueriesContext(connection) as queries:
+            items = board_items(world.a)
+        return len(items), len(queries)
+
+    customer_with_contact(world.a)
+    upsert(world.a, "T-0", text="增购", phone="13800138000")
+    board_items(world.a)  # the default hint rule and settings exist now
+    one = count()
+    for n in range(1, 8):
+        phone = f"1370013{n:04d}"
+        customer_with_contact(world.a, f"客户{n}", phone=phone)
+        upsert(world.a, f"T-{n}", text="推荐", phone=phone)
+    eight = count()
+    assert (one[0], eight[0]) == (1, 8)
+    assert (
+        one[1] == eight[1] <= 8
+    )  # the tenant scope (4), tickets, settings, the cards' tickets, hints
