@@ -65,8 +65,10 @@ def register() -> None:
     from crm import contributions
     from crm.audit import register_actions
     from crm.board import BoardSection, register_section
+    from crm.navigation import NavItem
+    from crm.navigation import register as register_nav
     from crm.notify import EventType, register_event
-    from crm.roles import BOARD
+    from crm.roles import BOARD, CUSTOMER_LIST
     from service_feedback import board, review
     from service_feedback import contributions as service_contributions
     from service_feedback.alerts import ALERT_EVENT
@@ -110,6 +112,21 @@ def register() -> None:
             roles=BOARD,
             items=board.service_lead_items,
             template="service_feedback/board_service_leads.html",
+        )
+    )
+    register_nav(
+        NavItem(
+            "quality_alerts",
+            _("Quality alerts"),
+            "service_feedback:alerts",
+            "exclamation-octagon",
+            description=_(
+                "Many tickets on one product model and fault code in one region: the "
+                "cluster's tickets, closed by a manager with a note or after quiet days."
+            ),
+            roles=CUSTOMER_LIST,
+            order=40,
+            in_navbar=False,
         )
     )
     contributions.register_panel(
