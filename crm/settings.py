@@ -342,6 +342,12 @@ CRM_PERIODIC_TASKS = {
         "task": "opportunities.pipeline_nightly_all",
         "schedule": crontab(minute=7),
     },
+    # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
+    # alerts quiet for their days close.
+    "service_feedback.alerts_sweep": {
+        "task": "service_feedback.alerts_sweep_all",
+        "schedule": 900.0,
+    },
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.

@@ -7,9 +7,11 @@ class ServiceFeedbackConfig(AppConfig):
     verbose_name = _("Service feedback")
 
     def ready(self) -> None:
-        from service_feedback import home, intake
+        from service_feedback import effects, home, intake
 
         # The inbox: helpdesk channels' events become tickets (service_feedback.intake).
         intake.register()
         # The ticket screens: menu, home cards, the list's export.
         home.register()
+        # What tickets do to sales: the board, notifications, the customer page, alerts.
+        effects.register()

@@ -1,12 +1,140 @@
 """What a saved ticket does to sales (F27–F29): called by `services.ticket_upsert` and
 `services.ticket_link` after each save, inside their transaction.
 
-(Built by the effects slice: board items for upsell and referral flags, notifications
-for churn risk, quality clusters.)"""
+- Upsell and referral flags: nothing is written here. The owner's daily board lists the
+  customer's flagged tickets ("服务线索", service_feedback.board) until a follow-up is
+  logged on the customer after the ticket came in.
+- Churn risk: the customer's owner and the sales managers are notified, once per ticket
+  (a ticket that gets the flag again, or is linked again, does not notify twice).
+- Quality clusters: the ticket joins its product model × fault code × region cluster
+  (service_feedback.alerts): attached to the open alert, or raising one at the threshold.
+
+`register()` hands everything the app contributes to the kernel's registries (the board
+section, the customer page's panel and timeline, the notification events, the audit
+actions); ServiceFeedbackConfig.ready() calls it.
+"""
 
 from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+CHURN_EVENT = "service.churn_risk"
 
 
 def ticket_saved(ticket, *, created: bool, new_flags: list[str], linked: bool = False) -> None:
     """The effects of `ticket` just saved (`new_flags`: flags it did not have before;
     `linked`: a person just linked it to its customer)."""
+    from service_feedback import alerts
+    from service_feedback.models import FlagKind
+
+    if ticket.customer_id is not None and FlagKind.CHURN in (new_flags or []):
+        churn_notify(ticket)
+    alerts.check_ticket(ticket)
+
+
+def churn_notify(ticket) -> int:
+    """Tell the customer's owner and the sales managers that `ticket` flags a churn risk,
+    unless they were told about this ticket already. How many were told."""
+    from crm.models import Notification
+    from crm.notify import managers_of, notify
+    from customers.models import Customer
+
+    key = str(ticket.public_id)
+    if Notification.objects.filter(event=CHURN_EVENT, params__ticket=key).exists():
+        return 0
+    customer = Customer.objects.select_related("owner__user").get(pk=ticket.customer_id)
+    recipients = [customer.owner, *managers_of(ticket.tenant)]
+    sent = notify(
+        event=CHURN_EVENT,
+        recipients=[m for m in recipients if m is not None],
+        params={
+            "ticket": key,
+            "customer": customer.name,
+            "subject": ticket.subject or ticket.external_id,
+            "words": "、".join(ticket.flag_words or []),
+        },
+        link=reverse("customers:detail", args=[customer.public_id]),
+        tenant=ticket.tenant,
+    )
+    return len(sent)
+
+
+def register() -> None:
+    """Everything the effects, the review card and the quality alerts contribute."""
+    from crm import contributions
+    from crm.audit import register_actions
+    from crm.board import BoardSection, register_section
+    from crm.navigation import NavItem
+    from crm.navigation import register as register_nav
+    from crm.notify import EventType, register_event
+    from crm.roles import BOARD, CUSTOMER_LIST
+    from service_feedback import board, review
+    from service_feedback import contributions as service_contributions
+    from service_feedback.alerts import ALERT_EVENT
+
+    register_event(
+        EventType(
+            CHURN_EVENT,
+            _("A customer's service ticket signals a churn risk"),
+            _("Churn risk at %(customer)s: %(subject)s"),
+            _("The service ticket mentions %(words)s. Call the customer before it leaves."),
+        )
+    )
+    register_event(
+        EventType(
+            ALERT_EVENT,
+            _("A quality alert was raised (many tickets on one fault)"),
+            _("Quality alert: %(model)s · %(fault)s · %(region)s"),
+            _(
+                "%(count)s tickets on this product model and fault code in %(region)s within "
+                "%(hours)s hours. Check the affected customers."
+            ),
+        )
+    )
+    register_actions(
+        {
+            "service_review.read": _("Service review card read"),
+            "quality_alert.close": _("Quality alert closed"),
+        }
+    )
+    register_section(
+        BoardSection(
+            key="service_leads",
+            title=_("Service leads"),
+            icon="headset",
+            order=20,
+            holds=_(
+                "Your customers' service tickets that ask for more (upsell) or name someone "
+                "(referral), until you log a follow-up on the customer."
+            ),
+            source=_("Helpdesk tickets matched to your customers and flagged by keywords."),
+            roles=BOARD,
+            items=board.service_lead_items,
+            template="service_feedback/board_service_leads.html",
+        )
+    )
+    register_nav(
+        NavItem(
+            "quality_alerts",
+            _("Quality alerts"),
+            "service_feedback:alerts",
+            "exclamation-octagon",
+            description=_(
+                "Many tickets on one product model and fault code in one region: the "
+                "cluster's tickets, closed by a manager with a note or after quiet days."
+            ),
+            roles=CUSTOMER_LIST,
+            order=40,
+            in_navbar=False,
+        )
+    )
+    contributions.register_panel(
+        service_contributions.CUSTOMER_PAGE, review.customer_panel, key="service_review"
+    )
+    contributions.register_timeline_source(
+        service_contributions.CUSTOMER_PAGE,
+        "ticket",
+        rows=service_contributions.customer_ticket_rows,
+        load=service_contributions.load_ticket_entries,
+    )

@@ -334,3 +334,61 @@ def ticket_link(
         for one in linked:
             effects.ticket_saved(one, created=False, new_flags=list(one.flags or []), linked=True)
     return ticket
+
+
+# -- effects: the review card's read receipt, closing a quality alert by hand ---------------
+
+
+def review_mark_read(*, tenant: Tenant, acting_member: Membership, customer: Customer):
+    """`acting_member` read the customer's service review card (F28): a ReviewRead covering
+    its latest ticket (audited), so the card says read until a newer ticket arrives and
+    the managers see who read it when. 409-worthy ValidationError without tickets."""
+    from service_feedback import review
+    from service_feedback.models import ReviewRead
+
+    check_tenant(tenant, customer)
+    latest = review.recent_tickets(customer).first()
+    if latest is None:
+        raise ValidationError(_("The customer has no recent service ticket to review."))
+    with transaction.atomic():
+        read = ReviewRead.objects.create(
+            tenant=tenant, customer=customer, member=acting_member, last_ticket=latest
+        )
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="service_review.read",
+            obj=customer,
+            changes={"last_ticket": latest.external_id, "read_at": read.read_at.isoformat()},
+        )
+    return read
+
+
+def alert_close(*, tenant: Tenant, acting_member: Membership, alert, note: str):
+    """Close an open quality alert by hand with a note (managers and admins)."""
+    from crm.roles import MANAGERS
+
+    check_tenant(tenant, alert)
+    if acting_member.role not in MANAGERS:
+        raise PermissionDenied(_("Managers and admins close quality alerts."))
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": _("Say why the alert is closed.")})
+    if len(note) > 300:
+        raise ValidationError({"note": _("At most 300 characters.")})
+    with transaction.atomic():
+        alert = type(alert).objects.select_for_update().get(pk=alert.pk)
+        if alert.closed_at is not None:
+            raise ValidationError(_("The alert is closed already."))
+        alert.closed_at = timezone.now()
+        alert.closed_by = acting_member
+        alert.close_note = note
+        alert.save(update_fields=["closed_at", "closed_by", "close_note"])
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="quality_alert.close",
+            obj=alert,
+            changes={"note": note},
+        )
+    return alert

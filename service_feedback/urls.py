@@ -1,6 +1,6 @@
 from django.urls import path
 
-from service_feedback import views
+from service_feedback import urls_effects, views
 
 app_name = "service_feedback"
 
@@ -9,4 +9,6 @@ urlpatterns = [
     path("tickets/unmatched/", views.unmatched, name="unmatched"),
     path("tickets/<uuid:public_id>/", views.ticket_detail, name="ticket"),
     path("tickets/<uuid:public_id>/link/", views.ticket_link, name="link"),
+    # The effects' pages: the quality alerts and the review card's read receipt.
+    *urls_effects.urlpatterns,
 ]

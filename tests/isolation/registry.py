@@ -494,9 +494,38 @@ MODEL_OBJECTS.update(
 )
 
 
+# -- service feedback: effects (the review card's read receipt, the quality alerts) --------
+
+
+def _sf_customer(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Customer.objects.create(tenant=tenant, name="售后客户", owner=w.side(s).rep)
+
+    return _once(w, s, "sf_customer", build)
+
+
+def _sf_alert(w, s):
+    def build(tenant):
+        from crm.tenancy import tenant_context
+        from service_feedback.models import QualityAlert
+
+        with tenant_context(tenant):
+            return QualityAlert.objects.create(
+                tenant=tenant, product_model="HX-200", fault_code="E17", province="江苏"
+            )
+
+    return _once(w, s, "sf_alert", build)
+
+
 BUILDERS.update(
     {
         "service_feedback:ticket": lambda w, s: {"public_id": _ticket(w, s).public_id},
         "service_feedback:link": lambda w, s: {"public_id": _ticket(w, s).public_id},
+        "service_feedback:review_read": lambda w, s: {"public_id": _sf_customer(w, s).public_id},
+        "service_feedback:alert": lambda w, s: {"public_id": _sf_alert(w, s).public_id},
+        "service_feedback:alert_close": lambda w, s: {"public_id": _sf_alert(w, s).public_id},
     }
 )
