@@ -6,7 +6,7 @@ The header names are fixed, not translated (outside tools and the import read th
 `id` (the public uuid), `stage` (the stage's code, as the advance endpoint and the import
 take it), `status`, `amount`, `probability`, `valid`, `owner` first, in that order, then
 the rest. An exported file edited in its `stage` column is an import file as it is
-(opportunities.imports). Service agents get the amount column empty."""
+(opportunities.imports). Service agents get no amount column."""
 
 from __future__ import annotations
 
@@ -91,8 +91,11 @@ def opportunity_rows(membership, query: QueryDict):
     amounts = sees_amounts(membership)
     ordered = table.data.data
 
+    # Service agents never see amounts: not even the column.
+    keep = [i for i, name in enumerate(HEADER) if amounts or name != "amount"]
+
     def rows():
-        yield list(HEADER)
+        yield [HEADER[i] for i in keep]
         records = (
             ordered.select_related(None).values_list(*_FIELDS).iterator(chunk_size=EXPORT_CHUNK)
         )
@@ -114,7 +117,7 @@ def opportunity_rows(membership, query: QueryDict):
             created_at,
             last_activity_at,
         ) in records:
-            yield [
+            row = [
                 str(public_id),
                 stage,
                 status,
@@ -131,6 +134,7 @@ def opportunity_rows(membership, query: QueryDict):
                 _stamp(created_at),
                 _stamp(last_activity_at),
             ]
+            yield [row[i] for i in keep]
 
     return f"opportunities-{tenant_today():%Y%m%d}", rows()
 

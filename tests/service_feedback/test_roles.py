@@ -203,12 +203,10 @@ def test_a_service_agent_never_sees_amounts_costs_or_margins(world, en, agent, s
     assert len(opened) >= 10, opened
 
 
-@pytest.mark.xfail(strict=True, reason="opportunities/exports.py keeps `amount` (empty) for them")
 def test_the_opportunity_csv_they_download_has_no_amount_column(world, en, agent, sales_world):
     response = en(agent).get(reverse("opportunities:list"), {"_export": "csv"})
     content = body_of(response)
     header = next(csv.reader(io.StringIO(content.lstrip("\ufeff"))))
-    # The values are empty: no amount reaches them, only the column's name does.
     assert all(a not in content for a in AMOUNT_TEXTS)
     assert "amount" not in header
 
