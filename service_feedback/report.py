@@ -266,7 +266,18 @@ class _Links:
 # figures per product line, per province, per bucket and in total (GROUPING SETS). The
 # repeat test is an index probe per ticket (ticket_customer: tenant, customer, opened_at).
 SQL = """
-WITH t AS (
+SELECT GROUPING(product_line) AS g_line, GROUPING(province) AS g_province,
+       GROUPING(bucket) AS g_bucket, product_line, province, bucket,
+       count(*) AS tickets,
+       count(*) FILTER (WHERE NOT issue AND frm IS NOT NULL) AS responded,
+       count(*) FILTER (WHERE NOT issue AND frm <= %(target)s) AS in_target,
+       count(*) FILTER (WHERE NOT issue AND rm IS NOT NULL) AS resolved,
+       avg(rm) FILTER (WHERE NOT issue) AS mean_resolution,
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY rm) FILTER (WHERE NOT issue)
+           AS median_resolution,
+       count(*) FILTER (WHERE repeat) AS repeats,
+       count(*) FILTER (WHERE issue) AS duration_issues
+FROM (
     SELECT t.product_line, t.province,
            date_trunc(%(grain)s, t.opened_at AT TIME ZONE %(tz)s)::date AS bucket,
            t.duration_issue <> '' AS issue,
@@ -281,19 +292,7 @@ WITH t AS (
            )) AS repeat
     FROM service_feedback_ticket t
     WHERE t.tenant_id = %(tenant)s AND t.opened_at >= %(since)s AND t.opened_at < %(until)s
-)
-SELECT GROUPING(product_line) AS g_line, GROUPING(province) AS g_province,
-       GROUPING(bucket) AS g_bucket, product_line, province, bucket,
-       count(*) AS tickets,
-       count(*) FILTER (WHERE NOT issue AND frm IS NOT NULL) AS responded,
-       count(*) FILTER (WHERE NOT issue AND frm <= %(target)s) AS in_target,
-       count(*) FILTER (WHERE NOT issue AND rm IS NOT NULL) AS resolved,
-       avg(rm) FILTER (WHERE NOT issue) AS mean_resolution,
-       percentile_cont(0.5) WITHIN GROUP (ORDER BY rm) FILTER (WHERE NOT issue)
-           AS median_resolution,
-       count(*) FILTER (WHERE repeat) AS repeats,
-       count(*) FILTER (WHERE issue) AS duration_issues
-FROM t
+) AS t
 GROUP BY GROUPING SETS ((product_line), (province), (bucket), ())
 """
 
