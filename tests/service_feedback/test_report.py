@@ -226,14 +226,16 @@ def test_a_repeat_needs_the_same_customer_and_fault_within_30_days(world, en):
         ("R-6", base + timedelta(days=3), "13900009999", "E-201"),  # unmatched
         ("R-7", base + timedelta(days=4), "13800000002", ""),  # no fault code
         ("R-8", base + timedelta(days=5), "13800000002", ""),  # no fault code
+        ("R-9", base + timedelta(days=6), "13800000002", "E-410"),
+        ("R-10", base + timedelta(days=6), "13800000002", "E-410"),  # same instant: repeat
     ]
     for external_id, opened, phone, fault in rows:
         upsert(world.a, external_id, opened_at=opened, phone=phone, fault_code=fault)
     report = en(world.a.manager).get(URL, RANGE).context["report"]
-    assert report.total.cell("repeats").value == 1
+    assert report.total.cell("repeats").value == 2
     with tenant_context(world.a.tenant):
-        repeats = Ticket.objects.filter(reports.repeat_q())
-        assert list(repeats.values_list("external_id", flat=True)) == ["R-2"]
+        repeats = Ticket.objects.filter(reports.repeat_q()).order_by("opened_at")
+        assert list(repeats.values_list("external_id", flat=True)) == ["R-2", "R-10"]
 
 
 def test_every_figure_links_to_the_ticket_list_with_its_filters(world, en):
