@@ -41,18 +41,19 @@ TICKET_LIST = "/service/tickets/"
 # A blank product line or province, in a link's filter.
 BLANK = "-"
 
-# The ticket list's query parameters the report links with (each value as sent):
+# The ticket list's query parameters the report links with (service_feedback.filters reads
+# opened_from, opened_to, product_line, region and quality; the others are the report's
+# own figures, defined by the Q functions below, for the list to apply):
 LIST_PARAMS = {
     "opened_from": "YYYY-MM-DD: opened on or after that local day",
     "opened_to": "YYYY-MM-DD: opened on or before that local day",
     "product_line": "the product line, exactly; '-' for none",
-    "province": "the province, exactly; '-' for none",
-    "first_response": "'yes': first response minutes known and no duration issue "
-    "(responded_q); 'no': no first response yet (unresponded_q)",
-    "first_response_max": "N: responded in at most N minutes, no duration issue (in_target_q(N))",
-    "resolution": "'yes': resolution minutes known and no duration issue (resolved_q)",
+    "region": "the province, exactly; '-' for none",
+    "quality": "'duration': minutes refused at intake (duration_issue_q)",
+    "first_response": "'yes': first response minutes known, no duration problem (responded_q)",
+    "first_response_max": "N: responded within N minutes, no duration problem (in_target_q(N))",
+    "resolution": "'yes': resolution minutes known, no duration problem (resolved_q)",
     "repeat": "'yes': a repeat complaint (repeat_q)",
-    "duration_issue": "'yes': minutes refused at intake (duration_issue_q)",
 }
 
 
@@ -253,7 +254,7 @@ class _Links:
             "median_resolution": {"resolution": "yes"},
             "repeats": {"repeat": "yes"},
             "repeat_rate": {"repeat": "yes"},
-            "duration_issues": {"duration_issue": "yes"},
+            "duration_issues": {"quality": "duration"},
         }
 
     def __call__(self, row_filters: dict, figure: str) -> str:
@@ -426,7 +427,7 @@ def service_report(start: date, end: date, *, tenant, grain: str = WEEK) -> Repo
         target_minutes=target,
         working_hours_only=settings.working_hours_only,
         product_lines=rows_of("line", "product_line"),
-        provinces=rows_of("province", "province"),
+        provinces=rows_of("province", "region"),
         trend=trend,
         total=_row(links, "total", gettext("All tickets"), total, {}, is_total=True),
     )

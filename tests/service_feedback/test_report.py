@@ -248,13 +248,13 @@ def test_every_figure_links_to_the_ticket_list_with_its_filters(world, en):
     assert parse_qs(parts.query) == {
         "opened_from": [START.isoformat()],
         "opened_to": [END.isoformat()],
-        "province": ["江苏"],
+        "region": ["江苏"],
         "repeat": ["yes"],
     }
     blank = next(r for r in report.product_lines if r.key == "product_line:")
     assert parse_qs(urlsplit(blank.cell("tickets").url).query)["product_line"] == ["-"]
     issues = report.data_quality
-    assert parse_qs(urlsplit(issues.url).query)["duration_issue"] == ["yes"]
+    assert parse_qs(urlsplit(issues.url).query)["quality"] == ["duration"]
     # A week's link covers its days.
     week = report.trend[1]
     query = parse_qs(urlsplit(week.cell("tickets").url).query)
