@@ -66,4 +66,5 @@ urlpatterns = [
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
     path("reports/", include("leads.reports.urls")),
+    path("reports/", include("service_feedback.report_urls")),
 ]

@@ -7,7 +7,7 @@ class ServiceFeedbackConfig(AppConfig):
     verbose_name = _("Service feedback")
 
     def ready(self) -> None:
-        from service_feedback import effects, home, intake
+        from service_feedback import effects, home, intake, metrics
 
         # The inbox: helpdesk channels' events become tickets (service_feedback.intake).
         intake.register()
@@ -15,3 +15,5 @@ class ServiceFeedbackConfig(AppConfig):
         home.register()
         # What tickets do to sales: the board, notifications, the customer page, alerts.
         effects.register()
+        # The service figures in the kernel's metric registry (the report's definitions).
+        metrics.register()
