@@ -16,7 +16,9 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 
 from crm.tables import FilterBarMixin, start_of_day
+from service_feedback import report
 from service_feedback.models import FlagKind, Ticket, TicketStatus
+from service_feedback.report import BLANK
 from service_feedback.services import phone_key
 
 MATCHED_CHOICES = (("yes", _("Matched to a customer")), ("no", _("Waiting for a customer")))
@@ -59,6 +61,22 @@ class TicketFilter(FilterBarMixin, django_filters.FilterSet):
     )
     customer = django_filters.UUIDFilter(field_name="customer__public_id", label=_("customer"))
     alert = django_filters.UUIDFilter(field_name="alert__public_id", label=_("quality alert"))
+    # What the service report's figures count (service_feedback.report: one definition),
+    # so each of its numbers opens exactly its tickets.
+    first_response = django_filters.ChoiceFilter(
+        choices=[("yes", _("Yes")), ("no", _("No"))],
+        method="filter_responded",
+        label=_("first response"),
+    )
+    first_response_max = django_filters.NumberFilter(
+        method="filter_in_target", label=_("first response within (minutes)"), min_value=0
+    )
+    resolution = django_filters.ChoiceFilter(
+        choices=[("yes", _("Yes"))], method="filter_resolved", label=_("resolved")
+    )
+    repeat = django_filters.ChoiceFilter(
+        choices=[("yes", _("Yes"))], method="filter_repeat", label=_("repeat complaint")
+    )
 
     class Meta:
         model = Ticket
@@ -76,6 +94,10 @@ class TicketFilter(FilterBarMixin, django_filters.FilterSet):
             "opened_to",
             "customer",
             "alert",
+            "first_response",
+            "first_response_max",
+            "resolution",
+            "repeat",
         ]
 
     # -- filter methods ------------------------------------------------------------------
@@ -110,13 +132,30 @@ class TicketFilter(FilterBarMixin, django_filters.FilterSet):
         return queryset.exclude(duration_issue="") if value == "duration" else queryset
 
     def filter_exact(self, queryset, name, value):
+        """The value as written; "-" for none (the report's "not given" row)."""
         value = value.strip()
+        if value == BLANK:
+            return queryset.filter(**{name: ""})
         return queryset.filter(**{name: value}) if value else queryset
 
     def filter_region(self, queryset, name, value):
-        """A province as written (广东省) or without its suffix (广东)."""
+        """A province as written (广东省) or without its suffix (广东); "-" for none."""
         value = value.strip()
+        if value == BLANK:
+            return queryset.filter(province="")
         return queryset.filter(province__startswith=value) if value else queryset
+
+    def filter_responded(self, queryset, name, value):
+        return queryset.filter(report.responded_q() if value == "yes" else report.unresponded_q())
+
+    def filter_in_target(self, queryset, name, value):
+        return queryset.filter(report.in_target_q(int(value))) if value is not None else queryset
+
+    def filter_resolved(self, queryset, name, value):
+        return queryset.filter(report.resolved_q()) if value == "yes" else queryset
+
+    def filter_repeat(self, queryset, name, value):
+        return queryset.filter(report.repeat_q()) if value == "yes" else queryset
 
     def opened_since(self, queryset, name, value):
         return queryset.filter(opened_at__gte=start_of_day(value))

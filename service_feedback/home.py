@@ -52,6 +52,7 @@ def register() -> None:
     from crm.audit import register_actions
     from crm.navigation import NavItem, register_home_card
     from crm.navigation import register as register_nav
+    from crm.roles import CUSTOMER_ALL
     from service_feedback import exports
     from service_feedback.access import TICKET_LIST
     from service_feedback.services import LINKERS
@@ -84,6 +85,21 @@ def register() -> None:
             ),
             roles=LINKERS,
             order=17,
+            in_navbar=False,
+        )
+    )
+    register_nav(
+        NavItem(
+            "service_report",
+            _("Service report"),
+            "service_report:service",
+            "bar-chart-line",
+            description=_(
+                "First response within target, resolution times and repeat complaints per"
+                " product line and region, with their trend; each figure opens its tickets."
+            ),
+            roles=CUSTOMER_ALL,
+            order=18,
             in_navbar=False,
         )
     )

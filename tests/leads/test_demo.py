@@ -49,6 +49,7 @@ from leads.models import (
     Zone,
 )
 from tests.opportunities.demo_checks import assert_opportunities_story
+from tests.service_feedback.demo_checks import assert_service_story
 
 pytestmark = pytest.mark.django_db
 
@@ -310,6 +311,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
 
         _assert_board_story(demo, reps, now, today)
         assert_opportunities_story(demo)
+        assert_service_story(demo)
 
         before = _counts()
 

@@ -310,3 +310,22 @@ def test_a_period_without_tickets_shows_empty_tables(world, en):
     assert report.total.cell("tickets").url == ""
     assert 'data-testid="empty-province"' in response.text
     assert "service-chart-data" not in response.text
+
+
+def test_every_figure_opens_exactly_its_tickets_in_the_list(world, en):
+    """Follow each number's link into the ticket list: the list counts the same rows."""
+    build_mix(world.a)
+    client = en(world.a.manager)
+    report = client.get(URL, RANGE).context["report"]
+    rows = [report.total, *report.provinces[:3], *report.product_lines[:3], *report.trend[:2]]
+    checked = 0
+    for row in rows:
+        for name in ("tickets", "responded", "in_target", "resolved", "repeats"):
+            cell = row.cell(name)
+            if not cell.url:
+                continue
+            page = client.get(cell.url)
+            assert page.status_code == 200, cell.url
+            assert page.context["count"] == cell.value, (row.label, name, cell.url)
+            checked += 1
+    assert checked >= 20
