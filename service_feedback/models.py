@@ -20,6 +20,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -140,7 +141,7 @@ class MatchKey(models.TextChoices):
 
 
 class TicketStatus(models.TextChoices):
-    OPEN = "open", _("Open")
+    OPEN = "open", pgettext_lazy("ticket status", "Open")
     RESOLVED = "resolved", _("Resolved")
     CLOSED = "closed", _("Closed")
 
@@ -329,7 +330,9 @@ class QualityAlert(TenantOwned):
     province = models.CharField(_("region"), max_length=30, blank=True)
     opened_at = models.DateTimeField(_("raised at"), default=timezone.now)
     last_ticket_at = models.DateTimeField(_("last ticket at"), default=timezone.now)
-    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    closed_at = models.DateTimeField(
+        pgettext_lazy("quality alert", "closed at"), null=True, blank=True
+    )
     closed_by = models.ForeignKey(
         Membership,
         null=True,
