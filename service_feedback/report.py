@@ -33,6 +33,8 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.report_rows import Cell, Row
+
 REPEAT_DAYS = 30
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
@@ -174,27 +176,6 @@ COLUMNS = (
     ("repeat_rate", _("repeat-complaint rate")),
     ("duration_issues", _("data quality: durations refused")),
 )
-
-
-@dataclass
-class Cell:
-    """One figure: its machine value (minutes for times, 0–1 for rates), text, link."""
-
-    name: str
-    value: int | float | None
-    text: str
-    url: str = ""
-
-
-@dataclass
-class Row:
-    key: str
-    label: str
-    cells: list[Cell]
-    is_total: bool = False
-
-    def cell(self, name: str) -> Cell:
-        return next(c for c in self.cells if c.name == name)
 
 
 @dataclass

@@ -42,6 +42,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership
+from crm.report_rows import Cell, Row
 from leads.models import Channel, InvalidReason, Lead, SourceGrade, Verification
 
 VERIFY_WINDOW = timedelta(hours=24)
@@ -197,27 +198,6 @@ def _counts() -> dict:
         "duplicates": Count("pk", filter=Q(revisit_of__isnull=False)),
         "suspect": Count("pk", filter=Q(is_suspect=True)),
     }
-
-
-@dataclass
-class Cell:
-    """One figure: its machine value (for tests and CSV), its text, the rows behind it."""
-
-    name: str
-    value: int | float | None
-    text: str
-    url: str = ""
-
-
-@dataclass
-class Row:
-    key: str
-    label: str
-    cells: list[Cell]
-    is_total: bool = False
-
-    def cell(self, name: str) -> Cell:
-        return next(c for c in self.cells if c.name == name)
 
 
 @dataclass
