@@ -58,7 +58,9 @@ def _lock(tenant, cluster: Cluster) -> None:
     advisory_lock("service_feedback.alert", tenant.pk, *cluster.filter().values())
 
 
-def check_ticket(ticket: Ticket, *, now: datetime | None = None) -> QualityAlert | None:
+def check_ticket(
+    ticket: Ticket, *, now: datetime | None = None, settings: ServiceSettings | None = None
+) -> QualityAlert | None:
     """Attach `ticket` to its cluster's open alert, or raise one if the cluster now has
     enough unattached tickets in the window. Runs inside the caller's transaction. The
     alert the ticket belongs to, or None."""
@@ -72,7 +74,8 @@ def check_ticket(ticket: Ticket, *, now: datetime | None = None) -> QualityAlert
         ticket.alert = None
     if cluster is None:
         return None
-    alert = _settle(ticket.tenant, cluster, targets(ticket.tenant), now or timezone.now())
+    settings = settings or targets(ticket.tenant)
+    alert = _settle(ticket.tenant, cluster, settings, now or timezone.now())
     if alert is not None:
         ticket.alert = alert
     return alert

@@ -22,15 +22,18 @@ from django.utils.translation import gettext_lazy as _
 CHURN_EVENT = "service.churn_risk"
 
 
-def ticket_saved(ticket, *, created: bool, new_flags: list[str], linked: bool = False) -> None:
+def ticket_saved(
+    ticket, *, created: bool, new_flags: list[str], linked: bool = False, settings=None
+) -> None:
     """The effects of `ticket` just saved (`new_flags`: flags it did not have before;
-    `linked`: a person just linked it to its customer)."""
+    `linked`: a person just linked it to its customer; `settings`: the tenant's service
+    settings when the caller has them)."""
     from service_feedback import alerts
     from service_feedback.models import FlagKind
 
     if ticket.customer_id is not None and FlagKind.CHURN in (new_flags or []):
         churn_notify(ticket)
-    alerts.check_ticket(ticket)
+    alerts.check_ticket(ticket, settings=settings)
 
 
 def churn_notify(ticket) -> int:

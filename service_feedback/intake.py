@@ -32,7 +32,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import inbox
 from service_feedback.models import TicketStatus
-from service_feedback.services import TicketData, ticket_upsert
+from service_feedback.services import TicketData, flag_keywords, settings_for, ticket_upsert
 
 CHANNEL_TYPE = "helpdesk"
 SOBOT, ZENDESK, FRESHDESK, GENERIC = "sobot", "zendesk", "freshdesk", ""
@@ -344,16 +344,27 @@ def _validation_text(exc: ValidationError) -> str:
 def process_events(events) -> None:
     """The inbox's events of helpdesk channels → tickets (crm.inbox's contract): each in
     its own savepoint; a payload that is no ticket fails its event with the reason."""
+    read: dict[int, tuple] = {}  # per tenant: its settings and keyword lists, read once
     with translation.override("en"):  # the stored error is the technical record
         for event in events:
             channel = event.channel
             tenant = channel.tenant
+            if tenant.pk not in read:
+                read[tenant.pk] = (settings_for(tenant), flag_keywords(tenant))
+            settings, keywords = read[tenant.pk]
             try:
                 data = ticket_data(
                     channel.preset, event.payload, zoneinfo.ZoneInfo(tenant.timezone)
                 )
                 with transaction.atomic():
-                    ticket_upsert(tenant=tenant, channel=channel, data=data, event=event)
+                    ticket_upsert(
+                        tenant=tenant,
+                        channel=channel,
+                        data=data,
+                        event=event,
+                        settings=settings,
+                        keywords=keywords,
+                    )
             except PayloadError as exc:
                 inbox.mark_failed(event, f"not a ticket: {exc}")
             except ValidationError as exc:

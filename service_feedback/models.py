@@ -120,6 +120,19 @@ class ServiceSettings(TenantOwned):
     def __str__(self) -> str:
         return str(_("Service settings"))
 
+    @classmethod
+    def for_tenant(cls, tenant, *, create: bool = True) -> ServiceSettings:
+        """The tenant's settings: its row, created with the defaults on first use (with
+        `create` False, as a page reads them: the defaults, unsaved)."""
+        found = cls.objects.filter(tenant=tenant).first()
+        if found is None and not create:
+            return cls(tenant=tenant)
+        if found is None:
+            cls.objects.bulk_create([cls(tenant=tenant)], ignore_conflicts=True)
+            found = cls.objects.get(tenant=tenant)
+        found.tenant = tenant
+        return found
+
     def clean(self) -> None:
         if self.work_starts and self.work_ends and self.work_ends <= self.work_starts:
             raise ValidationError({"work_ends": _("The working day must end after it starts.")})

@@ -32,10 +32,9 @@ POSITIVE, NEGATIVE = 20, -20
 
 
 def targets(tenant) -> ServiceSettings:
-    """The tenant's service settings: its row, else the defaults (not saved here: the
-    services create the row on first use)."""
-    found = ServiceSettings.objects.filter(tenant=tenant).first()
-    return found if found is not None else ServiceSettings(tenant=tenant)
+    """The tenant's service settings as a page reads them: its row, else the defaults
+    (not saved here: the services create the row on first use)."""
+    return ServiceSettings.for_tenant(tenant, create=False)
 
 
 def hints_for(tenant) -> list[ReviewHint]:

@@ -58,17 +58,14 @@ LINKERS = CUSTOMER_ALL
 
 def settings_for(tenant: Tenant) -> ServiceSettings:
     """The tenant's service settings (created with the defaults on first use)."""
-    found = ServiceSettings.objects.filter(tenant=tenant).first()
-    if found is None:
-        ServiceSettings.objects.bulk_create([ServiceSettings(tenant=tenant)], ignore_conflicts=True)
-        found = ServiceSettings.objects.get(tenant=tenant)
-    found.tenant = tenant
-    return found
+    return ServiceSettings.for_tenant(tenant)
 
 
 def flag_keywords(tenant: Tenant) -> list[FlagKeyword]:
-    """The tenant's active flag keywords (the defaults created on first use)."""
-    if not FlagKeyword.objects.exists():
+    """The tenant's active flag keywords (the defaults created on first use): one query
+    once the tenant has its list."""
+    keywords = list(FlagKeyword.objects.all())
+    if not keywords:
         FlagKeyword.objects.bulk_create(
             [
                 FlagKeyword(tenant=tenant, kind=kind, keyword=word)
@@ -77,7 +74,8 @@ def flag_keywords(tenant: Tenant) -> list[FlagKeyword]:
             ],
             ignore_conflicts=True,
         )
-    return list(FlagKeyword.objects.filter(is_active=True))
+        keywords = list(FlagKeyword.objects.all())
+    return [k for k in keywords if k.is_active]
 
 
 def flags_of(text: str, keywords: list[FlagKeyword]) -> tuple[list[str], list[str]]:
@@ -193,19 +191,27 @@ def _check(data: TicketData) -> None:
 
 
 def ticket_upsert(
-    *, tenant: Tenant, channel, data: TicketData, event=None, now: datetime | None = None
+    *,
+    tenant: Tenant,
+    channel,
+    data: TicketData,
+    event=None,
+    now: datetime | None = None,
+    settings: ServiceSettings | None = None,
+    keywords: list[FlagKeyword] | None = None,
 ) -> tuple[Ticket, bool, list[str]]:
     """Create the channel's ticket `data.external_id`, or update it on a re-delivery:
     (ticket, created, flags it did not have before). A ticket linked by hand keeps its
     customer; an unmatched one is matched again. Durations that are negative or absurd
-    are kept out (`duration_issue` says why)."""
+    are kept out (`duration_issue` says why). `settings` and `keywords`: the tenant's,
+    when the caller read them once for a batch of tickets."""
     from service_feedback import effects
 
     check_tenant(tenant, channel)
     _check(data)
     now = now or timezone.now()
-    settings = settings_for(tenant)
-    keywords = flag_keywords(tenant)
+    settings = settings or settings_for(tenant)
+    keywords = flag_keywords(tenant) if keywords is None else keywords
     external_id = data.external_id.strip()[:100]
     with transaction.atomic():
         # Two deliveries of one ticket at once: one creates it, the other updates it.
@@ -261,7 +267,7 @@ def ticket_upsert(
         ticket.updated_at = now
         ticket.save()
         new_flags = [f for f in ticket.flags if f not in old_flags]
-        effects.ticket_saved(ticket, created=created, new_flags=new_flags)
+        effects.ticket_saved(ticket, created=created, new_flags=new_flags, settings=settings)
     return ticket, created, new_flags
 
 
