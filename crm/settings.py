@@ -342,6 +342,12 @@ CRM_PERIODIC_TASKS = {
         "task": "opportunities.pipeline_nightly_all",
         "schedule": crontab(minute=7),
     },
+    # Customer health (health.tasks): hourly, each tenant's run scores its customers once a
+    # day, from 02:00 in its time zone.
+    "health.recompute": {
+        "task": "health.recompute_all",
+        "schedule": crontab(minute=13),
+    },
     # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
     # alerts quiet for their days close.
     "service_feedback.alerts_sweep": {

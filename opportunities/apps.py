@@ -8,6 +8,10 @@ class OpportunitiesConfig(AppConfig):
 
     def ready(self) -> None:
         from crm import roles
+        from opportunities import facts
+
+        # Orders won, a fact customer health's back-test reads (crm.customer_facts).
+        facts.register()
         from crm.audit import register_actions
         from crm.notify import EventType, register_event
 

@@ -7,7 +7,7 @@ class ServiceFeedbackConfig(AppConfig):
     verbose_name = _("Service feedback")
 
     def ready(self) -> None:
-        from service_feedback import effects, home, intake, metrics
+        from service_feedback import effects, facts, home, intake, metrics
 
         # The inbox: helpdesk channels' events become tickets (service_feedback.intake).
         intake.register()
@@ -17,3 +17,5 @@ class ServiceFeedbackConfig(AppConfig):
         effects.register()
         # The service figures in the kernel's metric registry (the report's definitions).
         metrics.register()
+        # Resolved tickets as a fact customer health scores by (crm.customer_facts).
+        facts.register()
