@@ -19,6 +19,9 @@ from crm.jobs import per_active_tenant
 from crm.models import Tenant
 
 NIGHTLY_HOUR = 2
+# Snapshots are kept day by day this long (the trend shows 90 days, the back-test 6
+# months); older ones keep only the last day of each month.
+DAILY_DAYS = 400
 NIGHTLY_EXPIRES = 3600  # seconds: a fan-out still queued when the next is due expires
 
 
@@ -35,7 +38,25 @@ def nightly(tenant: Tenant, *, now: datetime | None = None) -> dict | None:
     settings = HealthSettings.for_tenant(tenant)
     if settings.computed_on is not None and settings.computed_on >= local.date():
         return None
-    return compute.recompute(tenant, day=local.date(), now=now, settings=settings).as_dict()
+    done = compute.recompute(tenant, day=local.date(), now=now, settings=settings).as_dict()
+    done["pruned"] = prune(tenant, local.date())
+    return done
+
+
+def prune(tenant: Tenant, today) -> int:
+    """Delete the tenant's snapshots older than DAILY_DAYS, except each month's last day.
+    How many were deleted."""
+    from datetime import timedelta
+
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM health_healthsnapshot WHERE tenant_id = %s AND day < %s"
+            " AND day <> (date_trunc('month', day) + interval '1 month - 1 day')::date",
+            [tenant.pk, today - timedelta(days=DAILY_DAYS)],
+        )
+        return cursor.rowcount
 
 
 @app.task(name="health.recompute_all")

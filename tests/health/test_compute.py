@@ -4,7 +4,7 @@ coverage, idempotency, and the SQL against the pure-Python reference (a property
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -236,3 +236,26 @@ def test_the_day_windows_follow_the_tenant_time_zone(world):
     interaction(a, cust, compute.as_of(a.tenant, DAY) - timedelta(minutes=30))
     run(a)
     assert snapshot(a, cust).recency_value == 0
+
+
+def test_the_nightly_run_once_a_day_from_two_and_pruning(world):
+    from datetime import datetime
+
+    from health import tasks
+
+    a = world.a
+    cust = customer(a)
+    interaction(a, cust, moment(a, 3))
+    with tenant_context(a.tenant):
+        early = datetime(2026, 11, 30, 1, 30, tzinfo=a.tenant.tzinfo)
+        assert tasks.nightly(a.tenant, now=early) is None  # before 02:00 local
+        at_two = datetime(2026, 11, 30, 2, 5, tzinfo=a.tenant.tzinfo)
+        done = tasks.nightly(a.tenant, now=at_two)
+        assert done["day"] == "2026-11-30" and done["scored"] == 1
+        assert tasks.nightly(a.tenant, now=at_two.replace(hour=3)) is None  # done today
+        # old snapshots: daily ones go, a month's last day stays
+        for day in (date(2025, 1, 15), date(2025, 1, 31), date(2026, 11, 1)):
+            HealthSnapshot.objects.create(tenant=a.tenant, customer=cust, day=day)
+        assert tasks.prune(a.tenant, date(2026, 11, 30)) == 1
+        kept = set(HealthSnapshot.objects.values_list("day", flat=True))
+        assert kept == {date(2025, 1, 31), date(2026, 11, 1), date(2026, 11, 30)}
