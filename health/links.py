@@ -110,15 +110,14 @@ def link_address(request, link: TrackedLink) -> str:
 
 
 def panel_context(request, membership, customer, *, form=None, sent=None) -> dict:
-    from health.forms_links import LinkForm
-
-    can_send = may_send(membership, customer)
+    """The panel's context: the last links; `form` shown open (else a button opens it,
+    so the customer page pays one query for the panel)."""
     links = recent_links(customer)
     return {
         "customer": customer,
         "rows": [(link, link_address(request, link)) for link in links],
-        "can_send": can_send,
-        "form": form or (LinkForm(customer=customer) if can_send else None),
+        "can_send": may_send(membership, customer),
+        "form": form,
         "action": reverse("health_link_create", args=[customer.public_id]),
         "sent": sent,
         "sent_address": link_address(request, sent) if sent else "",

@@ -1,8 +1,9 @@
 """Sending a tracked link from the customer page (F32).
 
-POST `/health/customers/<customer uuid>/links/` (`health_link_create`): the panel's form.
-htmx gets the panel back (the new link's address to copy, or the form with its field
-errors, 422); a plain post is redirected to the customer page (or shown the form's
+`/health/customers/<customer uuid>/links/` (`health_link_create`): GET answers the
+panel with the send form open (htmx; a plain GET the panel on its own page); POST sends
+the link: htmx gets the panel back (the new link's address to copy, or the form with its
+field errors, 422), a plain post is redirected to the customer page (or shown the form's
 errors). 404 for a customer of another tenant, and for one the member may not write on
 (customers.access).
 """
@@ -17,7 +18,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from crm.roles import CUSTOMER_LIST
 from customers.access import access_customer
@@ -25,12 +26,17 @@ from health import links
 from health.forms_links import LinkForm
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def link_create(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership = request.membership
     if membership is None or membership.role not in CUSTOMER_LIST:
         raise PermissionDenied(_("Customers are for the members of this tenant."))
     customer = access_customer(membership, public_id, write=True)
+    template = "health/links_panel.html" if request.htmx else "health/links_page.html"
+    if request.method == "GET":
+        form = LinkForm(customer=customer)
+        context = links.panel_context(request, membership, customer, form=form)
+        return TemplateResponse(request, template, context)
     form = LinkForm(request.POST, customer=customer)
     sent = None
     if form.is_valid():
@@ -53,7 +59,6 @@ def link_create(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     context = links.panel_context(
         request, membership, customer, form=None if sent else form, sent=sent
     )
-    template = "health/links_panel.html" if request.htmx else "health/links_page.html"
     return TemplateResponse(request, template, context, status=200 if sent else 422)
 
 

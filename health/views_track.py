@@ -92,9 +92,7 @@ def _signature_problem(request: HttpRequest, secret: str, body: bytes) -> str | 
     skew = abs(time.time() - int(timestamp))
     if skew > MAX_SKEW:
         return f"X-CRM-Timestamp is {int(skew)} s away from now (at most {MAX_SKEW} s)"
-    if not signature.isascii() or not hmac.compare_digest(
-        sign(secret, timestamp, body), signature
-    ):
+    if not signature.isascii() or not hmac.compare_digest(sign(secret, timestamp, body), signature):
         return "signature does not match"
     return None
 

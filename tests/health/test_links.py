@@ -184,9 +184,7 @@ def test_link_create_refuses_bad_input(world, fields, error):
     cust = customer(a)
     args = {"kind": LinkKind.DOCUMENT, "title": "手册", "target_url": "https://x.cn/a.pdf"}
     with tenant_context(a.tenant), pytest.raises(ValidationError) as refused:
-        links.link_create(
-            tenant=a.tenant, acting_member=a.rep, customer=cust, **{**args, **fields}
-        )
+        links.link_create(tenant=a.tenant, acting_member=a.rep, customer=cust, **{**args, **fields})
     assert error in refused.value.message_dict
     with tenant_context(a.tenant):
         assert not TrackedLink.objects.exists()
@@ -250,7 +248,55 @@ def test_the_customer_page_lists_the_last_five_links_with_their_address(world, e
     assert f"http://testserver/t/{made[-1].token}" in page
     assert f"/t/{made[0].token}" not in page  # the oldest is beyond the last five
     assert "Opened 3 times" in page
+    assert 'data-testid="link-open-form"' in page  # the form is fetched on demand
+    assert 'data-testid="link-form"' not in page
+
+
+def test_the_panel_costs_one_query_whatever_the_links(world, login, django_assert_num_queries):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    a = world.a
+    cust = customer(a)
+    client = login(a.rep)
+    url = f"/customers/{cust.public_id}/"
+    client.get(url)
+    with CaptureQueriesContext(connection) as empty:
+        client.get(url)
+    for _ in range(7):
+        make_link(a, cust)
+    with django_assert_num_queries(len(empty.captured_queries)):
+        client.get(url)
+    links_queries = [q for q in empty.captured_queries if "health_trackedlink" in q["sql"]]
+    assert len(links_queries) == 1
+
+
+def test_the_send_form_opens_on_demand(world, en):
+    a = world.a
+    cust = customer(a)
+    response = en(a.rep).get(
+        f"/health/customers/{cust.public_id}/links/", headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 200
+    page = response.content.decode()
     assert 'data-testid="link-form"' in page
+    assert "<html" not in page
+    plain = en(a.rep).get(f"/health/customers/{cust.public_id}/links/")
+    assert plain.status_code == 200 and "<html" in plain.content.decode()
+
+
+def test_a_reader_who_may_not_write_sees_the_links_but_no_button(world, en):
+    from crm.models import Role
+
+    a = world.a
+    cust = customer(a)
+    make_link(a, cust)
+    marketing = MembershipFactory(
+        tenant=a.tenant, role=Role.MARKETING, user__username="alpha-marketing"
+    )
+    page = en(marketing).get(f"/customers/{cust.public_id}/").content.decode()
+    assert page.count('data-testid="link-row"') == 1
+    assert 'data-testid="link-open-form"' not in page
 
 
 def test_the_form_creates_a_link_and_answers_the_panel(world, en):
@@ -326,7 +372,8 @@ def test_another_tenants_or_another_reps_customer_is_404(world, login):
     assert client.post(f"/health/customers/{b_cust.public_id}/links/", data).status_code == 404
     client = login(world.a.rep)
     assert client.post(f"/health/customers/{theirs.public_id}/links/", data).status_code == 404
-    assert client.get(f"/health/customers/{theirs.public_id}/links/").status_code == 405
+    assert client.get(f"/health/customers/{theirs.public_id}/links/").status_code == 404
+    assert client.get(f"/health/customers/{b_cust.public_id}/links/").status_code == 404
     for side in (world.a, world.b):
         with tenant_context(side.tenant):
             assert not TrackedLink.objects.exists()
