@@ -240,14 +240,16 @@ def test_the_customer_page_lists_the_last_five_links_with_their_address(world, e
     cust = customer(a)
     made = [make_link(a, cust) for _ in range(6)]
     with tenant_context(a.tenant):
-        TrackedLink.objects.filter(pk=made[-1].pk).update(open_count=3)
+        TrackedLink.objects.filter(pk=made[-1].pk).update(
+            open_count=3, first_opened_at=timezone.now()
+        )
     response = en(a.rep).get(f"/customers/{cust.public_id}/")
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('data-testid="link-row"') == 5
     assert f"http://testserver/t/{made[-1].token}" in page
     assert f"/t/{made[0].token}" not in page  # the oldest is beyond the last five
-    assert "Opened 3 times" in page
+    assert "Opens: 3, the first" in page
     assert 'data-testid="link-open-form"' in page  # the form is fetched on demand
     assert 'data-testid="link-form"' not in page
 

@@ -392,3 +392,36 @@ def test_deleting_a_contact_or_link_still_nulls_it_on_the_signal(a):
         # and a signal still goes with its customer
         a.cust.delete()
         assert not Signal.objects.filter(pk=one.pk).exists()
+
+
+# -- the documented example -------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_documented_curl_example_runs(live_server, world):
+    """docs/tracking.md's shell example, run as written against a live server."""
+    import re
+    import subprocess
+    from pathlib import Path
+
+    a = world.a
+    settings = settings_of(a)
+    cust = customer(a)
+    with tenant_context(a.tenant):
+        cust.code = "C-001"
+        cust.save(update_fields=["code"])
+        Contact.objects.create(tenant=a.tenant, customer=cust, email="wang@henli.cn")
+    doc = (Path(__file__).parents[2] / "docs" / "tracking.md").read_text()
+    script = re.search(r"### Example\n\n```sh\n(.*?)```", doc, re.S).group(1)
+    script = (
+        script.replace("KEY=…", f"KEY={settings.track_key}")
+        .replace("SECRET=…", f"SECRET={settings.track_secret}")
+        .replace("https://crm.example.com", live_server.url)
+    )
+    done = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"stored": 2, "refused": []}
+    assert [(s.kind, s.competitor) for s in signals(a)] == [
+        (SignalKind.DOWNLOAD, ""),
+        (SignalKind.COMPETITOR_SEARCH, "西门子"),
+    ]
