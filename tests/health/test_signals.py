@@ -425,3 +425,27 @@ def test_the_documented_curl_example_runs(live_server, world):
         (SignalKind.DOWNLOAD, ""),
         (SignalKind.COMPETITOR_SEARCH, "西门子"),
     ]
+
+
+def test_a_batch_costs_the_same_queries_whatever_its_size(client, a):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def batch(n):
+        events = [
+            {"type": "visit", "customer_code": "C-001"},
+            {"type": "visit", "email": "wang@henli.cn"},
+            {"type": "visit", "phone": "13812345678"},
+            {"type": "search", "query": "ABB", "email": "nobody@x.cn"},
+        ]
+        return {"events": (events * 25)[:n]}
+
+    with CaptureQueriesContext(db) as small:
+        assert post(client, a.settings, batch(4)).status_code == 207
+    with CaptureQueriesContext(db) as large:
+        started = time.perf_counter()
+        assert post(client, a.settings, batch(100)).status_code == 207
+        elapsed = time.perf_counter() - started
+    assert len(large.captured_queries) == len(small.captured_queries)
+    assert len(signals(a)) == 3 + 75
+    assert elapsed < 2.0
