@@ -59,6 +59,7 @@ urlpatterns = [
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,
     # /f/<key>/ and its QR code, named without a namespace.
     path("", include("leads.intake.public_urls")),
+    path("", include("health.urls_track")),  # /track/<key>/, /t/<token>, link sending
     path("customers/", include("customers.urls")),
     path("leads/", include("leads.urls")),
     path("board/", include("leads.board.urls")),

@@ -9,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 def register() -> None:
     from crm.audit import register_actions
+    from health import links
+
+    links.register()  # the customer page's tracked links panel
     from crm.board import BoardSection, register_section
     from crm.rls import DefinerFunction, register_definer
 

@@ -529,3 +529,60 @@ BUILDERS.update(
         "service_feedback:alert_close": lambda w, s: {"public_id": _sf_alert(w, s).public_id},
     }
 )
+
+
+# -- customer health: signals and tracked links (health/views_track.py, views_links.py) ----
+
+
+def _health_link(w, s):
+    from health.models import LinkKind, TrackedLink
+
+    return _in(
+        w,
+        s,
+        "health_link",
+        lambda t: TrackedLink.objects.create(
+            tenant=t,
+            customer=_customer(w, s),
+            kind=LinkKind.QUOTE,
+            title="报价单",
+            target_url="https://example.com/q.pdf",
+        ),
+    )
+
+
+def _health_signal(w, s):
+    from health.models import ResolvedBy, Signal, SignalKind
+
+    return _in(
+        w,
+        s,
+        "health_signal",
+        lambda t: Signal.objects.create(
+            tenant=t,
+            customer=_customer(w, s),
+            link=_health_link(w, s),
+            kind=SignalKind.QUOTE_OPEN,
+            resolved_by=ResolvedBy.TOKEN,
+        ),
+    )
+
+
+def _health_models():
+    from health.models import Signal, TrackedLink
+
+    return {TrackedLink: _health_link, Signal: _health_signal}
+
+
+MODEL_OBJECTS.update(_health_models())
+BUILDERS.update(
+    {"health_link_create": lambda w, s: {"public_id": _customer(w, s).public_id}},
+)
+EXEMPT.update(
+    {
+        "track": "public tracking endpoint: the key names the tenant, the HMAC secret proves it",
+        "tracked_link": "public tracked link: the unguessable token names its tenant",
+        "tracked_pixel": "public tracking pixel: the unguessable token names its tenant",
+    }
+)
+# -- end of customer health: signals and tracked links -------------------------------------

@@ -1,0 +1,3 @@
+"""Tenant admin for customer health."""
+
+from health import admin_signals  # noqa: F401  signals and tracked links
