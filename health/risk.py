@@ -56,9 +56,25 @@ _FIELDS = {
 
 def scored_day(tenant: Tenant) -> date | None:
     """The latest day the tenant's customers were scored (None before the first run)."""
-    return (
-        HealthSettings.objects.filter(tenant=tenant).values_list("computed_on", flat=True).first()
+    return list_state(tenant)[0]
+
+
+def list_state(tenant: Tenant) -> tuple[date | None, int | None]:
+    """(the latest scored day, the score every open entry's snapshot of that day is below,
+    when known) in one query. The bound is the tenant's `risk_score_below` when the
+    settings have not changed since that run: the run closed every entry that did not
+    qualify by it, so each open one's score is below it. A sort from the highest score
+    down starts there instead of walking the healthy customers' snapshots first."""
+    row = (
+        HealthSettings.objects.filter(tenant=tenant)
+        .values_list("computed_on", "computed_at", "updated_at", "risk_score_below")
+        .first()
     )
+    if row is None:
+        return None, None
+    day, computed_at, updated_at, below = row
+    unchanged = day is not None and computed_at is not None and updated_at <= computed_at
+    return day, below if unchanged else None
 
 
 def with_today(queryset, day: date | None):
@@ -103,7 +119,9 @@ def entries_visible_to(membership: Membership):
     qs = RiskEntry.objects.all()
     if membership.role in CUSTOMER_ALL:
         return qs
-    return qs.filter(customer__owner=membership)
+    # The stay's owner (its index; the recompute keeps it the customer's) and, as the
+    # customer page says, the customer's own owner.
+    return qs.filter(owner=membership, customer__owner=membership)
 
 
 def open_entries(membership: Membership):

@@ -48,6 +48,7 @@ from crm.tables import (
     IdsFirstPaginator,
     OwnerFilter,
     chunks,
+    count_up_to,
     detail_url_maker,
     spreadsheet_safe,
 )
@@ -136,13 +137,15 @@ def _column(label, **kwargs):
 class RiskTable(tables.Table):
     """Each sort ends with the entry's id (stable pages) and reads an index: entered on
     (the default, newest first) and owner from the open entries' partial indexes, today's
-    score from the snapshots' (tenant, day, score)."""
+    score from the snapshots' (tenant, day, score). Days since the last interaction is
+    not a sort: no index of the snapshots has it, and its order is the score's
+    neighbour (the quieter, the lower the recency score)."""
 
     customer = _column(_("customer"))
     owner = _column(_("owner"), orderable=True)
     score = _column(_("health score"), orderable=True)
     coverage = _column(_("coverage"))
-    days_since_interaction = _column(_("days since interaction"), orderable=True)
+    days_since_interaction = _column(_("days since interaction"))
     weakest = _column(_("weakest dimension"))
     entered_on = _column(_("entered on"), orderable=True)
     action = _column(_("retention action"))
@@ -156,9 +159,10 @@ class RiskTable(tables.Table):
         order_by = ("-entered_on",)
         per_page = 50
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, score_below: int | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self._customer_url = detail_url_maker("customers:detail")
+        self.score_below = score_below  # health.risk.list_state's bound, when known
 
     # -- sorts ----------------------------------------------------------------------------
 
@@ -168,24 +172,23 @@ class RiskTable(tables.Table):
         return queryset.order_by(F("entered_on").asc(), F("id").asc()), True
 
     def order_owner(self, queryset, is_descending):
-        # Grouped by owner (by id: a sort on the joined name would read every entry).
+        # Grouped by owner (by id: a sort on the joined name would read every entry), the
+        # index risk_entry_open_owner read forwards or backwards (no owner: last).
         if is_descending:
-            keys = (F("owner_id").desc(nulls_last=True), F("entered_on").asc(), F("id").asc())
+            keys = (F("owner_id").desc(), F("entered_on").asc(), F("id").asc())
         else:
-            keys = (F("owner_id").asc(nulls_first=True), F("entered_on").desc(), F("id").desc())
+            keys = (F("owner_id").asc(), F("entered_on").desc(), F("id").desc())
         return queryset.order_by(*keys), True
 
     def order_score(self, queryset, is_descending):
+        # The snapshots' (tenant, day, score) index, walked until a page of entries is
+        # found (an open entry always has a score: it entered with one). No NULLS
+        # FIRST/LAST: the index's own order, or the planner sorts every entry.
         if is_descending:
-            return queryset.order_by(F("today_score").desc(nulls_last=True), F("id").desc()), True
-        return queryset.order_by(F("today_score").asc(nulls_first=True), F("id").asc()), True
-
-    def order_days_since_interaction(self, queryset, is_descending):
-        if is_descending:
-            keys = (F("today_recency").desc(nulls_last=True), F("id").desc())
-        else:
-            keys = (F("today_recency").asc(nulls_first=True), F("id").asc())
-        return queryset.order_by(*keys), True
+            if self.score_below is not None:  # exact: every open entry is below it
+                queryset = queryset.filter(today_score__lt=self.score_below)
+            return queryset.order_by(F("today_score").desc(), F("id").desc()), True
+        return queryset.order_by(F("today_score").asc(), F("id").asc()), True
 
     # -- HTML -----------------------------------------------------------------------------
 
@@ -283,30 +286,44 @@ class RiskTable(tables.Table):
                 yield [spreadsheet_safe(force_str(get(record))) for get in getters]
 
 
+class RiskPaginator(IdsFirstPaginator):
+    """Counts the list's entries without today's snapshot joined (`count_from`): every
+    open entry has one, and the count then reads the entries' indexes alone."""
+
+    def __init__(self, *args, count_from=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.count_from = count_from
+
+    @cached_property
+    def count(self):
+        if self.count_from is None:
+            return super().count
+        count, self.count_capped = count_up_to(self.count_from, self.count_cap)
+        return count
+
+
 # -- the rows, for the page and the export -------------------------------------------------------
 
 
-def _rows(membership: Membership, *, today: bool = True):
-    qs = risk.open_entries(membership).select_related("customer", "owner__user")
-    return risk.with_today(qs, risk.scored_day(membership.tenant)) if today else qs
-
-
-def _filtered(membership: Membership, query: QueryDict, *, today: bool = True):
+def _entries(membership: Membership, query: QueryDict):
+    """The filtered open entries the member sees, without today's figures."""
     if membership.role not in CUSTOMER_LIST:
         raise PermissionDenied(gettext("Customers are for the members of this tenant."))
-    return RiskFilter(query, queryset=_rows(membership, today=today), membership=membership).qs
+    qs = risk.open_entries(membership).select_related("customer", "owner__user")
+    return RiskFilter(query, queryset=qs, membership=membership).qs
 
 
 def risk_rows(membership: Membership, query: QueryDict):
     """("risk-customers-<today>", the header and every row the member's list shows for
     `query`, in its sort): the streamed CSV and the background export."""
-    table = RiskTable(_filtered(membership, query))
+    day, below = risk.list_state(membership.tenant)
+    table = RiskTable(risk.with_today(_entries(membership, query), day), score_below=below)
     sort_as_list(table, query)
     return f"risk-customers-{tenant_today():%Y%m%d}", table.as_values()
 
 
 def risk_count(membership: Membership, query: QueryDict) -> int:
-    return list_count(_filtered(membership, query, today=False))
+    return list_count(_entries(membership, query))
 
 
 def export_source():
@@ -333,16 +350,19 @@ def risk_list(request: HttpRequest) -> HttpResponse:
 
         stem, rows = risk_rows(membership, request.GET)
         return streamed_csv(rows, f"{stem}.csv", tenant=request.tenant)
-    day = risk.scored_day(request.tenant)
-    qs = risk.with_today(
-        risk.open_entries(membership).select_related("customer", "owner__user"), day
+    day, below = risk.list_state(request.tenant)
+    risk_filter = RiskFilter(
+        request.GET,
+        queryset=risk.open_entries(membership).select_related("customer", "owner__user"),
+        membership=membership,
     )
-    risk_filter = RiskFilter(request.GET, queryset=qs, membership=membership)
-    table = RiskTable(risk_filter.qs)
+    entries = risk_filter.qs
+    table = RiskTable(risk.with_today(entries, day), score_below=below)
     paginate = {
         "per_page": RiskTable._meta.per_page,
-        "paginator_class": IdsFirstPaginator,
+        "paginator_class": RiskPaginator,
         "count_cap": COUNT_CAP,
+        "count_from": entries,
     }
     RequestConfig(request, paginate=paginate).configure(table)
     count = table.paginator.count
