@@ -36,6 +36,7 @@ PAGES = [
 def ensure_tenant(slug: str, customers: int, entries: int):
     from django.contrib.auth import get_user_model
     from django.db import connections
+    from django.utils import timezone
 
     from crm.models import Membership, Role, Tenant
     from crm.tenancy import tenant_context
@@ -52,7 +53,10 @@ def ensure_tenant(slug: str, customers: int, entries: int):
                 tenant=tenant, user=user, defaults={"role": role}
             )
         settings = HealthSettings.for_tenant(tenant)
-        HealthSettings.objects.filter(pk=settings.pk).update(computed_on=DAY)
+        # As a nightly run leaves it: scored after the settings last changed.
+        HealthSettings.objects.filter(pk=settings.pk).update(
+            computed_on=DAY, computed_at=timezone.now()
+        )
     reps = [people[f"rep{i}"].pk for i in range(REPS)]
     with connections["owner"].cursor() as cursor:
         cursor.execute("SELECT count(*) FROM customers_customer WHERE tenant_id = %s", [tenant.pk])

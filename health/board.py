@@ -29,8 +29,8 @@ def open_tasks(membership: Membership):
 
 
 def at_risk_items(membership: Membership, today: date) -> list[RiskEntry]:
-    """The board's items (crm.board's `items` provider): two queries."""
-    tasks = risk.with_today(open_tasks(membership), risk.scored_day(membership.tenant))
+    """The board's items (crm.board's `items` provider): one query."""
+    tasks = risk.with_today(open_tasks(membership), risk.LATEST, tenant=membership.tenant)
     entries = list(tasks.order_by("-entered_on", "-id")[:BOARD_LIMIT])
     for entry in entries:
         entry.weakest_label = _DIMENSIONS.get(entry.weakest, "")

@@ -66,7 +66,7 @@ def register() -> None:
                 "playbook. A task stays until you mark it done or the customer leaves the "
                 "list; a customer that comes back brings a new one."
             ),
-            source=_("Filled by customer health's nightly scores."),
+            source=_("Filled by customer health once it is scored."),
             roles=BOARD,
             items=board.at_risk_items,
             template="health/board_risk.html",

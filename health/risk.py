@@ -30,8 +30,7 @@ from crm.audit import audit
 from crm.models import Membership, Tenant
 from crm.roles import CUSTOMER_ALL, MANAGERS
 from crm.services import actor_user, check_tenant
-from health.compute import weighted_dimensions
-from health.models import HealthSettings, RiskEntry
+from health.models import Dimension, HealthSettings, RiskEntry
 
 ENTERED_EVENT = "health.risk_entered"
 DONE_ACTION = "health.risk_done"
@@ -77,12 +76,21 @@ def list_state(tenant: Tenant) -> tuple[date | None, int | None]:
     return day, below if unchanged else None
 
 
-def with_today(queryset, day: date | None):
+# `with_today`'s day: the tenant's latest scored day, read by the same query (the board).
+LATEST = "latest"
+_LATEST_DAY = (
+    '"health_healthsnapshot"."day" = '
+    '(SELECT "computed_on" FROM "health_healthsettings" WHERE "tenant_id" = %s)'
+)
+
+
+def with_today(queryset, day: date | str | None, *, tenant: Tenant | None = None):
     """Entries with their customer's snapshot of `day` joined in: `today_score`,
     `today_coverage`, `today_recency` (days since the last interaction, NULL when none)
     and `today_weights` (for coverage's denominator). The snapshot's unique key (tenant,
     customer, day) makes it one row per entry; with no scored day, none is joined and
-    the figures are NULL."""
+    the figures are NULL. `day=LATEST` (with `tenant`): the latest scored day, read by
+    a subquery of the same statement rather than one more query."""
     if day is None:
         sql = {name: f"NULL::{cast}" for name, (_c, cast) in _TODAY.items()}
     else:
@@ -92,9 +100,9 @@ def with_today(queryset, day: date | None):
             where=[
                 f'"{_SNAPSHOT}"."tenant_id" = "health_riskentry"."tenant_id"',
                 f'"{_SNAPSHOT}"."customer_id" = "health_riskentry"."customer_id"',
-                f'"{_SNAPSHOT}"."day" = %s',
+                f'"{_SNAPSHOT}"."day" = %s' if day != LATEST else _LATEST_DAY,
             ],
-            params=[day],
+            params=[day if day != LATEST else tenant.pk],
         )
         sql = {name: f'"{_SNAPSHOT}"."{c}"' for name, (c, _t) in _TODAY.items()}
     columns = {n: RawSQL(sql[n], (), output_field=_FIELDS[n]) for n in _TODAY}  # noqa: S611
@@ -106,7 +114,10 @@ def coverage_text(entry) -> str:
     if entry.today_coverage is None:
         return ""
     weights = entry.today_weights if isinstance(entry.today_weights, dict) else {}
-    return f"{entry.today_coverage}/{weighted_dimensions(weights)}"
+    # health.compute.weighted_dimensions over the weights the snapshot was scored with
+    # (not imported: the recompute imports this module).
+    counted = sum(1 for d in Dimension.values if (weights.get(d) or 0) > 0)
+    return f"{entry.today_coverage}/{counted}"
 
 
 def days_since(entry) -> int | None:
