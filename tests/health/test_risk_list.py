@@ -325,3 +325,24 @@ def test_owners_are_told_once_of_todays_new_entries(world):
         # A past day scored again tells nobody.
         compute.recompute(a.tenant, day=today - timedelta(days=40))
         assert Notification.objects.filter(event="health.risk_entered").count() == 1
+
+
+def test_the_background_export_reads_the_same_rows(world):
+    """A long list is exported by a worker (crm.exports): its source gives the same rows."""
+    from django.http import QueryDict
+
+    from crm.exports import get_source
+
+    a = world.a
+    at_risk(a, "恒力液压", score=43)
+    at_risk(a, "东方机电", score=30, owner=a.manager)
+    source = get_source("health_risk")
+    assert source is not None and source.list_url == "health:risk_list"
+    with tenant_context(a.tenant):
+        stem, rows = source.rows(a.manager, QueryDict("sort=score"))
+        rows = list(rows)
+        assert source.count(a.manager, QueryDict("")) == 2
+        assert source.count(a.rep, QueryDict("")) == 1
+    assert stem.startswith("risk-customers-")
+    assert rows[0][:5] == ["customer", "owner", "score", "coverage", "days_since_interaction"]
+    assert [r[0] for r in rows[1:]] == ["东方机电", "恒力液压"]
