@@ -353,6 +353,16 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
         params,
     )
     left = cursor.rowcount
+    # A stay's task follows its customer: reassigned, the new owner has it.
+    cursor.execute(
+        """
+        UPDATE health_riskentry r SET owner_id = c.owner_id
+        FROM customers_customer c
+        WHERE r.tenant_id = %(tenant)s AND r.left_on IS NULL
+          AND c.id = r.customer_id AND r.owner_id IS DISTINCT FROM c.owner_id
+        """,
+        params,
+    )
     cursor.execute(
         f"""
         INSERT INTO health_riskentry (
@@ -374,10 +384,17 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
               WHERE r.tenant_id = %(tenant)s AND r.customer_id = s.customer_id
                 AND r.left_on IS NULL
           )
+        RETURNING id
         """,  # noqa: S608
         params,
     )
-    return cursor.rowcount, left
+    opened = [row[0] for row in cursor.fetchall()]
+    if opened and day >= local_today(tenant, now):
+        # Today's new stays (not a past day scored again): their owners are told, once.
+        from health import risk
+
+        risk.notify_entered(tenant, opened)
+    return len(opened), left
 
 
 def _default_action() -> str:

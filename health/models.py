@@ -23,7 +23,7 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -476,7 +476,24 @@ class RiskEntry(TenantOwned):
                 fields=["tenant", "owner"],
                 condition=Q(left_on__isnull=True, done_at__isnull=True),
                 name="risk_entry_open_task",
-            )
+            ),
+            # The risk list's sorts (health.views_risk.RiskTable): entered on, the default
+            # (newest first), and owner (a rep's own list, the owner filter, the owner sort).
+            models.Index(
+                "tenant",
+                F("entered_on").desc(),
+                F("id").desc(),
+                condition=Q(left_on__isnull=True),
+                name="risk_entry_open_entered",
+            ),
+            models.Index(
+                "tenant",
+                "owner",
+                F("entered_on").desc(),
+                F("id").desc(),
+                condition=Q(left_on__isnull=True),
+                name="risk_entry_open_owner",
+            ),
         ]
 
     def __str__(self) -> str:

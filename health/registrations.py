@@ -49,15 +49,52 @@ def register() -> None:
             "health.risk_done": _("Retention task done"),
         }
     )
-    # The daily board's section (crm.board): the member's customers on the risk list with
-    # their retention task (health.board fills it).
+    # -- the risk list (F34): the board's section, the list's menu entry and export, the
+    # owners' notification of new entries.
+    from crm.exports import register_source
+    from crm.navigation import NavItem
+    from crm.navigation import register as register_nav
+    from crm.notify import EventType, register_event
+    from crm.roles import BOARD, CUSTOMER_LIST
+    from health import board, risk, views_risk
+
     register_section(
         BoardSection(
             key="at_risk_customers",
             title=_("At-risk customers"),
             icon="heart-pulse",
             order=20,
-            holds=_("Your customers whose health score dropped, with the playbook step to take."),
+            holds=_(
+                "Your customers on the risk list, each with the retention step from the "
+                "playbook. A task stays until you mark it done or the customer leaves the "
+                "list; a customer that comes back brings a new one."
+            ),
             source=_("Filled by customer health once it is scored."),
+            roles=BOARD,
+            items=board.at_risk_items,
+            template="health/board_risk.html",
+        )
+    )
+    register_nav(
+        NavItem(
+            "health_risk",
+            _("At-risk customers"),
+            "health:risk_list",
+            "heart-pulse",
+            description=_(
+                "Customers whose health score dropped and who have gone quiet, with their "
+                "owner and the retention task."
+            ),
+            roles=CUSTOMER_LIST,
+            order=25,
+        )
+    )
+    register_source(views_risk.export_source())
+    register_event(
+        EventType(
+            risk.ENTERED_EVENT,
+            _("A customer of yours entered the risk list"),
+            _("%(count)s customer(s) entered the risk list"),
+            _("%(customers)s: see the retention task on your board."),
         )
     )

@@ -26,12 +26,12 @@ BOARD = reverse("board:board")
 def test_opportunities_and_health_fill_the_boards_two_slots_in_order():
     """The two panels beside the rep's list come from the apps' AppConfig.ready(), not from
     the board: stalled opportunities first (with their items: opportunities.board), then
-    at-risk customers (a slot until health scores them)."""
+    at-risk customers (with their items: health.board)."""
     registered = [s.key for s in board_sections.sections()]
     assert registered[:2] == ["stalled_opportunities", "at_risk_customers"]
     stalled, at_risk = board_sections.sections()[:2]
     assert stalled.items is not None and stalled.template and stalled.holds and stalled.source
-    assert at_risk.items is None and at_risk.holds and at_risk.source
+    assert at_risk.items is not None and at_risk.template and at_risk.holds and at_risk.source
 
 
 def test_sections_for_lists_items_and_keeps_the_roles(monkeypatch, world):

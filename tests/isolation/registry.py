@@ -586,3 +586,34 @@ EXEMPT.update(
     }
 )
 # -- end of customer health: signals and tracked links -------------------------------------
+
+
+# -- customer health: the risk list's retention task (health/views_risk.py) ------------------
+
+
+def _risk_entry(w, s):
+    def build(tenant):
+        from datetime import date
+
+        from crm.tenancy import tenant_context
+        from health.models import RiskEntry
+
+        side = w.side(s)
+        with tenant_context(tenant):
+            cust = Customer.objects.create(tenant=tenant, name="风险客户", owner=side.rep)
+            return RiskEntry.objects.create(
+                tenant=tenant,
+                customer=cust,
+                owner=side.rep,
+                entered_on=date(2026, 11, 30),
+                score=40,
+                action="定制化技术方案",
+            )
+
+    return _once(w, s, "risk_entry", build)
+
+
+BUILDERS.update(
+    {"health:risk_done": lambda w, s: {"public_id": _risk_entry(w, s).public_id}},
+)
+# -- end customer health: the risk list -----------------------------------------------------
