@@ -28,6 +28,7 @@ property test's oracle, and the bench's naive loop).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -52,6 +53,16 @@ SERVICE_DAYS = 180
 DOWNLOAD_DAYS = 90
 QUOTE_DAYS = 180
 COMPETITOR_DAYS = 90
+# The planner settings of a recompute, for its own statements only (set before them, put
+# back after, `_planner`):
+# - work_mem: the scoring statement aggregates every customer's rows at once (hash
+#   aggregates and hash joins over all the tenant's customers); at the server's default
+#   (4 MB) a large tenant's spill to disk;
+# - enable_nestloop off: the risk list's statements join the day's snapshot rows, just
+#   written, to the open entries; until autovacuum analyses the table again its statistics
+#   do not know them, and the planner, taking both sides for a row or two, would nest
+#   loops over them (hours on a million customers). Hash joins suit every size here.
+PLANNER_SETTINGS = {"work_mem": "128MB", "enable_nestloop": "off"}
 
 
 def as_of(tenant: Tenant, day: date) -> datetime:
@@ -296,13 +307,26 @@ def recompute(
     insert = _INSERT_SQL.format(
         value_columns=value_columns, select_columns=select_columns, update_columns=update_columns
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, _planner(cursor):
         cursor.execute(sql + insert, params)
         scored = cursor.rowcount
         entered, left = _settle_risk(cursor, tenant, settings, day, now)
         with_score = HealthSnapshot.objects.filter(day=day, score__isnull=False).count()
         HealthSettings.objects.filter(pk=settings.pk).update(computed_on=day, computed_at=now)
     return Result(tenant.slug, day, scored, with_score, entered, left)
+
+
+@contextmanager
+def _planner(cursor):
+    """PLANNER_SETTINGS for the statements of the block (transaction-local, then the
+    previous values again: the caller's transaction goes on as it was)."""
+    names = list(PLANNER_SETTINGS)
+    apply = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names)
+    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+    previous = cursor.fetchone()
+    cursor.execute(apply, [x for name in names for x in (name, PLANNER_SETTINGS[name])])
+    yield
+    cursor.execute(apply, [x for pair in zip(names, previous, strict=True) for x in pair])
 
 
 def values_for(tenant: Tenant, day: date, customer_ids, settings=None) -> dict[int, dict]:
