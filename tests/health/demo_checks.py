@@ -9,6 +9,7 @@ from datetime import timedelta
 from django.db.models import Count, Max, Min
 
 from crm.tenancy import tenant_context
+from customers.models import Customer
 from health import compute
 from health.demo import AWAY, COMPETITORS, DAYS
 from health.models import HealthSettings, HealthSnapshot, RiskEntry, Signal, SignalKind, TrackedLink
@@ -52,8 +53,7 @@ def assert_health_story(demo) -> None:
         longest = per_customer[0]
         assert longest["days"] == DAYS and longest["first"] == first, longest
         assert longest["last"] == today
-        customers = apps_customers()
-        assert HealthSnapshot.objects.filter(day=today).count() == customers
+        assert HealthSnapshot.objects.filter(day=today).count() == Customer.objects.count()
 
         # Today's scores vary: many distinct values, some healthy, some below 60, and
         # dimensions with and without data (coverage below 6 somewhere).
@@ -99,9 +99,3 @@ def assert_health_story(demo) -> None:
             assert snap.score < settings.risk_score_below
             assert snap.recency_value >= settings.risk_quiet_days
             assert entry.action
-
-
-def apps_customers() -> int:
-    from customers.models import Customer
-
-    return Customer.objects.count()
