@@ -138,7 +138,7 @@ def _score_days(tenant, settings: HealthSettings, first=None) -> int:
         if settings.computed_on is None:
             first = today - timedelta(days=DAYS - 1)
         else:
-            first = settings.computed_on + timedelta(days=1)
+            first = max(settings.computed_on + timedelta(days=1), today - timedelta(days=DAYS - 1))
     day, scored = first, 0
     while day <= today:
         now = timezone.now() if day == today else compute.as_of(tenant, day) + timedelta(hours=2)
