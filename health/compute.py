@@ -3,7 +3,8 @@ set-based statement, then the risk list settled in two more.
 
 A day's values are as of the start of that day in the tenant's time zone (`as_of`), so a
 recompute later the same day writes exactly the same rows (idempotent: ON CONFLICT on
-(tenant, customer, day) updates the row in place). The six dimensions:
+(tenant, customer, day) updates the row in place, and leaves it alone when nothing in it
+changed). The six dimensions:
 
 =============  ==============================================  ==============================
 dimension      value                                           has data when
@@ -28,6 +29,7 @@ property test's oracle, and the bench's naive loop).
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from fractions import Fraction
@@ -42,7 +44,6 @@ from health.models import (
     LOWER_IS_BETTER,
     Dimension,
     HealthSettings,
-    HealthSnapshot,
     PlaybookStep,
 )
 
@@ -52,6 +53,16 @@ SERVICE_DAYS = 180
 DOWNLOAD_DAYS = 90
 QUOTE_DAYS = 180
 COMPETITOR_DAYS = 90
+# The planner settings of a recompute, for its own statements only (set before them, put
+# back after, `_planner`):
+# - work_mem: the scoring statement aggregates every customer's rows at once (hash
+#   aggregates and hash joins over all the tenant's customers); at the server's default
+#   (4 MB) a large tenant's spill to disk;
+# - enable_nestloop off: the risk list's statements join the day's snapshot rows, just
+#   written, to the open entries; until autovacuum analyses the table again its statistics
+#   do not know them, and the planner, taking both sides for a row or two, would nest
+#   loops over them (hours on a million customers). Hash joins suit every size here.
+PLANNER_SETTINGS = {"work_mem": "128MB", "enable_nestloop": "off"}
 
 
 def as_of(tenant: Tenant, day: date) -> datetime:
@@ -129,6 +140,10 @@ def weakest(scores: dict[str, int | None], weights: dict[str, int]) -> str:
 
 # -- the statement ----------------------------------------------------------------------------
 
+# `OFFSET 0` keeps `vals` and `scored` from being folded into the statements that use
+# them: folded, each value's expression would be evaluated again inside every band of its
+# CASE, and each score's CASE again in the numerator, denominator and coverage (a third of
+# the statement's time on a large tenant); computed once per customer this way.
 _VALUES_SQL = """
 WITH inter AS (
     SELECT customer_id, max(at) AS last_at,
@@ -180,8 +195,9 @@ WITH inter AS (
     LEFT JOIN sig s ON s.customer_id = c.id
     LEFT JOIN links l ON l.customer_id = c.id
     WHERE c.tenant_id = %(tenant)s {customer_filter}
+    OFFSET 0
 ), scored AS (
-    SELECT vals.*, {band_columns} FROM vals
+    SELECT vals.*, {band_columns} FROM vals OFFSET 0
 ), weighed AS (
     SELECT scored.*,
            {numerator} AS num,
@@ -204,6 +220,9 @@ FROM weighed
 ON CONFLICT (tenant_id, customer_id, day) DO UPDATE SET
     score = EXCLUDED.score, coverage = EXCLUDED.coverage, weights = EXCLUDED.weights,
     {update_columns}
+WHERE (health_healthsnapshot.score, health_healthsnapshot.coverage,
+       health_healthsnapshot.weights, {current_columns})
+      IS DISTINCT FROM (EXCLUDED.score, EXCLUDED.coverage, EXCLUDED.weights, {new_columns})
 """
 
 
@@ -293,16 +312,38 @@ def recompute(
     update_columns = ", ".join(
         f"{d}_value = EXCLUDED.{d}_value, {d}_score = EXCLUDED.{d}_score" for d in DIMENSIONS
     )
+    names = [f"{d}_{part}" for d in DIMENSIONS for part in ("value", "score")]
     insert = _INSERT_SQL.format(
-        value_columns=value_columns, select_columns=select_columns, update_columns=update_columns
+        value_columns=value_columns,
+        select_columns=select_columns,
+        update_columns=update_columns,
+        current_columns=", ".join(f"health_healthsnapshot.{n}" for n in names),
+        new_columns=", ".join(f"EXCLUDED.{n}" for n in names),
     )
-    with transaction.atomic(), connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor, _planner(cursor):
         cursor.execute(sql + insert, params)
-        scored = cursor.rowcount
         entered, left = _settle_risk(cursor, tenant, settings, day, now)
-        with_score = HealthSnapshot.objects.filter(day=day, score__isnull=False).count()
+        cursor.execute(
+            "SELECT count(*), count(score) FROM health_healthsnapshot"
+            " WHERE tenant_id = %s AND day = %s",
+            [tenant.pk, day],
+        )
+        scored, with_score = cursor.fetchone()
         HealthSettings.objects.filter(pk=settings.pk).update(computed_on=day, computed_at=now)
     return Result(tenant.slug, day, scored, with_score, entered, left)
+
+
+@contextmanager
+def _planner(cursor):
+    """PLANNER_SETTINGS for the statements of the block (transaction-local, then the
+    previous values again: the caller's transaction goes on as it was)."""
+    names = list(PLANNER_SETTINGS)
+    apply = "SELECT " + ", ".join("set_config(%s, %s, true)" for _ in names)
+    cursor.execute("SELECT " + ", ".join("current_setting(%s)" for _ in names), names)
+    previous = cursor.fetchone()
+    cursor.execute(apply, [x for name in names for x in (name, PLANNER_SETTINGS[name])])
+    yield
+    cursor.execute(apply, [x for pair in zip(names, previous, strict=True) for x in pair])
 
 
 def values_for(tenant: Tenant, day: date, customer_ids, settings=None) -> dict[int, dict]:
