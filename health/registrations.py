@@ -58,3 +58,8 @@ def register() -> None:
             source=_("Filled by customer health once it is scored."),
         )
     )
+    # -- the customer page's health panel (health.panels): score, explanation, trend ------
+    from crm import contributions
+    from health import panels
+
+    contributions.register_panel(panels.CUSTOMER_PAGE, panels.customer_panel, key="health")
