@@ -113,6 +113,27 @@ def test_two_queries_whatever_the_history(world, django_assert_num_queries):
             assert context["explanation"].score == 69
         assert len(context["chart"]["scores"]) == 91
         assert None not in context["chart"]["scores"]
+        # not scored yet: one more, the day's values computed without writing
+        new = customer(a, "新")
+        with django_assert_num_queries(3):
+            context = panels.health_context(a.tenant, new)
+        assert context["explanation"].live and context["explanation"].score is None
+
+
+@pytest.mark.parametrize(
+    ("score", "band", "text"),
+    [(100, "good", "100"), (80, "good", "80"), (79, "fair", "79"), (60, "fair", "60"),
+     (59, "poor", "59"), (0, "poor", "0"), (None, "none", "No data yet")],
+)  # fmt: skip
+def test_the_score_badge_is_coloured_by_band(score, band, text):
+    from django.template.loader import render_to_string
+    from django.utils import translation
+
+    with translation.override("en"):
+        html = render_to_string("health/score_badge.html", {"score": score})
+    colour = {"good": "success", "fair": "warning", "poor": "danger", "none": "secondary"}[band]
+    assert f'class="badge text-bg-{colour}"' in html
+    assert f'data-band="{band}">{text}</span>' in html
 
 
 def test_the_page_costs_the_same_with_a_long_history(world, login):
