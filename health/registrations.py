@@ -98,3 +98,8 @@ def register() -> None:
             _("%(customers)s: see the retention task on your board."),
         )
     )
+    # -- the customer page's health panel (health.panels): score, explanation, trend ------
+    from crm import contributions
+    from health import panels
+
+    contributions.register_panel(panels.CUSTOMER_PAGE, panels.customer_panel, key="health")
