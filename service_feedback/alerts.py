@@ -20,11 +20,9 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
-from functools import reduce
-from operator import or_
 
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Count, Max, Q
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -65,10 +63,6 @@ def _lock(tenant, clusters) -> None:
     from service_feedback.services import advisory_locks
 
     advisory_locks(_key(tenant, c) for c in clusters)
-
-
-def _of_clusters(clusters) -> Q:
-    return reduce(or_, (Q(**c.filter()) for c in clusters))
 
 
 @dataclass(frozen=True)
@@ -144,30 +138,14 @@ def _check(tenant, saved, *, now, settings, clusters=()) -> tuple[list, dict]:
     if not involved and not former:
         return [None] * len(saved), {}
     _lock(tenant, involved)
-    wanted = Q(pk__in=former)
-    if involved:
-        wanted |= _of_clusters(involved) & Q(closed_at__isnull=True)
-    alerts = {a.pk: a for a in QualityAlert.objects.filter(wanted)}
+    # The tenant's open alerts (few: one per cluster at the threshold) and the former ones.
+    alerts = {
+        a.pk: a for a in QualityAlert.objects.filter(Q(closed_at__isnull=True) | Q(pk__in=former))
+    }
     open_alerts = {Cluster.of(a): a for a in alerts.values() if a.closed_at is None}
     ours = [t.pk for t, _b, _c in steps if t is not None]
-    counted = {}
-    if involved:
-        counted = {
-            Cluster(r["product_model"], r["fault_code"], r["province"]): r
-            for r in Ticket.objects.filter(
-                _of_clusters(involved), alert__isnull=True, opened_at__gte=since
-            )
-            .exclude(pk__in=ours)
-            .values("product_model", "fault_code", "province")
-            .annotate(count=Count("id"), last=Max("opened_at"))
-            .order_by()
-        }
-    state = {
-        c: _Cluster(
-            open_alerts.get(c), counted.get(c, {}).get("count", 0), counted.get(c, {}).get("last")
-        )
-        for c in involved
-    }
+    counted = _waiting(tenant, [c for c in involved if c not in open_alerts], ours, since)
+    state = {c: _Cluster(open_alerts.get(c), *counted.get(c, (0, None))) for c in involved}
     # The batch's rows as they were: those waiting count until their ticket's turn.
     for _t, b, _c in steps:
         if b is not None and b.waiting(since) in state:
@@ -218,8 +196,37 @@ def _check(tenant, saved, *, now, settings, clusters=()) -> tuple[list, dict]:
             if one.alert is not None:
                 ticket.alert = one.alert
             results.append(one.alert)
-    _attach(tenant, state, steps, unattached, since)
+    _attach(tenant, state, since)
     return results, state
+
+
+def _columns(clusters) -> list[list[str]]:
+    return [
+        [c.product_model for c in clusters],
+        [c.fault_code for c in clusters],
+        [c.province for c in clusters],
+    ]
+
+
+def _waiting(tenant, clusters, ours, since) -> dict:
+    """Cluster → (its unattached tickets of the window but `ours`, their last opening):
+    one grouped statement on the index ticket_cluster, for all `clusters`."""
+    if not clusters:
+        return {}
+    table = Ticket._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT v.product_model, v.fault_code, v.province, count(t.id), max(t.opened_at)"  # noqa: S608
+            " FROM unnest(%s::text[], %s::text[], %s::text[])"
+            " AS v(product_model, fault_code, province)"
+            f" JOIN {table} AS t ON t.tenant_id = %s"
+            " AND t.product_model = v.product_model AND t.fault_code = v.fault_code"
+            " AND t.province = v.province AND t.alert_id IS NULL AND t.opened_at >= %s"
+            " AND NOT (t.id = ANY(%s::bigint[]))"
+            " GROUP BY v.product_model, v.fault_code, v.province",
+            [*_columns(clusters), tenant.pk, since, list(ours)],
+        )
+        return {Cluster(m, f, p): (count, last) for m, f, p, count, last in cursor.fetchall()}
 
 
 def _raise(tenant, cluster, one: _Cluster, done, steps, unattached, since, now, settings):
@@ -251,43 +258,35 @@ def _raise(tenant, cluster, one: _Cluster, done, steps, unattached, since, now, 
     return alert
 
 
-def _attach(tenant, state: dict, steps, unattached: set, since) -> None:
-    """Every settled cluster's waiting tickets to its alert (one UPDATE), and the alerts'
-    last ticket time moved on (one UPDATE)."""
-    settled = [(c, s) for c, s in state.items() if s.attach]
+def _attach(tenant, state: dict, since) -> None:
+    """Every settled cluster's waiting tickets to its alert, and the alerts' last ticket
+    time moved on to the latest of them: one statement."""
+    settled = [(c, s.alert) for c, s in state.items() if s.attach]
     if not settled:
         return
-    table = Ticket._meta.db_table
+    tickets, alerts = Ticket._meta.db_table, QualityAlert._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {table} AS t SET alert_id = v.alert_id"  # noqa: S608
+            f"WITH attached AS (UPDATE {tickets} AS t SET alert_id = v.alert_id"  # noqa: S608
             " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
             " AS v(product_model, fault_code, province, alert_id)"
             " WHERE t.tenant_id = %s AND t.product_model = v.product_model"
             " AND t.fault_code = v.fault_code AND t.province = v.province"
-            " AND t.alert_id IS NULL AND t.opened_at >= %s",
+            " AND t.alert_id IS NULL AND t.opened_at >= %s RETURNING t.alert_id, t.opened_at),"
+            " latest AS (SELECT alert_id, max(opened_at) AS last FROM attached GROUP BY alert_id)"
+            f" UPDATE {alerts} AS a SET last_ticket_at = latest.last FROM latest"
+            " WHERE a.id = latest.alert_id AND latest.last > a.last_ticket_at"
+            " RETURNING a.id, a.last_ticket_at",
             [
-                [c.product_model for c, _s in settled],
-                [c.fault_code for c, _s in settled],
-                [c.province for c, _s in settled],
-                [s.alert.pk for _c, s in settled],
+                *_columns([c for c, _a in settled]),
+                [a.pk for _c, a in settled],
                 tenant.pk,
                 since,
             ],
         )
-    changed = []
-    for cluster, one in settled:
-        times = [
-            t.opened_at
-            for t, _b, c in steps
-            if t is not None and c == cluster and t.pk in unattached and t.opened_at >= since
-        ]
-        last = max([x for x in (one.last, *times) if x is not None], default=None)
-        if last is not None and last > one.alert.last_ticket_at:
-            one.alert.last_ticket_at = last
-            changed.append(one.alert)
-    if changed:
-        QualityAlert.objects.bulk_update(changed, ["last_ticket_at"])
+        moved_on = dict(cursor.fetchall())
+    for _c, alert in settled:
+        alert.last_ticket_at = moved_on.get(alert.pk, alert.last_ticket_at)
 
 
 def _settle(tenant, cluster: Cluster, settings: ServiceSettings, now) -> QualityAlert | None:
