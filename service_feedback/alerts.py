@@ -7,10 +7,13 @@ to it while it is open (`Ticket.alert`); an alert with no new ticket for
 Who is told when an alert is raised: the quality group, which is the tenant's sales
 managers and admins (there is no quality role), and the owners of the affected customers.
 
-Checked on every ticket save (`check_ticket`, from effects.ticket_saved: one query on the
-cluster, under a transaction advisory lock on the cluster, the partial unique constraint
-`quality_alert_one_open` behind it) and by the beat sweep (`sweep`, per tenant: one
-aggregate statement over the window, on the index `ticket_cluster`).
+Checked after every batch of ticket writes (`check_tickets`, from effects.tickets_saved;
+`check_ticket` is its batch of one): the batch's cluster locks in one sorted statement,
+their open alerts in one query, their unattached tickets counted in one grouped statement,
+then every cluster settled in the batch's order with `_settle`'s outcome, and the waiting
+tickets attached in one statement (the partial unique constraint `quality_alert_one_open`
+behind the locks); and by the beat sweep (`sweep`, per tenant: one aggregate statement
+over the window, on the index `ticket_cluster`).
 
 A ticket counts towards a new alert only while it belongs to no alert: after an alert is
 closed, its tickets do not raise the next one.
@@ -53,6 +56,21 @@ class Cluster:
         }
 
 
+def advisory_locks(keys) -> None:
+    """Transaction advisory locks on `keys` (strings as crm.tenancy.advisory_lock makes
+    them), in one statement, in sorted order: two writers locking overlapping sets take
+    their common keys in the same order, so they wait on each other, never deadlock."""
+    keys = sorted(set(keys))
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
+            " FROM unnest(%s::text[]) AS key",
+            [keys],
+        )
+
+
 def _key(tenant, cluster: Cluster) -> str:
     parts = ("service_feedback.alert", tenant.pk, *cluster.filter().values())
     return ":".join(str(p) for p in parts)
@@ -60,8 +78,6 @@ def _key(tenant, cluster: Cluster) -> str:
 
 def _lock(tenant, clusters) -> None:
     """The clusters' locks (advisory_lock's keys), in one statement, in sorted order."""
-    from service_feedback.services import advisory_locks
-
     advisory_locks(_key(tenant, c) for c in clusters)
 
 

@@ -3,10 +3,11 @@ keyword flags, the minutes, and the link made by hand (remembered). The kernel's
 contract (crm.services): keyword arguments, checked input, one transaction, audited when
 a person acts.
 
-`ticket_upsert` is what the inbox's helpdesk handler calls for each event (after its
-preset mapped the payload to `TicketData`); the demo and the bench call it too. After
-every save it hands the ticket to `service_feedback.effects.ticket_saved` (the board
-items, notifications and quality clusters).
+`tickets_write` is what the inbox's helpdesk handler calls for a batch of events (after
+their preset mapped each payload to `TicketData`): a few statements for the batch. The
+demo, the bench and the tests call `ticket_upsert`, its batch of one. After the writes it
+hands the batch to `service_feedback.effects.tickets_saved` (notifications and quality
+clusters, once per batch).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -295,21 +296,6 @@ def ticket_lock_key(tenant_id: int, channel_id: int, external_id: str) -> str:
     return f"service_feedback.ticket:{tenant_id}:{channel_id}:{external_id}"
 
 
-def advisory_locks(keys) -> None:
-    """Transaction advisory locks on `keys` (strings as crm.tenancy.advisory_lock makes
-    them), in one statement, in sorted order: two writers locking overlapping sets take
-    their common keys in the same order, so they wait on each other, never deadlock."""
-    keys = sorted(set(keys))
-    if not keys:
-        return
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
-            " FROM unnest(%s::text[]) AS key",
-            [keys],
-        )
-
-
 def ticket_runs(items: list[TicketItem]):
     """The batch in runs without two deliveries of one ticket: a later delivery of a
     ticket starts a new run, written after the first, as one-by-one processing would."""
@@ -397,7 +383,7 @@ def tickets_write(
     now = now or timezone.now()
     settings = settings or settings_for(tenant)
     keywords = flag_keywords(tenant) if keywords is None else keywords
-    advisory_locks(ticket_lock_key(tenant.pk, *item.key) for item in items)
+    alerts.advisory_locks(ticket_lock_key(tenant.pk, *item.key) for item in items)
     wanted = Q()
     for channel_id in {item.channel.pk for item in items}:
         ids = [item.external_id for item in items if item.channel.pk == channel_id]
