@@ -137,9 +137,9 @@ def check_tickets(
 
     Statements, whatever the batch's size: the clusters' locks (one, sorted), their open
     alerts and the tickets' former alerts (one), their unattached tickets of the window
-    counted by cluster (one), at most one UPDATE detaching moved tickets, one attaching
-    every cluster's waiting tickets to its alert, one for the alerts' last ticket time;
-    plus, per alert raised (rare), its INSERT and the message."""
+    counted by cluster (one), at most one UPDATE detaching moved tickets, and one
+    statement attaching every cluster's waiting tickets and moving its alert's last
+    ticket time on; plus, per alert raised (rare), its INSERT and the message."""
     return _check(tenant, saved, now=now, settings=settings, clusters=clusters)[0]
 
 
