@@ -320,3 +320,57 @@ def test_match_is_match_many_of_one(world):
         one = [match(customer_code=c, phone=p, email=e) for c, p, e in queries]
     assert many == one
     assert [m.key for m in many] == ["code", "phone", "email", "domain", "", ""]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_and_a_single_write_of_one_ticket_serialise(world):
+    """The batch takes `ticket_upsert`'s own lock on each ticket: a single write of the
+    same ticket waits for the batch's commit, then updates the ticket it made."""
+    import threading
+    import time
+
+    from django.db import transaction
+
+    from service_feedback.services import TicketItem, flag_keywords, settings_for, tickets_write
+
+    tenant = world.a.tenant
+    channel = make_channel(tenant, type=ChannelType.HELPDESK, name="售后工单")
+    with tenant_context(tenant):  # made on first use: made now, nothing else to wait on
+        settings_for(tenant), flag_keywords(tenant)
+    written, release = threading.Event(), threading.Event()
+    errors = []
+
+    def batch():
+        try:
+            with tenant_context(tenant), transaction.atomic():
+                item = TicketItem(channel=channel, data=TicketData("S-1", subject="batch"))
+                tickets_write(tenant=tenant, items=[item])
+                written.set()
+                release.wait(20)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    def single():
+        try:
+            written.wait(20)
+            with tenant_context(tenant):
+                ticket_upsert(tenant=tenant, channel=channel, data=TicketData("S-1", subject="one"))
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=batch), threading.Thread(target=single)]
+    for t in threads:
+        t.start()
+    assert written.wait(20)
+    time.sleep(0.5)
+    assert threads[1].is_alive()  # waiting on the ticket's lock
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    with tenant_context(tenant):
+        assert list(Ticket.objects.values_list("external_id", "subject")) == [("S-1", "one")]
