@@ -7,10 +7,13 @@ to it while it is open (`Ticket.alert`); an alert with no new ticket for
 Who is told when an alert is raised: the quality group, which is the tenant's sales
 managers and admins (there is no quality role), and the owners of the affected customers.
 
-Checked on every ticket save (`check_ticket`, from effects.ticket_saved: one query on the
-cluster, under a transaction advisory lock on the cluster, the partial unique constraint
-`quality_alert_one_open` behind it) and by the beat sweep (`sweep`, per tenant: one
-aggregate statement over the window, on the index `ticket_cluster`).
+Checked after every batch of ticket writes (`check_tickets`, from effects.tickets_saved;
+`check_ticket` is its batch of one): the batch's cluster locks in one sorted statement,
+their open alerts in one query, their unattached tickets counted in one grouped statement,
+then every cluster settled in the batch's order with `_settle`'s outcome, and the waiting
+tickets attached in one statement (the partial unique constraint `quality_alert_one_open`
+behind the locks); and by the beat sweep (`sweep`, per tenant: one aggregate statement
+over the window, on the index `ticket_cluster`).
 
 A ticket counts towards a new alert only while it belongs to no alert: after an alert is
 closed, its tickets do not raise the next one.
@@ -18,15 +21,14 @@ closed, its tickets do not raise the next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import datetime, timedelta
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Max
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from crm.tenancy import advisory_lock
 from service_feedback.models import QualityAlert, ServiceSettings, Ticket
 from service_feedback.review import targets
 
@@ -54,64 +56,261 @@ class Cluster:
         }
 
 
-def _lock(tenant, cluster: Cluster) -> None:
-    advisory_lock("service_feedback.alert", tenant.pk, *cluster.filter().values())
+def advisory_locks(keys) -> None:
+    """Transaction advisory locks on `keys` (strings as crm.tenancy.advisory_lock makes
+    them), in one statement, in sorted order: two writers locking overlapping sets take
+    their common keys in the same order, so they wait on each other, never deadlock."""
+    keys = sorted(set(keys))
+    if not keys:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(pg_advisory_xact_lock(hashtextextended(key, 0)))"
+            " FROM unnest(%s::text[]) AS key",
+            [keys],
+        )
+
+
+def _key(tenant, cluster: Cluster) -> str:
+    parts = ("service_feedback.alert", tenant.pk, *cluster.filter().values())
+    return ":".join(str(p) for p in parts)
+
+
+def _lock(tenant, clusters) -> None:
+    """The clusters' locks (advisory_lock's keys), in one statement, in sorted order."""
+    advisory_locks(_key(tenant, c) for c in clusters)
+
+
+@dataclass(frozen=True)
+class Before:
+    """What of a ticket's row counts for the clusters, as it was before a write."""
+
+    alert_id: int | None
+    cluster: Cluster | None
+    opened_at: datetime | None
+
+    def waiting(self, since) -> Cluster | None:
+        """The cluster the row was waiting in (unattached, in the window), or None."""
+        if self.alert_id is None and self.opened_at is not None and self.opened_at >= since:
+            return self.cluster
+        return None
+
+
+def state_of(ticket: Ticket) -> Before:
+    return Before(ticket.alert_id, Cluster.of(ticket), ticket.opened_at)
 
 
 def check_ticket(
     ticket: Ticket, *, now: datetime | None = None, settings: ServiceSettings | None = None
 ) -> QualityAlert | None:
-    """Attach `ticket` to its cluster's open alert, or raise one if the cluster now has
-    enough unattached tickets in the window. Runs inside the caller's transaction. The
+    """Attach `ticket` (saved as it is) to its cluster's open alert, or raise one if the
+    cluster now has enough unattached tickets in the window: `check_tickets` of one. The
     alert the ticket belongs to, or None."""
-    cluster = Cluster.of(ticket)
-    if ticket.alert_id is not None:
-        alert = QualityAlert.objects.filter(pk=ticket.alert_id).first()
-        if alert is not None and cluster == Cluster.of(alert):
-            return alert
-        # Re-delivered with another model, fault or region: out of the old alert.
-        Ticket.objects.filter(pk=ticket.pk).update(alert=None)
-        ticket.alert = None
-    if cluster is None:
-        return None
-    settings = settings or targets(ticket.tenant)
-    alert = _settle(ticket.tenant, cluster, settings, now or timezone.now())
-    if alert is not None:
-        ticket.alert = alert
+    return check_tickets(ticket.tenant, [(ticket, state_of(ticket))], now=now, settings=settings)[0]
+
+
+class _Cluster:
+    """A cluster while a batch settles it: its alert and its unattached tickets."""
+
+    __slots__ = ("alert", "attach", "last", "waiting")
+
+    def __init__(self, alert, waiting: int, last):
+        self.alert, self.waiting, self.last, self.attach = alert, waiting, last, False
+
+
+def check_tickets(
+    tenant,
+    saved: list[tuple[Ticket | None, Before | None]],
+    *,
+    now: datetime | None = None,
+    settings: ServiceSettings | None = None,
+    clusters: list[Cluster] = (),
+) -> list[QualityAlert | None]:
+    """The quality clusters after a batch of ticket writes (`saved`: each ticket as just
+    written, with its row's `Before` state, None for a new ticket), in the batch's order,
+    with the very outcome of checking them one after another: a ticket still in its
+    alert's cluster stays in it; one moved to another cluster leaves its alert; then, in
+    the ticket's cluster, the unattached tickets of the window attach to the open alert,
+    or raise one when there are at least the threshold's (told once, with the count at
+    that ticket). `clusters`: clusters to settle with no ticket (the sweep's). Runs in
+    the caller's transaction; the alert each ticket belongs to.
+
+    Statements, whatever the batch's size: the clusters' locks (one, sorted), their open
+    alerts and the tickets' former alerts (one), their unattached tickets of the window
+    counted by cluster (one), at most one UPDATE detaching moved tickets, and one
+    statement attaching every cluster's waiting tickets and moving its alert's last
+    ticket time on; plus, per alert raised (rare), its INSERT and the message."""
+    return _check(tenant, saved, now=now, settings=settings, clusters=clusters)[0]
+
+
+def _check(tenant, saved, *, now, settings, clusters=()) -> tuple[list, dict]:
+    """check_tickets' work: (the tickets' alerts, each cluster's state at the end)."""
+    now = now or timezone.now()
+    settings = settings or targets(tenant)
+    since = now - timedelta(hours=settings.alert_window_hours)
+    steps = [(t, b, Cluster.of(t)) for t, b in saved] + [(None, None, c) for c in clusters]
+    involved = sorted({c for _t, _b, c in steps if c is not None}, key=astuple)
+    former = {b.alert_id for _t, b, _c in steps if b is not None and b.alert_id is not None}
+    if not involved and not former:
+        return [None] * len(saved), {}
+    _lock(tenant, involved)
+    # The tenant's open alerts (few: one per cluster at the threshold) and the former ones.
+    alerts = {
+        a.pk: a for a in QualityAlert.objects.filter(Q(closed_at__isnull=True) | Q(pk__in=former))
+    }
+    open_alerts = {Cluster.of(a): a for a in alerts.values() if a.closed_at is None}
+    ours = [t.pk for t, _b, _c in steps if t is not None]
+    counted = _waiting(tenant, [c for c in involved if c not in open_alerts], ours, since)
+    state = {c: _Cluster(open_alerts.get(c), *counted.get(c, (0, None))) for c in involved}
+    # The batch's rows as they were: those waiting count until their ticket's turn.
+    for _t, b, _c in steps:
+        if b is not None and b.waiting(since) in state:
+            state[b.waiting(since)].waiting += 1
+    moved = [
+        t.pk
+        for t, b, c in steps
+        if b is not None
+        and b.alert_id is not None
+        and (alerts.get(b.alert_id) is None or Cluster.of(alerts[b.alert_id]) != c)
+    ]
+    if moved:
+        Ticket.objects.filter(pk__in=moved).update(alert=None)
+    unattached = set(moved)  # the batch's rows with no alert, as written
+    unattached |= {
+        t.pk for t, b, _c in steps if t is not None and (b is None or b.alert_id is None)
+    }
+    results: list[QualityAlert | None] = []
+    for index, (ticket, before, cluster) in enumerate(steps):
+        if ticket is not None:
+            was = before.waiting(since) if before is not None else None
+            former_id = before.alert_id if before is not None else None
+            if was in state and state[was].attach:
+                former_id = state[was].alert.pk  # attached by an earlier ticket's turn
+                alerts.setdefault(former_id, state[was].alert)
+            elif was in state:
+                state[was].waiting -= 1  # its row as it was leaves the count
+            if former_id is not None:
+                alert = alerts.get(former_id)
+                if alert is not None and Cluster.of(alert) == cluster:
+                    ticket.alert = alert
+                    results.append(alert)
+                    continue
+                ticket.alert = None
+            if cluster is None:
+                results.append(None)
+                continue
+            if ticket.opened_at >= since:
+                state[cluster].waiting += 1
+        one = state[cluster]
+        if one.alert is None and one.waiting >= settings.alert_threshold:
+            one.alert = _raise(
+                tenant, cluster, one, steps[: index + 1], steps, unattached, since, now, settings
+            )
+        if one.alert is not None:
+            one.waiting, one.attach = 0, True
+        if ticket is not None:
+            if one.alert is not None:
+                ticket.alert = one.alert
+            results.append(one.alert)
+    _attach(tenant, state, since)
+    return results, state
+
+
+def _columns(clusters) -> list[list[str]]:
+    return [
+        [c.product_model for c in clusters],
+        [c.fault_code for c in clusters],
+        [c.province for c in clusters],
+    ]
+
+
+def _waiting(tenant, clusters, ours, since) -> dict:
+    """Cluster → (its unattached tickets of the window but `ours`, their last opening):
+    one grouped statement on the index ticket_cluster, for all `clusters`."""
+    if not clusters:
+        return {}
+    table = Ticket._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT v.product_model, v.fault_code, v.province, count(t.id), max(t.opened_at)"  # noqa: S608
+            " FROM unnest(%s::text[], %s::text[], %s::text[])"
+            " AS v(product_model, fault_code, province)"
+            f" JOIN {table} AS t ON t.tenant_id = %s"
+            " AND t.product_model = v.product_model AND t.fault_code = v.fault_code"
+            " AND t.province = v.province AND t.alert_id IS NULL AND t.opened_at >= %s"
+            " AND NOT (t.id = ANY(%s::bigint[]))"
+            " GROUP BY v.product_model, v.fault_code, v.province",
+            [*_columns(clusters), tenant.pk, since, list(ours)],
+        )
+        return {Cluster(m, f, p): (count, last) for m, f, p, count, last in cursor.fetchall()}
+
+
+def _raise(tenant, cluster, one: _Cluster, done, steps, unattached, since, now, settings):
+    """The cluster's alert, raised at the last of the steps `done`: the tickets waiting
+    at that moment attach to it (not the batch's later ones: they attach at the end, as
+    a later ticket's turn would) and are counted in the message."""
+    later = [
+        t.pk
+        for t, b, c in steps[len(done) :]
+        if t is not None and c == cluster and not (b is not None and b.waiting(since) == cluster)
+    ]
+    mine = [
+        t.opened_at
+        for t, _b, c in done
+        if t is not None and c == cluster and t.pk in unattached and t.opened_at >= since
+    ]
+    last = max([x for x in (one.last, *mine) if x is not None], default=now)
+    try:
+        with transaction.atomic():
+            alert = QualityAlert.objects.create(
+                tenant=tenant, **cluster.filter(), opened_at=now, last_ticket_at=last
+            )
+    except IntegrityError:  # raised meanwhile outside the lock's key: attach to it
+        alert = QualityAlert.objects.get(**cluster.filter(), closed_at__isnull=True)
+    Ticket.objects.filter(**cluster.filter(), alert__isnull=True, opened_at__gte=since).exclude(
+        pk__in=later
+    ).update(alert=alert)
+    _tell(tenant, alert, one.waiting, settings)
     return alert
+
+
+def _attach(tenant, state: dict, since) -> None:
+    """Every settled cluster's waiting tickets to its alert, and the alerts' last ticket
+    time moved on to the latest of them: one statement."""
+    settled = [(c, s.alert) for c, s in state.items() if s.attach]
+    if not settled:
+        return
+    tickets, alerts = Ticket._meta.db_table, QualityAlert._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH attached AS (UPDATE {tickets} AS t SET alert_id = v.alert_id"  # noqa: S608
+            " FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[])"
+            " AS v(product_model, fault_code, province, alert_id)"
+            " WHERE t.tenant_id = %s AND t.product_model = v.product_model"
+            " AND t.fault_code = v.fault_code AND t.province = v.province"
+            " AND t.alert_id IS NULL AND t.opened_at >= %s RETURNING t.alert_id, t.opened_at),"
+            " latest AS (SELECT alert_id, max(opened_at) AS last FROM attached GROUP BY alert_id)"
+            f" UPDATE {alerts} AS a SET last_ticket_at = latest.last FROM latest"
+            " WHERE a.id = latest.alert_id AND latest.last > a.last_ticket_at"
+            " RETURNING a.id, a.last_ticket_at",
+            [
+                *_columns([c for c, _a in settled]),
+                [a.pk for _c, a in settled],
+                tenant.pk,
+                since,
+            ],
+        )
+        moved_on = dict(cursor.fetchall())
+    for _c, alert in settled:
+        alert.last_ticket_at = moved_on.get(alert.pk, alert.last_ticket_at)
 
 
 def _settle(tenant, cluster: Cluster, settings: ServiceSettings, now) -> QualityAlert | None:
     """Under the cluster's lock: the unattached tickets of the window attach to the open
-    alert, or raise one when there are enough of them."""
+    alert, or raise one when there are enough of them (`check_tickets` with no ticket)."""
     with transaction.atomic():
-        _lock(tenant, cluster)
-        since = now - timedelta(hours=settings.alert_window_hours)
-        waiting = Ticket.objects.filter(
-            **cluster.filter(), alert__isnull=True, opened_at__gte=since
-        )
-        alert = QualityAlert.objects.filter(**cluster.filter(), closed_at__isnull=True).first()
-        if alert is not None:
-            found = waiting.aggregate(last=Max("opened_at"))
-            if found["last"] is not None:
-                waiting.update(alert=alert)
-                if found["last"] > alert.last_ticket_at:
-                    alert.last_ticket_at = found["last"]
-                    alert.save(update_fields=["last_ticket_at"])
-            return alert
-        found = waiting.aggregate(count=Count("id"), last=Max("opened_at"))
-        if found["count"] < settings.alert_threshold:
-            return None
-        try:
-            with transaction.atomic():
-                alert = QualityAlert.objects.create(
-                    tenant=tenant, **cluster.filter(), opened_at=now, last_ticket_at=found["last"]
-                )
-        except IntegrityError:  # raised meanwhile outside the lock's key: attach to it
-            alert = QualityAlert.objects.get(**cluster.filter(), closed_at__isnull=True)
-        waiting.update(alert=alert)
-        _tell(tenant, alert, found["count"], settings)
-        return alert
+        _results, state = _check(tenant, [], now=now, settings=settings, clusters=[cluster])
+        return state[cluster].alert
 
 
 def quality_group(tenant):

@@ -1,5 +1,6 @@
-"""What a saved ticket does to sales (F27–F29): called by `services.ticket_upsert` and
-`services.ticket_link` after each save, inside their transaction.
+"""What saved tickets do to sales (F27–F29): called by `services.tickets_write` (a batch
+of the inbox, or `ticket_upsert`'s one) and `services.ticket_link` after they save,
+inside their transaction, once per batch (`tickets_saved`).
 
 - Upsell and referral flags: nothing is written here. The owner's daily board lists the
   customer's flagged tickets ("服务线索", service_feedback.board) until a follow-up is
@@ -27,40 +28,72 @@ def ticket_saved(
 ) -> None:
     """The effects of `ticket` just saved (`new_flags`: flags it did not have before;
     `linked`: a person just linked it to its customer; `settings`: the tenant's service
-    settings when the caller has them)."""
+    settings when the caller has them): `tickets_saved` of one, its row as saved."""
+    from service_feedback import alerts
+
+    tickets_saved(ticket.tenant, [(ticket, alerts.state_of(ticket), new_flags)], settings=settings)
+
+
+def tickets_saved(tenant, saved, *, settings=None, now=None) -> None:
+    """The effects of a batch of tickets just written, once for the batch: `saved` holds
+    (ticket, its row's alerts.Before state before the write or None when new, the flags
+    it did not have before), in the order they were written. Churn notices for the
+    matched tickets whose churn flag is new (once per ticket), then the quality clusters
+    (alerts.check_tickets: the batch's clusters in a few statements)."""
     from service_feedback import alerts
     from service_feedback.models import FlagKind
 
-    if ticket.customer_id is not None and FlagKind.CHURN in (new_flags or []):
-        churn_notify(ticket)
-    alerts.check_ticket(ticket, settings=settings)
+    churned = [t for t, _b, new in saved if t.customer_id is not None and FlagKind.CHURN in new]
+    if churned:
+        churn_notify_many(tenant, churned)
+    alerts.check_tickets(tenant, [(t, b) for t, b, _new in saved], settings=settings, now=now)
 
 
 def churn_notify(ticket) -> int:
     """Tell the customer's owner and the sales managers that `ticket` flags a churn risk,
     unless they were told about this ticket already. How many were told."""
+    return churn_notify_many(ticket.tenant, [ticket])
+
+
+def churn_notify_many(tenant, tickets) -> int:
+    """`churn_notify` of each ticket: who was told already read in one query, the
+    customers in one, the managers in one; then one notice per ticket not told yet."""
     from crm.models import Notification
     from crm.notify import managers_of, notify
     from customers.models import Customer
 
-    key = str(ticket.public_id)
-    if Notification.objects.filter(event=CHURN_EVENT, params__ticket=key).exists():
-        return 0
-    customer = Customer.objects.select_related("owner__user").get(pk=ticket.customer_id)
-    recipients = [customer.owner, *managers_of(ticket.tenant)]
-    sent = notify(
-        event=CHURN_EVENT,
-        recipients=[m for m in recipients if m is not None],
-        params={
-            "ticket": key,
-            "customer": customer.name,
-            "subject": ticket.subject or ticket.external_id,
-            "words": "、".join(ticket.flag_words or []),
-        },
-        link=reverse("customers:detail", args=[customer.public_id]),
-        tenant=ticket.tenant,
+    keys = {str(t.public_id): t for t in tickets}
+    told = set(
+        Notification.objects.filter(event=CHURN_EVENT, params__ticket__in=list(keys)).values_list(
+            "params__ticket", flat=True
+        )
     )
-    return len(sent)
+    todo = [t for key, t in keys.items() if key not in told]
+    if not todo:
+        return 0
+    customers = Customer.objects.select_related("owner__user").in_bulk(
+        {t.customer_id for t in todo}
+    )
+    managers = list(managers_of(tenant))
+    sent = 0
+    for ticket in todo:
+        customer = customers[ticket.customer_id]
+        recipients = [customer.owner, *managers]
+        sent += len(
+            notify(
+                event=CHURN_EVENT,
+                recipients=[m for m in recipients if m is not None],
+                params={
+                    "ticket": str(ticket.public_id),
+                    "customer": customer.name,
+                    "subject": ticket.subject or ticket.external_id,
+                    "words": "、".join(ticket.flag_words or []),
+                },
+                link=reverse("customers:detail", args=[customer.public_id]),
+                tenant=tenant,
+            )
+        )
+    return sent
 
 
 def register() -> None:

@@ -21,6 +21,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import sys
 import time
 import zoneinfo
 from datetime import UTC, datetime
@@ -32,7 +34,17 @@ from django.utils.translation import gettext_lazy as _
 
 from crm import inbox
 from service_feedback.models import TicketStatus
-from service_feedback.services import TicketData, flag_keywords, settings_for, ticket_upsert
+from service_feedback.services import (
+    TicketData,
+    TicketItem,
+    check_ticket_data,
+    flag_keywords,
+    settings_for,
+    ticket_runs,
+    tickets_write,
+)
+
+logger = logging.getLogger(__name__)
 
 CHANNEL_TYPE = "helpdesk"
 SOBOT, ZENDESK, FRESHDESK, GENERIC = "sobot", "zendesk", "freshdesk", ""
@@ -342,35 +354,62 @@ def _validation_text(exc: ValidationError) -> str:
 
 
 def process_events(events) -> None:
-    """The inbox's events of helpdesk channels → tickets (crm.inbox's contract): each in
-    its own savepoint; a payload that is no ticket fails its event with the reason."""
-    read: dict[int, tuple] = {}  # per tenant: its settings and keyword lists, read once
+    """The inbox's events of helpdesk channels → tickets (crm.inbox's contract), as a
+    batch: every payload mapped by its preset (one that is no ticket fails its event with
+    the reason), then the tickets written in runs (`services.ticket_runs`: a ticket
+    delivered twice in the batch is written twice, in order), each run in a few
+    statements (`services.tickets_write`) in its savepoint. A run that cannot be written
+    is written again event by event, each in its own savepoint: an event whose ticket
+    cannot be written fails alone, its error stored.
+
+    The inbox claims one tenant's events and holds that tenant's intake lock ("assign")
+    until its commit, so batches of one tenant never overlap; the tickets' own locks,
+    taken by `tickets_write` as `ticket_upsert` takes them, still order a batch against
+    a ticket written outside the inbox (the demo, the bench)."""
+    by_tenant: dict[int, tuple] = {}
     with translation.override("en"):  # the stored error is the technical record
         for event in events:
             channel = event.channel
             tenant = channel.tenant
-            if tenant.pk not in read:
-                read[tenant.pk] = (settings_for(tenant), flag_keywords(tenant))
-            settings, keywords = read[tenant.pk]
             try:
                 data = ticket_data(
                     channel.preset, event.payload, zoneinfo.ZoneInfo(tenant.timezone)
                 )
-                with transaction.atomic():
-                    ticket_upsert(
-                        tenant=tenant,
-                        channel=channel,
-                        data=data,
-                        event=event,
-                        settings=settings,
-                        keywords=keywords,
-                    )
+                check_ticket_data(data)
             except PayloadError as exc:
                 inbox.mark_failed(event, f"not a ticket: {exc}")
+                continue
             except ValidationError as exc:
                 inbox.mark_failed(event, f"not a ticket: {_validation_text(exc)}")
-            else:
-                inbox.mark_processed(event)
+                continue
+            by_tenant.setdefault(tenant.pk, (tenant, []))[1].append(
+                TicketItem(channel=channel, data=data, event=event)
+            )
+        for tenant, items in by_tenant.values():
+            settings, keywords = settings_for(tenant), flag_keywords(tenant)  # read once
+            for run in ticket_runs(items):
+                _write(tenant, run, settings, keywords)
+
+
+def _write(tenant, run: list[TicketItem], settings, keywords) -> None:
+    """One run of tickets in its savepoint; if it cannot be written, each of its events
+    alone in its own savepoint, an event that still cannot be written failed."""
+    try:
+        with transaction.atomic():
+            tickets_write(tenant=tenant, items=run, settings=settings, keywords=keywords)
+    except Exception:
+        if len(run) > 1:
+            logger.exception("a helpdesk batch of %s tickets is retried one by one", len(run))
+            for item in run:
+                _write(tenant, [item], settings, keywords)
+            return
+        (item,) = run
+        logger.exception("inbound event %s: writing its ticket failed", item.event.pk)
+        error = sys.exc_info()[1]
+        inbox.mark_failed(item.event, f"{error.__class__.__name__}: {error}")
+        return
+    for item in run:
+        inbox.mark_processed(item.event)
 
 
 # -- native signatures ----------------------------------------------------------------------

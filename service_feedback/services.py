@@ -3,10 +3,11 @@ keyword flags, the minutes, and the link made by hand (remembered). The kernel's
 contract (crm.services): keyword arguments, checked input, one transaction, audited when
 a person acts.
 
-`ticket_upsert` is what the inbox's helpdesk handler calls for each event (after its
-preset mapped the payload to `TicketData`); the demo and the bench call it too. After
-every save it hands the ticket to `service_feedback.effects.ticket_saved` (the board
-items, notifications and quality clusters).
+`tickets_write` is what the inbox's helpdesk handler calls for a batch of events (after
+their preset mapped each payload to `TicketData`): a few statements for the batch. The
+demo, the bench and the tests call `ticket_upsert`, its batch of one. After the writes it
+hands the batch to `service_feedback.effects.tickets_saved` (notifications and quality
+clusters, once per batch).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -25,7 +27,7 @@ from crm.models import Membership, Tenant
 from crm.normalize import parse_phone
 from crm.roles import CUSTOMER_ALL
 from crm.services import actor_user, check_tenant
-from crm.tenancy import advisory_lock
+from crm.tenancy import current_tenant
 from customers.models import Contact, Customer
 from service_feedback import minutes as service_minutes
 from service_feedback.models import (
@@ -114,33 +116,110 @@ def match(*, customer_code: str = "", phone: str = "", email: str = "") -> Match
     """The customer a ticket belongs to, by customer code, then phone (a remembered link,
     then a contact's phone), then e-mail (the same), then the e-mail's domain (one
     customer's contacts use it, and it is no free-mail domain); the key that matched is
-    kept. An empty Match when none does."""
-    code = (customer_code or "").strip()
-    if code:
-        customer = Customer.objects.filter(code=code).first()
-        if customer is not None:
-            return Match(customer, None, MatchKey.CODE, code)
-    for key, value in ((LinkKey.PHONE, phone), (LinkKey.EMAIL, email)):
-        if not value:
-            continue
-        link = TicketLink.objects.filter(key=key, value=value).select_related("customer").first()
-        if link is not None:
-            return Match(link.customer, None, MatchKey.LINK, value)
-        field_name = "phone_key" if key == LinkKey.PHONE else "email__iexact"
-        contact = Contact.objects.filter(**{field_name: value}).select_related("customer").first()
-        if contact is not None:
-            found = MatchKey.PHONE if key == LinkKey.PHONE else MatchKey.EMAIL
-            return Match(contact.customer, contact, found, value)
+    kept. An empty Match when none does. `match_many` of one."""
+    return match_many([(customer_code, phone, email)])[0]
+
+
+def _domain(email: str) -> str:
     domain = email.rsplit("@", 1)[1] if "@" in email else ""
-    if domain and domain not in FREE_MAIL:
-        customers = list(
-            Contact.objects.filter(email__iendswith="@" + domain)
-            .values_list("customer_id", flat=True)
-            .distinct()[:2]
+    return domain if domain and domain not in FREE_MAIL else ""
+
+
+def _like_escaped(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _domain_customers(domains: list[str]) -> dict[str, Customer]:
+    """Each domain used by the contacts of exactly one customer → that customer: one
+    statement (a LATERAL look-up of at most two customers per domain)."""
+    if not domains:
+        return {}
+    contact, customer = Contact._meta.db_table, Customer._meta.db_table
+    sql = (
+        f"SELECT c.*, found.domain AS matched_domain FROM ("  # noqa: S608
+        " SELECT d.domain, min(x.customer_id) AS customer_id"
+        " FROM unnest(%s::text[], %s::text[]) AS d(domain, pattern)"
+        " CROSS JOIN LATERAL (SELECT DISTINCT ct.customer_id"
+        f"  FROM {contact} ct WHERE ct.tenant_id = %s AND UPPER(ct.email::text) LIKE d.pattern"
+        "  LIMIT 2) x"
+        " GROUP BY d.domain HAVING count(*) = 1) found"
+        f" JOIN {customer} c ON c.id = found.customer_id"
+    )
+    # As `email__iendswith`: UPPER(email) LIKE '%' || UPPER(escaped "@" + domain).
+    patterns = ["%" + _like_escaped("@" + d).upper() for d in domains]
+    rows = Customer.objects.raw(sql, [domains, patterns, current_tenant().pk])
+    return {row.matched_domain: row for row in rows}
+
+
+def match_many(queries: list[tuple[str, str, str]]) -> list[Match]:
+    """`match()` of each (customer_code, phone, email), in a constant number of queries:
+    the codes in one, the remembered links in one, the contacts by phone in one, by
+    e-mail in one, and the domains of the rest in one. Where several rows match a key,
+    the first by their model's ordering wins, as `.first()` would take."""
+    codes = {(c or "").strip() for c, _p, _e in queries} - {""}
+    by_code: dict[str, Customer] = {}
+    if codes:
+        for customer in Customer.objects.filter(code__in=codes).order_by("name", "id"):
+            by_code.setdefault(customer.code, customer)
+    phones = {p for _c, p, _e in queries if p}
+    emails = {e for _c, _p, e in queries if e}
+    links: dict[tuple[str, str], TicketLink] = {}
+    by_phone: dict[str, Contact] = {}
+    by_email: dict[str, Contact] = {}
+    if phones or emails:
+        wanted = Q(key=LinkKey.PHONE, value__in=phones) | Q(key=LinkKey.EMAIL, value__in=emails)
+        for link in TicketLink.objects.filter(wanted).select_related("customer"):
+            links[(link.key, link.value)] = link
+    if phones:
+        for contact in (
+            Contact.objects.filter(phone_key__in=phones)
+            .select_related("customer")
+            .order_by("name", "id")
+        ):
+            by_phone.setdefault(contact.phone_key, contact)
+    if emails:
+        for contact in (
+            Contact.objects.annotate(email_upper=Upper("email"))
+            .filter(email_upper__in={e.upper() for e in emails})
+            .select_related("customer")
+            .order_by("name", "id")
+        ):
+            by_email.setdefault(contact.email_upper, contact)
+    found: list[Match | None] = []
+    for code, phone, email in queries:
+        code = (code or "").strip()
+        if code in by_code:
+            found.append(Match(by_code[code], None, MatchKey.CODE, code))
+            continue
+        result = None
+        for key, value, contacts in (
+            (LinkKey.PHONE, phone, by_phone),
+            (LinkKey.EMAIL, email, by_email),
+        ):
+            if not value:
+                continue
+            link = links.get((key, value))
+            if link is not None:
+                result = Match(link.customer, None, MatchKey.LINK, value)
+                break
+            contact = contacts.get(value if key == LinkKey.PHONE else value.upper())
+            if contact is not None:
+                kind = MatchKey.PHONE if key == LinkKey.PHONE else MatchKey.EMAIL
+                result = Match(contact.customer, contact, kind, value)
+                break
+        found.append(result)
+    left = {_domain(q[2] or "") for q, f in zip(queries, found, strict=True) if f is None}
+    customers = _domain_customers(sorted(left - {""}))
+    return [
+        f
+        if f is not None
+        else (
+            Match(customers[d], None, MatchKey.DOMAIN, d)
+            if (d := _domain(q[2] or "")) in customers
+            else Match()
         )
-        if len(customers) == 1:
-            return Match(Customer.objects.get(pk=customers[0]), None, MatchKey.DOMAIN, domain)
-    return Match()
+        for q, f in zip(queries, found, strict=True)
+    ]
 
 
 # -- the upsert -----------------------------------------------------------------------------
@@ -190,6 +269,171 @@ def _check(data: TicketData) -> None:
         raise ValidationError(errors)
 
 
+@dataclass
+class TicketItem:
+    """One ticket of a batch written by `tickets_write`: what to write, then what was
+    written (`ticket`, `created`, `new_flags`: the flags it did not have before)."""
+
+    channel: object
+    data: TicketData
+    event: object = None
+    ticket: Ticket | None = None
+    created: bool = False
+    new_flags: list[str] = field(default_factory=list)
+
+    @property
+    def external_id(self) -> str:
+        return self.data.external_id.strip()[:100]
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.channel.pk, self.external_id)
+
+
+def ticket_lock_key(tenant_id: int, channel_id: int, external_id: str) -> str:
+    """The advisory-lock key of one ticket (crm.tenancy.advisory_lock's form): whoever
+    writes the ticket takes it, alone or in a batch."""
+    return f"service_feedback.ticket:{tenant_id}:{channel_id}:{external_id}"
+
+
+def ticket_runs(items: list[TicketItem]):
+    """The batch in runs without two deliveries of one ticket: a later delivery of a
+    ticket starts a new run, written after the first, as one-by-one processing would."""
+    run: list[TicketItem] = []
+    seen: set = set()
+    for item in items:
+        if item.key in seen:
+            yield run
+            run, seen = [], set()
+        run.append(item)
+        seen.add(item.key)
+    if run:
+        yield run
+
+
+# What a (re-)delivery writes; `alert` is the quality alerts' (alerts.check_tickets).
+WRITTEN = (
+    "event", "status", "subject", "text", "opened_at", "first_response_at", "resolved_at",
+    "customer_code", "requester_name", "phone_key", "email", "product_line", "product_model",
+    "fault_code", "province", "city", "sentiment", "nps", "satisfaction",
+    "first_response_minutes", "resolution_minutes", "duration_issue", "flags", "flag_words",
+    "customer", "contact", "match_key", "match_value", "updated_at",
+)  # fmt: skip
+
+
+def _fill(ticket: Ticket, item: TicketItem, now, settings: ServiceSettings, keywords) -> None:
+    data = item.data
+    ticket.event = item.event if item.event is not None else ticket.event
+    ticket.status = data.status
+    ticket.subject = (data.subject or "")[:200]
+    ticket.text = data.text or ""
+    ticket.opened_at = data.opened_at or ticket.opened_at or now
+    ticket.first_response_at = data.first_response_at
+    ticket.resolved_at = data.resolved_at
+    ticket.customer_code = (data.customer_code or "")[:60]
+    ticket.requester_name = (data.requester_name or "")[:100]
+    ticket.phone_key = phone_key(data.phone)
+    ticket.email = email_key(data.email)[:254]
+    ticket.product_line = (data.product_line or "")[:100]
+    ticket.product_model = (data.product_model or "")[:100]
+    ticket.fault_code = (data.fault_code or "")[:60]
+    ticket.province = (data.province or "")[:30]
+    ticket.city = (data.city or "")[:30]
+    ticket.sentiment, ticket.nps, ticket.satisfaction = data.sentiment, data.nps, data.satisfaction
+    ticket.first_response_minutes, first_issue = service_minutes.minutes(
+        settings, ticket.opened_at, ticket.first_response_at
+    )
+    ticket.resolution_minutes, resolution_issue = service_minutes.minutes(
+        settings, ticket.opened_at, ticket.resolved_at
+    )
+    issues = [
+        f"{what}: {issue}"
+        for what, issue in (("first response", first_issue), ("resolution", resolution_issue))
+        if issue
+    ]
+    ticket.duration_issue = "; ".join(issues)[:120]
+    ticket.flags, ticket.flag_words = flags_of(f"{ticket.subject}\n{ticket.text}", keywords)
+    ticket.updated_at = now
+
+
+def tickets_write(
+    *,
+    tenant: Tenant,
+    items: list[TicketItem],
+    now: datetime | None = None,
+    settings: ServiceSettings | None = None,
+    keywords: list[FlagKeyword] | None = None,
+) -> list[TicketItem]:
+    """Create or update the tickets of `items` (checked with `check_ticket_data`; one
+    run of `ticket_runs`: no ticket twice) in a few statements, then their effects once
+    for the run (effects.tickets_saved). Runs in the caller's transaction; raises if a
+    row cannot be written (the caller's savepoint rolls the run back).
+
+    Statements: the tickets' locks (one, sorted), the existing tickets (one), the
+    matching (`match_many`), one INSERT of the new tickets and one UPDATE of the others,
+    then the effects'. The locks are `ticket_upsert`'s own, so a ticket written here and
+    the same ticket written alone (the demo, a concurrent batch) serialise."""
+    from service_feedback import alerts, effects
+
+    if not items:
+        return items
+    if len({item.key for item in items}) != len(items):
+        raise ValueError("a run holds each ticket once: split the batch with ticket_runs()")
+    check_tenant(tenant, *(item.channel for item in items))
+    now = now or timezone.now()
+    settings = settings or settings_for(tenant)
+    keywords = flag_keywords(tenant) if keywords is None else keywords
+    alerts.advisory_locks(ticket_lock_key(tenant.pk, *item.key) for item in items)
+    wanted = Q()
+    for channel_id in {item.channel.pk for item in items}:
+        ids = [item.external_id for item in items if item.channel.pk == channel_id]
+        wanted |= Q(channel_id=channel_id, external_id__in=ids)
+    existing = {(t.channel_id, t.external_id): t for t in Ticket.objects.filter(wanted)}
+    saved, rematch = [], []
+    for item in items:
+        ticket = existing.get(item.key)
+        item.created = ticket is None
+        before = None if item.created else alerts.state_of(ticket)
+        if item.created:
+            ticket = Ticket(
+                tenant=tenant,
+                channel=item.channel,
+                external_id=item.external_id,
+                received_at=now,
+            )
+        old_flags = set(ticket.flags or [])
+        _fill(ticket, item, now, settings, keywords)
+        item.ticket = ticket
+        item.new_flags = [f for f in ticket.flags if f not in old_flags]
+        if ticket.customer_id is None or ticket.match_key not in (MatchKey.MANUAL, MatchKey.LINK):
+            rematch.append(ticket)
+        saved.append((ticket, before))
+    found = match_many([(t.customer_code, t.phone_key, t.email) for t in rematch])
+    for ticket, one in zip(rematch, found, strict=True):
+        if one.customer is not None or ticket.customer_id is None:
+            ticket.customer, ticket.contact = one.customer, one.contact
+            ticket.match_key, ticket.match_value = one.key, one.value[:254]
+    created = [item.ticket for item in items if item.created]
+    updated = [item.ticket for item in items if not item.created]
+    if created:
+        Ticket.objects.bulk_create(created)
+    if updated:
+        Ticket.objects.bulk_update(updated, WRITTEN)
+    effects.tickets_saved(
+        tenant,
+        [(t, before, item.new_flags) for (t, before), item in zip(saved, items, strict=True)],
+        settings=settings,
+        now=now,
+    )
+    return items
+
+
+def check_ticket_data(data: TicketData) -> None:
+    """ValidationError when `data` cannot be a ticket (no id, unknown status, a score out
+    of its range)."""
+    _check(data)
+
+
 def ticket_upsert(
     *,
     tenant: Tenant,
@@ -204,71 +448,14 @@ def ticket_upsert(
     (ticket, created, flags it did not have before). A ticket linked by hand keeps its
     customer; an unmatched one is matched again. Durations that are negative or absurd
     are kept out (`duration_issue` says why). `settings` and `keywords`: the tenant's,
-    when the caller read them once for a batch of tickets."""
-    from service_feedback import effects
-
+    when the caller read them once for a batch of tickets. The batch of one of
+    `tickets_write`, which the inbox's helpdesk handler calls for its events."""
     check_tenant(tenant, channel)
     _check(data)
-    now = now or timezone.now()
-    settings = settings or settings_for(tenant)
-    keywords = flag_keywords(tenant) if keywords is None else keywords
-    external_id = data.external_id.strip()[:100]
+    item = TicketItem(channel=channel, data=data, event=event)
     with transaction.atomic():
-        # Two deliveries of one ticket at once: one creates it, the other updates it.
-        advisory_lock("service_feedback.ticket", tenant.pk, channel.pk, external_id)
-        ticket = Ticket.objects.filter(channel=channel, external_id=external_id).first()
-        created = ticket is None
-        if created:
-            ticket = Ticket(
-                tenant=tenant, channel=channel, external_id=external_id, received_at=now
-            )
-        old_flags = set(ticket.flags or [])
-        ticket.event = event if event is not None else ticket.event
-        ticket.status = data.status
-        ticket.subject = (data.subject or "")[:200]
-        ticket.text = data.text or ""
-        ticket.opened_at = data.opened_at or ticket.opened_at or now
-        ticket.first_response_at = data.first_response_at
-        ticket.resolved_at = data.resolved_at
-        ticket.customer_code = (data.customer_code or "")[:60]
-        ticket.requester_name = (data.requester_name or "")[:100]
-        ticket.phone_key = phone_key(data.phone)
-        ticket.email = email_key(data.email)[:254]
-        ticket.product_line = (data.product_line or "")[:100]
-        ticket.product_model = (data.product_model or "")[:100]
-        ticket.fault_code = (data.fault_code or "")[:60]
-        ticket.province = (data.province or "")[:30]
-        ticket.city = (data.city or "")[:30]
-        ticket.sentiment, ticket.nps, ticket.satisfaction = (
-            data.sentiment,
-            data.nps,
-            data.satisfaction,
-        )
-        ticket.first_response_minutes, first_issue = service_minutes.minutes(
-            settings, ticket.opened_at, ticket.first_response_at
-        )
-        ticket.resolution_minutes, resolution_issue = service_minutes.minutes(
-            settings, ticket.opened_at, ticket.resolved_at
-        )
-        issues = [
-            f"{what}: {issue}"
-            for what, issue in (("first response", first_issue), ("resolution", resolution_issue))
-            if issue
-        ]
-        ticket.duration_issue = "; ".join(issues)[:120]
-        ticket.flags, ticket.flag_words = flags_of(f"{ticket.subject}\n{ticket.text}", keywords)
-        if ticket.customer_id is None or ticket.match_key not in (MatchKey.MANUAL, MatchKey.LINK):
-            found = match(
-                customer_code=ticket.customer_code, phone=ticket.phone_key, email=ticket.email
-            )
-            if found.customer is not None or ticket.customer_id is None:
-                ticket.customer, ticket.contact = found.customer, found.contact
-                ticket.match_key, ticket.match_value = found.key, found.value[:254]
-        ticket.updated_at = now
-        ticket.save()
-        new_flags = [f for f in ticket.flags if f not in old_flags]
-        effects.ticket_saved(ticket, created=created, new_flags=new_flags, settings=settings)
-    return ticket, created, new_flags
+        tickets_write(tenant=tenant, items=[item], now=now, settings=settings, keywords=keywords)
+    return item.ticket, item.created, item.new_flags
 
 
 # -- linking by hand ------------------------------------------------------------------------
@@ -290,7 +477,7 @@ def ticket_link(
         raise PermissionDenied(_("Service agents and managers link tickets to customers."))
     if customer is None:
         raise ValidationError({"customer": _("Choose the customer.")})
-    from service_feedback import effects
+    from service_feedback import alerts, effects
 
     with transaction.atomic():
         before = ticket.customer_id
@@ -337,8 +524,9 @@ def ticket_link(
                 "tickets": len(linked),
             },
         )
-        for one in linked:
-            effects.ticket_saved(one, created=False, new_flags=list(one.flags or []), linked=True)
+        effects.tickets_saved(
+            tenant, [(one, alerts.state_of(one), list(one.flags or [])) for one in linked]
+        )
     return ticket
 
 
