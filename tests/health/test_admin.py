@@ -269,7 +269,7 @@ def test_one_active_step_per_dimension_in_the_list(world, en):
 
 
 def test_one_active_step_per_dimension_on_the_change_form(world, en):
-    first, second = steps(world.a, ("", "默认", True), ("", "备用", False))
+    _, second = steps(world.a, ("", "默认", True), ("", "备用", False))
     url = reverse("admin:health_playbookstep_change", args=[second.pk])
     response = en(world.a.admin).post(url, {"dimension": "", "action": "备用", "is_active": "on"})
     assert response.status_code == 200
@@ -281,7 +281,7 @@ def test_another_tenants_playbook_step_is_not_found(world, en):
     client = en(world.a.admin)
     url = reverse("admin:health_playbookstep_change", args=[theirs.pk])
     assert client.get(url).status_code == 404
-    (mine,) = steps(world.a, ("quotes", "报价跟进", True))
+    steps(world.a, ("quotes", "报价跟进", True))  # mine, of the same dimension
     # Their id slipped into my list's formset is not mine to edit.
     response = client.post(
         reverse("admin:health_playbookstep_changelist"),
@@ -290,3 +290,20 @@ def test_another_tenants_playbook_step_is_not_found(world, en):
     with tenant_context(world.b.tenant):
         assert PlaybookStep.objects.get(pk=theirs.pk).action == "报价跟进"
     assert response.status_code in (200, 302)
+
+
+def test_recompute_now_of_a_large_tenant_is_queued(world, en, monkeypatch):
+    from health import settings_services
+
+    monkeypatch.setattr(settings_services, "INLINE_CUSTOMERS", 1)
+    for i in range(2):
+        customer(world.a, f"客户{i}")
+    obj = settings_of(world.a)
+    url = reverse("admin:health_healthsettings_recompute", args=[obj.pk])
+    response = en(world.a.admin).post(url, follow=True)
+    assert "The tenant has 2 customers: the recompute is queued" in response.content.decode()
+    (event,) = audits(world.a, "health.recompute")
+    assert event.changes == {"queued": True, "customers": 2}
+    with tenant_context(world.a.tenant):
+        assert HealthSnapshot.objects.count() == 0
+    assert settings_of(world.a).computed_on is None
