@@ -185,15 +185,14 @@ WITH d AS (
     WHERE s.tenant_id = %(tenant)s
     GROUP BY 1, 2, 3, 4, 5
 ), per_score AS (
-    SELECT 'now' AS version, day, now_score AS score, sum(n) AS n,
+    -- Per day and score, under each version (agg is read once: the scan stays parallel).
+    SELECT CASE WHEN GROUPING(now_score) = 0 THEN 'now' ELSE 'draft' END AS version, day,
+           CASE WHEN GROUPING(now_score) = 0 THEN now_score ELSE draft_score END AS score,
+           sum(n) AS n,
            coalesce(sum(n) FILTER (WHERE quiet), 0) AS quiet,
            coalesce(sum(n) FILTER (WHERE ordered), 0) AS ordered
-    FROM agg WHERE now_score IS NOT NULL GROUP BY day, now_score
-    UNION ALL
-    SELECT 'draft', day, draft_score, sum(n),
-           coalesce(sum(n) FILTER (WHERE quiet), 0),
-           coalesce(sum(n) FILTER (WHERE ordered), 0)
-    FROM agg WHERE draft_score IS NOT NULL GROUP BY day, draft_score
+    FROM agg
+    GROUP BY GROUPING SETS ((day, now_score), (day, draft_score))
 ), ranked AS (
     -- The share of a score's customers in the bottom decile: all below the edge, none
     -- above, in proportion at it.
@@ -203,6 +202,7 @@ WITH d AS (
                 - (sum(n) OVER (PARTITION BY version, day ORDER BY score) - n)) / n
            )) AS inside
     FROM per_score
+    WHERE score IS NOT NULL
 )
 SELECT version, sum(n), sum(quiet), sum(quiet * inside), sum(ordered), sum(ordered * inside)
 FROM ranked GROUP BY version
