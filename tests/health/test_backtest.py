@@ -139,3 +139,45 @@ def test_not_enough_history(world):
     assert not result.enough
     assert result.oldest == DAY - timedelta(days=30)
     assert result.needed_before == DAY - timedelta(days=90)
+
+
+def test_the_rescoring_sql_agrees_with_the_python_scores(world):
+    """The back-test's score of a snapshot's values is the recompute's: band_score and
+    overall (weighted mean over the dimensions with data, half up), for random values."""
+    import random
+
+    from django.db import connection
+
+    a = world.a
+    rng = random.Random(16)
+    settings = HealthSettings(
+        tenant=a.tenant,
+        weight_recency=30,
+        weight_frequency=0,
+        weight_service=25,
+        weight_downloads=5,
+        weight_quotes=15,
+        weight_competitor=25,
+        bands={"recency": {"bands": [[3, 100], [10.5, 70], [45, 30]], "else": 5}},
+    )
+    table, weights = settings.band_table(), settings.weights()
+    expected = {}
+    for i in range(60):
+        cust = customer(a, f"随机{i}")
+        values = {
+            d: (None if rng.random() < 0.3 else rng.choice([0, 1, 3, 10.5, 11, 50, 94.9, 95, 200]))
+            for d in compute.DIMENSIONS
+        }
+        snap(a, cust, EVAL, **values)
+        scores = {d: compute.band_score(d, v, table) for d, v in values.items()}
+        expected[cust.pk] = compute.overall(scores, weights)[0]
+    params: dict = {"tenant": a.tenant.pk}
+    score = backtest._score_sql(settings, "x_", params)
+    with tenant_context(a.tenant), connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT s.customer_id, {score} FROM health_healthsnapshot s"
+            " WHERE s.tenant_id = %(tenant)s",
+            params,
+        )
+        got = dict(cursor.fetchall())
+    assert got == expected
