@@ -617,3 +617,35 @@ BUILDERS.update(
     {"health:risk_done": lambda w, s: {"public_id": _risk_entry(w, s).public_id}},
 )
 # -- end customer health: the risk list -----------------------------------------------------
+
+
+# -- customer health admin (health/admin.py): begin ---------------------------------------
+# The tenant's settings (with its recompute and rotate-secret pages) and a playbook step.
+from health.models import HealthSettings, PlaybookStep  # noqa: E402
+
+
+def _health_settings(w, s):
+    return _in(w, s, "health_settings", lambda t: HealthSettings.for_tenant(t))
+
+
+def _playbook_step(w, s):
+    return _in(
+        w,
+        s,
+        "playbook_step",
+        lambda t: PlaybookStep.objects.create(tenant=t, dimension="quotes", action="报价跟进"),
+    )
+
+
+MODEL_OBJECTS.update({HealthSettings: _health_settings, PlaybookStep: _playbook_step})
+BUILDERS.update(
+    {
+        "admin:health_healthsettings_recompute": lambda w, s: {
+            "object_id": str(_health_settings(w, s).pk)
+        },
+        "admin:health_healthsettings_rotate": lambda w, s: {
+            "object_id": str(_health_settings(w, s).pk)
+        },
+    }
+)
+# -- customer health admin: end -----------------------------------------------------------
