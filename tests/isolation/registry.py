@@ -529,3 +529,17 @@ BUILDERS.update(
         "service_feedback:alert_close": lambda w, s: {"public_id": _sf_alert(w, s).public_id},
     }
 )
+
+
+# -- The customer 360's lazy panels (customers/views_panels.py) ------------------------------
+# The walker opens the timeline panel; tests/customers/test_customer360.py opens every
+# panel key with another tenant's customer.
+BUILDERS.update(
+    {
+        "customers:panel": lambda w, s: {
+            "public_id": _customer(w, s).public_id,
+            "key": "timeline",
+        },
+    }
+)
+# -- end of the customer 360's block ------------------------------------------------------------
