@@ -24,6 +24,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from django.views.decorators.http import require_GET
 
 from crm import contributions
@@ -111,7 +112,7 @@ def register() -> None:
     contributions.register_figure(
         PAGE,
         "contacts",
-        label=_("Contacts"),
+        label=pgettext_lazy("people at the customer", "Contacts"),
         value=lambda membership: contributions.count_of(Contact.objects.all(), "customer"),
         order=10,
     )
