@@ -38,9 +38,7 @@ def test_scrolling_the_tickets_panel_into_view_loads_its_rows(page, live_server,
 
     # The first screen at once: the profile, the key figures, the first five contacts.
     expect(page.get_by_test_id("customer-name")).to_have_text("恒力液压")
-    expect(page.get_by_test_id("figure-contacts").get_by_test_id("figure-value")).to_have_text(
-        "13"
-    )
+    expect(page.get_by_test_id("figure-contacts").get_by_test_id("figure-value")).to_have_text("13")
     expect(page.get_by_test_id("figure-tickets_12_months")).to_contain_text("12")
     expect(page.get_by_test_id("contact-row")).to_have_count(5)
     page.screenshot(path=_shot(artifacts, "first-screen"))

@@ -126,7 +126,7 @@ def test_panels_come_in_their_order_and_health_may_go_first(world, en):
     contributions.register_panel(PAGE, health, key="test_first", lazy=True, title="T", order=1)
     try:
         html = en(world.a.manager).get(_detail(customer)).content.decode()
-        assert list(lazy_panels(html))[0] == "test_first"
+        assert next(iter(lazy_panels(html))) == "test_first"
         # A panel with nothing to show answers nothing: the placeholder goes.
         response = en(world.a.manager).get(panel_url(customer, "test_first"), headers=HX)
         assert response.status_code == 200 and response.content.strip() == b""
