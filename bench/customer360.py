@@ -132,30 +132,24 @@ def featured(tenant, manager, reps, rows: int) -> tuple[object, dict]:
 
 def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
     """The featured customer's rows (in featured()'s tenant context)."""
-    from crm import models as crm_models
-    from customers import models as customer_models
+    from crm import models as km
+    from customers import models as cm
     from customers.services import presets
-    from leads import models as lead_models
-    from opportunities import models as opportunity_models
+    from leads import models as lm
+    from opportunities import models as om
     from opportunities.setup import ensure_defaults
-    from service_feedback import models as service_models
+    from service_feedback import models as sm
 
-    g = type("Models", (), {})
-    for module in (crm_models, customer_models, lead_models, opportunity_models, service_models):
-        for name in dir(module):
-            if name[:1].isupper():
-                setattr(g, name, getattr(module, name))
-    g.ensure_defaults, g.presets = staticmethod(ensure_defaults), staticmethod(presets)
-    g.ensure_defaults(tenant)
-    action = g.presets(g.PresetKind.ACTION).first()
-    channel = g.Channel.objects.filter(name="官网表单").first() or g.Channel.objects.create(
-        tenant=tenant, name="官网表单", type=g.ChannelType.WEB_FORM
+    ensure_defaults(tenant)
+    action = presets(cm.PresetKind.ACTION).first()
+    channel = lm.Channel.objects.filter(name="官网表单").first() or lm.Channel.objects.create(
+        tenant=tenant, name="官网表单", type=lm.ChannelType.WEB_FORM
     )
-    helpdesk = g.Channel.objects.filter(name="智齿客服").first() or g.Channel.objects.create(
+    helpdesk = lm.Channel.objects.filter(name="智齿客服").first() or lm.Channel.objects.create(
         tenant=tenant, name="智齿客服", type="helpdesk"
     )
-    contacts = g.Contact.objects.bulk_create(
-        g.Contact(
+    contacts = cm.Contact.objects.bulk_create(
+        cm.Contact(
             tenant=tenant,
             customer=customer,
             name=f"联系人{i:03d}",
@@ -167,8 +161,8 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         for i in range(rows)
     )
     n = rows * 5
-    g.Interaction.objects.bulk_create(
-        g.Interaction(
+    cm.Interaction.objects.bulk_create(
+        cm.Interaction(
             tenant=tenant,
             customer=customer,
             contact=contacts[i % rows],
@@ -182,8 +176,8 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(n)
     )
-    inbound = g.InboundEvent.objects.bulk_create(
-        g.InboundEvent(
+    inbound = lm.InboundEvent.objects.bulk_create(
+        lm.InboundEvent(
             tenant=tenant,
             channel=channel,
             source="webhook",
@@ -193,8 +187,8 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(rows)
     )
-    leads = g.Lead.objects.bulk_create(
-        g.Lead(
+    leads = lm.Lead.objects.bulk_create(
+        lm.Lead(
             tenant=tenant,
             channel=channel,
             company=NAME,
@@ -211,9 +205,9 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
     )
     for event, lead in zip(inbound, leads, strict=True):
         event.lead = lead
-    g.InboundEvent.objects.bulk_update(inbound, ["lead"])
-    g.LeadEvent.objects.bulk_create(
-        g.LeadEvent(
+    lm.InboundEvent.objects.bulk_update(inbound, ["lead"])
+    lm.LeadEvent.objects.bulk_create(
+        lm.LeadEvent(
             tenant=tenant,
             lead=lead,
             kind=kind,
@@ -224,19 +218,19 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         for i, lead in enumerate(leads)
         for k, kind in enumerate(("intake", "assigned", "touched", "verified"))
     )
-    g.AssignmentDecision.objects.bulk_create(
-        g.AssignmentDecision(
+    lm.AssignmentDecision.objects.bulk_create(
+        lm.AssignmentDecision(
             tenant=tenant, lead=lead, kind="auto", outcome="assigned", reason="bench", rep=owner
         )
-        if hasattr(g.AssignmentDecision, "rep")
-        else g.AssignmentDecision(
+        if hasattr(lm.AssignmentDecision, "rep")
+        else lm.AssignmentDecision(
             tenant=tenant, lead=lead, kind="auto", outcome="assigned", reason="bench"
         )
         for lead in leads
     )
-    stages = list(g.Stage.objects.order_by("position"))
-    opportunities = g.Opportunity.objects.bulk_create(
-        g.Opportunity(
+    stages = list(om.Stage.objects.order_by("position"))
+    opportunities = om.Opportunity.objects.bulk_create(
+        om.Opportunity(
             tenant=tenant,
             name=f"{NAME} · 商机{i:03d}",
             customer=customer,
@@ -253,9 +247,9 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(rows)
     )
-    roles = list(g.ChainRole.objects.all())
-    g.OpportunityContact.objects.bulk_create(
-        g.OpportunityContact(
+    roles = list(om.ChainRole.objects.all())
+    om.OpportunityContact.objects.bulk_create(
+        om.OpportunityContact(
             tenant=tenant,
             opportunity=o,
             contact=contacts[(i + k) % rows],
@@ -264,9 +258,9 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         for i, o in enumerate(opportunities)
         for k in range(2)
     )
-    kind = g.AttachmentKind.objects.first()
-    g.Attachment.objects.bulk_create(
-        g.Attachment(
+    kind = om.AttachmentKind.objects.first()
+    om.Attachment.objects.bulk_create(
+        om.Attachment(
             tenant=tenant,
             opportunity=o,
             kind=kind,
@@ -279,16 +273,16 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i, o in enumerate(opportunities)
     )
-    g.TechnicalQuestion.objects.bulk_create(
-        g.TechnicalQuestion(tenant=tenant, opportunity=o, text=f"兼容性问题{i}", opened_by=owner)
+    om.TechnicalQuestion.objects.bulk_create(
+        om.TechnicalQuestion(tenant=tenant, opportunity=o, text=f"兼容性问题{i}", opened_by=owner)
         for i, o in enumerate(opportunities)
     )
-    g.ValidityRequest.objects.bulk_create(
-        g.ValidityRequest(tenant=tenant, opportunity=o, requested_by=owner, note="请审批")
+    om.ValidityRequest.objects.bulk_create(
+        om.ValidityRequest(tenant=tenant, opportunity=o, requested_by=owner, note="请审批")
         for o in opportunities[::4]
     )
-    g.OpportunityEvent.objects.bulk_create(
-        g.OpportunityEvent(
+    om.OpportunityEvent.objects.bulk_create(
+        om.OpportunityEvent(
             tenant=tenant,
             opportunity=o,
             kind=kind,
@@ -300,8 +294,8 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         for k, kind in enumerate(("created", "stage", "amount", "validity", "stage"))
     )
     n = rows * 5
-    tickets = g.Ticket.objects.bulk_create(
-        g.Ticket(
+    tickets = sm.Ticket.objects.bulk_create(
+        sm.Ticket(
             tenant=tenant,
             channel=helpdesk,
             external_id=f"C360-{i:05d}",
@@ -321,12 +315,12 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(n)
     )
-    g.TicketLink.objects.bulk_create(
-        g.TicketLink(tenant=tenant, key="phone", value=f"+861390036{i:04d}", customer=customer)
+    sm.TicketLink.objects.bulk_create(
+        sm.TicketLink(tenant=tenant, key="phone", value=f"+861390036{i:04d}", customer=customer)
         for i in range(1, rows)
     )
-    g.ReviewRead.objects.bulk_create(
-        g.ReviewRead(
+    sm.ReviewRead.objects.bulk_create(
+        sm.ReviewRead(
             tenant=tenant,
             customer=customer,
             member=manager if i % 2 else owner,
@@ -334,19 +328,19 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(rows)
     )
-    alerts = g.QualityAlert.objects.bulk_create(
-        g.QualityAlert(
+    alerts = sm.QualityAlert.objects.bulk_create(
+        sm.QualityAlert(
             tenant=tenant, product_model="HX-200", fault_code=f"E{i:02d}", province="浙江省"
         )
         for i in range(max(rows // 8, 1))
     )
-    if hasattr(g.Ticket, "alert"):
+    if hasattr(sm.Ticket, "alert"):
         for i, ticket in enumerate(tickets[: len(alerts) * 3]):
             ticket.alert = alerts[i % len(alerts)]
-        g.Ticket.objects.bulk_update(tickets[: len(alerts) * 3], ["alert"])
+        sm.Ticket.objects.bulk_update(tickets[: len(alerts) * 3], ["alert"])
     link = f"/customers/{customer.public_id}/"
-    g.Notification.objects.bulk_create(
-        g.Notification(
+    km.Notification.objects.bulk_create(
+        km.Notification(
             tenant=tenant,
             recipient=owner if i % 2 else manager,
             event="service.churn_risk",
@@ -355,8 +349,8 @@ def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
         )
         for i in range(rows)
     )
-    g.AuditEvent.objects.bulk_create(
-        g.AuditEvent(
+    km.AuditEvent.objects.bulk_create(
+        km.AuditEvent(
             tenant=tenant,
             actor=owner.user,
             action="interaction.logged",
