@@ -3,7 +3,7 @@
 Dependencies point one way (crm ← customers ← leads ← opportunities): the customer page
 cannot import leads, yet it shows the customer's leads and their trail. The higher app
 registers its contributions here in its AppConfig.ready(); the page reads them by the
-page's name (a string the lower app chooses, e.g. "customers.customer"). Two kinds:
+page's name (a string the lower app chooses, e.g. "customers.customer"). Three kinds:
 
 - Timeline sources, `register_timeline_source(page, key, rows=..., load=...)`: `rows(obj)`
   a queryset of the entries about `obj`, of a model with an `at` field (the page unions
@@ -21,8 +21,9 @@ page's name (a string the lower app chooses, e.g. "customers.customer"). Two kin
     scrolls into view (`hx-trigger="revealed"`) from the page's panel endpoint, which
     calls `panel(...)` (`lazy_panels`, `lazy_panel`; the customer page serves them at
     `/customers/<uuid>/panels/<key>/`, customers.views_panels). The answer replaces the
-    placeholder; None removes it. The endpoint adds `panel` (a PanelWindow) to the
-    panel's context. Without JavaScript the placeholder's link opens the panel alone.
+    placeholder; None removes it. The endpoint adds `window` (the PanelWindow),
+    `panel_url` and `panel_key` to the panel's context. Without JavaScript the
+    placeholder's link opens the panel alone.
 - Key figures, `register_figure(page, key, label=..., value=..., order=...)`:
   `value(membership)` a query expression of a number about the page's object (its
   primary key is `OuterRef("pk")`), or None when the member may not read it. The page
