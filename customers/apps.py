@@ -38,3 +38,6 @@ class CustomersConfig(AppConfig):
         from customers import exports
 
         exports.register()  # the customer list's background export (crm.exports)
+        from customers import views_panels
+
+        views_panels.register()  # the customer page's follow-ups panel and contacts figure

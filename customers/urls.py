@@ -1,6 +1,6 @@
 from django.urls import path
 
-from customers import views
+from customers import views, views_panels
 
 app_name = "customers"
 
@@ -9,4 +9,5 @@ urlpatterns = [
     path("contact-ended/", views.contact_ended, name="contact_ended"),
     path("<uuid:public_id>/", views.customer_detail, name="detail"),
     path("<uuid:public_id>/follow-up/", views.customer_follow_up, name="follow_up"),
+    path("<uuid:public_id>/panels/<slug:key>/", views_panels.customer_panel, name="panel"),
 ]

@@ -2,9 +2,12 @@
 
 - GET `/customers/` (`customers:list`): the customers this member may read, filtered,
   sorted and paginated, or streamed as CSV (`?_export=csv`).
-- GET `/customers/<uuid>/` (`customers:detail`): the customer with its contacts, full
-  timeline and the follow-up form, and what other apps contribute to the page
-  (crm.contributions: the leads app adds the customer's leads and their trail).
+- GET `/customers/<uuid>/` (`customers:detail`): the customer 360 (F35). The first
+  screen at once: the profile, the key figures (crm.contributions figures), the first
+  contacts and the follow-up form; the panels other apps contribute (crm.contributions:
+  the leads, opportunities, the service review card …), the customer's follow-ups and the
+  whole timeline load lazily as they come into view (customers.views_panels,
+  `/customers/<uuid>/panels/<key>/`).
 - GET/POST `/customers/<uuid>/follow-up/` (`customers:follow_up`): the structured
   follow-up form, in place with htmx. The lead's own form (`leads:follow_up`) and the
   verdict (`leads:verify`) are the leads app's (leads.followups), with the same form and
@@ -49,6 +52,8 @@ from customers.tables import CustomerTable, industry_label, with_lead_counts
 
 CHANGED_EVENT = "leadChanged"
 TIMELINE_PER_PAGE = 20
+CONTACTS_SHOWN = 5
+CONTACTS_MAX = 200
 TEMPLATE = "customers/customer_detail.html"
 # What other apps contribute to the customer page under (crm.contributions).
 PAGE = "customers.customer"
@@ -282,44 +287,60 @@ _OWN = contributions.TimelineSource(
 )
 
 
-def customer_timeline(customer: Customer, page) -> object:
+def customer_timeline(customer: Customer, page, *, since=None) -> object:
     """One page of the customer's whole trail, newest first: what other apps contribute
     (crm.contributions: the leads app, every timeline entry of the leads the customer came
     from: intake, tags, assignment, verification, follow-ups …) and the follow-ups logged
-    on the customer itself. A count, the page's (time, id, source) rows, and one query per
-    source on the page, whatever its size."""
+    on the customer itself (`since`: from then on). A count, the page's (time, id, source)
+    rows, and one query per source on the page, whatever its size."""
     sources = [*contributions.timeline_sources(PAGE), _OWN]
-    return contributions.merged_timeline(sources, customer, page, TIMELINE_PER_PAGE)
+    return contributions.merged_timeline(sources, customer, page, TIMELINE_PER_PAGE, since=since)
 
 
 @require_GET
 def customer_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """The customer 360's first screen (F35): the profile, the key figures, the first
+    contacts and the follow-up form, at once; every other panel a placeholder that htmx
+    fills when it comes into view (customers.views_panels). `?contacts=all`: every
+    contact (with htmx, the contacts card alone)."""
     membership = _reader(request)
     customer = access_customer(membership, public_id)
-    if request.htmx and request.htmx.target == "customer-timeline":
-        timeline = customer_timeline(customer, request.GET.get("page"))
-        return TemplateResponse(
-            request, TEMPLATE + "#timeline", {"customer": customer, "timeline": timeline}
-        )
+    if request.htmx and request.htmx.target == "customer-contacts":
+        context = {"customer": customer, **_contacts(customer, every=True)}
+        return TemplateResponse(request, TEMPLATE + "#contacts", context)
     return _customer_page(request, membership, customer)
+
+
+def _contacts(customer: Customer, *, every: bool) -> dict:
+    """The customer's first CONTACTS_SHOWN contacts (`every`: up to CONTACTS_MAX) and
+    whether there are more."""
+    window = contributions.PanelWindow(CONTACTS_MAX if every else CONTACTS_SHOWN, None)
+    contacts, more = window.rows(customer.contacts.order_by("created_at", "id"))
+    return {"contacts": contacts, "contacts_more": more}
 
 
 def _customer_page(request, membership, customer: Customer, *, form=None, status=200):
     """The customer page; `form` a bound follow-up form whose errors are shown."""
-    timeline = customer_timeline(customer, request.GET.get("page"))
     can_log = can_write_customer(membership, customer)
     context = {
         "customer": customer,
         "industry": industry_label(customer.industry),
-        "contacts": list(customer.contacts.all()),
-        # What other apps show here (crm.contributions): the leads app, the customer's leads.
+        **_contacts(customer, every=request.GET.get("contacts") == "all"),
+        # The key figures other apps add (crm.contributions): one query.
+        "figures": contributions.figures_for(PAGE, membership, Customer, customer.pk),
+        # What other apps show here (crm.contributions), in their order: an eager panel
+        # rendered now, a lazy one as its placeholder (customers.views_panels serves it).
         "panels": [
-            render_to_string(template, panel_context, request)
-            for template, panel_context in contributions.panels_for(
-                PAGE, request, membership, customer
-            )
+            {
+                "key": spec.key,
+                "title": spec.title,
+                "url": reverse("customers:panel", args=[customer.public_id, spec.key]),
+            }
+            if spec.lazy
+            else {"html": html}
+            for spec, html in _eager_rendered(request, membership, customer)
         ],
-        "timeline": timeline,
+        "timeline_url": reverse("customers:panel", args=[customer.public_id, "timeline"]),
         "can_log": can_log,
     }
     if can_log:
@@ -327,3 +348,15 @@ def _customer_page(request, membership, customer: Customer, *, form=None, status
         action = reverse("customers:follow_up", args=[customer.public_id])
         context.update(follow_up_form_context(form, action))
     return TemplateResponse(request, TEMPLATE, context, status=status)
+
+
+def _eager_rendered(request, membership, customer: Customer):
+    """(spec, html) of each panel of the page in order: the eager ones rendered (those with
+    nothing to show left out), the lazy ones with no html."""
+    for spec in contributions.page_panels(PAGE):
+        if spec.lazy:
+            yield spec, ""
+            continue
+        found = spec.panel(request, membership, customer)
+        if found is not None:
+            yield spec, render_to_string(found[0], found[1], request)

@@ -17,10 +17,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm import contributions
+from crm.contributions import PanelWindow
 from crm.roles import OPPORTUNITY_CREATORS, OPPORTUNITY_LIST
 from opportunities.access import opportunities_visible_to, sees_amounts
 from opportunities.models import EventKind, Opportunity, OpportunityEvent, OpportunityStatus
@@ -161,14 +164,30 @@ def _listed(membership, **where) -> tuple[list[Opportunity], set[int], int]:
 
 def customer_panel(request, membership, customer):
     """The customer's opportunities (each linked for a reader who may open it) and the
-    button that opens a new one on the customer."""
+    button that opens a new one on the customer: newest first, in the panel's window (the
+    first 5 then more; the open ones and those active in the last 12 months unless all:
+    crm.contributions.PanelWindow)."""
     if membership.role not in OPPORTUNITY_LIST:
         return None
-    opportunities, visible, total = _listed(membership, customer=customer)
+    window = PanelWindow.of(request)
+    where = Opportunity.objects.filter(customer=customer)
+    if window.since is not None:
+        where = where.filter(
+            Q(status=OpportunityStatus.OPEN) | Q(last_activity_at__gte=window.since)
+        )
+    opportunities, has_more = window.rows(
+        where.select_related("stage", "owner__user").order_by("-created_at", "-id")
+    )
+    visible = set(
+        opportunities_visible_to(membership)
+        .filter(pk__in=[o.pk for o in opportunities])
+        .values_list("pk", flat=True)
+    )
     can_create = membership.role in OPPORTUNITY_CREATORS
     context = {
         "rows": _rows(membership, opportunities, visible),
-        "total": total,
+        "total": len(opportunities),
+        "has_more": has_more,
         "shows_amounts": sees_amounts(membership),
         "create_url": (
             reverse("opportunities:create") + f"?customer={customer.public_id}"
@@ -201,8 +220,31 @@ def lead_panel(request, membership, lead):
     return "opportunities/panel_lead.html", context
 
 
+def _open_count(membership):
+    """The customer page's key figure: its open opportunities (for those who list them)."""
+    if membership.role not in OPPORTUNITY_LIST:
+        return None
+    return contributions.count_of(
+        Opportunity.objects.filter(status=OpportunityStatus.OPEN), "customer"
+    )
+
+
 def register() -> None:
-    contributions.register_panel(CUSTOMER_PAGE, customer_panel)
+    contributions.register_panel(
+        CUSTOMER_PAGE,
+        customer_panel,
+        key="opportunities",
+        lazy=True,
+        title=gettext_lazy("Opportunities"),
+        order=20,
+    )
+    contributions.register_figure(
+        CUSTOMER_PAGE,
+        "open_opportunities",
+        label=gettext_lazy("Open opportunities"),
+        value=_open_count,
+        order=20,
+    )
     contributions.register_timeline_source(
         CUSTOMER_PAGE, "opportunity", rows=_customer_events, load=_load
     )

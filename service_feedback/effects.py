@@ -166,7 +166,30 @@ def register() -> None:
         )
     )
     contributions.register_panel(
-        service_contributions.CUSTOMER_PAGE, review.customer_panel, key="service_review"
+        service_contributions.CUSTOMER_PAGE,
+        review.customer_panel,
+        key="service_review",
+        lazy=True,
+        title=_("Service review"),
+        order=30,
+    )
+
+    def tickets_12_months(membership):
+        from datetime import timedelta
+
+        from django.utils import timezone
+
+        from service_feedback.models import Ticket
+
+        since = timezone.now() - timedelta(days=365)
+        return contributions.count_of(Ticket.objects.filter(opened_at__gte=since), "customer")
+
+    contributions.register_figure(
+        service_contributions.CUSTOMER_PAGE,
+        "tickets_12_months",
+        label=_("Tickets, 12 months"),
+        value=tickets_12_months,
+        order=30,
     )
     contributions.register_timeline_source(
         service_contributions.CUSTOMER_PAGE,

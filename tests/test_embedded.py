@@ -264,7 +264,9 @@ def test_make_run_from_an_empty_var_serves_the_product(embedded_env):
         assert customer, "no lead on rep1's board has a customer"
         page = rep.get(customer.group(1))
         assert page.status_code == 200, page.text[:2000]
-        assert 'id="customer-timeline"' in page.text
+        assert 'id="panel-timeline"' in page.text  # the customer 360's lazy timeline
+        timeline = rep.get(customer.group(1) + "panels/timeline/", headers={"HX-Request": "true"})
+        assert timeline.status_code == 200 and 'id="customer-timeline"' in timeline.text
 
         # A crashed child comes back.
         web = [p for p, cmd in _processes_using(env["CRM_VAR_DIR"]).items() if "runserver" in cmd]

@@ -108,6 +108,8 @@ def test_a_rep_opens_the_customer_from_a_verified_lead(page, live_server, world)
     page.get_by_test_id("lead-customer").get_by_role("link").first.click()
 
     expect(page.get_by_test_id("customer-name")).to_have_text("宁波恒力液压科技有限公司")
+    # The timeline is a lazy panel below the form: it loads when scrolled into view.
+    page.locator("#panel-timeline").scroll_into_view_if_needed()
     timeline = page.get_by_test_id("timeline")
     expect(timeline).to_contain_text("采购说下周定型号")  # logged on the customer
     expect(timeline).to_contain_text("宁波恒力液压科技有限公司")  # the lead's own trail

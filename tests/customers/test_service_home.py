@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from crm.models import Role
+from tests.customers.panels import customer_360
 from tests.customers.test_list import follow_up, make_customer
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_lead
@@ -75,9 +76,7 @@ def test_a_service_agent_reads_customers_and_changes_nothing(world, login, agent
     customer = make_customer(world.a, "某客户", phone="+8613800138000", contact="王工")
     lead = make_lead(world.a.tenant, customer=customer, status="valid", owner=world.a.rep)
     client = login(agent)
-    page = client.get(reverse("customers:detail", args=[customer.public_id]))
-    assert page.status_code == 200
-    text = page.text
+    text = customer_360(client, customer)  # the page and its panels
     assert "某客户" in text and "138 0013 8000" in text
     assert 'data-testid="follow-up-card"' not in text
     # The lead is listed for context; its page (assignment, verification) is sales'.

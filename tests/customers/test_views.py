@@ -18,6 +18,7 @@ from customers.models import Contact, Customer, Interaction, InteractionKind, Pr
 from leads.followups_services import lead_follow_up
 from leads.models import Lead, LeadEvent, LeadEventKind
 from leads.verification import invalid_reasons, lead_verify
+from tests.customers.panels import customer_360, panel_url
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_assigned_lead, make_rep
 
@@ -269,7 +270,7 @@ def test_the_customer_page_for_its_owner_and_the_managers(world, login, english)
     for who in (world.a.rep, world.a.manager, world.a.admin):
         response = login(who).get(url)
         assert response.status_code == 200, who
-        html = response.content.decode()
+        html = customer_360(login(who), customer)
         assert customer.name in html
         assert "C: regular account" in html
         assert world.a.rep.display_name in html
@@ -346,10 +347,10 @@ def test_a_follow_up_on_the_customer_page(world, login, english):
         # The verdict's next step (the booked visit) is closed by this follow-up.
         step = Interaction.objects.get(kind=InteractionKind.VERIFICATION)
         assert step.next_done_at == interaction.at
-    page = client.get(reverse("customers:detail", args=[customer.public_id]))
-    html = page.content.decode()
+    html = customer_360(client, customer)
     assert "确认下周拜访" in html
-    kinds = [e.kind for e in page.context["timeline"]]
+    timeline = client.get(panel_url(customer, "timeline"), headers=HX)
+    kinds = [e.kind for e in timeline.context["timeline"]]
     assert kinds[0] == LeadEventKind.FOLLOW_UP  # the newest first
     assert LeadEventKind.VERIFIED in kinds
     # A plain post with an error gets the page back with the error under the field.
@@ -395,25 +396,21 @@ def test_the_customer_timeline_is_paginated_within_a_query_budget(
             Contact.objects.create(tenant=world.a.tenant, customer=customer, name=f"联系人{i}")
         total = LeadEvent.objects.filter(lead=lead).count() + 15
     client = login(world.a.manager)
-    url = reverse("customers:detail", args=[customer.public_id])
+    url = panel_url(customer, "timeline")
     with django_assert_max_num_queries(30):
-        first = client.get(url)
+        first = client.get(url, headers=HX)
     timeline = first.context["timeline"]
     assert timeline.paginator.count == total
     assert len(timeline) == 20
     ats = [e.at for e in timeline]
     assert ats == sorted(ats, reverse=True)
     with django_assert_max_num_queries(30):
-        last = client.get(
-            url,
-            {"page": timeline.paginator.num_pages},
-            headers={**HX, "HX-Target": "customer-timeline"},
-        )
+        last = client.get(url, {"page": timeline.paginator.num_pages}, headers=HX)
     assert last.status_code == 200
     assert "<html" not in last.content.decode()
     seen = set()
     for number in timeline.paginator.page_range:
-        for event in client.get(url, {"page": number}).context["timeline"]:
+        for event in client.get(url, {"page": number}, headers=HX).context["timeline"]:
             seen.add((event.kind, event.at))
     assert len(seen) >= total - 1  # every entry on some page (touch and follow-up share a time)
 

@@ -649,3 +649,17 @@ BUILDERS.update(
     }
 )
 # -- customer health admin: end -----------------------------------------------------------
+
+
+# -- The customer 360's lazy panels (customers/views_panels.py) ------------------------------
+# The walker opens the timeline panel; tests/customers/test_customer360.py opens every
+# panel key with another tenant's customer.
+BUILDERS.update(
+    {
+        "customers:panel": lambda w, s: {
+            "public_id": _customer(w, s).public_id,
+            "key": "timeline",
+        },
+    }
+)
+# -- end of the customer 360's block ------------------------------------------------------------

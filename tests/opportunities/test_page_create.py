@@ -17,6 +17,7 @@ from customers.models import Customer
 from leads.verification import invalid_reasons, lead_verify
 from opportunities import services
 from opportunities.models import Opportunity
+from tests.customers.panels import HX, customer_360, panel_url
 from tests.factories import MembershipFactory
 from tests.leads.factories import make_assigned_lead
 from tests.opportunities.helpers import make_customer, make_opportunity
@@ -168,7 +169,7 @@ def _customer_page(customer):
 
 def test_the_customer_page_lists_its_opportunities_with_the_new_button(world, en):
     opp = make_opportunity(world.a, amount=Decimal("480000"), name="恒力液压 · 液压机")
-    html = en(world.a.rep).get(_customer_page(opp.customer)).content.decode()
+    html = customer_360(en(world.a.rep), opp.customer)
     assert 'data-testid="customer-opportunities"' in html
     assert reverse("opportunities:detail", args=[opp.public_id]) in html
     assert "¥480,000" in html
@@ -188,7 +189,7 @@ def test_a_service_agent_sees_the_panel_without_amounts_or_the_button(world, en)
             changes={"amount": Decimal("520000")},
         )
     agent = MembershipFactory(tenant=world.a.tenant, role=Role.SERVICE)
-    html = en(agent).get(_customer_page(opp.customer)).content.decode()
+    html = customer_360(en(agent), opp.customer)
     assert 'data-testid="customer-opportunities"' in html
     assert "480,000" not in html and "520,000" not in html
     assert "The amount was changed." in html
@@ -202,13 +203,18 @@ def test_the_customer_page_keeps_a_constant_number_of_queries(
     client = en(world.a.manager)
     url = _customer_page(customer)
     make_opportunity(world.a, customer=customer)
+    panel = panel_url(customer, "opportunities")
     client.get(url)
     with django_assert_max_num_queries(40) as few:
         assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(40) as few_panel:
+        assert client.get(panel, headers=HX).status_code == 200
     for i in range(5):
         make_opportunity(world.a, customer=customer, name=f"商机{i}")
     with django_assert_max_num_queries(len(few)):
         assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(len(few_panel)):
+        assert client.get(panel, headers=HX).status_code == 200
 
 
 # -- the lead page --------------------------------------------------------------------------

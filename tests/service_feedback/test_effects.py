@@ -15,6 +15,7 @@ from customers.models import PresetKind
 from service_feedback.board import service_lead_items
 from service_feedback.effects import CHURN_EVENT
 from service_feedback.services import ticket_link
+from tests.customers.panels import customer_360
 from tests.service_feedback.helpers import customer_with_contact, upsert
 
 pytestmark = pytest.mark.django_db
@@ -131,9 +132,7 @@ def test_every_ticket_is_on_the_customers_timeline(world, en):
     upsert(world.a, "T-1", subject="设备报警", text="E17", phone="13800138000", satisfaction=4)
     upsert(world.a, "T-2", subject="扩容咨询", text="增购", phone="13800138000")
     follow_up(world.a, customer)
-    page = en(world.a.rep).get(reverse("customers:detail", args=[customer.public_id]))
-    html = page.content.decode()
-    assert page.status_code == 200
+    html = customer_360(en(world.a.rep), customer)  # the page, then its timeline panel
     assert html.count("Service ticket") >= 2
     assert "T-1 · 设备报警" in html and "satisfaction 4/5" in html
     assert "T-2 · 扩容咨询" in html and "flags: Upsell" in html

@@ -13,6 +13,7 @@ from crm.models import AuditEvent
 from crm.tenancy import tenant_context
 from service_feedback import review
 from service_feedback.models import ReviewHint, ReviewRead, ServiceSettings
+from tests.customers.panels import customer_360
 from tests.service_feedback.helpers import customer_with_contact, upsert
 
 pytestmark = pytest.mark.django_db
@@ -105,8 +106,7 @@ def test_hints_need_every_word_the_default_rule_made_on_first_use(world):
 def test_the_customer_page_shows_the_card_with_hints(world, en):
     customer = customer_with_contact(world.a)
     ticket(world.a, "T-1", hours_ago=5, subject="V2.0 兼容问题", response=5, resolution=2)
-    html = en(world.a.rep).get(reverse("customers:detail", args=[customer.public_id])).content
-    html = html.decode()
+    html = customer_360(en(world.a.rep), customer)
     assert 'data-testid="service-review"' in html
     assert "带上兼容性白皮书" in html and 'data-testid="response-ok"' in html
     assert 'data-testid="review-mark-read"' in html
@@ -115,8 +115,8 @@ def test_the_customer_page_shows_the_card_with_hints(world, en):
 
 def test_no_card_without_recent_tickets(world, en):
     customer = customer_with_contact(world.a)
-    html = en(world.a.rep).get(reverse("customers:detail", args=[customer.public_id])).content
-    assert b'data-testid="service-review"' not in html
+    html = customer_360(en(world.a.rep), customer)
+    assert 'data-testid="service-review"' not in html
     response = en(world.a.rep).post(read_url(customer))
     assert response.status_code == 409
 
@@ -137,8 +137,7 @@ def test_marking_read_is_recorded_audited_and_shown_to_the_manager(world, en):
         ).exists()
     assert card(world.a, customer).read == read
     assert card(world.a, customer, world.a.manager).read is None  # the manager's own: not read
-    page = en(world.a.manager).get(reverse("customers:detail", args=[customer.public_id]))
-    html = page.content.decode()
+    html = customer_360(en(world.a.manager), customer)
     assert 'data-testid="review-read-row"' in html and world.a.rep.user.get_full_name() in html
     # A newer ticket: the card is unread again, the old read stays on record.
     ticket(world.a, "T-3", hours_ago=1)
