@@ -14,6 +14,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from crm import contributions
 from crm.audit import audit
@@ -132,4 +133,11 @@ def customer_panel(request, membership, customer):
 
 
 def register() -> None:
-    contributions.register_panel(CUSTOMER_PAGE, customer_panel, key="health_links")
+    contributions.register_panel(
+        CUSTOMER_PAGE,
+        customer_panel,
+        key="health_links",
+        lazy=True,
+        title=gettext_lazy("Tracked links"),
+        order=35,
+    )

@@ -102,4 +102,11 @@ def register() -> None:
     from crm import contributions
     from health import panels
 
-    contributions.register_panel(panels.CUSTOMER_PAGE, panels.customer_panel, key="health")
+    contributions.register_panel(
+        panels.CUSTOMER_PAGE,
+        panels.customer_panel,
+        key="health",
+        lazy=True,
+        title=_("Customer health"),
+        order=10,
+    )

@@ -232,6 +232,9 @@ def test_a_contact_of_another_customer_is_refused(world):
     assert "contact" in refused.value.message_dict
 
 
+HX = {"HX-Request": "true"}
+
+
 # -- the customer page's panel and form -------------------------------------------------------
 
 
@@ -243,7 +246,7 @@ def test_the_customer_page_lists_the_last_five_links_with_their_address(world, e
         TrackedLink.objects.filter(pk=made[-1].pk).update(
             open_count=3, first_opened_at=timezone.now()
         )
-    response = en(a.rep).get(f"/customers/{cust.public_id}/")
+    response = en(a.rep).get(f"/customers/{cust.public_id}/panels/health_links/", headers=HX)
     assert response.status_code == 200
     page = response.content.decode()
     assert page.count('data-testid="link-row"') == 5
@@ -261,14 +264,14 @@ def test_the_panel_costs_one_query_whatever_the_links(world, login, django_asser
     a = world.a
     cust = customer(a)
     client = login(a.rep)
-    url = f"/customers/{cust.public_id}/"
-    client.get(url)
+    url = f"/customers/{cust.public_id}/panels/health_links/"
+    client.get(url, headers=HX)
     with CaptureQueriesContext(connection) as empty:
-        client.get(url)
+        client.get(url, headers=HX)
     for _ in range(7):
         make_link(a, cust)
     with django_assert_num_queries(len(empty.captured_queries)):
-        client.get(url)
+        client.get(url, headers=HX)
     links_queries = [q for q in empty.captured_queries if "health_trackedlink" in q["sql"]]
     assert len(links_queries) == 1
 
@@ -296,7 +299,11 @@ def test_a_reader_who_may_not_write_sees_the_links_but_no_button(world, en):
     marketing = MembershipFactory(
         tenant=a.tenant, role=Role.MARKETING, user__username="alpha-marketing"
     )
-    page = en(marketing).get(f"/customers/{cust.public_id}/").content.decode()
+    page = (
+        en(marketing)
+        .get(f"/customers/{cust.public_id}/panels/health_links/", headers=HX)
+        .content.decode()
+    )
     assert page.count('data-testid="link-row"') == 1
     assert 'data-testid="link-open-form"' not in page
 

@@ -65,7 +65,10 @@ def history(side, cust, days=91):
 
 
 def page(client, cust):
-    return client.get(reverse("customers:detail", args=[cust.public_id]))
+    """The health panel as the customer page fetches it when it comes into view."""
+    return client.get(
+        reverse("customers:panel", args=[cust.public_id, "health"]), headers={"HX-Request": "true"}
+    )
 
 
 def panel_html(response) -> str:
@@ -98,7 +101,20 @@ def test_another_tenants_customer_is_not_found(world, login):
     cust = customer(world.b)
     history(world.b, cust, days=3)
     for who in (world.a.rep, world.a.manager, world.a.admin):
-        assert page(login(who), cust).status_code == 404
+        client = login(who)
+        assert page(client, cust).status_code == 404
+        assert client.get(reverse("customers:detail", args=[cust.public_id])).status_code == 404
+
+
+def test_the_customer_page_holds_the_panel_first_and_lazily(world, login):
+    a = world.a
+    cust = customer(a)
+    history(a, cust, days=2)
+    html = login(a.rep).get(reverse("customers:detail", args=[cust.public_id])).content.decode()
+    assert 'data-testid="health-panel"' not in html  # not on the first screen
+    from tests.customers.panels import lazy_panels
+
+    assert next(iter(lazy_panels(html))) == "health"  # the first panel below it
 
 
 def test_two_queries_whatever_the_history(world, django_assert_num_queries):
