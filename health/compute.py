@@ -194,7 +194,7 @@ WITH inter AS (
     LEFT JOIN tick t ON t.customer_id = c.id
     LEFT JOIN sig s ON s.customer_id = c.id
     LEFT JOIN links l ON l.customer_id = c.id
-    WHERE c.tenant_id = %(tenant)s {customer_filter}
+    WHERE c.tenant_id = %(tenant)s AND c.created_at < %(as_of)s {customer_filter}
     OFFSET 0
 ), scored AS (
     SELECT vals.*, {band_columns} FROM vals OFFSET 0

@@ -89,5 +89,7 @@ def score_all(tenant: Tenant, day: date, settings=None) -> dict[int, dict]:
     settings = settings or HealthSettings.for_tenant(tenant, create=False)
     return {
         c.pk: score_customer(tenant, c, day, settings)
-        for c in Customer.objects.filter(tenant=tenant).order_by("pk").iterator()
+        for c in Customer.objects.filter(tenant=tenant, created_at__lt=compute.as_of(tenant, day))
+        .order_by("pk")
+        .iterator()
     }

@@ -18,9 +18,16 @@ def moment(side, days_before: float, day: date = DAY) -> datetime:
     return compute.as_of(side.tenant, day) - timedelta(days=days_before)
 
 
-def customer(side, name="恒力液压", owner=None) -> Customer:
+def customer(side, name="恒力液压", owner=None, created_at=None) -> Customer:
+    """A customer of the side's rep, on the books for a year before DAY by default (a day
+    scores only the customers that existed when it began)."""
     with tenant_context(side.tenant):
-        return Customer.objects.create(tenant=side.tenant, name=name, owner=owner or side.rep)
+        return Customer.objects.create(
+            tenant=side.tenant,
+            name=name,
+            owner=owner or side.rep,
+            created_at=created_at or moment(side, 365),
+        )
 
 
 def _action(side) -> Preset:

@@ -259,3 +259,15 @@ def test_the_nightly_run_once_a_day_from_two_and_pruning(world):
         assert tasks.prune(a.tenant, date(2026, 11, 30)) == 1
         kept = set(HealthSnapshot.objects.values_list("day", flat=True))
         assert kept == {date(2025, 1, 31), date(2026, 11, 1), date(2026, 11, 30)}
+
+
+def test_a_customer_created_after_the_day_began_is_not_scored_that_day(world):
+    a = world.a
+    old = customer(a, "老客户")
+    new = customer(a, "新客户", created_at=moment(a, -0.25))  # 06:00 on the day
+    assert run(a).scored == 1
+    with tenant_context(a.tenant):
+        assert set(HealthSnapshot.objects.values_list("customer_id", flat=True)) == {old.pk}
+    next_day = DAY + timedelta(days=1)
+    assert run(a, next_day).scored == 2
+    assert snapshot(a, new, next_day).score is None
