@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.validators import URLValidator
 from django.utils.translation import gettext_lazy as _
 
 from customers.models import Contact, Customer
@@ -33,6 +34,13 @@ class LinkForm(forms.Form):
             attrs={"class": "form-control form-control-sm", "placeholder": "https://"}
         ),
         error_messages={"required": _("Enter the address the link opens.")},
+        # Checked here too, so the form shows it beside any other field's error.
+        validators=[
+            URLValidator(
+                schemes=["http", "https"],
+                message=_("Enter a web address starting with http:// or https://."),
+            )
+        ],
     )
     contact = forms.ModelChoiceField(
         label=_("Contact"),

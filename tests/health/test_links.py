@@ -351,7 +351,10 @@ def test_the_form_shows_field_errors(world, en):
     page = response.content.decode()
     assert 'data-testid="error-title"' in page
     assert "Give the link a title." in page
-    # the service's own check (a scheme the form field lets through)
+    # both fields' errors at once: the address is checked with the title
+    assert 'data-testid="error-target_url"' in page
+    assert "starting with http:// or https://" in page
+    # and the same with a valid title
     response = client.post(
         url, {"kind": "quote", "title": "报价", "target_url": "ftp://x.cn/q"}, follow=False
     )
