@@ -63,6 +63,8 @@ def test_an_upsell_ticket_reaches_the_rep_who_reads_the_review(page, live_server
     page.screenshot(path=artifacts / "service-loop-board.png", full_page=True)
 
     lead.get_by_test_id("service-lead-customer").click()
+    # A lazy panel of the customer 360: it loads as it comes into view.
+    page.get_by_test_id("panel-service_review").scroll_into_view_if_needed()
     card = page.get_by_test_id("service-review")
     expect(card).to_be_visible()
     expect(card.get_by_test_id("review-ticket")).to_have_count(1)

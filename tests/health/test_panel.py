@@ -57,7 +57,7 @@ BASE = {
 
 def history(side, cust, days=91):
     """`days` daily snapshots up to today: 5 days since the last interaction until
-    yesterday, 19 today (the score falls from 76 to 68); 5/6 dimensions (no competitor)."""
+    yesterday, 19 today (the score falls from 78 to 69); 5/6 dimensions (no competitor)."""
     last = today(side)
     for n in range(days - 1, -1, -1):
         recency = (19, 65) if n == 0 else (5, 100)
