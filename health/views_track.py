@@ -15,9 +15,7 @@ docs/tracking.md is their contract.
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
-import time
 
 from django.contrib.auth.decorators import login_not_required
 from django.core import signals as request_signals
@@ -41,15 +39,13 @@ from crm.tenancy import tenant_context
 from health import signals
 from leads.intake.bodies import (
     MAX_BODY,
-    MAX_SKEW,
-    TIMESTAMP,
     BodyError,
     BodyTooLarge,
     LengthRequired,
     parse_json_body,
     read_body,
 )
-from leads.intake.hooks import sign
+from leads.intake.hooks import signature_problem
 
 logger = logging.getLogger(__name__)
 
@@ -82,21 +78,6 @@ def _json_errors(view):
     return wrapper
 
 
-def _signature_problem(request: HttpRequest, secret: str, body: bytes) -> str | None:
-    timestamp = request.headers.get("X-CRM-Timestamp", "")
-    signature = request.headers.get("X-CRM-Signature", "")
-    if not timestamp or not signature:
-        return "X-CRM-Timestamp and X-CRM-Signature are required"
-    if not TIMESTAMP.fullmatch(timestamp):
-        return "X-CRM-Timestamp must be unix seconds"
-    skew = abs(time.time() - int(timestamp))
-    if skew > MAX_SKEW:
-        return f"X-CRM-Timestamp is {int(skew)} s away from now (at most {MAX_SKEW} s)"
-    if not signature.isascii() or not hmac.compare_digest(sign(secret, timestamp, body), signature):
-        return "signature does not match"
-    return None
-
-
 @csrf_exempt
 @login_not_required
 @_json_errors
@@ -114,7 +95,7 @@ def track(request: HttpRequest, key: str) -> HttpResponse:
         return _error(413, f"body over {MAX_BODY} bytes")
     except ValueError:
         return _error(400, "Content-Length is not a number")
-    problem = _signature_problem(request, settings.track_secret, body)
+    problem = signature_problem(request, settings.track_secret, body)
     if problem:
         return _error(401, problem)
     try:

@@ -68,6 +68,13 @@ def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str
         and "X-CRM-Signature" not in request.headers
     ):
         return handler.verify_native(channel, request, body)
+    return signature_problem(request, channel.secret, body)
+
+
+def signature_problem(request: HttpRequest, secret: str, body: bytes) -> str | None:
+    """What is wrong with the request's X-CRM-Timestamp / X-CRM-Signature for `secret`
+    (our own signing contract, docs/webhooks.md), or None when they prove the sender. The
+    tracking endpoint (health) is signed the same way."""
     timestamp = request.headers.get("X-CRM-Timestamp", "")
     signature = request.headers.get("X-CRM-Signature", "")
     if not timestamp or not signature:
@@ -78,9 +85,7 @@ def _signature_error(request: HttpRequest, channel: Channel, body: bytes) -> str
     if skew > MAX_SKEW:
         return f"X-CRM-Timestamp is {int(skew)} s away from now (at most {MAX_SKEW} s)"
     # compare_digest takes ASCII text only; a non-ASCII signature matches nothing anyway.
-    if not signature.isascii() or not hmac.compare_digest(
-        sign(channel.secret, timestamp, body), signature
-    ):
+    if not signature.isascii() or not hmac.compare_digest(sign(secret, timestamp, body), signature):
         return "signature does not match"
     return None
 
