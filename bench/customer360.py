@@ -10,8 +10,8 @@ each older than 12 months): contacts, follow-ups (5 × rows), leads, lead events
 (4 a lead), inbound events, assignment decisions, opportunities, opportunity contacts,
 attachments (metadata), technical questions, validity requests, opportunity events
 (5 an opportunity), tickets (5 × rows), ticket links, review reads, quality alerts,
-notifications and audit events about it (and health signals when health has a model for
-them). Then, as the tenant's manager: the first render (`/customers/<uuid>/`) and each
+notifications and audit events about it, 91 days of health snapshots, tracked links
+and signals. Then, as the tenant's manager: the first render (`/customers/<uuid>/`) and each
 lazy panel (`/customers/<uuid>/panels/<key>/`, as htmx asks for it, and with `more=1`
 and `months=all` for the row panels), `--requests` times each, alternating with the
 reference workload (bench/common.py). Prints JSON. See bench/README.md and
@@ -45,7 +45,15 @@ NAME = "恒力液压 360"
 PHONE = "+8613900000360"
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 SESSION_TENANT_KEY = "crm_tenant_id"
-PANELS = ("opportunities", "service_review", "leads", "interactions", "timeline")
+PANELS = (
+    "health",
+    "opportunities",
+    "service_review",
+    "health_links",
+    "leads",
+    "interactions",
+    "timeline",
+)
 ROW_PANELS = ("opportunities", "leads", "interactions")
 
 
@@ -91,6 +99,9 @@ def featured(tenant, manager, reps, rows: int) -> tuple[object, dict]:
                 tenant=tenant, name=NAME, level="A", owner=owner, province="浙江省", city="宁波市"
             )
             _fill(tenant, customer, owner, manager, rows, now)
+        _health(tenant, customer, owner, rows, now)
+        from health.models import HealthSnapshot, Signal, TrackedLink
+
         counts = {
             "contacts": Contact.objects.filter(customer=customer).count(),
             "interactions": Interaction.objects.filter(customer=customer).count(),
@@ -126,8 +137,68 @@ def featured(tenant, manager, reps, rows: int) -> tuple[object, dict]:
             .distinct()
             .count(),
             "audit_events": AuditEvent.objects.filter(object_id=str(customer.pk)).count(),
+            "health_snapshots": HealthSnapshot.objects.filter(customer=customer).count(),
+            "signals": Signal.objects.filter(customer=customer).count(),
+            "tracked_links": TrackedLink.objects.filter(customer=customer).count(),
         }
     return customer, counts
+
+
+def _health(tenant, customer, owner, rows: int, now) -> None:
+    """The customer's health (made once): 91 daily snapshots, `rows` tracked links and
+    5 × `rows` signals over the last 180 days."""
+    from health import compute
+    from health.models import (
+        HealthSnapshot,
+        LinkKind,
+        ResolvedBy,
+        Signal,
+        SignalKind,
+        TrackedLink,
+    )
+
+    if HealthSnapshot.objects.filter(customer=customer).exists():
+        return
+    today = compute.local_today(tenant, now)
+    weights = {"recency": 25, "frequency": 20, "service": 20, "downloads": 10, "quotes": 15,
+               "competitor": 10}  # fmt: skip
+    HealthSnapshot.objects.bulk_create(
+        HealthSnapshot(
+            tenant=tenant,
+            customer=customer,
+            day=today - timedelta(days=n),
+            score=60 + n % 30,
+            coverage=6,
+            weights=weights,
+            **{f"{d}_value": float(n % 10) for d in compute.DIMENSIONS},
+            **{f"{d}_score": 40 + (n * 7) % 60 for d in compute.DIMENSIONS},
+        )
+        for n in range(91)
+    )
+    links = TrackedLink.objects.bulk_create(
+        TrackedLink(
+            tenant=tenant,
+            customer=customer,
+            kind=LinkKind.QUOTE if i % 2 else LinkKind.DOCUMENT,
+            title=f"资料 {i}",
+            target_url=f"https://files.example.com/{i}.pdf",
+            created_by=owner,
+            sent_at=_at(now, i, rows),
+        )
+        for i in range(rows)
+    )
+    kinds = list(SignalKind.values)
+    Signal.objects.bulk_create(
+        Signal(
+            tenant=tenant,
+            customer=customer,
+            link=links[i % len(links)] if i % 3 == 0 else None,
+            kind=kinds[i % len(kinds)],
+            at=_at(now, i, 5 * rows),
+            resolved_by=ResolvedBy.TOKEN if i % 3 == 0 else ResolvedBy.CODE,
+        )
+        for i in range(5 * rows)
+    )
 
 
 def _fill(tenant, customer, owner, manager, rows: int, now) -> None:
