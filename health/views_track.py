@@ -14,12 +14,9 @@ docs/tracking.md is their contract.
 
 from __future__ import annotations
 
-import functools
 import logging
 
 from django.contrib.auth.decorators import login_not_required
-from django.core import signals as request_signals
-from django.db import InterfaceError, OperationalError
 from django.http import (
     Http404,
     HttpRequest,
@@ -28,7 +25,6 @@ from django.http import (
     HttpResponseNotFound,
     HttpResponseRedirect,
     JsonResponse,
-    UnreadablePostError,
 )
 from django.urls import path
 from django.utils import timezone
@@ -45,7 +41,7 @@ from leads.intake.bodies import (
     parse_json_body,
     read_body,
 )
-from leads.intake.hooks import signature_problem
+from leads.intake.hooks import json_errors_answering, signature_problem
 
 logger = logging.getLogger(__name__)
 
@@ -60,27 +56,9 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
-def _json_errors(view):
-    """An unexpected exception answers the JSON 500 the contract promises, not the HTML
-    page; outages and stalled bodies are left to their middlewares (503, 408)."""
-
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except (OperationalError, InterfaceError, UnreadablePostError):
-            raise
-        except Exception:
-            logger.exception("tracking %s failed", request.path)
-            request_signals.got_request_exception.send(sender=None, request=request)
-            return _error(500, "internal error; retry later")
-
-    return wrapper
-
-
 @csrf_exempt
 @login_not_required
-@_json_errors
+@json_errors_answering("internal error; retry later")
 def track(request: HttpRequest, key: str) -> HttpResponse:
     settings = signals.settings_by_key(key)
     if settings is None:

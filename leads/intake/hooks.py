@@ -90,24 +90,32 @@ def signature_problem(request: HttpRequest, secret: str, body: bytes) -> str | N
     return None
 
 
-def json_errors(view):
-    """Answer an unexpected exception under /hooks/ with the JSON 500 the docs promise,
-    not Django's HTML page. A lost database connection and a body that stopped arriving
-    are left to propagate: the middlewares that answer outages (503, Retry-After) and
-    stalled bodies (408) handle them."""
+def json_errors_answering(message: str):
+    """A view decorator: an unexpected exception answers `{"error": message}` with status
+    500, the JSON the docs promise, not Django's HTML page (logged, and reported as any
+    failed request is). A lost database connection and a body that stopped arriving are
+    left to propagate: the middlewares that answer outages (503, Retry-After) and stalled
+    bodies (408) handle them. The webhooks and the tracking endpoint (health) use it."""
 
-    @functools.wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        try:
-            return view(request, *args, **kwargs)
-        except (OperationalError, InterfaceError, UnreadablePostError):
-            raise
-        except Exception:
-            logger.exception("webhook %s failed", request.path)
-            signals.got_request_exception.send(sender=None, request=request)
-            return _error(500, "internal error; retry later with the same Idempotency-Key")
+    def decorate(view):
+        @functools.wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            try:
+                return view(request, *args, **kwargs)
+            except (OperationalError, InterfaceError, UnreadablePostError):
+                raise
+            except Exception:
+                logger.exception("%s failed", request.path)
+                signals.got_request_exception.send(sender=None, request=request)
+                return _error(500, message)
 
-    return wrapper
+        return wrapper
+
+    return decorate
+
+
+# Under /hooks/: a retry with the same Idempotency-Key cannot make a second event.
+json_errors = json_errors_answering("internal error; retry later with the same Idempotency-Key")
 
 
 @csrf_exempt
