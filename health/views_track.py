@@ -58,7 +58,7 @@ def _error(status: int, message: str, **extra) -> JsonResponse:
 
 @csrf_exempt
 @login_not_required
-@json_errors_answering("internal error; retry later")
+@json_errors_answering("internal error; retry later", what="tracking")
 def track(request: HttpRequest, key: str) -> HttpResponse:
     settings = signals.settings_by_key(key)
     if settings is None:

@@ -90,12 +90,13 @@ def signature_problem(request: HttpRequest, secret: str, body: bytes) -> str | N
     return None
 
 
-def json_errors_answering(message: str):
+def json_errors_answering(message: str, *, what: str):
     """A view decorator: an unexpected exception answers `{"error": message}` with status
     500, the JSON the docs promise, not Django's HTML page (logged, and reported as any
     failed request is). A lost database connection and a body that stopped arriving are
     left to propagate: the middlewares that answer outages (503, Retry-After) and stalled
-    bodies (408) handle them. The webhooks and the tracking endpoint (health) use it."""
+    bodies (408) handle them. `what` names the endpoint in the log. The webhooks and the
+    tracking endpoint (health) use it."""
 
     def decorate(view):
         @functools.wraps(view)
@@ -105,7 +106,7 @@ def json_errors_answering(message: str):
             except (OperationalError, InterfaceError, UnreadablePostError):
                 raise
             except Exception:
-                logger.exception("%s failed", request.path)
+                logger.exception("%s %s failed", what, request.path)
                 signals.got_request_exception.send(sender=None, request=request)
                 return _error(500, message)
 
@@ -115,7 +116,9 @@ def json_errors_answering(message: str):
 
 
 # Under /hooks/: a retry with the same Idempotency-Key cannot make a second event.
-json_errors = json_errors_answering("internal error; retry later with the same Idempotency-Key")
+json_errors = json_errors_answering(
+    "internal error; retry later with the same Idempotency-Key", what="webhook"
+)
 
 
 @csrf_exempt
