@@ -3,47 +3,89 @@
 A registry, as crm.navigation is for the menu: each app defines the figures of its own
 data and registers them in its AppConfig.ready(); the kernel never imports the apps.
 
-    from crm.metrics import COUNT, Column, Metric, register_metric
+    from crm.metrics import COUNT, Column, Dimension, Metric, register_metric
 
     register_metric(
         Metric(
             key="leads.delivered",
             label=_("Delivered"),
             definition=_("Every lead created in the range, revisits included."),
-            rows=delivered_rows,  # (tenant, start, end) -> QuerySet
+            rows=created_in,  # (tenant, start, end) -> QuerySet, shared by a family
+            where=Q(...),  # this figure's condition on those rows (or tenant -> Q), optional
             aggregate=COUNT,
             columns=(Column("created_at", _("created at")), Column("channel__name", …)),
+            dimensions=(Dimension(REGION, "province"), Dimension(REP, "owner")),
+            dated_by="created_at",
+            link=RowLink("leads:detail", "public_id"),
+            section=_("Leads"),
         )
     )
 
 - `label` and `definition` are lazy translations: the figure's name and one line saying
   exactly what it counts, shown next to it.
-- `rows(tenant, start, end)` is the queryset of the rows the figure is made of for
-  `tenant` over its local days [start, end] (`period_bounds`: the tenant's time zone). It
-  runs inside `tenant_context(tenant)`, a request's or a task's.
-- `aggregate`: COUNT counts the rows; SUM adds up the field `sum_of` over them (0 when
-  there are none).
+- `rows(tenant, start, end)` is the queryset the figure's family counts for `tenant` over
+  its local days [start, end] (`period_bounds`: the tenant's time zone), and `where` the
+  figure's own condition on them; `rows_of()` is the two together, and is what the figure
+  and its drill-down both read. Metrics that share the same `rows` function are computed
+  in one query (`values_of`: one aggregate per metric, each with its FILTER). It runs
+  inside `tenant_context(tenant)`, a request's or a task's.
+- `aggregate`: COUNT counts the rows; SUM adds up the field `of` over them (0 when there
+  are none); MEDIAN is the median of `of` (None when there are none). `of` may be an
+  annotation the `rows` queryset makes (minutes between two times …).
 - `columns`: the drill-down table of the rows, as field paths (`channel__name`) with
-  their headings.
+  their headings; `link` opens each row's own page (a URL name and the path of its one
+  argument), where the rows have one.
+- `dimensions`: the breakdowns the figure supports, by kind (REGION, REP, or an app's own
+  key) and the field path that holds it; REP paths point at a Membership. The dashboards
+  break a figure down (`values_by`) and filter its rows (`rows_of(..., filters=)`) by them.
+- `dated_by`: the time field that puts a row in the period, for daily series.
+- `unit`: "" (a count), "minutes", "days" or "amount": how a dashboard prints the figure.
 
-`value()` computes a figure from its rows and `drill_down()` lists those rows, so a figure
-and the table behind it cannot disagree. No page reads the registry yet: the dashboards
-build on it. The leads app's metrics are in leads/reports/metrics.py.
+Rates (`Rate`, `register_rate`) are two metrics, a numerator whose rows are among the
+denominator's: a dashboard shows the share and links both numbers to their rows.
+
+Reports read the `reports` database alias (`reports_alias()`, docs/dashboards.md): the
+primary unless REPORTS_DATABASE_URL names a replica. `reading(tenant)` opens the tenant's
+context on it; a figure and its drill-down always read the same alias.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
-from django.db.models import QuerySet, Sum
+from django.conf import settings
+from django.db import models
+from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from crm.models import Tenant
 
 COUNT = "count"
 SUM = "sum"
+MEDIAN = "median"
+AGGREGATES = (COUNT, SUM, MEDIAN)
+
+# The kernel's dimension kinds: every app that can say where a row is and whose it is
+# uses these keys, so a dashboard can break all of them down the same way.
+REGION = "region"  # a province (the lead's, the customer's)
+REP = "rep"  # a Membership: the owner
+
+REPORTS = "reports"
+
+
+class Median(Aggregate):
+    """PostgreSQL's exact median, `percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`."""
+
+    function = "percentile_cont"
+    name = "Median"
+    template = "%(function)s(0.5) WITHIN GROUP (ORDER BY %(expressions)s)"
+    output_field = FloatField()
+    allow_distinct = False
 
 
 @dataclass(frozen=True)
@@ -53,28 +95,74 @@ class Column:
 
 
 @dataclass(frozen=True)
+class Dimension:
+    key: str  # REGION, REP, or an app's own kind
+    path: str  # the field path on the rows that holds it ("province", "customer__owner")
+
+
+@dataclass(frozen=True)
+class RowLink:
+    url_name: str  # "leads:detail"
+    arg_path: str  # the path of its one argument on the rows, "public_id"
+
+
+Where = Q | Callable[[Tenant], Q] | None
+
+
+@dataclass(frozen=True)
 class Metric:
     key: str  # "<app>.<name>", e.g. "leads.delivered"
     label: str  # lazy
     definition: str  # lazy, one line
     rows: Callable[[Tenant, date, date], QuerySet]
-    aggregate: str = COUNT  # COUNT or SUM
-    sum_of: str = ""  # the field SUM adds up
+    aggregate: str = COUNT  # COUNT, SUM or MEDIAN
+    of: str = ""  # the field SUM adds up / MEDIAN takes the median of
+    where: Where = None
     columns: tuple[Column, ...] = ()
+    dimensions: tuple[Dimension, ...] = ()
+    dated_by: str = ""
+    link: RowLink | None = None
+    unit: str = ""  # "", "minutes", "days", "amount"
+    section: Any = ""  # lazy: the group it is listed under
 
     def __post_init__(self) -> None:
-        if self.aggregate not in (COUNT, SUM):
-            raise ValueError(f"metric {self.key!r}: aggregate is {COUNT!r} or {SUM!r}")
-        if (self.aggregate == SUM) != bool(self.sum_of):
-            raise ValueError(f"metric {self.key!r}: a field for SUM, and only for SUM")
+        if self.aggregate not in AGGREGATES:
+            raise ValueError(f"metric {self.key!r}: aggregate is one of {AGGREGATES}")
+        if (self.aggregate == COUNT) == bool(self.of):
+            raise ValueError(f"metric {self.key!r}: a field for SUM or MEDIAN, and only for them")
+
+    def condition(self, tenant: Tenant) -> Q | None:
+        return self.where(tenant) if callable(self.where) else self.where
+
+    def dimension(self, key: str) -> Dimension | None:
+        return next((d for d in self.dimensions if d.key == key), None)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A share: `numerator`'s rows are among `denominator`'s (both COUNT metrics)."""
+
+    key: str
+    label: str  # lazy
+    definition: str  # lazy
+    numerator: str  # a metric key
+    denominator: str  # a metric key
+    target: float | None = None  # 0–1, the share to reach (or stay under, see below)
+    higher_is_better: bool = True
+    section: Any = ""
 
 
 _registry: dict[str, Metric] = {}
+_rates: dict[str, Rate] = {}
 
 
 def register_metric(metric: Metric) -> None:
     """Make a metric known (from an AppConfig.ready()); registering a key again replaces."""
     _registry[metric.key] = metric
+
+
+def register_rate(rate: Rate) -> None:
+    _rates[rate.key] = rate
 
 
 def metrics() -> list[Metric]:
@@ -83,6 +171,40 @@ def metrics() -> list[Metric]:
 
 def get_metric(key: str) -> Metric | None:
     return _registry.get(key)
+
+
+def rates() -> list[Rate]:
+    return sorted(_rates.values(), key=lambda r: r.key)
+
+
+def get_rate(key: str) -> Rate | None:
+    return _rates.get(key)
+
+
+# --- The reports alias ------------------------------------------------------------------
+
+
+def reports_alias() -> str:
+    """The database reports and dashboards read: `reports` when configured (a replica,
+    REPORTS_DATABASE_URL), else the primary."""
+    return REPORTS if REPORTS in settings.DATABASES else "default"
+
+
+@contextmanager
+def reading(tenant: Tenant) -> Iterator[str]:
+    """The reports alias, with `tenant`'s context open on it (RLS reads a transaction-local
+    setting, so a second connection needs its own). Yields the alias to pass to `using()`."""
+    from crm.tenancy import tenant_context
+
+    alias = reports_alias()
+    if alias == "default":
+        yield alias
+        return
+    with tenant_context(tenant, using=alias):
+        yield alias
+
+
+# --- Periods ----------------------------------------------------------------------------
 
 
 def period_bounds(tenant: Tenant, start: date, end: date) -> tuple[datetime, datetime]:
@@ -95,18 +217,234 @@ def period_bounds(tenant: Tenant, start: date, end: date) -> tuple[datetime, dat
     )
 
 
-def value(metric: Metric, *, tenant: Tenant, start: date, end: date) -> int:
-    """The figure: the rows counted, or `sum_of` added up over them."""
-    rows = metric.rows(tenant, start, end)
+def previous_period(start: date, end: date) -> tuple[date, date]:
+    """The period of the same length that ends the day before `start`."""
+    days = (end - start).days + 1
+    return start - timedelta(days=days), start - timedelta(days=1)
+
+
+# --- Rows and figures -------------------------------------------------------------------
+
+Filters = dict[str, Any]  # dimension key -> value ("" for rows without one)
+
+
+def _filtered(metric: Metric, qs: QuerySet, filters: Filters | None) -> QuerySet:
+    for key, wanted in (filters or {}).items():
+        dimension = metric.dimension(key)
+        if dimension is None:
+            raise ValueError(f"metric {metric.key!r} has no dimension {key!r}")
+        if wanted in ("", None):
+            qs = qs.filter(Q(**{f"{dimension.path}__isnull": True}) | Q(**{dimension.path: ""}))
+            continue
+        qs = qs.filter(**{dimension.path: wanted})
+    return qs
+
+
+def supports(metric: Metric, filters: Filters | None) -> bool:
+    """Whether the metric can be filtered by every dimension in `filters`."""
+    return all(metric.dimension(key) is not None for key in (filters or {}))
+
+
+def rows_of(
+    metric: Metric,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> QuerySet:
+    """The rows the figure is made of: its family's rows, its condition, the filters."""
+    qs = metric.rows(tenant, start, end)
+    condition = metric.condition(tenant)
+    if condition is not None:
+        qs = qs.filter(condition)
+    qs = _filtered(metric, qs, filters)
+    return qs.using(using) if using else qs
+
+
+def _aggregate(metric: Metric, condition: Q | None):
     if metric.aggregate == COUNT:
-        return rows.count()
-    return rows.order_by().aggregate(total=Sum(metric.sum_of))["total"] or 0
+        return Count("pk", filter=condition)
+    if metric.aggregate == SUM:
+        return Sum(metric.of, filter=condition)
+    return Median(metric.of, filter=condition)
 
 
-def drill_down(metric: Metric, *, tenant: Tenant, start: date, end: date) -> list[tuple]:
-    """The rows behind the figure, as the values of its columns (and of `sum_of` last,
-    for a SUM whose columns do not show it)."""
+def _final(metric: Metric, raw):
+    if metric.aggregate == SUM:
+        return raw or 0
+    if metric.aggregate == COUNT:
+        return raw or 0
+    return raw  # MEDIAN: None with no rows
+
+
+def _families(found: Iterable[Metric]) -> list[list[Metric]]:
+    """Metrics grouped by their `rows` function, in the order first met."""
+    groups: dict[Any, list[Metric]] = {}
+    for metric in found:
+        groups.setdefault(metric.rows, []).append(metric)
+    return list(groups.values())
+
+
+def _family_query(
+    family: list[Metric], tenant: Tenant, start: date, end: date, filters, using
+) -> QuerySet:
+    base = family[0].rows(tenant, start, end)
+    base = _filtered(family[0], base, filters)
+    return base.using(using) if using else base
+
+
+def _annotations(family: list[Metric], tenant: Tenant) -> dict[str, Any]:
+    return {
+        f"m{i}": _aggregate(metric, metric.condition(tenant)) for i, metric in enumerate(family)
+    }
+
+
+def values_of(
+    found: Iterable[Metric],
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> dict[str, Any]:
+    """Each metric's figure, one query per family of metrics sharing their rows."""
+    result: dict[str, Any] = {}
+    for family in _families(found):
+        qs = _family_query(family, tenant, start, end, filters, using)
+        raw = qs.order_by().aggregate(**_annotations(family, tenant))
+        for i, metric in enumerate(family):
+            result[metric.key] = _final(metric, raw[f"m{i}"])
+    return result
+
+
+def values_by(
+    found: Iterable[Metric],
+    dimension: str,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> dict[Any, dict[str, Any]]:
+    """Each metric's figure per value of `dimension` ({value: {metric key: figure}}); the
+    metrics without that dimension are left out. Values are the path's raw values (a
+    Membership id for REP; "" and None both become "")."""
+    result: dict[Any, dict[str, Any]] = {}
+    having = [m for m in found if m.dimension(dimension) is not None]
+    for family in _families(having):
+        path = family[0].dimension(dimension).path
+        qs = _family_query(family, tenant, start, end, filters, using)
+        grouped = qs.order_by().values(path).annotate(**_annotations(family, tenant))
+        for row in grouped:
+            key = row[path] if row[path] is not None else ""
+            bucket = result.setdefault(key, {})
+            for i, metric in enumerate(family):
+                value = _final(metric, row[f"m{i}"])
+                if metric.key in bucket and metric.aggregate != MEDIAN:
+                    # "" and None fall in one bucket: a count or a sum adds them up. (A
+                    # text path holds one of the two, in practice, so a median is kept.)
+                    value += bucket[metric.key]
+                bucket[metric.key] = value
+    return result
+
+
+def _is_date(model, path: str) -> bool:
+    """Whether the field at `path` holds dates (not times)."""
+    *hops, last = path.split("__")
+    for hop in hops:
+        model = model._meta.get_field(hop).related_model
+    field = model._meta.get_field(last)
+    return isinstance(field, models.DateField) and not isinstance(field, models.DateTimeField)
+
+
+def series(
+    metric: Metric,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> list[tuple[date, Any]]:
+    """The figure day by day over [start, end] (the tenant's local days, by `dated_by`),
+    every day listed (0 or None on a day without rows)."""
+    if not metric.dated_by:
+        raise ValueError(f"metric {metric.key!r} has no dated_by")
+    qs = rows_of(metric, tenant=tenant, start=start, end=end, filters=filters, using=using)
+    if _is_date(qs.model, metric.dated_by):
+        day = F(metric.dated_by)
+    else:
+        day = TruncDate(metric.dated_by, tzinfo=tenant.tzinfo)
+    found = {
+        row["day"]: _final(metric, row["v"])
+        for row in qs.order_by()
+        .annotate(day=day)
+        .values("day")
+        .annotate(v=_aggregate(metric, None))
+    }
+    days = (end - start).days + 1
+    empty = None if metric.aggregate == MEDIAN else 0
+    return [
+        (start + timedelta(days=i), found.get(start + timedelta(days=i), empty))
+        for i in range(days)
+    ]
+
+
+def value(
+    metric: Metric,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+):
+    """The figure: the rows counted, `of` added up over them, or its median."""
+    return values_of([metric], tenant=tenant, start=start, end=end, filters=filters, using=using)[
+        metric.key
+    ]
+
+
+def column_names(metric: Metric) -> list[str]:
+    """The paths a drill-down reads: the columns, then `of` (when SUM or MEDIAN reads a
+    field the columns do not show) and the link's argument."""
     names = [column.path for column in metric.columns]
-    if metric.sum_of and metric.sum_of not in names:
-        names.append(metric.sum_of)
-    return list(metric.rows(tenant, start, end).values_list(*names))
+    for extra in (metric.of, metric.link.arg_path if metric.link else ""):
+        if extra and extra not in names:
+            names.append(extra)
+    return names
+
+
+def drill_down(
+    metric: Metric,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> list[tuple]:
+    """The rows behind the figure, as the values of `column_names(metric)`."""
+    qs = rows_of(metric, tenant=tenant, start=start, end=end, filters=filters, using=using)
+    return list(qs.values_list(*column_names(metric)))
+
+
+def recount(metric: Metric, table: list[tuple]):
+    """The figure recomputed in Python from its drill-down rows (`drill_down`): what the
+    nightly check compares with `value()`."""
+    if metric.aggregate == COUNT:
+        return len(table)
+    index = column_names(metric).index(metric.of)
+    numbers = sorted(float(row[index]) for row in table if row[index] is not None)
+    if metric.aggregate == SUM:
+        return sum(numbers) if numbers else 0
+    if not numbers:
+        return None
+    middle = len(numbers) // 2
+    if len(numbers) % 2:
+        return numbers[middle]
+    return (numbers[middle - 1] + numbers[middle]) / 2

@@ -150,6 +150,15 @@ DATABASES["platform"] = {
     "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
     "CONN_HEALTH_CHECKS": True,
 }
+# Reports and dashboards read the `reports` alias (crm.metrics.reports_alias): a streaming
+# replica when REPORTS_DATABASE_URL names one (as the app role), else the primary itself.
+if env.str("REPORTS_DATABASE_URL", default=""):
+    DATABASES["reports"] = {
+        **env.db("REPORTS_DATABASE_URL"),
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "TEST": {"MIRROR": "default"},
+    }
 DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

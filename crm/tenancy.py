@@ -130,14 +130,15 @@ class PlatformRouter:
 
     def allow_relation(self, obj1, obj2, **hints):
         # One database, three roles: an object read as one role may point at another's.
-        same = {"default", "owner", PLATFORM}
+        same = {"default", "owner", PLATFORM, "reports"}
         if obj1._state.db in same and obj2._state.db in same:
             return True
         return None
 
     def allow_migrate(self, db, app_label, **hints):
         # The owner migrates; `flush` on the platform alias (tests) leaves tables alone.
-        return False if db == PLATFORM else None
+        # A reports replica follows the primary by streaming replication.
+        return False if db in (PLATFORM, "reports") else None
 
 
 @models.ForeignKey.register_lookup

@@ -15,7 +15,18 @@ from django.db.models import Q, QuerySet
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from crm.metrics import COUNT, SUM, Column, Metric, period_bounds, register_metric
+from crm.metrics import (
+    COUNT,
+    REGION,
+    REP,
+    SUM,
+    Column,
+    Dimension,
+    Metric,
+    RowLink,
+    period_bounds,
+    register_metric,
+)
 from crm.models import Tenant
 from opportunities.models import Opportunity, OpportunityStatus
 
@@ -32,18 +43,25 @@ WON_COLUMNS = tuple(_column(p) for p in (*BASE, "won_at", "amount"))
 LOST_COLUMNS = tuple(_column(p) for p in (*BASE, "lost_at", "lost_reason__name", "amount"))
 
 
-def _dated(field: str, condition: Q | None = None):
-    """A metric's rows: the tenant's opportunities with `field` in the period (and
-    `condition`)."""
+def _dated(field: str):
+    """A family's rows: the tenant's opportunities with `field` in the period."""
 
     def rows(tenant: Tenant, start: date, end: date) -> QuerySet:
         since, until = period_bounds(tenant, start, end)
-        found = Opportunity.objects.filter(
+        return Opportunity.objects.filter(
             tenant=tenant, **{f"{field}__gte": since, f"{field}__lt": until}
         )
-        return found.filter(condition) if condition is not None else found
 
     return rows
+
+
+created_in = _dated("created_at")
+won_in = _dated("won_at")
+lost_in = _dated("lost_at")
+# An opportunity's region is its customer's province; its rep, its owner.
+DIMENSIONS = (Dimension(REGION, "customer__province"), Dimension(REP, "owner"))
+LINK = RowLink("opportunities:detail", "public_id")
+SECTION = _("Opportunities")
 
 
 WON = Q(status=OpportunityStatus.WON)
@@ -56,7 +74,11 @@ def register() -> None:
             key="opportunities.created",
             label=_("Opportunities opened"),
             definition=_("Every opportunity opened in the range, whatever became of it."),
-            rows=_dated("created_at"),
+            rows=created_in,
+            dimensions=DIMENSIONS,
+            dated_by="created_at",
+            link=LINK,
+            section=SECTION,
             aggregate=COUNT,
             columns=CREATED_COLUMNS,
         )
@@ -70,7 +92,12 @@ def register() -> None:
                 "logged, a budget band, a requirement document or competitor table, and a "
                 "manager's approval."
             ),
-            rows=_dated("created_at", Q(is_valid=True)),
+            rows=created_in,
+            where=Q(is_valid=True),
+            dimensions=DIMENSIONS,
+            dated_by="created_at",
+            link=LINK,
+            section=SECTION,
             aggregate=COUNT,
             columns=CREATED_COLUMNS,
         )
@@ -80,7 +107,12 @@ def register() -> None:
             key="opportunities.won",
             label=_("Opportunities won"),
             definition=_("Opportunities won (the signed contract in force) in the range."),
-            rows=_dated("won_at", WON),
+            rows=won_in,
+            where=WON,
+            dimensions=DIMENSIONS,
+            dated_by="won_at",
+            link=LINK,
+            section=SECTION,
             aggregate=COUNT,
             columns=WON_COLUMNS,
         )
@@ -93,9 +125,15 @@ def register() -> None:
                 "The amounts of the opportunities won in the range (those without an "
                 "amount add nothing and are not listed)."
             ),
-            rows=_dated("won_at", WON & Q(amount__isnull=False)),
+            rows=won_in,
+            where=WON & Q(amount__isnull=False),
+            dimensions=DIMENSIONS,
+            dated_by="won_at",
+            link=LINK,
+            section=SECTION,
             aggregate=SUM,
-            sum_of="amount",
+            of="amount",
+            unit="amount",
             columns=WON_COLUMNS,
         )
     )
@@ -104,7 +142,12 @@ def register() -> None:
             key="opportunities.lost",
             label=_("Opportunities lost"),
             definition=_("Opportunities closed as lost in the range, with their reasons."),
-            rows=_dated("lost_at", LOST),
+            rows=lost_in,
+            where=LOST,
+            dimensions=DIMENSIONS,
+            dated_by="lost_at",
+            link=LINK,
+            section=SECTION,
             aggregate=COUNT,
             columns=LOST_COLUMNS,
         )

@@ -15,7 +15,17 @@ from django.db.models import QuerySet
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from crm.metrics import COUNT, Column, Metric, period_bounds, register_metric
+from crm.metrics import (
+    COUNT,
+    REGION,
+    REP,
+    Column,
+    Dimension,
+    Metric,
+    RowLink,
+    period_bounds,
+    register_metric,
+)
 from crm.models import Tenant
 from service_feedback import report
 from service_feedback.models import ServiceSettings, Ticket
@@ -53,18 +63,16 @@ def target_minutes(tenant: Tenant) -> int:
     return found.first() or ServiceSettings._meta.get_field("first_response_minutes").default
 
 
-def _opened(condition=None):
-    """A metric's rows: the tenant's tickets opened in the period (and `condition`, a Q
-    or a function of the tenant giving one)."""
+def opened_in(tenant: Tenant, start: date, end: date) -> QuerySet:
+    """The family's rows: the tenant's tickets opened in the period."""
+    since, until = period_bounds(tenant, start, end)
+    return Ticket.objects.filter(tenant=tenant, opened_at__gte=since, opened_at__lt=until)
 
-    def rows(tenant: Tenant, start: date, end: date) -> QuerySet:
-        since, until = period_bounds(tenant, start, end)
-        found = Ticket.objects.filter(tenant=tenant, opened_at__gte=since, opened_at__lt=until)
-        if condition is None:
-            return found
-        return found.filter(condition(tenant) if callable(condition) else condition)
 
-    return rows
+# A ticket's region is its own (the helpdesk's province); its rep, its customer's owner.
+DIMENSIONS = (Dimension(REGION, "province"), Dimension(REP, "customer__owner"))
+LINK = RowLink("service_feedback:ticket", "public_id")
+SECTION = _("Service")
 
 
 def register() -> None:
@@ -123,8 +131,13 @@ def register() -> None:
                 key=key,
                 label=label,
                 definition=definition,
-                rows=_opened(condition),
+                rows=opened_in,
+                where=condition,
                 aggregate=COUNT,
                 columns=COLUMNS,
+                dimensions=DIMENSIONS,
+                dated_by="opened_at",
+                link=LINK,
+                section=SECTION,
             )
         )

@@ -16,7 +16,18 @@ from django.db.models import Q, QuerySet
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
-from crm.metrics import COUNT, SUM, Column, Metric, period_bounds, register_metric
+from crm.metrics import (
+    COUNT,
+    REGION,
+    REP,
+    SUM,
+    Column,
+    Dimension,
+    Metric,
+    RowLink,
+    period_bounds,
+    register_metric,
+)
 from crm.models import Tenant
 from leads.models import DailySummary, Lead
 from leads.reports.quality import invalid_q, valid_q, verified_24h_q
@@ -44,21 +55,17 @@ LEAD_COLUMNS = tuple(
 )
 
 
+# A lead's region is its province; its rep, its owner (the dashboards' breakdowns).
+LEAD_DIMENSIONS = (Dimension(REGION, "province"), Dimension(REP, "owner"))
+LEAD_LINK = RowLink("leads:detail", "public_id")
+SECTION = _("Leads")
+
+
 def created_in(tenant: Tenant, start: date, end: date) -> QuerySet:
     """The tenant's leads created on its local days [start, end]: the range of the
     lead-quality report."""
     since, until = period_bounds(tenant, start, end)
     return Lead.objects.filter(tenant=tenant, created_at__gte=since, created_at__lt=until)
-
-
-def _leads(condition: Q | None = None):
-    """A metric's rows: the leads created in the period that meet `condition`."""
-
-    def rows(tenant: Tenant, start: date, end: date) -> QuerySet:
-        leads = created_in(tenant, start, end)
-        return leads.filter(condition) if condition is not None else leads
-
-    return rows
 
 
 def closed_days(tenant: Tenant, start: date, end: date) -> QuerySet:
@@ -112,9 +119,14 @@ def register() -> None:
                 key=f"leads.{name}",
                 label=label,
                 definition=definition,
-                rows=_leads(condition),
+                rows=created_in,
+                where=condition,
                 aggregate=COUNT,
                 columns=LEAD_COLUMNS,
+                dimensions=LEAD_DIMENSIONS,
+                dated_by="created_at",
+                link=LEAD_LINK,
+                section=SECTION,
             )
         )
     register_metric(
@@ -127,7 +139,10 @@ def register() -> None:
             ),
             rows=closed_days,
             aggregate=SUM,
-            sum_of="contacts",
+            of="contacts",
+            dimensions=(Dimension(REP, "membership"),),
+            dated_by="day",
+            section=SECTION,
             columns=tuple(
                 _column(DailySummary, path)
                 for path in ("day", "membership__user__username", "contacts", "closed_at")

@@ -131,7 +131,7 @@ def test_a_metric_sums_a_field_only_when_it_says_sum():
     with pytest.raises(ValueError):
         Metric("x.sum", "X", "X", rows, aggregate=SUM)
     with pytest.raises(ValueError):
-        Metric("x.count", "X", "X", rows, aggregate=COUNT, sum_of="contacts")
+        Metric("x.count", "X", "X", rows, aggregate=COUNT, of="contacts")
     with pytest.raises(ValueError):
         Metric("x.avg", "X", "X", rows, aggregate="avg")
 

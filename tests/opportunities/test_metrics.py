@@ -86,7 +86,7 @@ def test_each_figure_is_its_rows_and_matches_the_hand_count(world):
         assert str(metric.label) and str(metric.definition) and metric.columns
         with tenant_context(tenant):
             shown = metrics.value(metric, tenant=tenant, start=START, end=END)
-            rows = list(metric.rows(tenant, START, END))
+            rows = list(metrics.rows_of(metric, tenant=tenant, start=START, end=END))
             table = metrics.drill_down(metric, tenant=tenant, start=START, end=END)
         assert all(row.tenant_id == tenant.pk for row in rows), key
         assert len(table) == len(rows), key
@@ -94,8 +94,8 @@ def test_each_figure_is_its_rows_and_matches_the_hand_count(world):
             assert shown == len(rows), key
         else:
             assert metric.aggregate == SUM
-            assert shown == sum(getattr(row, metric.sum_of) for row in rows), key
-            position = [c.path for c in metric.columns].index(metric.sum_of)
+            assert shown == sum(getattr(row, metric.of) for row in rows), key
+            position = [c.path for c in metric.columns].index(metric.of)
             assert shown == sum(values[position] for values in table), key
         assert shown == EXPECTED[key], key
 

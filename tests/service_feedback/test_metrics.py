@@ -46,7 +46,7 @@ def test_each_figure_is_its_rows_the_reports_total_and_the_recount(world, en, wo
         assert str(metric.label) and str(metric.definition) and metric.columns
         with tenant_context(tenant):
             shown = metrics.value(metric, tenant=tenant, start=START, end=END)
-            rows = list(metric.rows(tenant, START, END))
+            rows = list(metrics.rows_of(metric, tenant=tenant, start=START, end=END))
             table = metrics.drill_down(metric, tenant=tenant, start=START, end=END)
         assert all(row.tenant_id == tenant.pk for row in rows), key
         assert shown == len(rows) == len(table), key
