@@ -77,6 +77,8 @@ REP = "rep"  # a Membership: the owner
 
 REPORTS = "reports"
 
+Filters = dict[str, Any]  # dimension key -> value ("" for rows without one)
+
 
 class Median(Aggregate):
     """PostgreSQL's exact median, `percentile_cont(0.5) WITHIN GROUP (ORDER BY x)`."""
@@ -150,6 +152,16 @@ class Rate:
     target: float | None = None  # 0–1, the share to reach (or stay under, see below)
     higher_is_better: bool = True
     section: Any = ""
+    advice: Any = ""  # lazy: what to do when the share misses its target
+
+    def share(self, numerator, denominator) -> float | None:
+        return numerator / denominator if denominator else None
+
+    def meets(self, share: float | None) -> bool | None:
+        """Whether `share` reaches the target (None without a target or a share)."""
+        if share is None or self.target is None:
+            return None
+        return share >= self.target if self.higher_is_better else share <= self.target
 
 
 _registry: dict[str, Metric] = {}
@@ -204,6 +216,22 @@ def reading(tenant: Tenant) -> Iterator[str]:
         yield alias
 
 
+# --- Links ------------------------------------------------------------------------------
+# The drill-down list of a figure's rows is the kernel's page `metric_rows`
+# (/reports/metrics/<key>/?start=…&end=…&region=…&rep=…), with its CSV (`&_export=csv`).
+
+
+def drill_url(key: str, start: date, end: date, filters: Filters | None = None) -> str:
+    """The link from a figure to the list of its rows, filtered as the figure is."""
+    from django.urls import reverse
+    from django.utils.http import urlencode
+
+    query = {"start": start.isoformat(), "end": end.isoformat()}
+    for name, wanted in (filters or {}).items():
+        query[name] = "" if wanted is None else str(wanted)
+    return f"{reverse('metric_rows', args=[key])}?{urlencode(query)}"
+
+
 # --- Periods ----------------------------------------------------------------------------
 
 
@@ -224,8 +252,6 @@ def previous_period(start: date, end: date) -> tuple[date, date]:
 
 
 # --- Rows and figures -------------------------------------------------------------------
-
-Filters = dict[str, Any]  # dimension key -> value ("" for rows without one)
 
 
 def _filtered(metric: Metric, qs: QuerySet, filters: Filters | None) -> QuerySet:
