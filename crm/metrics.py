@@ -125,7 +125,8 @@ class Metric:
     dated_by: str = ""
     link: RowLink | None = None
     unit: str = ""  # "", "minutes", "days", "amount"
-    section: Any = ""  # lazy: the group it is listed under
+    section: Any = ""  # lazy: the heading it is listed under
+    group: str = ""  # a machine key pages select by ("process", …)
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -152,6 +153,7 @@ class Rate:
     target: float | None = None  # 0–1, the share to reach (or stay under, see below)
     higher_is_better: bool = True
     section: Any = ""
+    group: str = ""  # a machine key pages select by ("process", …)
     advice: Any = ""  # lazy: what to do when the share misses its target
 
     def share(self, numerator, denominator) -> float | None:
