@@ -152,6 +152,7 @@ def customer_rows(tenant, reps, start, c0: int, c1: int, first: int):
             city,
             reps[customer_owner(j)].pk,
             start + timedelta(seconds=r.uniform(0, 3600)),
+            "",  # code: none in the other systems
         )
 
 
@@ -192,6 +193,7 @@ def fill_customers(tenant, reps, start: datetime) -> dict:
             "city",
             "owner_id",
             "created_at",
+            "code",
         ],
         with_id=True,
     )
