@@ -67,8 +67,8 @@ class Outcome:
     period: str
     start: date
     end: date
-    figure: float | None
-    recount: float | None
+    figure: int | float | None
+    recount: int | float | None
     ok: bool
     error: str = ""
 
@@ -78,10 +78,9 @@ class Outcome:
         return found
 
 
-def _number(value) -> float | None:
-    if value is None:
-        return None
-    return float(value) if isinstance(value, Decimal | int | float) else value
+def _number(value) -> int | float | None:
+    """A figure as kept and printed: a count as it is, a sum of numerics as a float."""
+    return float(value) if isinstance(value, Decimal) else value
 
 
 def agrees(metric: Metric, figure, recount) -> bool:

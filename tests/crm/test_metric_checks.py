@@ -178,7 +178,7 @@ def test_a_figure_its_rows_do_not_make_is_a_mismatch_that_alerts_the_admins(
     (message,) = mail.outbox
     assert message.to == ["ops@example.com"]
     assert "alpha" in message.subject and "4 figure(s)" in message.subject
-    assert COMPANIES.key in message.body and "figure 2.0, rows 1.0" in message.body
+    assert COMPANIES.key in message.body and "figure 2, rows 1" in message.body
     assert "no_such" in message.body
     admin = client
     admin.force_login(a.admin.user, backend="django.contrib.auth.backends.ModelBackend")
