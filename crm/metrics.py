@@ -37,14 +37,26 @@ data and registers them in its AppConfig.ready(); the kernel never imports the a
   argument), where the rows have one.
 - `dimensions`: the breakdowns the figure supports, by kind (REGION, REP, or an app's own
   key) and the field path that holds it; REP paths point at a Membership. The dashboards
-  break a figure down (`values_by`) and filter its rows (`rows_of(..., filters=)`) by them.
-- `dated_by`: the time field that puts a row in the period, for daily series.
+  break a figure down (`values_by`) and filter its rows (`rows_of(..., filters=)`) by them;
+  the value "" stands for the rows without one (NULL, or "" on a text path).
+- `dated_by`: the time (or date) field that puts a row in the period, for daily series
+  (a time is counted on its local day in the tenant's time zone).
 - `unit`: "" (a count), "minutes", "days" or "amount": how a dashboard prints the figure.
+- `roles`: who may read the figure and its rows (a crm.roles set; by default the sales
+  side, SALES). `readable_by(metric, role)` says it, and never lets a role of
+  AMOUNT_HIDDEN (service agents) read an amount: an app whose figures service agents
+  read (the service desk's) says so with `roles=EVERYONE`.
 
 Rates (`Rate`, `register_rate`) are two metrics, a numerator whose rows are among the
-denominator's: a dashboard shows the share and links both numbers to their rows.
+denominator's: a dashboard shows the share and links both numbers to their rows. A rate
+is readable by whoever reads both its metrics.
 
-Reports read the `reports` database alias (`reports_alias()`, docs/dashboards.md): the
+`/reports/metrics/` (crm.metric_catalogue) lists every definition with this month's
+figure; every night crm.metric_checks recounts every figure from its drill-down rows
+(`recount`) for every tenant and alerts the platform admin when one does not add up
+(docs/metrics.md).
+
+Reports read the `reports` database alias (`reports_alias()`, docs/metrics.md): the
 primary unless REPORTS_DATABASE_URL names a replica. `reading(tenant)` opens the tenant's
 context on it; a figure and its drill-down always read the same alias.
 """
@@ -58,12 +70,14 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from crm.models import Tenant
+from crm.roles import AMOUNT_HIDDEN, SALES
 
 COUNT = "count"
 SUM = "sum"
@@ -127,6 +141,7 @@ class Metric:
     unit: str = ""  # "", "minutes", "days", "amount"
     section: Any = ""  # lazy: the heading it is listed under
     group: str = ""  # a machine key pages select by ("process", …)
+    roles: frozenset[str] = SALES  # who reads it (a crm.roles set), see readable_by()
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -195,6 +210,20 @@ def get_rate(key: str) -> Rate | None:
     return _rates.get(key)
 
 
+def readable_by(metric: Metric, role: str | None) -> bool:
+    """Whether a member with `role` may read the figure and its rows: a role among the
+    metric's `roles`, and never an amount for the roles that see none (AMOUNT_HIDDEN)."""
+    if role not in metric.roles:
+        return False
+    return not (metric.unit == "amount" and role in AMOUNT_HIDDEN)
+
+
+def rate_readable_by(rate: Rate, role: str | None) -> bool:
+    """Whether a member with `role` reads both of the rate's metrics (and so the rate)."""
+    found = [get_metric(rate.numerator), get_metric(rate.denominator)]
+    return all(m is not None and readable_by(m, role) for m in found)
+
+
 # --- The reports alias ------------------------------------------------------------------
 
 
@@ -256,13 +285,34 @@ def previous_period(start: date, end: date) -> tuple[date, date]:
 # --- Rows and figures -------------------------------------------------------------------
 
 
+def _field_at(model, path: str):
+    """The model field at `path` ("customer__owner"), or None (an annotation's name)."""
+    *hops, last = path.split("__")
+    try:
+        for hop in hops:
+            model = model._meta.get_field(hop).related_model
+        return model._meta.get_field(last)
+    except (FieldDoesNotExist, AttributeError):
+        return None
+
+
+def _without(qs: QuerySet, path: str) -> QuerySet:
+    """The rows without a value at `path`: NULL, or "" where the path holds text (a
+    relation, a Membership for REP, is only ever NULL)."""
+    empty = Q(**{f"{path}__isnull": True})
+    field = _field_at(qs.model, path)
+    if field is None or not field.is_relation:
+        empty |= Q(**{path: ""})
+    return qs.filter(empty)
+
+
 def _filtered(metric: Metric, qs: QuerySet, filters: Filters | None) -> QuerySet:
     for key, wanted in (filters or {}).items():
         dimension = metric.dimension(key)
         if dimension is None:
             raise ValueError(f"metric {metric.key!r} has no dimension {key!r}")
         if wanted in ("", None):
-            qs = qs.filter(Q(**{f"{dimension.path}__isnull": True}) | Q(**{dimension.path: ""}))
+            qs = _without(qs, dimension.path)
             continue
         qs = qs.filter(**{dimension.path: wanted})
     return qs
@@ -407,12 +457,13 @@ def series(
         day = F(metric.dated_by)
     else:
         day = TruncDate(metric.dated_by, tzinfo=tenant.tzinfo)
+    # Annotated under names no model field has (a `dated_by` may be a field named "day").
     found = {
-        row["day"]: _final(metric, row["v"])
+        row["series_day"]: _final(metric, row["series_value"])
         for row in qs.order_by()
-        .annotate(day=day)
-        .values("day")
-        .annotate(v=_aggregate(metric, None))
+        .annotate(series_day=day)
+        .values("series_day")
+        .annotate(series_value=_aggregate(metric, None))
     }
     days = (end - start).days + 1
     empty = None if metric.aggregate == MEDIAN else 0

@@ -571,3 +571,44 @@ class Export(TenantOwned):
         if not self.rows_expected:
             return None
         return min(99, self.rows_written * 100 // self.rows_expected)
+
+
+# --- The nightly check of the metrics (crm.metric_checks) ------------------------------
+
+
+class MetricPeriod(models.TextChoices):
+    DAY = "day", _("The day")
+    DAYS_30 = "30d", _("The 30 days to the day")
+
+
+class MetricCheck(TenantOwned):
+    """One figure of the nightly check (crm.metric_checks): a registered metric over a
+    period that ends on `day` (the tenant's local day checked), its figure as the pages
+    compute it (crm.metrics.values_of) and the same figure recounted from its drill-down
+    rows (crm.metrics.recount). Every figure checked is kept for KEEP_DAYS days: the proof
+    that they added up, and the evidence when one did not."""
+
+    day = models.DateField(_("day checked"))
+    metric = models.CharField(_("metric"), max_length=100)
+    period = models.CharField(_("period"), max_length=8, choices=MetricPeriod.choices)
+    start = models.DateField(_("first day"))
+    figure = models.FloatField(_("figure"), null=True, blank=True)
+    recount = models.FloatField(_("recount from the rows"), null=True, blank=True)
+    ok = models.BooleanField(_("adds up"))
+    error = models.CharField(_("error"), max_length=500, blank=True)
+    checked_at = models.DateTimeField(_("checked at"), default=dj_timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("metric check")
+        verbose_name_plural = _("metric checks")
+        ordering = ["-day", "metric", "period"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            # Also the index of a tenant's days (the status's latest day, the pruning).
+            models.UniqueConstraint(
+                fields=["tenant", "day", "metric", "period"], name="metriccheck_one_per_figure"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} · {self.start} – {self.day}"

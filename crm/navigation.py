@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from crm.roles import ADMINS, EVERYONE, MANAGERS
+from crm.roles import ADMINS, EVERYONE, MANAGERS, REPORT_READERS
 
 
 @dataclass(frozen=True)
@@ -108,6 +108,20 @@ def register_defaults() -> None:
             description=_("Everyone in this tenant, with their role."),
             roles=MANAGERS,
             order=80,
+        )
+    )
+    register(
+        NavItem(
+            "metrics",
+            _("Metrics"),
+            "metrics",
+            "list-columns-reverse",
+            description=_(
+                "Every figure the reports show: what it counts, and this month's value with"
+                " the rows behind it."
+            ),
+            roles=REPORT_READERS,
+            order=70,
         )
     )
     register(

@@ -363,6 +363,12 @@ CRM_PERIODIC_TASKS = {
         "task": "service_feedback.alerts_sweep_all",
         "schedule": 900.0,
     },
+    # The metric check (crm.metric_checks): hourly, each tenant's run recounts every
+    # figure of its yesterday from its rows once, from 03:00 in its time zone.
+    "crm.check_metrics": {
+        "task": "crm.check_metrics_all",
+        "schedule": crontab(minute=37),
+    },
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.
@@ -390,6 +396,10 @@ vars().update(
     env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
 )
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="crm@localhost")
+# The platform admins, mailed when the nightly metric check finds a figure that does not
+# add up (crm.metric_checks): ADMINS=ops@example.com,oncall@example.com.
+ADMINS = [(a, a) for a in env.list("ADMINS", default=[]) if a.strip()]
+SERVER_EMAIL = env.str("SERVER_EMAIL", default=DEFAULT_FROM_EMAIL)
 # The hosted lead form: submissions per IP address and channel in 10 minutes.
 LEAD_FORM_RATE_LIMIT = env.int("LEAD_FORM_RATE_LIMIT", default=10)
 # The absolute URL the product is reached at, for webhook and form URLs printed by

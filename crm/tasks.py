@@ -1,15 +1,18 @@
 """The kernel's Celery tasks (found by autodiscovery): the heartbeat, the notification
-deliveries and the background exports, which are defined in crm.notify and crm.exports next
-to the code that queues them."""
+deliveries, the background exports and the nightly metric check, which are defined in
+crm.notify, crm.exports and crm.metric_checks next to the code they run."""
 
 from django.utils import timezone
 
 from crm.celery import app
 from crm.exports import exports_cleanup, exports_cleanup_all, run_export
+from crm.metric_checks import check_metrics, check_metrics_all
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
 
 __all__ = [
+    "check_metrics",
+    "check_metrics_all",
     "deliver",
     "deliver_due",
     "exports_cleanup",

@@ -27,6 +27,7 @@ from crm.metrics import (
     register_metric,
 )
 from crm.models import Tenant
+from crm.roles import EVERYONE
 from service_feedback import report
 from service_feedback.models import ServiceSettings, Ticket
 
@@ -139,5 +140,7 @@ def register() -> None:
                 dated_by="opened_at",
                 link=LINK,
                 section=SECTION,
+                # The service desk's own figures: service agents read them too.
+                roles=EVERYONE,
             )
         )
