@@ -33,11 +33,13 @@ from its AppConfig.ready(); the kernel records and shows them without importing 
 
 Anomalies. A day's value is judged against the same level's and owner's values of the 28
 days before it (`WINDOW`), those present: with at least 14 of them (`MIN_HISTORY`), the
-usual band is median ± max(3 × MAD, floor), MAD being the median absolute deviation from
-that median, unscaled. A value outside the band, on either side, is an anomaly. The floor
-keeps a level that barely moves (MAD 0: more than half the days alike) from calling every
-small step an anomaly, while a real jump still leaves the band. With fewer than 14 values
-nothing is judged. Each anomaly is told once (`notified_at`): a rep's to the rep, the
+usual band is median ± max(3 × 1.4826 × MAD, floor): MAD is the median absolute deviation
+from that median, scaled by 1.4826 to estimate a standard deviation (the row keeps it
+unscaled). A value outside the band, on either side, is an anomaly. The floor keeps a
+level that barely moves (MAD 0: more than half the days alike) from calling every small
+step an anomaly, while a real jump still leaves the band. Nothing is judged with fewer
+than 14 values, nor a value taken over fewer rows than the level's `min_sample` (a rep's
+day with one lead says little). Each anomaly is told once (`notified_at`): a rep's to the rep, the
 team's to the managers (the admins where there is none), linking to the rows behind it.
 
 The nightly job (`nightly`, beat hourly through crm.tasks) records, from 01:00 of the
@@ -72,7 +74,10 @@ UNITS = (MINUTES, SHARE)
 
 WINDOW = 28  # days a value is judged against, and the page's chart
 MIN_HISTORY = 14  # values present in the window before anything is judged
-BAND = 3.0  # the band's half-width in MADs
+BAND = 3.0  # the band's half-width in (scaled) MADs
+# The MAD scaled to estimate a standard deviation (1 / Φ⁻¹(3/4)): for normally spread
+# values, median ± 3 scaled MADs holds 99.7 % of usual days.
+MAD_SCALE = 1.4826
 NIGHTLY_HOUR = 1  # the tenant's local hour from which yesterday is recorded
 CATCH_UP = 7  # days back a run records what a missed night left
 NIGHTLY_EXPIRES = 3600  # seconds: a fan-out still queued when the next is due expires
@@ -101,6 +106,7 @@ class Level:
     compute: Compute  # (tenant, day, using=None) -> {membership id | None: Reading}
     metric: str  # the metric whose rows are behind the level
     floor: float  # the usual band's smallest half-width, in the level's unit
+    min_sample: int = 1  # a value over fewer rows is recorded, not judged
     order: int = 0
     advice: Any = ""  # lazy: what to do when it misses its target
 
@@ -213,14 +219,14 @@ class Verdict:
     def band(self, floor: float) -> tuple[float, float] | None:
         if self.median is None or self.mad is None:
             return None
-        half = max(BAND * self.mad, floor)
+        half = max(BAND * MAD_SCALE * self.mad, floor)
         return self.median - half, self.median + half
 
 
 def judge(value: float | None, history: Sequence[float | None], floor: float) -> Verdict:
     """Whether `value` leaves the band of `history` (the values of the WINDOW days before,
-    None for a day without one): median ± max(3 × MAD, floor), judged with MIN_HISTORY
-    values or more."""
+    None for a day without one): median ± max(3 × 1.4826 × MAD, floor), judged with
+    MIN_HISTORY values or more."""
     present = [v for v in history if v is not None]
     if len(present) < MIN_HISTORY:
         return Verdict(False, None, None)
@@ -245,15 +251,23 @@ def _history(key: str, day: date) -> dict[int | None, list[float]]:
     return found
 
 
-def record_level(level: Level, tenant: Tenant, day: date, now: datetime) -> int:
-    """Compute, judge and store one level's rows of `day` (replacing earlier ones). How
-    many anomalies it found."""
-    readings = dict(level.compute(tenant, day))
+def record_level(
+    level: Level,
+    tenant: Tenant,
+    day: date,
+    now: datetime,
+    readings: dict[int | None, Reading] | None = None,
+) -> int:
+    """Judge and store one level's rows of `day` (replacing earlier ones): its `readings`,
+    computed here unless given. How many anomalies it found."""
+    readings = dict(level.compute(tenant, day) if readings is None else readings)
     readings.setdefault(None, Reading(None, 0))
     history = _history(level.key, day)
     rows = []
     for owner, reading in readings.items():
         verdict = judge(reading.value, history.get(owner, []), level.floor)
+        if reading.sample < level.min_sample:
+            verdict = Verdict(False, verdict.median, verdict.mad)
         rows.append(
             LevelDay(
                 tenant=tenant,
@@ -383,7 +397,7 @@ def tell_anomalies(tenant: Tenant, day: date, *, now: datetime | None = None) ->
 
 
 def format_value(level: Level, value: float | None) -> str:
-    """A value as people read it: "45 min", "2 h 5 min", "1 d 3 h"; "86.0%"."""
+    """A value as people read it: "45 min", "2 h", "2 h 5 min", "1 d 3 h"; "86.0%"."""
     if value is None:
         return "—"
     if level.unit == SHARE:
@@ -393,8 +407,10 @@ def format_value(level: Level, value: float | None) -> str:
     hours, minutes = divmod(rest, 60)
     if days:
         return gettext("%(d)s d %(h)s h") % {"d": days, "h": hours}
-    if hours:
+    if hours and minutes:
         return gettext("%(h)s h %(m)s min") % {"h": hours, "m": minutes}
+    if hours:
+        return gettext("%(h)s h") % {"h": hours}
     return gettext("%(m)s min") % {"m": minutes}
 
 
@@ -457,7 +473,8 @@ def register_defaults() -> None:
             label=_("A water level left its usual band"),
             title=_("%(level)s of %(who)s on %(day)s: %(value)s, outside its usual band"),
             body=_(
-                "Usually %(low)s to %(high)s (the median of the last 28 days ± 3 × MAD); "
+                "Usually %(low)s to %(high)s (the median of the last 28 days ± 3 scaled "
+                "MADs); "
                 "target %(target)s. The link opens the rows behind it."
             ),
         )

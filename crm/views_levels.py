@@ -3,7 +3,7 @@
 Per level: today's value so far against its target, the last 28 recorded days as a line
 with the target and the anomalies marked, and a table per person: the team, then every
 rep for the report readers (managers, marketing, admins), or the rep's own row for a rep.
-`?rep=<membership id>` draws that rep's line beside the team's (a rep may only name
+`?rep=<membership public id>` draws that rep's line beside the team's (a rep may only name
 themselves; another id, or another tenant's, is 404). Every value links to the rows
 behind it (crm.metrics.drill_url). Service agents are refused.
 """
@@ -11,6 +11,7 @@ behind it (crm.metrics.drill_url). Service agents are refused.
 from __future__ import annotations
 
 import statistics
+import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -72,19 +73,19 @@ def _days(start: date, end: date) -> list[date]:
 
 
 def _focus(request: HttpRequest, membership: Membership, everyone: bool) -> Membership | None:
-    """The rep whose line is drawn beside the team's: `?rep=`, or the rep themselves."""
+    """The rep whose line is drawn beside the team's: `?rep=<public id>`, or the rep."""
     wanted = request.GET.get("rep", "")
     if not wanted:
         return None if everyone else membership
     try:
-        wanted_id = int(wanted)
+        wanted_id = uuid.UUID(wanted)
     except ValueError:
         raise ValueError(_("Choose a rep from the table.")) from None
-    if not everyone and wanted_id != membership.pk:
+    if not everyone and wanted_id != membership.public_id:
         raise Http404(_("No such rep."))
     found = (
         Membership.objects.in_tenant(request.tenant)
-        .filter(pk=wanted_id)
+        .filter(public_id=wanted_id)
         .select_related("user")
         .first()
     )
@@ -189,6 +190,63 @@ def _error(message: str) -> HttpResponse:
     return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
 
 
+def _people(tenant, recorded: _Recorded, live: dict, alias: str) -> list[Membership]:
+    """The reps of the table: every active rep, and whoever else has a value."""
+    seen = recorded.owners() | {
+        owner for readings in live.values() for owner in readings if owner is not None
+    }
+    return list(
+        Membership.objects.in_tenant(tenant)
+        .filter(Q(role=Role.REP, is_active=True) | Q(pk__in=seen))
+        .select_related("user")
+        .order_by("user__username")
+        .using(alias)
+    )
+
+
+def _block(level: Level, tenant, readings, recorded: _Recorded, people, *, today, end, everyone):
+    """One level's figures: today so far, and a row for the team and each person."""
+    target = level.target_for(tenant)
+    team_today = readings.get(None) or Reading(None, 0)
+    block = LevelBlock(
+        level=level,
+        target=target,
+        target_text=target_text(level, target),
+        today=_cell(level, "today", team_today.value, rows_url(level, today, None)),
+        today_sample=team_today.sample,
+        today_meets=level.meets(team_today.value, target),
+    )
+    common = {"today_day": today, "end": end}
+    team = recorded.of(level.key, None)
+    block.rows.append(
+        _person_row(
+            level,
+            target,
+            key="team",
+            label=_("Team"),
+            owner_id=None,
+            today=team_today,
+            days=team,
+            **common,
+        )
+    )
+    for person in people:
+        row = _person_row(
+            level,
+            target,
+            key=str(person.pk),
+            label=person.display_name,
+            owner_id=person.pk,
+            today=readings.get(person.pk),
+            days=recorded.of(level.key, person.pk),
+            **common,
+        )
+        if everyone:
+            row.focus_url = f"{reverse('levels')}?rep={person.public_id}"
+        block.rows.append(row)
+    return block
+
+
 @require_GET
 def levels_page(request: HttpRequest) -> HttpResponse:
     membership = request.membership
@@ -203,72 +261,31 @@ def levels_page(request: HttpRequest) -> HttpResponse:
 
     today = timezone.localdate(timezone=tenant.tzinfo)
     start, end = registry.window_of(today)
-    days = _days(start, end)
     registered = registry.levels()
     with reading(tenant) as alias:
         owners = None if everyone else [membership.pk]
         recorded = _Recorded(registry.recorded(start, end, owners=owners, using=alias))
         live = {level.key: level.compute(tenant, today, using=alias) for level in registered}
-        if everyone:
-            seen = recorded.owners() | {
-                owner for readings in live.values() for owner in readings if owner is not None
-            }
-            people = list(
-                Membership.objects.in_tenant(tenant)
-                .filter(Q(role=Role.REP, is_active=True) | Q(pk__in=seen))
-                .select_related("user")
-                .order_by("user__username")
-                .using(alias)
-            )
-        else:
-            people = [membership]
+        people = _people(tenant, recorded, live, alias) if everyone else [membership]
 
     blocks, charts = [], []
     for level in registered:
-        target = level.target_for(tenant)
-        readings = live[level.key]
-        team_today = readings.get(None) or Reading(None, 0)
-        block = LevelBlock(
-            level=level,
-            target=target,
-            target_text=target_text(level, target),
-            today=_cell(level, "today", team_today.value, rows_url(level, today, None)),
-            today_sample=team_today.sample,
-            today_meets=level.meets(team_today.value, target),
-        )
-        common = {"today_day": today, "end": end}
-        block.rows.append(
-            _person_row(
+        blocks.append(
+            _block(
                 level,
-                target,
-                key="team",
-                label=_("Team"),
-                owner_id=None,
-                today=team_today,
-                days=recorded.of(level.key, None),
-                **common,
+                tenant,
+                live[level.key],
+                recorded,
+                people,
+                today=today,
+                end=end,
+                everyone=everyone,
             )
         )
-        for person in people:
-            row = _person_row(
-                level,
-                target,
-                key=str(person.pk),
-                label=person.display_name,
-                owner_id=person.pk,
-                today=readings.get(person.pk),
-                days=recorded.of(level.key, person.pk),
-                **common,
-            )
-            if everyone:
-                row.focus_url = f"{reverse('levels')}?rep={person.pk}"
-            block.rows.append(row)
-        blocks.append(block)
         series = [(_("Team"), None, recorded.of(level.key, None))]
         if focus is not None:
             series.append((focus.display_name, focus.pk, recorded.of(level.key, focus.pk)))
-        charts.append(_chart(level, target, days, series))
-
+        charts.append(_chart(level, blocks[-1].target, _days(start, end), series))
     context = {
         "blocks": blocks,
         "charts": {"levels": charts},
@@ -276,7 +293,6 @@ def levels_page(request: HttpRequest) -> HttpResponse:
         "everyone": everyone,
         "start": start,
         "end": end,
-        "today": today,
         "window": registry.WINDOW,
     }
     return TemplateResponse(request, "crm/levels.html", context)

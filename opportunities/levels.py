@@ -133,7 +133,8 @@ def register() -> None:
             unit=SHARE,
             compute=share_of(COMPLETE_METRIC, OPEN_METRIC),
             metric=OPEN_METRIC,
-            floor=0.05,
+            floor=0.15,
+            min_sample=5,
             order=30,
             advice=_(
                 "Map the required roles on each open opportunity and record where each one stands."

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from django.db.models import F, FloatField, Func, Q, QuerySet
-from django.db.models.functions import Coalesce, Now
+from django.db.models import DateTimeField, F, FloatField, Func, Q, QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
@@ -53,6 +53,14 @@ STRUCTURED_METRIC = "leads.followups_structured"
 PROCESS_TARGET = 0.85
 
 
+class TransactionNow(Func):
+    """The transaction's start (CURRENT_TIMESTAMP): unlike Django's Now() on PostgreSQL
+    (the statement's), the same for a figure and its drill-down read in one transaction."""
+
+    template = "CURRENT_TIMESTAMP"
+    output_field = DateTimeField()
+
+
 class EpochMinutes(Func):
     """An interval in minutes (PostgreSQL: EXTRACT(EPOCH FROM …) / 60)."""
 
@@ -70,7 +78,9 @@ def assigned_in(tenant: Tenant, start: date, end: date) -> QuerySet:
         )
         .filter(Q(first_touch_at__isnull=True) | Q(first_touch_at__gte=F("assigned_at")))
         .annotate(
-            response_minutes=EpochMinutes(Coalesce("first_touch_at", Now()) - F("assigned_at"))
+            response_minutes=EpochMinutes(
+                Coalesce("first_touch_at", TransactionNow()) - F("assigned_at")
+            )
         )
     )
 
@@ -200,6 +210,7 @@ def register() -> None:
             compute=median_of(RESPONSE_METRIC),
             metric=RESPONSE_METRIC,
             floor=5.0,
+            min_sample=2,
             order=10,
             advice=_(
                 "Call new leads first thing: the board lists the ones to verify, oldest first."
@@ -219,7 +230,8 @@ def register() -> None:
             unit=SHARE,
             compute=share_of(STRUCTURED_METRIC, FOLLOW_UPS_METRIC),
             metric=FOLLOW_UPS_METRIC,
-            floor=0.05,
+            floor=0.1,
+            min_sample=5,
             order=20,
             advice=_(
                 "Tick the talk tags and the roles reached when logging a follow-up, not "

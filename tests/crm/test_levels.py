@@ -103,27 +103,28 @@ def told(tenant, **filters):
 
 # -- the anomaly rule ---------------------------------------------------------------------------
 
-USUAL = [30.0] * 7 + [40.0] * 7 + [50.0] * 7  # median 40, MAD 10: the band is 10 … 70
+USUAL = [90.0] * 7 + [100.0] * 7 + [110.0] * 7  # median 100, MAD 10
+# The band: 100 ± 3 × 1.4826 × 10 = 55.52 … 144.48.
 
 
 def test_a_value_inside_the_band_is_not_an_anomaly():
-    verdict = judge(70.0, USUAL, floor=5.0)
-    assert (verdict.anomaly, verdict.median, verdict.mad) == (False, 40.0, 10.0)
-    assert verdict.band(5.0) == (10.0, 70.0)
-    assert not judge(10.0, USUAL, floor=5.0).anomaly
-    assert not judge(40.0, USUAL, floor=5.0).anomaly
+    verdict = judge(144.0, USUAL, floor=5.0)
+    assert (verdict.anomaly, verdict.median, verdict.mad) == (False, 100.0, 10.0)
+    assert verdict.band(5.0) == pytest.approx((55.522, 144.478))
+    assert not judge(56.0, USUAL, floor=5.0).anomaly
+    assert not judge(100.0, USUAL, floor=5.0).anomaly
 
 
 def test_a_value_outside_the_band_either_way_is_an_anomaly():
-    assert judge(70.5, USUAL, floor=5.0).anomaly
-    assert judge(9.5, USUAL, floor=5.0).anomaly
+    assert judge(145.0, USUAL, floor=5.0).anomaly
+    assert judge(55.0, USUAL, floor=5.0).anomaly
 
 
 def test_nothing_is_judged_with_fewer_than_14_values():
-    few = [40.0] * (MIN_HISTORY - 1) + [None] * 10  # days without a value do not count
+    few = [100.0] * (MIN_HISTORY - 1) + [None] * 10  # days without a value do not count
     verdict = judge(1000.0, few, floor=5.0)
     assert (verdict.anomaly, verdict.median, verdict.mad) == (False, None, None)
-    assert judge(1000.0, [40.0] * MIN_HISTORY, floor=5.0).anomaly
+    assert judge(1000.0, [100.0] * MIN_HISTORY, floor=5.0).anomaly
     assert not judge(None, USUAL, floor=5.0).anomaly  # no value, nothing to judge
 
 
@@ -133,8 +134,8 @@ def test_with_mad_zero_the_floor_is_the_band():
     assert (verdict.median, verdict.mad, verdict.anomaly) == (100.0, 0.0, False)
     assert judge(106.0, flat, floor=5.0).anomaly
     assert judge(94.0, flat, floor=5.0).anomaly
-    # A band wider than the floor is kept: 3 × MAD.
-    assert not judge(69.0, USUAL, floor=0.01).anomaly
+    # A band wider than the floor is kept: 3 scaled MADs.
+    assert not judge(140.0, USUAL, floor=0.01).anomaly
 
 
 # -- recording a day ---------------------------------------------------------------------------
@@ -194,18 +195,31 @@ def test_recording_a_day_again_replaces_its_rows_and_tells_nobody_twice(world):
 def test_the_teams_anomaly_is_told_to_the_managers(world):
     t = world.a.tenant
     second = MembershipFactory(tenant=t, role=Role.MANAGER, user__username="alpha-mgr2")
-    history(t, PROCESS, None, [0.9, 0.92, 0.88] * 6)
-    follow_ups(t, world.a.rep, [True, False, False, False])  # 25 %
+    history(t, PROCESS, None, [0.9, 0.92, 0.88] * 6)  # the floor, 0.8 … 1.0
+    follow_ups(t, world.a.rep, [True, False, False, False, False])  # 20 % of 5
     with tenant_context(t):
         levels.record_day(t, DAY)
     [team] = rows_of(t, day=DAY, key=PROCESS, owner=None)
-    assert team.anomaly and team.value == pytest.approx(0.25)
+    assert team.anomaly and team.value == pytest.approx(0.2)
     notes = told(t)
     assert {n.recipient_id for n in notes} == {world.a.manager.pk, second.pk}
     assert all(n.link == metrics.drill_url("leads.followups_logged", DAY, DAY) for n in notes)
     # The rep's own process level has no history: not judged, nobody told about it.
     [mine] = rows_of(t, day=DAY, key=PROCESS, owner=world.a.rep)
     assert not mine.anomaly
+
+
+@routed
+def test_a_value_over_too_few_rows_is_recorded_not_judged(world):
+    t, rep = world.a.tenant, world.a.rep
+    history(t, RESPONSE, rep, [30.0, 40.0, 50.0] * 7)
+    responses(t, rep, [300])  # one lead: below the level's minimum of 2
+    with tenant_context(t):
+        recorded = levels.record_day(t, DAY)
+    [mine] = rows_of(t, day=DAY, key=RESPONSE, owner=rep)
+    assert (mine.value, mine.sample, mine.anomaly) == (300.0, 1, False)
+    assert mine.median == 40.0  # the band is kept for the page
+    assert (recorded.anomalies, recorded.told) == (0, 0)
 
 
 @routed
@@ -273,6 +287,7 @@ def test_a_manager_sees_the_team_and_every_rep_with_links_to_their_rows(world, l
         page.replace("&amp;", "&")
     )
     assert f'data-row="{rep.pk}"' in page and f'data-row="{rep2.pk}"' in page
+    assert f"?rep={rep2.public_id}" in page  # draw rep2 beside the team
     assert 'data-testid="anomaly"' in page
     charts = response.context["charts"]["levels"]
     response_chart = next(c for c in charts if c["key"] == RESPONSE)
@@ -299,14 +314,14 @@ def test_a_rep_sees_their_own_line_beside_the_teams_and_nobody_elses(world, logi
     team, mine = chart["series"]
     assert mine["points"][-1]["anomaly"] and mine["points"][-1]["value"] == 400.0
     assert not any(p["anomaly"] for p in team["points"])
-    assert client.get(f"{URL}?rep={rep.pk}").status_code == 200
-    assert client.get(f"{URL}?rep={rep2.pk}").status_code == 404
+    assert client.get(f"{URL}?rep={rep.public_id}").status_code == 200
+    assert client.get(f"{URL}?rep={rep2.public_id}").status_code == 404
 
 
 @routed
 def test_a_manager_draws_one_rep_beside_the_team(world, login):
     recorded_window(world)
-    response = login(world.a.manager).get(f"{URL}?rep={world.a.rep.pk}")
+    response = login(world.a.manager).get(f"{URL}?rep={world.a.rep.public_id}")
     chart = next(c for c in response.context["charts"]["levels"] if c["key"] == RESPONSE)
     assert len(chart["series"]) == 2
     assert response.context["focus"] == world.a.rep
@@ -315,7 +330,7 @@ def test_a_manager_draws_one_rep_beside_the_team(world, login):
 @routed
 def test_another_tenants_rep_is_404_and_a_bad_one_400(world, login):
     client = login(world.a.manager)
-    assert client.get(f"{URL}?rep={world.b.rep.pk}").status_code == 404
+    assert client.get(f"{URL}?rep={world.b.rep.public_id}").status_code == 404
     response = client.get(f"{URL}?rep=abc")
     assert response.status_code == 400
     assert response.content
@@ -363,3 +378,22 @@ def test_the_page_reads_a_constant_number_of_queries(world, login):
     with CaptureQueriesContext(connection) as many:
         assert client.get(URL).status_code == 200
     assert len(many) == len(few)
+
+
+@routed
+def test_the_command_records_a_day_on_demand(world):
+    from io import StringIO
+
+    from django.core.management import CommandError, call_command
+
+    responses(world.a.tenant, world.a.rep, [20])
+    out = StringIO()
+    call_command("record_levels", "--tenant", "alpha", "--day", DAY.isoformat(), stdout=out)
+    assert f"alpha: {DAY} recorded, 0 anomalies, 0 told" in out.getvalue()
+    [team] = rows_of(world.a.tenant, day=DAY, key=RESPONSE, owner=None)
+    assert team.value == 20.0
+    assert rows_of(world.b.tenant) == []
+    with pytest.raises(CommandError):
+        call_command("record_levels", "--day", "yesterday")
+    with pytest.raises(CommandError):
+        call_command("record_levels", "--tenant", "nobody")
