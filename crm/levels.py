@@ -24,8 +24,9 @@ from its AppConfig.ready(); the kernel records and shows them without importing 
 - `compute(tenant, day, using=None)` returns the day's value per rep, `{membership id:
   Reading(value, sample)}`, and the team's under the key None. `median_of(metric)` and
   `share_of(numerator, denominator)` build it from registered metrics (crm.metrics), so a
-  level and the drill-down list of its rows cannot disagree: one grouped query per rep
-  and one for the team, the day's rows never read into Python.
+  level and the drill-down list of its rows cannot disagree: a median takes one grouped
+  query for the reps and one for the team, a share one grouped query for both; the
+  day's rows are never read into Python.
 - `metric` is the metric whose rows are behind the level (the day's records), so a value
   links to them (`crm.metrics.drill_url`, filtered by the rep for a rep's value).
 - `target` is a number or `tenant -> number` (a tenant setting); a SHARE is 0–1,
@@ -185,7 +186,8 @@ def median_of(metric_key: str) -> Compute:
 
 def share_of(numerator_key: str, denominator_key: str) -> Compute:
     """A level that is the share of a day's rows (`denominator`) that count (`numerator`,
-    among them): per rep and for the team; the sample is the denominator."""
+    among them): per rep and for the team, in one grouped query; the sample is the
+    denominator."""
 
     def compute(tenant: Tenant, day: date, using: str | None = None):
         numerator, denominator = _metric(numerator_key), _metric(denominator_key)
@@ -196,12 +198,16 @@ def share_of(numerator_key: str, denominator_key: str) -> Compute:
             counted, total = figures.get(numerator.key, 0), figures.get(denominator.key, 0)
             return Reading(counted / total if total else None, total)
 
+        by_rep = metrics.values_by(both, REP, **window)
         found: dict[int | None, Reading] = {
-            owner: reading(figures)
-            for owner, figures in metrics.values_by(both, REP, **window).items()
-            if owner != ""
+            owner: reading(figures) for owner, figures in by_rep.items() if owner != ""
         }
-        found[None] = reading(metrics.values_of(both, **window))
+        # The team's counts are the reps' added up, rows without a rep ("") included.
+        team = {
+            metric.key: sum(figures.get(metric.key, 0) for figures in by_rep.values())
+            for metric in both
+        }
+        found[None] = reading(team)
         return found
 
     return compute
@@ -303,13 +309,13 @@ class Recorded:
 
 
 def record_day(
-    tenant: Tenant, day: date, *, now: datetime | None = None, notify: bool = True
+    tenant: Tenant, day: date, *, now: datetime | None = None, tell: bool = True
 ) -> Recorded:
     """Record every level's rows of `day` for the tenant (inside its tenant_context), then
-    tell the owners of its anomalies not told yet (unless `notify` is False)."""
+    tell the owners of its anomalies not told yet (unless `tell` is False)."""
     now = now or timezone.now()
     anomalies = sum(record_level(level, tenant, day, now) for level in levels())
-    told = tell_anomalies(tenant, day, now=now) if notify else 0
+    told = tell_anomalies(tenant, day, now=now) if tell else 0
     return Recorded(day, anomalies, told)
 
 

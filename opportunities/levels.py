@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import date
 
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
@@ -55,13 +56,16 @@ def open_at_end(tenant: Tenant, start: date, end: date) -> QuerySet:
     it ended, not won or lost by then), with `chain_complete`: every required role has a
     member of known attitude. None at all when the tenant requires no role."""
     _since, until = period_bounds(tenant, end, end)
+    still_open = Q(status=OpportunityStatus.OPEN)
+    if until <= timezone.now():  # closed since: open then (today's end: nothing closed yet)
+        still_open |= Q(won_at__gte=until) | Q(lost_at__gte=until)
     filled = OpportunityContact.objects.filter(
         opportunity=OuterRef(OuterRef("pk")), role=OuterRef("pk")
     ).exclude(attitude=Attitude.UNKNOWN)
     missing = required_roles(tenant).exclude(Exists(filled))
     return (
         Opportunity.objects.filter(tenant=tenant, created_at__lt=until)
-        .filter(Q(status=OpportunityStatus.OPEN) | Q(won_at__gte=until) | Q(lost_at__gte=until))
+        .filter(still_open)
         .filter(Exists(required_roles(tenant)))
         .annotate(chain_complete=~Exists(missing))
     )

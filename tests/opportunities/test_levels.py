@@ -23,8 +23,9 @@ REQUIRED = ("CIO", "采购总监", "技术评估")  # the defaults (opportunitie
 S, N, OPP, U = Attitude.SUPPORT, Attitude.NEUTRAL, Attitude.OPPOSE, Attitude.UNKNOWN
 
 
-def today(tenant):
-    return timezone.localdate(timezone=tenant.tzinfo)
+def day_of(tenant):
+    """The day the levels are read for: yesterday, the nightly job's day."""
+    return timezone.localdate(timezone=tenant.tzinfo) - timedelta(days=1)
 
 
 def end_of(tenant, day) -> datetime:
@@ -58,29 +59,36 @@ def build(world):
         made.append(opportunity(side, owner, f"客户{n}", chain))
         counted[owner.pk].append(complete)
     t = side.tenant
-    end = end_of(t, today(t))
+    end = end_of(t, day_of(t))
     with tenant_context(t):
+        # Opened the morning of the day.
+        Opportunity.objects.update(created_at=end - timedelta(hours=15))
         # Open at the end of the day: lost only after it (counted, incomplete) …
         lost_later = opportunity(side, rep, "客户后丢", {"CIO": S})
         Opportunity.objects.filter(pk=lost_later.pk).update(
-            status=OpportunityStatus.LOST, lost_at=end + timedelta(hours=2)
+            created_at=end - timedelta(hours=15),
+            status=OpportunityStatus.LOST,
+            lost_at=end + timedelta(minutes=5),
         )
         counted[rep.pk].append(False)
-        # … not: won today, opened after the day.
+        # … not: won in the evening, opened after the day.
         won = opportunity(side, rep, "客户已签", {"CIO": S, "采购总监": S, "技术评估": S})
         Opportunity.objects.filter(pk=won.pk).update(
-            status=OpportunityStatus.WON, won_at=timezone.now()
+            created_at=end - timedelta(hours=15),
+            status=OpportunityStatus.WON,
+            won_at=end - timedelta(hours=1),
         )
         later = opportunity(side, rep2, "客户明天", {"CIO": S, "采购总监": S, "技术评估": S})
-        Opportunity.objects.filter(pk=later.pk).update(created_at=end + timedelta(hours=1))
+        Opportunity.objects.filter(pk=later.pk).update(created_at=end + timedelta(minutes=1))
     # Another tenant's complete chain.
     opportunity(world.b, world.b.rep, "别家客户", {"CIO": S, "采购总监": S, "技术评估": S})
     return rep, rep2, counted
 
 
-def reading(tenant):
+def reading(tenant, day=None):
     with tenant_context(tenant):
-        return levels.get_level("opportunities.decision_chain").compute(tenant, today(tenant))
+        level = levels.get_level("opportunities.decision_chain")
+        return level.compute(tenant, day or day_of(tenant))
 
 
 def test_chain_completeness_is_the_share_of_open_chains_with_every_required_role(world):
@@ -95,12 +103,16 @@ def test_chain_completeness_is_the_share_of_open_chains_with_every_required_role
     assert found[rep2.pk].value == pytest.approx(share(counted[rep2.pk]))  # 1 of 2
     assert found[None].value == pytest.approx(share(counted[rep.pk] + counted[rep2.pk]))
     assert found[None].sample == 7
+    # Today (its end still to come): the opportunities open now, the lost one not.
+    now = reading(world.a.tenant, timezone.localdate(timezone=world.a.tenant.tzinfo))
+    assert now[rep.pk].sample == 4
+    assert now[rep2.pk].sample == 3  # the one opened after yesterday too
 
 
 def test_its_rows_are_the_open_opportunities_with_their_chain_state(world):
     rep, _rep2, counted = build(world)
     t = world.a.tenant
-    day = today(t)
+    day = day_of(t)
     opened, complete = metrics.get_metric(OPEN_METRIC), metrics.get_metric(COMPLETE_METRIC)
     with tenant_context(t):
         rows = metrics.drill_down(opened, tenant=t, start=day, end=day)
