@@ -9,7 +9,7 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import audit, exports, metric_checks, navigation, notify, rls, schedules
+        from crm import audit, exports, levels, metric_checks, navigation, notify, rls, schedules
 
         # Once per migrate run, after every app's tables exist: row-level security and the
         # app role's grants, then the periodic jobs that are missing.
@@ -20,6 +20,7 @@ class CrmConfig(AppConfig):
         notify.register_defaults()
         exports.register_defaults()
         metric_checks.register()
+        levels.register_defaults()
 
 
 class CrmAdminConfig(AdminConfig):

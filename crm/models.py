@@ -612,3 +612,46 @@ class MetricCheck(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.metric} · {self.start} – {self.day}"
+
+
+class LevelDay(TenantOwned):
+    """One water level's value on one of the tenant's local days (F42, crm.levels): for one
+    rep (`owner`) or the whole team (`owner` empty), with the band of its last 28 days it
+    was judged against. Written by the nightly job, one row per level, day and owner."""
+
+    key = models.CharField(_("level"), max_length=60)
+    day = models.DateField(_("day"))
+    owner = models.ForeignKey(
+        Membership,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("rep"),
+        help_text=_("Empty: the whole team."),
+    )
+    value = models.FloatField(_("value"), null=True, blank=True)
+    sample = models.PositiveIntegerField(_("rows"), default=0)
+    anomaly = models.BooleanField(_("anomaly"), default=False)
+    median = models.FloatField(_("median of the last 28 days"), null=True, blank=True)
+    mad = models.FloatField(_("median absolute deviation"), null=True, blank=True)
+    computed_at = models.DateTimeField(_("computed at"), default=dj_timezone.now)
+    notified_at = models.DateTimeField(_("owner told at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("water level")
+        verbose_name_plural = _("water levels")
+        ordering = ["key", "-day"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            # The team's row (no owner) is one per level and day too.
+            models.UniqueConstraint(
+                fields=["tenant", "key", "day", "owner"],
+                name="levelday_one_per_owner",
+                nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "day"], name="levelday_day")]
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.day}"

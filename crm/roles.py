@@ -56,6 +56,9 @@ SALES_MANAGERS = frozenset({Role.MANAGER})
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.
 REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
+# The water levels (crm.levels): reps read their own and the team's, the report readers
+# every rep's too.
+LEVEL_READERS = REPORT_READERS | {Role.REP}
 
 # -- opportunities -------------------------------------------------------------------------
 # Read every opportunity of the tenant (reps read the ones they own: opportunities.access;

@@ -357,6 +357,12 @@ CRM_PERIODIC_TASKS = {
         "task": "health.recompute_all",
         "schedule": crontab(minute=13),
     },
+    # Water levels (crm.levels): hourly, each tenant's run records yesterday's levels once,
+    # from 01:00 in its time zone, and tells the owners of its anomalies.
+    "crm.levels": {
+        "task": "crm.levels_record_all",
+        "schedule": crontab(minute=23),
+    },
     # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
     # alerts quiet for their days close.
     "service_feedback.alerts_sweep": {

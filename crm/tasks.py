@@ -1,11 +1,14 @@
-"""The kernel's Celery tasks (found by autodiscovery): the heartbeat, the notification
-deliveries, the background exports and the nightly metric check, which are defined in
-crm.notify, crm.exports and crm.metric_checks next to the code they run."""
+"""The kernel's Celery tasks (found by autodiscovery): the heartbeat, the water levels'
+nightly run, the notification deliveries, the background exports and the nightly metric
+check, which are defined in crm.notify, crm.exports and crm.metric_checks next to the code
+they run."""
 
 from django.utils import timezone
 
-from crm.celery import app
+from crm import levels
+from crm.celery import TenantTask, app
 from crm.exports import exports_cleanup, exports_cleanup_all, run_export
+from crm.jobs import per_active_tenant
 from crm.metric_checks import check_metrics, check_metrics_all
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
@@ -18,6 +21,8 @@ __all__ = [
     "exports_cleanup",
     "exports_cleanup_all",
     "heartbeat",
+    "levels_record",
+    "levels_record_all",
     "run_export",
 ]
 
@@ -26,3 +31,20 @@ __all__ = [
 def heartbeat() -> None:
     """Scheduled by beat, run by a worker: its last run proves both are alive (/healthz)."""
     Heartbeat.objects.update_or_create(name="beat", defaults={"last_seen": timezone.now()})
+
+
+@app.task(name="crm.levels_record_all")
+def levels_record_all() -> int:
+    """Beat, hourly: queue each active tenant's water-level run."""
+    return per_active_tenant(levels_record, expires=levels.NIGHTLY_EXPIRES)
+
+
+@app.task(base=TenantTask, name="crm.levels_record")
+def levels_record(tenant_id: int) -> list[dict] | None:
+    """One tenant's water levels of the days not recorded yet, when due (`levels.nightly`)."""
+    from crm.tenancy import current_tenant
+
+    done = levels.nightly(current_tenant())
+    if done is None:
+        return None
+    return [{"day": r.day.isoformat(), "anomalies": r.anomalies, "told": r.told} for r in done]

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import exports_views, login, metric_catalogue, notify_views, views
+from crm import exports_views, login, metric_catalogue, notify_views, views, views_levels
 from crm.middleware import tenant_exempt
 
 urlpatterns = [
@@ -57,6 +57,7 @@ urlpatterns = [
     ),
     # Every figure the product shows, defined once (crm.metrics), with this month's value.
     path("reports/metrics/", metric_catalogue.metric_catalogue, name="metrics"),
+    path("reports/levels/", views_levels.levels_page, name="levels"),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,
     # /f/<key>/ and its QR code, named without a namespace.

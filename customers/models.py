@@ -295,6 +295,8 @@ class Interaction(TenantOwned):
             models.Index(fields=["tenant", "customer", "-at"], name="interaction_customer"),
             models.Index(fields=["tenant", "lead", "-at"], name="interaction_lead"),
             models.Index(fields=["tenant", "by", "-at"], name="interaction_by_at"),
+            # A day's follow-ups of every rep (the process-data water level).
+            models.Index(fields=["tenant", "-at"], name="interaction_at"),
         ]
 
     def __str__(self) -> str:

@@ -138,10 +138,10 @@ class AttachmentKindAdmin(TenantModelAdmin):
 
 @admin.register(ChainRole)
 class ChainRoleAdmin(TenantModelAdmin):
-    list_display = ["name", "decision_role", "position", "is_active"]
+    list_display = ["name", "decision_role", "position", "required", "is_active"]
     list_display_links = ["name"]
-    list_editable = ["position", "is_active"]
-    list_filter = ["decision_role", "is_active"]
+    list_editable = ["position", "required", "is_active"]
+    list_filter = ["decision_role", "required", "is_active"]
     search_fields = ["name"]
 
 

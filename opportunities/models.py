@@ -141,6 +141,14 @@ class ChainRole(TenantOwned):
     )
     position = models.PositiveSmallIntegerField(_("order"), default=0)
     is_active = models.BooleanField(_("active"), default=True)
+    required = models.BooleanField(
+        _("required in a complete chain"),
+        default=False,
+        help_text=_(
+            "An open opportunity's decision chain is complete when every required role "
+            "has a member whose attitude is known (the decision-chain water level)."
+        ),
+    )
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("decision-chain role")

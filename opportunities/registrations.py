@@ -31,9 +31,10 @@ def register() -> None:
         )
     )
 
-    from opportunities import metrics
+    from opportunities import levels, metrics
 
     metrics.register()
+    levels.register()  # the decision-chain water level (crm.levels), with its rows
 
     from crm.exports import register_source
     from crm.navigation import NavItem

@@ -28,13 +28,16 @@ ATTACHMENT_KINDS = (
     ("contract", "合同扫描件", [FileType.PDF, FileType.JPEG, FileType.PNG], 30, True, False),
 )
 
+# name, decision role, required in a complete chain (the decision-chain water level,
+# opportunities.levels): the roles the default stages ask for, a decision maker, the
+# purchasing director and the technical evaluator.
 CHAIN_ROLES = (
-    ("CIO", DecisionRole.DECISION_MAKER),
-    ("总经理", DecisionRole.DECISION_MAKER),
-    ("采购总监", DecisionRole.PURCHASING),
-    ("使用部门负责人", DecisionRole.USER),
-    ("财务", DecisionRole.FINANCE),
-    ("技术评估", DecisionRole.TECHNICAL),
+    ("CIO", DecisionRole.DECISION_MAKER, True),
+    ("总经理", DecisionRole.DECISION_MAKER, False),
+    ("采购总监", DecisionRole.PURCHASING, True),
+    ("使用部门负责人", DecisionRole.USER, False),
+    ("财务", DecisionRole.FINANCE, False),
+    ("技术评估", DecisionRole.TECHNICAL, True),
 )
 
 LOST_REASONS = (
@@ -146,8 +149,8 @@ def ensure_defaults(tenant=None) -> None:
             position=i * 10,
         )
     ChainRole.objects.bulk_create(
-        ChainRole(tenant=tenant, name=name, decision_role=role, position=i * 10)
-        for i, (name, role) in enumerate(CHAIN_ROLES, 1)
+        ChainRole(tenant=tenant, name=name, decision_role=role, required=required, position=i * 10)
+        for i, (name, role, required) in enumerate(CHAIN_ROLES, 1)
     )
     LostReason.objects.bulk_create(
         LostReason(tenant=tenant, name=name, needs_detail=detail, position=i * 10)

@@ -318,6 +318,7 @@ class SlaPolicyAdmin(TenantModelAdmin):
         "unverified_escalation_hours",
         "no_followup_hours",
         "second_touch_hours",
+        "sales_model",
         "is_active",
     ]
     list_display_links = ["name"]

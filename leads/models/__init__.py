@@ -27,6 +27,7 @@ from leads.models.assignment import (
 from leads.models.board import BoardSettings, DailySummary
 from leads.models.choices import (
     REPLAY_WINDOW,
+    RESPONSE_TARGET_MINUTES,
     REVISIT_WINDOW,
     ChannelType,
     CyclePreference,
@@ -43,6 +44,7 @@ from leads.models.choices import (
     RegistryStatus,
     ReplayStatus,
     ResponseTier,
+    SalesModel,
     ScoreField,
     ScoreOperator,
     SlaThreshold,
@@ -68,6 +70,7 @@ from leads.models.sla import SlaAlert, SlaPolicy
 
 __all__ = [
     "REPLAY_WINDOW",
+    "RESPONSE_TARGET_MINUTES",
     "REVISIT_WINDOW",
     "AssignmentDecision",
     "AssignmentPolicy",
@@ -105,6 +108,7 @@ __all__ = [
     "ReportChange",
     "ReportDay",
     "ResponseTier",
+    "SalesModel",
     "ScoreField",
     "ScoreOperator",
     "ScoreRule",

@@ -222,6 +222,17 @@ class ReplayStatus(models.TextChoices):
 # --- SLA clocks (F11, F13) ----------------------------------------------------------------
 
 
+class SalesModel(models.TextChoices):
+    """How fast a tenant's leads expect an answer: the response-time water level's target
+    (crm.levels, leads.reports.levels), the median minutes from assignment to first touch."""
+
+    B2B = "b2b", _("B2B: a median first response within 2 hours")
+    B2C = "b2c", _("B2C: a median first response within 15 minutes")
+
+
+RESPONSE_TARGET_MINUTES = {SalesModel.B2B: 120, SalesModel.B2C: 15}
+
+
 class SlaThreshold(models.TextChoices):
     A_UNASSIGNED = "a_unassigned", _("A-class lead unassigned")
     UNASSIGNED = "unassigned", _("Lead unassigned")

@@ -262,6 +262,12 @@ class Lead(TenantOwned):
                 name="lead_owner_open",
                 condition=Q(status="assigned"),
             ),
+            # The response-time water level (leads.reports.levels): a day's assignments.
+            models.Index(
+                fields=["tenant", "assigned_at"],
+                name="lead_assigned_at",
+                condition=Q(assigned_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.models import Membership, TenantOwned
-from leads.models.choices import SlaThreshold
+from leads.models.choices import SalesModel, SlaThreshold
 from leads.models.lead import Lead
 
 
@@ -40,6 +40,16 @@ class SlaPolicy(TenantOwned):
         validators=[MinValueValidator(1)],
     )
     is_active = models.BooleanField(_("active"), default=True)
+    sales_model = models.CharField(
+        _("sales model"),
+        max_length=3,
+        choices=SalesModel.choices,
+        default=SalesModel.B2B,
+        help_text=_(
+            "The response-time water level's target: the median time from a lead's "
+            "assignment to its first touch, per day."
+        ),
+    )
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("SLA policy")

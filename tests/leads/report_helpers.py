@@ -96,7 +96,8 @@ class Mix:
                 fields += ["first_touch_at", "last_touch_at", "touch_count"]
             lead.save(update_fields=fields)
 
-    def follow_up(self, lead, by, after_verified: timedelta):
+    def follow_up(self, lead, by, after_verified: timedelta, *, structured=False):
+        """A follow-up; `structured`: with a talk tag and a role reached (process data)."""
         with tenant_context(self.tenant):
             Interaction.objects.create(
                 tenant=self.tenant,
@@ -104,6 +105,8 @@ class Mix:
                 by=by,
                 at=lead.verified_at + after_verified,
                 channel="phone",
+                talk_tags=["价格敏感"] if structured else [],
+                roles=["technical"] if structured else [],
                 next_action=self.action,
                 next_action_due=date(2026, 4, 1),
             )
@@ -172,7 +175,7 @@ def build_mix(world) -> Mix:
     kept = mix.lead(local(day, 11), owner=former, channel=mix.douyin, grade=SourceGrade.C)
     mix.assign_and_touch(kept, timedelta(minutes=1), timedelta(minutes=42))
     mix.verify(kept, timedelta(hours=2), Verification.VALID_VISIT)
-    mix.follow_up(kept, former, timedelta(hours=3))
+    mix.follow_up(kept, former, timedelta(hours=3), structured=True)
     # A retired channel that delivered in the range still shows.
     mix.lead(local(day, 12), channel=mix.retired, is_suspect=True)
     # Local-day edges: the last evening is in; the minutes around the range are out.

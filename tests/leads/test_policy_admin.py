@@ -394,11 +394,13 @@ def test_one_sla_policy_per_tenant(admin_client, world):
             "no_followup_hours": 72,
             "second_touch_hours": 72,
             "is_active": "on",
+            "sales_model": "b2c",  # the response-time water level's target
         },
     )
     assert response.status_code == 302
     with tenant_context(world.a.tenant):
         assert SlaPolicy.objects.get().a_unassigned_minutes == 20
+        assert SlaPolicy.objects.get().sales_model == "b2c"
     assert admin_client.get(add).status_code == 403
     listing = admin_client.get(reverse("admin:leads_slapolicy_changelist"))
     assert listing.context["cl"].result_count == 1

@@ -42,6 +42,9 @@ class Command(BaseCommand):
                 continue
             with tenant_context(world.demo):
                 import_module(f"{app}.demo").seed(world=world, stdout=self.stdout)
+        # The water levels read every app's rows: recorded once all the stories are told.
+        with tenant_context(world.demo):
+            demo.seed_levels(world=world, stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"demo tenants ready: {world.demo.slug} ({len(world.memberships)} users), "
