@@ -58,6 +58,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import FieldDoesNotExist
 from django.db import models
 from django.db.models import Aggregate, Count, F, FloatField, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
@@ -262,10 +263,26 @@ def _filtered(metric: Metric, qs: QuerySet, filters: Filters | None) -> QuerySet
         if dimension is None:
             raise ValueError(f"metric {metric.key!r} has no dimension {key!r}")
         if wanted in ("", None):
-            qs = qs.filter(Q(**{f"{dimension.path}__isnull": True}) | Q(**{dimension.path: ""}))
+            missing = Q(**{f"{dimension.path}__isnull": True})
+            if _is_text(qs.model, dimension.path):
+                missing |= Q(**{dimension.path: ""})
+            qs = qs.filter(missing)
             continue
         qs = qs.filter(**{dimension.path: wanted})
     return qs
+
+
+def _is_text(model, path: str) -> bool:
+    """Whether the field at `path` holds text, where "" says "none" as NULL does (a
+    relation, a REP's Membership, has only NULL; so has an annotation)."""
+    *hops, last = path.split("__")
+    try:
+        for hop in hops:
+            model = model._meta.get_field(hop).related_model
+        field = model._meta.get_field(last)
+    except FieldDoesNotExist:
+        return False
+    return not field.is_relation and isinstance(field, models.CharField | models.TextField)
 
 
 def supports(metric: Metric, filters: Filters | None) -> bool:
