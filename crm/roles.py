@@ -56,6 +56,12 @@ SALES_MANAGERS = frozenset({Role.MANAGER})
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.
 REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
+# The manager dashboard (/dashboard/), the home of these roles.
+DASHBOARD = frozenset({Role.MANAGER, Role.ADMIN})
+# A metric's drill-down list (crm.metric_rows): MANAGERS read every metric; these roles
+# the metrics whose key starts with one of their prefixes ("<app>.<name>"); reps their own
+# rows of any metric broken down by rep; AMOUNT_HIDDEN never a metric counted in amounts.
+METRIC_PREFIXES = {Role.MARKETING: ("leads.",), Role.SERVICE: ("service.",)}
 
 # -- opportunities -------------------------------------------------------------------------
 # Read every opportunity of the tenant (reps read the ones they own: opportunities.access;

@@ -137,8 +137,9 @@ class LeadsConfig(AppConfig):
 
         customer_page.register()  # the customer page's leads and their trail
         from leads.board import views as board_views
-        from leads.reports import metrics
+        from leads.reports import metrics, tiles
 
         board_views.register()
         # The lead figures in the kernel's metric registry (crm.metrics).
         metrics.register()
+        tiles.register()  # the manager dashboard's tiles, on those metrics

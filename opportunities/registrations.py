@@ -31,9 +31,10 @@ def register() -> None:
         )
     )
 
-    from opportunities import metrics
+    from opportunities import metrics, tiles
 
     metrics.register()
+    tiles.register()  # the manager dashboard's tiles, on those metrics
 
     from crm.exports import register_source
     from crm.navigation import NavItem
