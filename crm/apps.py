@@ -9,7 +9,17 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import audit, exports, levels, metric_checks, navigation, notify, rls, schedules
+        from crm import (
+            audit,
+            exports,
+            levels,
+            metric_checks,
+            metric_rows,
+            navigation,
+            notify,
+            rls,
+            schedules,
+        )
 
         # Once per migrate run, after every app's tables exist: row-level security and the
         # app role's grants, then the periodic jobs that are missing.
@@ -21,6 +31,8 @@ class CrmConfig(AppConfig):
         exports.register_defaults()
         metric_checks.register()
         levels.register_defaults()
+        # A figure's rows (crm.metric_rows) are a background export source when long.
+        metric_rows.register()
 
 
 class CrmAdminConfig(AdminConfig):

@@ -318,6 +318,19 @@ def _filtered(metric: Metric, qs: QuerySet, filters: Filters | None) -> QuerySet
     return qs
 
 
+def _is_text(model, path: str) -> bool:
+    """Whether the field at `path` holds text, where "" says "none" as NULL does (a
+    relation, a REP's Membership, has only NULL; so has an annotation)."""
+    *hops, last = path.split("__")
+    try:
+        for hop in hops:
+            model = model._meta.get_field(hop).related_model
+        field = model._meta.get_field(last)
+    except FieldDoesNotExist:
+        return False
+    return not field.is_relation and isinstance(field, models.CharField | models.TextField)
+
+
 def supports(metric: Metric, filters: Filters | None) -> bool:
     """Whether the metric can be filtered by every dimension in `filters`."""
     return all(metric.dimension(key) is not None for key in (filters or {}))

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from crm.roles import ADMINS, EVERYONE, MANAGERS, REPORT_READERS
+from crm.models import Role
+from crm.roles import ADMINS, DASHBOARD, EVERYONE, MANAGERS, REPORT_READERS
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,23 @@ def home_redirect_for(request) -> str | None:
 
 def register_defaults() -> None:
     register(NavItem("home", _("Home"), "home", "house", order=0, in_navbar=False))
+    register(
+        NavItem(
+            "dashboard",
+            _("Dashboard"),
+            "dashboard",
+            "speedometer2",
+            description=_(
+                "The period's figures beside the previous period's, by region and rep, each "
+                "opening the rows it counts."
+            ),
+            roles=DASHBOARD,
+            order=1,
+        )
+    )
+    # Managers and admins land on it (docs/dashboards.md).
+    for role in (Role.MANAGER, Role.ADMIN):
+        register_home_redirect(role, "dashboard")
     register(
         NavItem(
             "team",

@@ -59,6 +59,8 @@ REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
 # The water levels (crm.levels): reps read their own and the team's, the report readers
 # every rep's too.
 LEVEL_READERS = REPORT_READERS | {Role.REP}
+# The manager dashboard (/dashboard/), the home of these roles.
+DASHBOARD = frozenset({Role.MANAGER, Role.ADMIN})
 
 # -- opportunities -------------------------------------------------------------------------
 # Read every opportunity of the tenant (reps read the ones they own: opportunities.access;

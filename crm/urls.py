@@ -7,7 +7,16 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import exports_views, login, metric_catalogue, notify_views, views, views_levels
+from crm import (
+    exports_views,
+    login,
+    metric_catalogue,
+    notify_views,
+    views,
+    views_dashboard,
+    views_levels,
+    views_metric_rows,
+)
 from crm.middleware import tenant_exempt
 
 urlpatterns = [
@@ -31,6 +40,7 @@ urlpatterns = [
     path("i18n/setlang/", login_not_required(set_language), name="set_language"),
     path("tenants/<slug:slug>/switch/", views.tenant_switch, name="tenant_switch"),
     path("team/", views.team, name="team"),
+    path("dashboard/", views_dashboard.dashboard_view, name="dashboard"),
     path("notifications/", notify_views.notification_list, name="notifications"),
     path("notifications/bell/", notify_views.bell, name="notifications_bell"),
     path(
@@ -58,6 +68,8 @@ urlpatterns = [
     # Every figure the product shows, defined once (crm.metrics), with this month's value.
     path("reports/metrics/", metric_catalogue.metric_catalogue, name="metrics"),
     path("reports/levels/", views_levels.levels_page, name="levels"),
+    # A figure's rows (crm.metric_rows): the key holds dots ("leads.delivered").
+    path("reports/metrics/<str:key>/", views_metric_rows.metric_rows, name="metric_rows"),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,
     # /f/<key>/ and its QR code, named without a namespace.

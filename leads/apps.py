@@ -137,10 +137,11 @@ class LeadsConfig(AppConfig):
 
         customer_page.register()  # the customer page's leads and their trail
         from leads.board import views as board_views
-        from leads.reports import levels, metrics
+        from leads.reports import levels, metrics, tiles
 
         board_views.register()
         # The lead figures in the kernel's metric registry (crm.metrics).
         metrics.register()
         # The response-time and process-data water levels (crm.levels), with their rows.
         levels.register()
+        tiles.register()  # the manager dashboard's tiles, on those metrics

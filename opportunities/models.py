@@ -519,6 +519,23 @@ class Opportunity(TenantOwned):
             models.Index(
                 fields=["tenant", "won_at"], name="opportunity_won", condition=Q(status="won")
             ),
+            # The metrics' families dated by winning and losing (opportunities.metrics): a
+            # period's rows whatever their status now (the dashboard's figures filter the
+            # status inside the aggregate), newest first for their drill-down lists.
+            models.Index(
+                F("tenant"),
+                F("won_at").desc(),
+                F("id").desc(),
+                name="opportunity_won_at",
+                condition=Q(won_at__isnull=False),
+            ),
+            models.Index(
+                F("tenant"),
+                F("lost_at").desc(),
+                F("id").desc(),
+                name="opportunity_lost_at",
+                condition=Q(lost_at__isnull=False),
+            ),
             models.Index(fields=["tenant", "customer"], name="opportunity_customer"),
             models.Index(fields=["tenant", "origin_lead"], name="opportunity_lead"),
         ]

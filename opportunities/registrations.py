@@ -31,10 +31,11 @@ def register() -> None:
         )
     )
 
-    from opportunities import levels, metrics
+    from opportunities import levels, metrics, tiles
 
     metrics.register()
     levels.register()  # the decision-chain water level (crm.levels), with its rows
+    tiles.register()  # the manager dashboard's tiles, on those metrics
 
     from crm.exports import register_source
     from crm.navigation import NavItem

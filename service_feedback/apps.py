@@ -7,7 +7,7 @@ class ServiceFeedbackConfig(AppConfig):
     verbose_name = _("Service feedback")
 
     def ready(self) -> None:
-        from service_feedback import effects, facts, home, intake, metrics
+        from service_feedback import effects, facts, home, intake, metrics, tiles
 
         # The inbox: helpdesk channels' events become tickets (service_feedback.intake).
         intake.register()
@@ -17,5 +17,6 @@ class ServiceFeedbackConfig(AppConfig):
         effects.register()
         # The service figures in the kernel's metric registry (the report's definitions).
         metrics.register()
+        tiles.register()  # the manager dashboard's tiles, on those metrics
         # Resolved tickets as a fact customer health scores by (crm.customer_facts).
         facts.register()

@@ -50,7 +50,7 @@ def test_phones_read_in_the_national_format():
 
 def test_the_admins_system_status_shows_the_heartbeat_in_the_tenants_time(world, login):
     Heartbeat.objects.create(name="beat", last_seen=MOMENT)
-    page = login(world.a.admin).get("/").text
+    page = login(world.a.admin).get("/", follow=True).text  # the admin's dashboard
     status = page[page.index('data-testid="system-status"') :]
     assert LOCAL in status
     assert "2026-12-01T23:40" not in page and "23:40" not in status

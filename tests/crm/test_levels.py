@@ -4,8 +4,7 @@ it) and the page (roles, tenant isolation, links to the rows, a constant query c
 
 The levels are the registered ones (leads: response time, process data; opportunities:
 decision chain), fed with hand-built rows; the history a day is judged against is written
-as earlier nights would have written it. The drill-down page is another one's: these
-tests route `metric_rows` to a stand-in (tests/crm/levels_urls.py)."""
+as earlier nights would have written it."""
 
 from __future__ import annotations
 
@@ -28,7 +27,6 @@ from tests.factories import MembershipFactory
 from tests.leads.factories import make_assigned_lead, make_channel, make_rep
 
 pytestmark = pytest.mark.django_db
-routed = pytest.mark.urls("tests.crm.levels_urls")
 
 DAY = date(2026, 3, 2)
 RESPONSE = "leads.response"
@@ -141,7 +139,6 @@ def test_with_mad_zero_the_floor_is_the_band():
 # -- recording a day ---------------------------------------------------------------------------
 
 
-@routed
 def test_a_day_is_recorded_per_rep_and_team_and_a_reps_anomaly_told_to_the_rep(world):
     t, rep = world.a.tenant, world.a.rep
     history(t, RESPONSE, rep, [30.0, 40.0, 50.0] * 7)  # 21 days, band 10 … 70 minutes
@@ -167,7 +164,6 @@ def test_a_day_is_recorded_per_rep_and_team_and_a_reps_anomaly_told_to_the_rep(w
     assert told(world.b.tenant) == []
 
 
-@routed
 def test_recording_a_day_again_replaces_its_rows_and_tells_nobody_twice(world):
     t, rep = world.a.tenant, world.a.rep
     rep2 = make_rep(t, "alpha-rep2")
@@ -191,7 +187,6 @@ def test_recording_a_day_again_replaces_its_rows_and_tells_nobody_twice(world):
     assert len(told(t)) == 1
 
 
-@routed
 def test_the_teams_anomaly_is_told_to_the_managers(world):
     t = world.a.tenant
     second = MembershipFactory(tenant=t, role=Role.MANAGER, user__username="alpha-mgr2")
@@ -209,7 +204,6 @@ def test_the_teams_anomaly_is_told_to_the_managers(world):
     assert not mine.anomaly
 
 
-@routed
 def test_a_value_over_too_few_rows_is_recorded_not_judged(world):
     t, rep = world.a.tenant, world.a.rep
     history(t, RESPONSE, rep, [30.0, 40.0, 50.0] * 7)
@@ -222,7 +216,6 @@ def test_a_value_over_too_few_rows_is_recorded_not_judged(world):
     assert (recorded.anomalies, recorded.told) == (0, 0)
 
 
-@routed
 def test_the_nightly_run_waits_for_one_oclock_and_records_the_missing_days_once(world):
     t = world.a.tenant
     responses(t, world.a.rep, [20])
@@ -240,7 +233,6 @@ def test_the_nightly_run_waits_for_one_oclock_and_records_the_missing_days_once(
     assert rows_of(world.b.tenant) == []
 
 
-@routed
 def test_the_task_runs_one_tenant_inside_its_context(world):
     responses(world.b.tenant, world.b.rep, [45])
     result = levels_record(world.b.tenant.pk)
@@ -267,7 +259,6 @@ def recorded_window(world):
     return today
 
 
-@routed
 def test_a_manager_sees_the_team_and_every_rep_with_links_to_their_rows(world, login):
     t, rep = world.a.tenant, world.a.rep
     rep2 = make_rep(t, "alpha-rep2")
@@ -300,7 +291,6 @@ def test_a_manager_sees_the_team_and_every_rep_with_links_to_their_rows(world, l
     assert block.today_meets is True
 
 
-@routed
 def test_a_rep_sees_their_own_line_beside_the_teams_and_nobody_elses(world, login):
     t, rep = world.a.tenant, world.a.rep
     rep2 = make_rep(t, "alpha-rep2")
@@ -318,7 +308,6 @@ def test_a_rep_sees_their_own_line_beside_the_teams_and_nobody_elses(world, logi
     assert client.get(f"{URL}?rep={rep2.public_id}").status_code == 404
 
 
-@routed
 def test_a_manager_draws_one_rep_beside_the_team(world, login):
     recorded_window(world)
     response = login(world.a.manager).get(f"{URL}?rep={world.a.rep.public_id}")
@@ -327,7 +316,6 @@ def test_a_manager_draws_one_rep_beside_the_team(world, login):
     assert response.context["focus"] == world.a.rep
 
 
-@routed
 def test_another_tenants_rep_is_404_and_a_bad_one_400(world, login):
     client = login(world.a.manager)
     assert client.get(f"{URL}?rep={world.b.rep.public_id}").status_code == 404
@@ -336,7 +324,6 @@ def test_another_tenants_rep_is_404_and_a_bad_one_400(world, login):
     assert response.content
 
 
-@routed
 def test_the_page_shows_no_other_tenants_levels(world, login):
     history(world.b.tenant, RESPONSE, None, [777.0] * WINDOW, before=timezone.localdate())
     response = login(world.a.manager).get(URL)
@@ -344,7 +331,6 @@ def test_the_page_shows_no_other_tenants_levels(world, login):
     assert all(p["value"] is None for s in chart["series"] for p in s["points"])
 
 
-@routed
 @pytest.mark.parametrize(
     ("role", "status"),
     [
@@ -360,7 +346,6 @@ def test_service_agents_are_refused(world, login, role, status):
     assert login(member).get(URL).status_code == status
 
 
-@routed
 def test_the_page_reads_a_constant_number_of_queries(world, login):
     t = world.a.tenant
     client = login(world.a.manager)
@@ -380,7 +365,6 @@ def test_the_page_reads_a_constant_number_of_queries(world, login):
     assert len(many) == len(few)
 
 
-@routed
 def test_the_command_records_a_day_on_demand(world):
     from io import StringIO
 

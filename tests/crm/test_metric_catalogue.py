@@ -26,7 +26,7 @@ from tests.factories import MembershipFactory
 from tests.opportunities.test_forecast import opportunity
 from tests.service_feedback.helpers import upsert
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls("tests.crm.urls_catalogue")]
+pytestmark = pytest.mark.django_db
 
 URL = "/reports/metrics/"
 

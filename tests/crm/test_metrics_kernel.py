@@ -262,7 +262,6 @@ def test_the_median_equals_its_recount(world, contacts, expected):
     assert figure == metrics.recount(MEDIAN_CONTACTS, table) == expected
 
 
-@pytest.mark.urls("tests.crm.urls_catalogue")
 def test_drill_url_carries_the_period_and_the_filters():
     url = metrics.drill_url(
         "leads.delivered",

@@ -56,7 +56,7 @@ def test_home_offers_the_admin_only_to_admins(world, login):
     rep_page = rep_response.text
     assert reverse("admin:index") not in rep_page
     assert reverse("team") not in rep_page
-    admin_page = login(world.a.admin).get("/").text
+    admin_page = login(world.a.admin).get("/", follow=True).text  # the admin's dashboard
     assert reverse("admin:index") in admin_page
     assert reverse("team") in admin_page
     assert 'data-testid="system-status"' in admin_page
