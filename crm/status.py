@@ -96,3 +96,16 @@ def system_status() -> tuple[bool, dict]:
     report["beat"] = beat_status() if db_ok else {"status": "unknown", "last_run": None}
     report["metrics"] = metrics_status() if db_ok else {"status": "unknown"}
     return healthy, report
+
+
+def for_page(request) -> dict | None:
+    """The status a page shows a platform superuser or a tenant admin (the home page, the
+    dashboard), or None for anyone else: the system's, with the tenant admin's own tenant's
+    metric check in place of the platform's."""
+    membership = getattr(request, "membership", None)
+    if not (request.user.is_superuser or (membership and membership.is_admin)):
+        return None
+    _healthy, report = system_status()
+    if not request.user.is_superuser and report["db"] == "ok":
+        report["metrics"] = tenant_metrics_status(request.tenant)
+    return report

@@ -36,11 +36,7 @@ def home(request: HttpRequest) -> HttpResponse:
             for template, card_context in navigation.home_cards_for(request)
         ],
     }
-    if request.user.is_superuser or (request.membership and request.membership.is_admin):
-        context["healthy"], context["status"] = status.system_status()
-        if not request.user.is_superuser and context["status"]["db"] == "ok":
-            # A tenant admin reads their own tenant's metric check, not the platform's.
-            context["status"]["metrics"] = status.tenant_metrics_status(request.tenant)
+    context["status"] = status.for_page(request)
     return TemplateResponse(request, "crm/home.html", context)
 
 

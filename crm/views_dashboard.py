@@ -111,8 +111,7 @@ def dashboard_view(request: HttpRequest) -> HttpResponse:
             for template, card_context in navigation.home_cards_for(request)
         ],
     }
-    if membership.is_admin:
-        context["healthy"], context["status"] = status.system_status()
+    context["status"] = status.for_page(request)
     return TemplateResponse(request, TEMPLATE, context)
 
 

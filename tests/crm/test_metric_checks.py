@@ -223,7 +223,7 @@ def test_the_admins_home_shows_the_check(world, broken, login, django_capture_on
     check(a, found=[COMPANIES])
 
     def line(member):
-        home = login(member).get(reverse("home")).content.decode()
+        home = login(member).get(reverse("home"), follow=True).content.decode()
         return home.split('data-testid="status-metrics"')[1].split("</li>")[0]
 
     assert "bg-danger" in line(a.admin)
