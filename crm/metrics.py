@@ -42,7 +42,9 @@ data and registers them in its AppConfig.ready(); the kernel never imports the a
 - `unit`: "" (a count), "minutes", "days" or "amount": how a dashboard prints the figure.
 
 Rates (`Rate`, `register_rate`) are two metrics, a numerator whose rows are among the
-denominator's: a dashboard shows the share and links both numbers to their rows.
+denominator's: a dashboard shows the share and links both numbers to their rows. A rate
+may name a third, `act_on`: the denominator's rows the numerator lacks (the leads not
+followed up, the steps done late …), what its `advice` links to.
 
 Reports read the `reports` database alias (`reports_alias()`, docs/dashboards.md): the
 primary unless REPORTS_DATABASE_URL names a replica. `reading(tenant)` opens the tenant's
@@ -155,6 +157,9 @@ class Rate:
     section: Any = ""
     group: str = ""  # a machine key pages select by ("process", …)
     advice: Any = ""  # lazy: what to do when the share misses its target
+    # A metric key (optional): the denominator's rows the numerator lacks, the ones to
+    # work on; a diagnosis links its advice to them.
+    act_on: str = ""
 
     def share(self, numerator, denominator) -> float | None:
         return numerator / denominator if denominator else None
