@@ -9,7 +9,7 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
-        from crm import audit, exports, navigation, notify, rls, schedules
+        from crm import audit, exports, navigation, notify, process, rls, schedules
 
         # Once per migrate run, after every app's tables exist: row-level security and the
         # app role's grants, then the periodic jobs that are missing.
@@ -19,6 +19,7 @@ class CrmConfig(AppConfig):
         navigation.register_defaults()
         notify.register_defaults()
         exports.register_defaults()
+        process.register()  # the process report's menu entry, the weekly diagnosis event
 
 
 class CrmAdminConfig(AdminConfig):

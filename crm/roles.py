@@ -56,6 +56,9 @@ SALES_MANAGERS = frozenset({Role.MANAGER})
 # -- reports -------------------------------------------------------------------------------
 # The lead-quality report and its export.
 REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
+# The sales process report and the weekly diagnoses: reps read their own line and
+# diagnoses (and the team's total), managers and admins everyone's.
+PROCESS_READERS = frozenset({Role.REP, Role.MANAGER, Role.ADMIN})
 
 # -- opportunities -------------------------------------------------------------------------
 # Read every opportunity of the tenant (reps read the ones they own: opportunities.access;

@@ -1,6 +1,6 @@
 """The kernel's Celery tasks (found by autodiscovery): the heartbeat, the notification
-deliveries and the background exports, which are defined in crm.notify and crm.exports next
-to the code that queues them."""
+deliveries, the background exports and the weekly diagnoses, which are defined in
+crm.notify, crm.exports and crm.process next to the code they run."""
 
 from django.utils import timezone
 
@@ -8,6 +8,7 @@ from crm.celery import app
 from crm.exports import exports_cleanup, exports_cleanup_all, run_export
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
+from crm.process import weekly_diagnosis, weekly_diagnosis_all
 
 __all__ = [
     "deliver",
@@ -16,6 +17,8 @@ __all__ = [
     "exports_cleanup_all",
     "heartbeat",
     "run_export",
+    "weekly_diagnosis",
+    "weekly_diagnosis_all",
 ]
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import exports_views, login, notify_views, views
+from crm import exports_views, login, notify_views, views, views_process
 from crm.middleware import tenant_exempt
 
 urlpatterns = [
@@ -54,6 +54,17 @@ urlpatterns = [
         "exports/<uuid:public_id>/download/",
         exports_views.export_download,
         name="export_download",
+    ),
+    path("reports/process/", views_process.process_report, name="process_report"),
+    path(
+        "reports/process/diagnosis/",
+        views_process.process_diagnoses,
+        name="process_diagnoses",
+    ),
+    path(
+        "reports/process/diagnosis/<uuid:public_id>/",
+        views_process.process_diagnosis,
+        name="process_diagnosis",
     ),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,

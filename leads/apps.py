@@ -142,3 +142,9 @@ class LeadsConfig(AppConfig):
         board_views.register()
         # The lead figures in the kernel's metric registry (crm.metrics).
         metrics.register()
+        from leads.reports import practice, process
+
+        # The sales process figures (group "process") and the colleague's practice the
+        # weekly diagnosis shows (crm.process).
+        process.register()
+        practice.register()

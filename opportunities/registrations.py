@@ -31,9 +31,10 @@ def register() -> None:
         )
     )
 
-    from opportunities import metrics
+    from opportunities import metrics, process
 
     metrics.register()
+    process.register()  # the sales process figures (group "process", crm.process)
 
     from crm.exports import register_source
     from crm.navigation import NavItem
