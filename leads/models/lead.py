@@ -262,6 +262,12 @@ class Lead(TenantOwned):
                 name="lead_owner_open",
                 condition=Q(status="assigned"),
             ),
+            # The sales process figures: the leads assigned in a range (leads.reports.process).
+            models.Index(
+                fields=["tenant", "assigned_at"],
+                name="lead_assigned_at",
+                condition=Q(owner__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
