@@ -48,6 +48,7 @@ from crm.metrics import (
 )
 from crm.models import Membership, Tenant, WeeklyDiagnosis
 from crm.roles import OWNERS, PROCESS_READERS
+from crm.tables import spreadsheet_safe
 
 GROUP = "process"
 EVENT = "process.weekly_diagnosis"
@@ -322,7 +323,7 @@ def csv_rows(result: Report) -> list[list]:
     its value and the previous period's."""
     header = [gettext("rep")]
     for column in result.columns:
-        label = str(column.label)
+        label = spreadsheet_safe(str(column.label))
         if column.is_rate:
             header += [
                 label,
@@ -334,7 +335,7 @@ def csv_rows(result: Report) -> list[list]:
             header += [label, gettext("%(figure)s: previous period") % {"figure": label}]
     rows = [header]
     for line in result.lines:
-        row = [line.label]
+        row = [spreadsheet_safe(line.label)]
         for current, previous in line.cells:
             if isinstance(current, RateCell):
                 row += [current.text, current.numerator, current.denominator, previous.text]
@@ -462,16 +463,19 @@ def _practices_for(tenant: Tenant, start: date, end: date, rep_ids: list[int]) -
     return found
 
 
-def generate(tenant: Tenant, *, now: datetime | None = None) -> list[WeeklyDiagnosis]:
+def generate(
+    tenant: Tenant, *, now: datetime | None = None, week: date | None = None
+) -> list[WeeklyDiagnosis]:
     """Write this week's missing diagnoses of the tenant's active reps once Friday 17:00
     (tenant time) is past, and notify each rep of theirs. Inside `tenant_context(tenant)`.
     Idempotent: a rep's diagnosis of a week is written once (a run that comes again, or
-    a redelivered message, finds it and does nothing). Returns the ones written."""
+    a redelivered message, finds it and does nothing). `week` (a Monday): that past
+    week's instead, whatever the time (the demo's). Returns the ones written."""
     from crm.notify import notify
     from crm.tenancy import advisory_lock
 
     now = now or timezone.now()
-    monday = due_week(tenant, now)
+    monday = due_week(tenant, now) if week is None else week - timedelta(days=week.weekday())
     if monday is None:
         return []
     advisory_lock("crm.weekly_diagnosis", tenant.pk)
@@ -625,6 +629,12 @@ def describe(diagnosis: WeeklyDiagnosis) -> dict:
         "actions": actions,
         "practice": practice,
     }
+
+
+def seed_demo(tenant: Tenant) -> int:
+    """The demo's diagnoses: last week's, so the pages have one to show before Friday."""
+    today = timezone.localdate(timezone=tenant.tzinfo)
+    return len(generate(tenant, week=today - timedelta(days=today.weekday() + 7)))
 
 
 # --- Registrations and tasks -------------------------------------------------------------

@@ -187,3 +187,15 @@ def test_who_opens_which_diagnosis(world, login):
     service = login(MembershipFactory(tenant=world.a.tenant, role=Role.SERVICE))
     assert service.get(page(mine.public_id)).status_code == 403
     assert service.get("/reports/process/diagnosis/").status_code == 403
+
+
+def test_the_list_reads_a_bounded_number_of_queries(world, login, django_assert_max_num_queries):
+    for i in range(8):
+        MembershipFactory(tenant=world.a.tenant, role=Role.REP, user__username=f"alpha-r{i}")
+    run(world.a, utc(13, 9))
+    run(world.a, utc(20, 9))
+    client = login(world.a.manager)
+    with django_assert_max_num_queries(12):
+        response = client.get("/reports/process/diagnosis/")
+    assert response.status_code == 200
+    assert len(response.context["rows"]) == 18  # 9 reps, 2 weeks
