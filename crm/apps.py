@@ -17,6 +17,7 @@ class CrmConfig(AppConfig):
             metric_rows,
             navigation,
             notify,
+            process,
             rls,
             schedules,
         )
@@ -33,6 +34,7 @@ class CrmConfig(AppConfig):
         levels.register_defaults()
         # A figure's rows (crm.metric_rows) are a background export source when long.
         metric_rows.register()
+        process.register()  # the process report's menu entry, the weekly diagnosis event
 
 
 class CrmAdminConfig(AdminConfig):

@@ -49,7 +49,9 @@ data and registers them in its AppConfig.ready(); the kernel never imports the a
 
 Rates (`Rate`, `register_rate`) are two metrics, a numerator whose rows are among the
 denominator's: a dashboard shows the share and links both numbers to their rows. A rate
-is readable by whoever reads both its metrics.
+is readable by whoever reads both its metrics. A rate
+may name a third, `act_on`: the denominator's rows the numerator lacks (the leads not
+followed up, the steps done late …), what its `advice` links to.
 
 `/reports/metrics/` (crm.metric_catalogue) lists every definition with this month's
 figure; every night crm.metric_checks recounts every figure from its drill-down rows
@@ -170,6 +172,9 @@ class Rate:
     section: Any = ""
     group: str = ""  # a machine key pages select by ("process", …)
     advice: Any = ""  # lazy: what to do when the share misses its target
+    # A metric key (optional): the denominator's rows the numerator lacks, the ones to
+    # work on; a diagnosis links its advice to them.
+    act_on: str = ""
 
     def share(self, numerator, denominator) -> float | None:
         return numerator / denominator if denominator else None

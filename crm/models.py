@@ -655,3 +655,37 @@ class LevelDay(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.key} {self.day}"
+
+
+class WeeklyDiagnosis(TenantOwned):
+    """A rep's weekly process diagnosis (F37): their process rates against the team's and
+    the targets, the three to work on first with what to do, and a colleague's practice
+    that worked. One per rep and ISO week, written from Friday 17:00 tenant time
+    (crm.process); `data` keeps the figures and keys, worded when read."""
+
+    membership = models.ForeignKey(
+        Membership,
+        on_delete=models.CASCADE,
+        related_name="weekly_diagnoses",
+        verbose_name=_("rep"),
+    )
+    week = models.DateField(_("week"), help_text=_("The Monday of the ISO week."))
+    start = models.DateField(_("from"))
+    end = models.DateField(_("to"))
+    data = models.JSONField(_("figures"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=dj_timezone.now)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("weekly diagnosis")
+        verbose_name_plural = _("weekly diagnoses")
+        ordering = ["-week", "membership_id"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["tenant", "membership", "week"], name="weekly_diagnosis_once"
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "-week"], name="weekly_diagnosis_week")]
+
+    def __str__(self) -> str:
+        return f"{self.membership.display_name} · {self.week:%G-W%V}"

@@ -61,6 +61,9 @@ REPORT_READERS = frozenset({Role.MARKETING, Role.MANAGER, Role.ADMIN})
 LEVEL_READERS = REPORT_READERS | {Role.REP}
 # The manager dashboard (/dashboard/), the home of these roles.
 DASHBOARD = frozenset({Role.MANAGER, Role.ADMIN})
+# The sales process report and the weekly diagnoses: reps read their own line and
+# diagnoses (and the team's total), managers and admins everyone's.
+PROCESS_READERS = frozenset({Role.REP, Role.MANAGER, Role.ADMIN})
 
 # -- opportunities -------------------------------------------------------------------------
 # Read every opportunity of the tenant (reps read the ones they own: opportunities.access;

@@ -363,6 +363,9 @@ CRM_PERIODIC_TASKS = {
         "task": "crm.levels_record_all",
         "schedule": crontab(minute=23),
     },
+    # The reps' weekly diagnoses (crm.process): each tenant's written once a week, from
+    # Friday 17:00 in its time zone.
+    "crm.weekly_diagnosis": {"task": "crm.weekly_diagnosis_all", "schedule": 900.0},
     # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
     # alerts quiet for their days close.
     "service_feedback.alerts_sweep": {

@@ -1,7 +1,7 @@
 """The kernel's Celery tasks (found by autodiscovery): the heartbeat, the water levels'
-nightly run, the notification deliveries, the background exports and the nightly metric
-check, which are defined in crm.notify, crm.exports and crm.metric_checks next to the code
-they run."""
+nightly run, the notification deliveries, the background exports, the nightly metric
+check and the weekly diagnoses, which are defined in crm.notify, crm.exports,
+crm.metric_checks and crm.process next to the code they run."""
 
 from django.utils import timezone
 
@@ -12,6 +12,7 @@ from crm.jobs import per_active_tenant
 from crm.metric_checks import check_metrics, check_metrics_all
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
+from crm.process import weekly_diagnosis, weekly_diagnosis_all
 
 __all__ = [
     "check_metrics",
@@ -24,6 +25,8 @@ __all__ = [
     "levels_record",
     "levels_record_all",
     "run_export",
+    "weekly_diagnosis",
+    "weekly_diagnosis_all",
 ]
 
 

@@ -16,6 +16,7 @@ from crm import (
     views_dashboard,
     views_levels,
     views_metric_rows,
+    views_process,
 )
 from crm.middleware import tenant_exempt
 
@@ -70,6 +71,17 @@ urlpatterns = [
     path("reports/levels/", views_levels.levels_page, name="levels"),
     # A figure's rows (crm.metric_rows): the key holds dots ("leads.delivered").
     path("reports/metrics/<str:key>/", views_metric_rows.metric_rows, name="metric_rows"),
+    path("reports/process/", views_process.process_report, name="process_report"),
+    path(
+        "reports/process/diagnosis/",
+        views_process.process_diagnoses,
+        name="process_diagnoses",
+    ),
+    path(
+        "reports/process/diagnosis/<uuid:public_id>/",
+        views_process.process_diagnosis,
+        name="process_diagnosis",
+    ),
     path("admin/", admin.site.urls),
     # Public endpoints, found by the channel's unguessable key (no log-in): /hooks/<key>/,
     # /f/<key>/ and its QR code, named without a namespace.

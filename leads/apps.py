@@ -145,3 +145,10 @@ class LeadsConfig(AppConfig):
         # The response-time and process-data water levels (crm.levels), with their rows.
         levels.register()
         tiles.register()  # the manager dashboard's tiles, on those metrics
+
+        from leads.reports import practice, process
+
+        # The sales process figures (group "process") and the colleague's practice the
+        # weekly diagnosis shows (crm.process).
+        process.register()
+        practice.register()

@@ -53,10 +53,16 @@ from opportunities.models import (
     Path,
     Stage,
     StageRequirement,
+    TechnicalQuestion,
 )
 from opportunities.setup import ensure_defaults
 
 SEED = 20261202
+QUESTIONS = [
+    "能否与现有 PACS 系统对接?",
+    "设备功率对机房配电有什么要求?",
+    "软件是否支持国产化操作系统?",
+]
 HISTORY = 260
 PRODUCTS = ("彩色多普勒超声", "64排CT", "电子内镜", "监护仪", "DR 数字化X光机", "麻醉机")
 HISTORY_CUSTOMERS = (
@@ -101,6 +107,7 @@ class _Story:
         self.world = world
         self.tenant = world.demo
         self.rnd = random.Random(SEED)  # noqa: S311 — demo data, not secrets
+        self.answers = random.Random(SEED + 1)  # noqa: S311 — the objections' answers
         self.reps = [world.memberships[f"rep{i}"] for i in range(1, 7)]
         self.manager = world.memberships["manager"]
         self.stages = list(Stage.objects.filter(is_active=True).order_by("position", "id"))
@@ -200,7 +207,24 @@ class _Story:
                 probability=0,
                 last_activity_at=closed,
             )
+        if moves:
+            self._past_objection(opportunity, moves[0][1], closed)
         return 1
+
+    def _past_objection(self, opportunity, entered: datetime, closed: datetime) -> None:
+        """A technical question raised the day the opportunity left its first stage,
+        answered within five days for about seven in ten (never after it closed): the
+        objections of the process report's past periods (crm.process)."""
+        raised = entered + timedelta(hours=self.answers.randint(2, 30))
+        answered = raised + timedelta(hours=self.answers.randint(6, 120))
+        TechnicalQuestion.objects.create(
+            tenant=self.tenant,
+            opportunity=opportunity,
+            text=self.answers.choice(QUESTIONS),
+            opened_by=opportunity.owner,
+            opened_at=raised,
+            closed_at=answered if self.answers.random() < 0.7 and answered < closed else None,
+        )
 
     # -- today's pipeline --------------------------------------------------------------
 
@@ -363,18 +387,13 @@ class _Story:
                     self._follow_up(opportunity, at, tags=tags)
             elif kind == "question":
                 if not opportunity.questions.exists():
-                    services.question_mark(
+                    question = services.question_mark(
                         tenant=self.tenant,
                         acting_member=owner,
                         opportunity=opportunity,
-                        text=self.rnd.choice(
-                            [
-                                "能否与现有 PACS 系统对接?",
-                                "设备功率对机房配电有什么要求?",
-                                "软件是否支持国产化操作系统?",
-                            ]
-                        ),
+                        text=self.rnd.choice(QUESTIONS),
                     )
+                    self._objection(question, at)
             elif kind == "decision_chain":
                 self._member(opportunity, requirement, at)
             elif kind == "field":
@@ -395,6 +414,15 @@ class _Story:
                     )
         opportunity.refresh_from_db()
         return at
+
+    def _objection(self, question, at: datetime) -> None:
+        """The question as raised with the stage's evidence (at `at`), and answered half a
+        day to two and a half days later for about two in three of them: the process
+        report's objection closure (crm.process). Its own draws, so the story's other
+        draws stay as they were."""
+        answered = at + timedelta(hours=self.answers.randint(12, 60))
+        closed = answered if self.answers.random() < 0.65 and answered < self.now else None
+        TechnicalQuestion.objects.filter(pk=question.pk).update(opened_at=at, closed_at=closed)
 
     def _member(self, opportunity, requirement, at) -> None:
         roles = ChainRole.objects.filter(is_active=True)

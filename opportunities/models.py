@@ -674,7 +674,11 @@ class TechnicalQuestion(TenantOwned):
         verbose_name = _("technical question")
         verbose_name_plural = _("technical questions")
         ordering = ["-opened_at", "-id"]
-        indexes = [models.Index(fields=["tenant", "opportunity"], name="question_opportunity")]
+        indexes = [
+            models.Index(fields=["tenant", "opportunity"], name="question_opportunity"),
+            # The sales process figures: the objections raised in a range.
+            models.Index(fields=["tenant", "opened_at"], name="question_opened"),
+        ]
 
     def __str__(self) -> str:
         return self.text

@@ -31,10 +31,11 @@ def register() -> None:
         )
     )
 
-    from opportunities import levels, metrics, tiles
+    from opportunities import levels, metrics, process, tiles
 
     metrics.register()
     levels.register()  # the decision-chain water level (crm.levels), with its rows
+    process.register()  # the sales process figures (group "process", crm.process)
     tiles.register()  # the manager dashboard's tiles, on those metrics
 
     from crm.exports import register_source

@@ -45,6 +45,25 @@ def close_days(mix) -> int:
     return sum(contacts for _member, day, contacts in rows if START <= day <= END)
 
 
+def plan_steps(mix) -> None:
+    """Next steps due in the range (the process figures' action completion): one done on
+    its day, one done a day late."""
+    from customers.models import Interaction
+    from tests.leads.report_helpers import local
+
+    with tenant_context(mix.tenant):
+        for due, done in ((START, local(START, 18)), (END, local(END + timedelta(days=1), 9))):
+            Interaction.objects.create(
+                tenant=mix.tenant,
+                by=mix.rep1,
+                at=local(START - timedelta(days=1), 9),
+                channel="phone",
+                next_action=mix.action,
+                next_action_due=due,
+                next_done_at=done,
+            )
+
+
 def figure(key, mix, start=START, end=END):
     with tenant_context(mix.tenant):
         return metrics.value(metrics.get_metric(key), tenant=mix.tenant, start=start, end=end)
@@ -53,6 +72,7 @@ def figure(key, mix, start=START, end=END):
 def test_every_registered_metric_is_the_count_or_sum_of_its_rows(world):
     mix = build_mix(world)
     close_days(mix)
+    plan_steps(mix)
     registered = metrics.metrics()
     assert registered
     for metric in registered:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from crm import demo
+from crm import demo, process
 from crm.tenancy import tenant_context
 
 
@@ -42,6 +42,10 @@ class Command(BaseCommand):
                 continue
             with tenant_context(world.demo):
                 import_module(f"{app}.demo").seed(world=world, stdout=self.stdout)
+        with tenant_context(world.demo):
+            # Last week's diagnoses, from every app's figures (crm.process).
+            written = process.seed_demo(world.demo)
+        self.stdout.write(f"process: {written} weekly diagnoses of last week")
         # The water levels read every app's rows: recorded once all the stories are told.
         with tenant_context(world.demo):
             demo.seed_levels(world=world, stdout=self.stdout)
