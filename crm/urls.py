@@ -7,7 +7,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.urls import include, path
 from django.views.i18n import set_language
 
-from crm import exports_views, login, notify_views, views
+from crm import exports_views, login, notify_views, selftest_views, views
 from crm.middleware import tenant_exempt
 
 urlpatterns = [
@@ -66,6 +66,7 @@ urlpatterns = [
     path("opportunities/", include("opportunities.urls")),
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
+    path("reports/self-test/", selftest_views.self_test, name="self_test"),
     path("reports/", include("leads.reports.urls")),
     path("reports/", include("service_feedback.report_urls")),
 ]
