@@ -295,6 +295,8 @@ class Interaction(TenantOwned):
             models.Index(fields=["tenant", "customer", "-at"], name="interaction_customer"),
             models.Index(fields=["tenant", "lead", "-at"], name="interaction_lead"),
             models.Index(fields=["tenant", "by", "-at"], name="interaction_by_at"),
+            # The next actions due in a period, done or not (the self-test's task completion).
+            models.Index(fields=["tenant", "next_action_due"], name="interaction_due"),
         ]
 
     def __str__(self) -> str:

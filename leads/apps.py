@@ -142,3 +142,6 @@ class LeadsConfig(AppConfig):
         board_views.register()
         # The lead figures in the kernel's metric registry (crm.metrics).
         metrics.register()
+        from leads import selftest
+
+        selftest.register()  # the CRM health self-test's indicators (crm.selftest)

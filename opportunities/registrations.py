@@ -35,6 +35,10 @@ def register() -> None:
 
     metrics.register()
 
+    from opportunities import selftest
+
+    selftest.register()  # the CRM health self-test's indicators (crm.selftest)
+
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav
