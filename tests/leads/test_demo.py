@@ -48,6 +48,7 @@ from leads.models import (
     Verification,
     Zone,
 )
+from tests.crm.selftest_demo_checks import assert_selftest_story
 from tests.health.demo_checks import assert_health_story
 from tests.opportunities.demo_checks import assert_opportunities_story
 from tests.service_feedback.demo_checks import assert_service_story
@@ -314,6 +315,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
         assert_opportunities_story(demo)
         assert_service_story(demo)
         assert_health_story(demo)
+        assert_selftest_story(demo, Tenant.objects.get(slug="acme"))
 
         before = _counts()
 
