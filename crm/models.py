@@ -230,6 +230,8 @@ class AuditEvent(TenantOwned):
                 fields=["tenant", "object_type", "object_id", "-at"], name="audit_object_at"
             ),
             models.Index(fields=["tenant", "-at"], name="audit_tenant_at"),
+            # A member's changes over a period: the self-test's daily active reps.
+            models.Index(fields=["tenant", "actor", "at"], name="audit_actor_at"),
         ]
 
     def __str__(self) -> str:

@@ -144,6 +144,21 @@ def register_defaults() -> None:
     )
     register(
         NavItem(
+            "self_test",
+            _("CRM health self-test"),
+            "self_test",
+            "clipboard2-pulse",
+            description=_(
+                "Ten indicators of how well the team uses the CRM, scored out of 10, each "
+                "failing one with its records, their owners and what to do."
+            ),
+            roles=MANAGERS,
+            order=78,
+            in_navbar=False,
+        )
+    )
+    register(
+        NavItem(
             "admin",
             _("Administration"),
             "admin:index",

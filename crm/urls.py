@@ -12,6 +12,7 @@ from crm import (
     login,
     metric_catalogue,
     notify_views,
+    selftest_views,
     views,
     views_dashboard,
     views_levels,
@@ -93,6 +94,7 @@ urlpatterns = [
     path("opportunities/", include("opportunities.urls")),
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
+    path("reports/self-test/", selftest_views.self_test, name="self_test"),
     path("reports/", include("leads.reports.urls")),
     path("reports/", include("service_feedback.report_urls")),
 ]

@@ -41,3 +41,6 @@ class CustomersConfig(AppConfig):
         from customers import views_panels
 
         views_panels.register()  # the customer page's follow-ups panel and contacts figure
+        from customers import selftest
+
+        selftest.register()  # the CRM health self-test's indicators (crm.selftest)

@@ -297,7 +297,8 @@ class Interaction(TenantOwned):
             models.Index(fields=["tenant", "by", "-at"], name="interaction_by_at"),
             # A day's follow-ups of every rep (the process-data water level).
             models.Index(fields=["tenant", "-at"], name="interaction_at"),
-            # The sales process figures: the next steps due in a range (action completion).
+            # The next steps due in a range, done or not (the process figures' action
+            # completion, the self-test's task completion).
             models.Index(fields=["tenant", "next_action_due"], name="interaction_due"),
         ]
 

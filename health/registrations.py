@@ -110,3 +110,7 @@ def register() -> None:
         title=_("Customer health"),
         order=10,
     )
+    # -- the CRM health self-test's signal-triggered actions (crm.selftest) -------------
+    from health import selftest
+
+    selftest.register()

@@ -152,3 +152,7 @@ class LeadsConfig(AppConfig):
         # weekly diagnosis shows (crm.process).
         process.register()
         practice.register()
+
+        from leads import selftest
+
+        selftest.register()  # the CRM health self-test's indicators (crm.selftest)

@@ -38,6 +38,10 @@ def register() -> None:
     process.register()  # the sales process figures (group "process", crm.process)
     tiles.register()  # the manager dashboard's tiles, on those metrics
 
+    from opportunities import selftest
+
+    selftest.register()  # the CRM health self-test's indicators (crm.selftest)
+
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav

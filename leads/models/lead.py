@@ -316,7 +316,15 @@ class LeadEvent(TenantOwned):
         verbose_name = _("lead event")
         verbose_name_plural = _("lead events")
         ordering = ["-at", "-id"]
-        indexes = [models.Index(fields=["tenant", "lead", "-at"], name="leadevent_lead_at")]
+        indexes = [
+            models.Index(fields=["tenant", "lead", "-at"], name="leadevent_lead_at"),
+            # The self-test: a rep's timeline entries over a period (daily active reps),
+            # and the contacts of a period (follow-up notes within 24 h).
+            models.Index(fields=["tenant", "actor", "at"], name="leadevent_actor_at"),
+            models.Index(
+                fields=["tenant", "at"], name="leadevent_touch_at", condition=Q(kind="touch")
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {format_datetime(self.at)}"

@@ -50,6 +50,7 @@ from leads.models import (
 )
 from tests.crm.levels_demo_checks import assert_levels_story
 from tests.crm.process_demo_checks import assert_process_story
+from tests.crm.selftest_demo_checks import assert_selftest_story
 from tests.health.demo_checks import assert_health_story
 from tests.opportunities.demo_checks import assert_opportunities_story
 from tests.service_feedback.demo_checks import assert_service_story
@@ -318,6 +319,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
         assert_health_story(demo)
         assert_levels_story(demo)
         assert_process_story(demo)
+        assert_selftest_story(demo, Tenant.objects.get(slug="acme"))
 
         before = _counts()
 
