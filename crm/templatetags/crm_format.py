@@ -32,6 +32,15 @@ def local_month(value):
 
 
 @register.filter
+def iso_week(value):
+    """A date's ISO week, "2026-W49" (the same in every language)."""
+    if not value:
+        return ""
+    year, week, _day = value.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+@register.filter
 def local_time(value):
     return formatting.format_time(value)
 

@@ -101,7 +101,9 @@ def test_the_manager_sees_each_rep_and_the_team_with_every_number_linked(world, 
                     assert "rep" not in query
                 else:
                     assert query["rep"] == str(reps[who])
-                assert client.get(cell["links"][kind]).content.decode() == key
+                rows = client.get(cell["links"][kind])
+                assert rows.status_code == 200 and rows.context["metric"].key == key
+                assert rows.context["count"] == expected[key], (line, key)
         median = found.cells[f"{line}:leads.process_first_touch_median"]
         assert float(median["data-value"]) == expected["leads.process_first_touch_median"]
         assert "metrics/leads.process_first_touch_median/" in median["links"]["figure"]

@@ -80,7 +80,7 @@ def pages(world):
     tenant = world.a.tenant
     lead = make_lead(tenant, owner=world.a.rep)
     return [
-        "/",
+        "/dashboard/",
         "/board/",
         "/leads/",
         f"/leads/{lead.public_id}/",

@@ -676,3 +676,51 @@ EXEMPT.update(
     }
 )
 # -- end of the drill-down list ----------------------------------------------------------------
+
+
+# -- the nightly metric check (crm/metric_checks.py) and the weekly diagnoses (crm/process.py)
+from crm.models import MetricCheck, WeeklyDiagnosis  # noqa: E402
+
+
+def _metric_check(w, s):
+    def build(tenant):
+        from datetime import date
+
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return MetricCheck.objects.create(
+                tenant=tenant,
+                day=date(2026, 3, 15),
+                metric="leads.delivered",
+                period="day",
+                start=date(2026, 3, 15),
+                figure=1,
+                recount=1,
+                ok=True,
+            )
+
+    return _once(w, s, "metric_check", build)
+
+
+def _diagnosis(w, s):
+    def build(tenant):
+        from datetime import date
+
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return WeeklyDiagnosis.objects.create(
+                tenant=tenant,
+                membership=w.side(s).rep,
+                week=date(2026, 3, 9),
+                start=date(2026, 3, 7),
+                end=date(2026, 3, 13),
+            )
+
+    return _once(w, s, "weekly_diagnosis", build)
+
+
+MODEL_OBJECTS.update({MetricCheck: _metric_check, WeeklyDiagnosis: _diagnosis})
+BUILDERS.update({"process_diagnosis": lambda w, s: {"public_id": _diagnosis(w, s).public_id}})
+# -- end of the metric check and the weekly diagnoses ----------------------------------------
