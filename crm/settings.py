@@ -357,6 +357,12 @@ CRM_PERIODIC_TASKS = {
         "task": "health.recompute_all",
         "schedule": crontab(minute=13),
     },
+    # The lead activity index (leads.activity.compute): hourly, each tenant's run scores
+    # its open leads once a day, from 01:00 in its time zone.
+    "leads.activity": {
+        "task": "leads.activity_nightly_all",
+        "schedule": crontab(minute=23),
+    },
     # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
     # alerts quiet for their days close.
     "service_feedback.alerts_sweep": {

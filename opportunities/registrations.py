@@ -35,6 +35,16 @@ def register() -> None:
 
     metrics.register()
 
+    # A lead from which an opportunity was won or lost is not open any more: the lead
+    # activity index (F41) leaves it out.
+    from leads.activity.compute import register_outcome
+
+    register_outcome(
+        "opportunities",
+        "EXISTS (SELECT 1 FROM opportunities_opportunity o WHERE o.tenant_id = l.tenant_id"
+        " AND o.origin_lead_id = l.id AND o.status IN ('won', 'lost'))",
+    )
+
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav

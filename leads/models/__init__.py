@@ -8,12 +8,14 @@
 - `sla`: SLA thresholds and alerts;
 - `board`: board settings and the reps' closed days;
 - `reports`: the lead-quality report's roll-ups;
-- `search`: the lead search's gram table (filled by triggers).
+- `search`: the lead search's gram table (filled by triggers);
+- `activity`: the lead activity index's daily rows (F41).
 
 Everything stays importable from `leads.models`.
 """
 
 from customers.models import ContactMethod, Industry
+from leads.models.activity import ActivityRun, LeadActivity, RepActivity
 from leads.models.assignment import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -69,6 +71,7 @@ from leads.models.sla import SlaAlert, SlaPolicy
 __all__ = [
     "REPLAY_WINDOW",
     "REVISIT_WINDOW",
+    "ActivityRun",
     "AssignmentDecision",
     "AssignmentPolicy",
     "BoardSettings",
@@ -88,6 +91,7 @@ __all__ = [
     "Industry",
     "InvalidReason",
     "Lead",
+    "LeadActivity",
     "LeadEvent",
     "LeadEventKind",
     "LeadQuerySet",
@@ -98,6 +102,7 @@ __all__ = [
     "QualityDay",
     "QualityRepDay",
     "RegistryStatus",
+    "RepActivity",
     "RepLedgerDay",
     "RepProfile",
     "ReplayRun",
