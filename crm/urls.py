@@ -68,4 +68,5 @@ urlpatterns = [
     path("health/", include("health.urls")),
     path("reports/", include("leads.reports.urls")),
     path("reports/", include("service_feedback.report_urls")),
+    path("reports/", include("opportunities.report_urls")),
 ]

@@ -31,9 +31,10 @@ def register() -> None:
         )
     )
 
-    from opportunities import metrics
+    from opportunities import cycle_metrics, metrics
 
     metrics.register()
+    cycle_metrics.register()  # the lead-to-contract cycle (F38)
 
     # A lead from which an opportunity was won or lost is not open any more: the lead
     # activity index (F41) leaves it out.
@@ -48,7 +49,7 @@ def register() -> None:
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav
-    from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST
+    from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST, OWNERS, REPORT_READERS
     from opportunities import exports
 
     # The table's background export (crm.exports): the rows its streamed CSV sends.
@@ -65,6 +66,21 @@ def register() -> None:
             ),
             roles=OPPORTUNITY_LIST,
             order=14,
+        )
+    )
+    register_nav(
+        NavItem(
+            "lead_cycle",
+            _("Lead-to-contract cycle"),
+            "opportunity_reports:cycle",
+            "hourglass-bottom",
+            description=_(
+                "Per monthly cohort of leads: contracts won, the median days from lead to"
+                " contract and their spread, the share still open after 120 days."
+            ),
+            roles=REPORT_READERS | OWNERS,
+            order=52,
+            in_navbar=False,
         )
     )
     register_nav(
