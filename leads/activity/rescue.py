@@ -130,8 +130,10 @@ def rescue_items(membership: Membership, today: date) -> list[RescueItem]:
 
 
 def latest_for(lead) -> LeadActivity | None:
-    """The lead's latest score (its page's badge), or None before its first."""
-    return LeadActivity.objects.filter(lead=lead).order_by("-day").first()
+    """The lead's score of the latest run (its page's badge), or None when that run did not
+    score it (not open then, or no run yet). One query."""
+    latest = ActivityRun.objects.order_by("-day").values("day")[:1]
+    return LeadActivity.objects.filter(lead=lead, day=Subquery(latest)).first()
 
 
 def explained(row: LeadActivity) -> list[tuple[str, Decimal, int, str]]:
@@ -148,7 +150,7 @@ def explained(row: LeadActivity) -> list[tuple[str, Decimal, int, str]]:
             )
             % {"days": row.idle_days}
             + " "
-            + _("(fresh within %(limit)s)") % {"limit": FRESH_DAYS},
+            + _("(fresh within %(limit)s days)") % {"limit": FRESH_DAYS},
         ),
         (
             _("action density"),

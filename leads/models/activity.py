@@ -11,8 +11,8 @@ from crm.models import Membership, TenantOwned
 from leads.models.lead import Lead
 
 
-def _points(name: str) -> models.DecimalField:
-    return models.DecimalField(_(name), max_digits=4, decimal_places=1)
+def _points(verbose_name) -> models.DecimalField:
+    return models.DecimalField(verbose_name, max_digits=4, decimal_places=1)
 
 
 class LeadActivity(TenantOwned):
@@ -21,28 +21,41 @@ class LeadActivity(TenantOwned):
     coverage 0–25) and `score` their sum; `idle_days`, `follow_ups` and `roles` are what
     they were computed from."""
 
+    # No database foreign keys on the lead and the owner: the night's statement takes both
+    # from the lead rows themselves, and a key would check (and lock) every one of a
+    # million leads again at commit. Deleting a lead or a member through Django still
+    # deletes their rows (on_delete), and rows older than KEEP_DAYS are pruned.
     lead = models.ForeignKey(
-        Lead, on_delete=models.CASCADE, related_name="activity", verbose_name=_("lead")
+        Lead,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="activity",
+        verbose_name=_("lead"),
     )
     day = models.DateField(_("day"))
     owner = models.ForeignKey(
-        Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("owner")
+        Membership,
+        on_delete=models.CASCADE,
+        db_constraint=False,
+        related_name="+",
+        verbose_name=_("owner"),
     )
     idle_days = models.PositiveIntegerField(_("days since the last update"))
     follow_ups = models.PositiveSmallIntegerField(_("follow-ups in 30 days"))
     roles = models.PositiveSmallIntegerField(_("decision-chain roles reached"))
-    freshness = _points("freshness")
-    density = _points("action density")
-    coverage = _points("role coverage")
-    score = _points("activity index")
+    freshness = _points(_("freshness"))
+    density = _points(_("action density"))
+    coverage = _points(_("role coverage"))
+    score = _points(_("activity index"))
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("lead activity")
         verbose_name_plural = _("lead activity")
         constraints = [
             *TenantOwned.Meta.constraints,
-            # A lead's latest day (its page's badge) reads this backwards.
-            models.UniqueConstraint(fields=["tenant", "lead", "day"], name="leadactivity_lead_day"),
+            # Day first: a night's rows go to the end of the index, not into every lead's
+            # part of it; a lead's row is read with the day known (the latest run's).
+            models.UniqueConstraint(fields=["tenant", "day", "lead"], name="leadactivity_day_lead"),
         ]
         indexes = [
             # A day's rows by rep, lowest score first: the board's rescue list, the metrics.
@@ -60,7 +73,7 @@ class RepActivity(TenantOwned):
     day = models.DateField(_("day"))
     leads = models.PositiveIntegerField(_("open leads"))
     below = models.PositiveIntegerField(_("leads below the rescue line"))
-    average = _points("average activity index")
+    average = _points(_("average activity index"))
 
     class Meta(TenantOwned.Meta):
         verbose_name = _("rep activity")
