@@ -2,9 +2,9 @@
 (crm.board) and the score on the lead's page.
 
 The section lists the member's open leads that scored below RESCUE_BELOW on the latest
-computed day (today's run, or yesterday's until today's is done), the most recently
-updated first (a lead still being worked is the one a rescue saves), then the lowest
-score; at most BOARD_LIMIT, with the link to all of them (the metric's rows). Each item
+computed day (today's run, or yesterday's until today's is done), the lowest score first
+(the most at risk: to be revived or closed), then the most recently updated; at most
+BOARD_LIMIT, with the link to all of them (the metric's rows). Each item
 says which component is missing and what to do about it."""
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def rescue_rows(membership: Membership, today: date):
         )
         .select_related("lead")
         .annotate(total=Window(Count("pk")))
-        .order_by("idle_days", "score", "lead_id")
+        .order_by("score", "idle_days", "lead_id")
     )
 
 

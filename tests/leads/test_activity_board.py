@@ -58,9 +58,9 @@ def test_the_rescue_list_says_what_each_lead_lacks(world):
     leads, _other = seed(world)
     with translation.override("en"), tenant_context(world.a.tenant):
         items = rescue.rescue_items(world.a.rep, DAY)
-    # The most recently updated first.
-    assert [i.lead.pk for i in items] == [leads["thin"].pk, leads["stale"].pk]
-    thin, stale = items
+    # The lowest score first.
+    assert [i.lead.pk for i in items] == [leads["stale"].pk, leads["thin"].pk]
+    stale, thin = items
     assert thin.row.score == Decimal("64.2")
     assert [(s.component, s.missing, s.text) for s in thin.suggestions] == [
         (
