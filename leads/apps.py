@@ -157,7 +157,7 @@ class LeadsConfig(AppConfig):
                 key="rescue_leads",
                 title=_("Leads to rescue"),
                 icon="life-preserver",
-                order=5,
+                order=30,
                 holds=_(
                     "Your open leads whose activity index fell below 75 last night, each "
                     "with what is missing: an update within 7 days, 3 follow-ups in 30 "
