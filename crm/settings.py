@@ -366,6 +366,12 @@ CRM_PERIODIC_TASKS = {
     # The reps' weekly diagnoses (crm.process): each tenant's written once a week, from
     # Friday 17:00 in its time zone.
     "crm.weekly_diagnosis": {"task": "crm.weekly_diagnosis_all", "schedule": 900.0},
+    # The lead activity index (leads.activity.compute): hourly, each tenant's run scores
+    # its open leads once a day, from 01:00 in its time zone.
+    "leads.activity": {
+        "task": "leads.activity_nightly_all",
+        "schedule": crontab(minute=13),
+    },
     # Quality alerts (service_feedback.alerts): clusters over the threshold raise an alert,
     # alerts quiet for their days close.
     "service_feedback.alerts_sweep": {

@@ -97,4 +97,5 @@ urlpatterns = [
     path("reports/self-test/", selftest_views.self_test, name="self_test"),
     path("reports/", include("leads.reports.urls")),
     path("reports/", include("service_feedback.report_urls")),
+    path("reports/", include("opportunities.report_urls")),
 ]

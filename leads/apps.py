@@ -156,3 +156,31 @@ class LeadsConfig(AppConfig):
         from leads import selftest
 
         selftest.register()  # the CRM health self-test's indicators (crm.selftest)
+
+        self._register_activity()
+
+    def _register_activity(self) -> None:
+        """The lead activity index (F41): its figures and the board's rescue list."""
+        from crm.board import BoardSection, register_section
+        from crm.roles import BOARD
+        from leads.activity import metrics as activity_metrics
+        from leads.activity.rescue import rescue_items
+
+        activity_metrics.register()
+        register_section(
+            BoardSection(
+                key="rescue_leads",
+                title=_("Leads to rescue"),
+                icon="life-preserver",
+                order=30,
+                holds=_(
+                    "Your open leads whose activity index fell below 75 last night, each "
+                    "with what is missing: an update within 7 days, 3 follow-ups in 30 "
+                    "days, 2 decision-chain roles reached."
+                ),
+                source=_("Filled by the nightly activity index, after midnight."),
+                roles=BOARD,
+                items=rescue_items,
+                template="leads/board_rescue.html",
+            )
+        )

@@ -76,3 +76,21 @@ def report_rollup(tenant_id: int, cover: bool = False) -> int:
 
     tenant = current_tenant()
     return rollups.cover(tenant) if cover else rollups.refresh(tenant)
+
+
+@app.task(name="leads.activity_nightly_all")
+def activity_nightly_all() -> int:
+    """Beat, hourly: queue each active tenant's nightly lead activity index
+    (leads.activity.compute.nightly: once a day, from 01:00 in its time zone)."""
+    from leads.activity.compute import NIGHTLY_EXPIRES
+
+    return per_active_tenant(activity_nightly, expires=NIGHTLY_EXPIRES)
+
+
+@app.task(base=TenantTask, name="leads.activity_nightly")
+def activity_nightly(tenant_id: int) -> dict | None:
+    """One tenant's activity index for today, when due."""
+    from crm.tenancy import current_tenant
+    from leads.activity import compute
+
+    return compute.nightly(current_tenant())

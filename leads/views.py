@@ -26,6 +26,7 @@ from crm.models import Role
 from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from leads import exports as lead_exports
 from leads.access import access_lead, leads_visible_to
+from leads.activity import rescue
 from leads.assignment.lead_card import assignment_context
 from leads.filters import LeadFilter
 from leads.intake.services import UTM_LABELS
@@ -178,6 +179,10 @@ def _detail_context(request: HttpRequest, membership, lead: Lead, **forms_) -> d
             for template, panel_context in contributions.panels_for(PAGE, request, membership, lead)
         ],
     }
+    # The lead's latest activity index (F41), a badge with its three parts.
+    activity = rescue.latest_for(lead)
+    context["activity"] = activity
+    context["activity_parts"] = rescue.explained(activity) if activity else []
     context.update(assignment_context(membership, lead, **forms_))
     context.update(_verification_context(membership, lead, **forms_))
     return context

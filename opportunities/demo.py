@@ -5,14 +5,17 @@ Two parts:
   that went through some stages and were won or lost over the last 12 months, loaded
   with their dates (the history triggers date each stage entry by `stage_entered_at`,
   path "system"), so that the nightly calibration has 20+ cases per stage and the
-  forecast page has a year of frozen forecasts against what was signed.
+  forecast page has a year of frozen forecasts against what was signed. Each came from
+  a lead verified when its cycle started, and each month has leads that never became
+  one (`opportunities/demo_cohorts.py`): the lead-to-contract cycle's cohorts.
 - **Today's pipeline** on the customers of the last two weeks' verified leads, built
   through the services with real evidence (files, follow-ups, decision chains,
   questions, approvals): opportunities at every stage, some valid, some waiting for an
   approval, some blocked by one named missing action, a few won with their signed
   contract and a few lost with specific reasons.
 
-Idempotent: nothing is added when the tenant has opportunities already.
+Then last night's lead activity index is computed once, so the reps' boards list their
+leads to rescue. Idempotent: nothing is added when the tenant has opportunities already.
 """
 
 from __future__ import annotations
@@ -35,9 +38,11 @@ from customers.models import (
     PresetKind,
 )
 from customers.services import presets
+from leads.activity import compute as activity
 from leads.demo.story import AWAY
 from leads.models import Lead
 from opportunities import calibration, forecast, services
+from opportunities.demo_cohorts import OriginLeads
 from opportunities.forecast import add_months
 from opportunities.models import (
     AttachmentKind,
@@ -96,9 +101,12 @@ def seed(*, world, stdout) -> None:
     # The night's work done once: probabilities learnt from the year of history.
     calibration.recalibrate(tenant)
     forecast.freeze(tenant, timezone.localdate().replace(day=1))
+    # Last night's lead activity index (F41): the reps' boards list the leads to rescue.
+    scored = activity.compute(tenant)
     stdout.write(
-        f"opportunities: {history} closed over 12 months, {today} in today's pipeline, "
-        f"{months} months of frozen forecasts"
+        f"opportunities: {history} closed over 12 months from {story.origin_leads} older "
+        f"leads, {today} in today's pipeline, {months} months of frozen forecasts; "
+        f"activity index: {scored.leads} open leads, {scored.below} below 75"
     )
 
 
@@ -140,10 +148,14 @@ class _Story:
             )
             customers.append(customer)
         self.history_customers = customers
+        self.origins = OriginLeads(self.tenant, self.action, self.now)
         made = 0
         with services._acting(None, Path.SYSTEM):
             for _ in range(HISTORY):
                 made += self._closed(self.rnd.choice(customers))
+        # The leads of those months that never became an opportunity.
+        self.origins.months(customers, self.reps)
+        self.origin_leads = self.origins.flush()
         return made
 
     def _closed(self, customer: Customer) -> int:
@@ -163,6 +175,9 @@ class _Story:
             return 0
         amount = Decimal(rnd.randrange(80, 3000) * 1000)
         product = rnd.choice(PRODUCTS)
+        # It came from a lead of the customer's, verified when its cycle started.
+        screened = created - timedelta(days=rnd.randint(3, 20))
+        lead = self.origins.valid(customer, screened)
         opportunity = Opportunity.objects.create(
             tenant=self.tenant,
             name=f"{customer.name} · {product}",
@@ -177,7 +192,8 @@ class _Story:
             created_at=created,
             stage_entered_at=created,
             last_activity_at=created,
-            cycle_started_at=created - timedelta(days=rnd.randint(3, 20)),
+            origin_lead=lead,
+            cycle_started_at=screened,
         )
         rows = Opportunity.objects.filter(pk=opportunity.pk)
         for stage, entered in moves:

@@ -31,9 +31,10 @@ def register() -> None:
         )
     )
 
-    from opportunities import levels, metrics, process, tiles
+    from opportunities import cycle_metrics, levels, metrics, process, tiles
 
     metrics.register()
+    cycle_metrics.register()  # the lead-to-contract cycle (F38)
     levels.register()  # the decision-chain water level (crm.levels), with its rows
     process.register()  # the sales process figures (group "process", crm.process)
     tiles.register()  # the manager dashboard's tiles, on those metrics
@@ -42,10 +43,20 @@ def register() -> None:
 
     selftest.register()  # the CRM health self-test's indicators (crm.selftest)
 
+    # A lead from which an opportunity was won or lost is not open any more: the lead
+    # activity index (F41) leaves it out.
+    from leads.activity.compute import register_outcome
+
+    register_outcome(
+        "opportunities",
+        "EXISTS (SELECT 1 FROM opportunities_opportunity o WHERE o.tenant_id = l.tenant_id"
+        " AND o.origin_lead_id = l.id AND o.status IN ('won', 'lost'))",
+    )
+
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav
-    from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST
+    from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST, OWNERS, REPORT_READERS
     from opportunities import exports
 
     # The table's background export (crm.exports): the rows its streamed CSV sends.
@@ -62,6 +73,21 @@ def register() -> None:
             ),
             roles=OPPORTUNITY_LIST,
             order=14,
+        )
+    )
+    register_nav(
+        NavItem(
+            "lead_cycle",
+            _("Lead-to-contract cycle"),
+            "opportunity_reports:cycle",
+            "hourglass-bottom",
+            description=_(
+                "Per monthly cohort of leads: contracts won, the median days from lead to"
+                " contract and their spread, the share still open after 120 days."
+            ),
+            roles=REPORT_READERS | OWNERS,
+            order=52,
+            in_navbar=False,
         )
     )
     register_nav(

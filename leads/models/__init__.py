@@ -8,12 +8,14 @@
 - `sla`: SLA thresholds and alerts;
 - `board`: board settings and the reps' closed days;
 - `reports`: the lead-quality report's roll-ups;
-- `search`: the lead search's gram table (filled by triggers).
+- `search`: the lead search's gram table (filled by triggers);
+- `activity`: the lead activity index's daily rows (F41).
 
 Everything stays importable from `leads.models`.
 """
 
 from customers.models import ContactMethod, Industry
+from leads.models.activity import ActivityRun, LeadActivity, RepActivity
 from leads.models.assignment import (
     AssignmentDecision,
     AssignmentPolicy,
@@ -72,6 +74,7 @@ __all__ = [
     "REPLAY_WINDOW",
     "RESPONSE_TARGET_MINUTES",
     "REVISIT_WINDOW",
+    "ActivityRun",
     "AssignmentDecision",
     "AssignmentPolicy",
     "BoardSettings",
@@ -91,6 +94,7 @@ __all__ = [
     "Industry",
     "InvalidReason",
     "Lead",
+    "LeadActivity",
     "LeadEvent",
     "LeadEventKind",
     "LeadQuerySet",
@@ -101,6 +105,7 @@ __all__ = [
     "QualityDay",
     "QualityRepDay",
     "RegistryStatus",
+    "RepActivity",
     "RepLedgerDay",
     "RepProfile",
     "ReplayRun",

@@ -19,6 +19,9 @@ from tests.leads.test_report import END, START, build_mix, recount
 pytestmark = pytest.mark.django_db
 
 LEAD_FIGURES = ("delivered", "verified_24h", "valid_24h", "invalid", "duplicates", "suspect")
+# The figures the seed below gives something to count (the activity index's are counted
+# by hand in tests/leads/test_activity_board.py).
+SEEDED = {*(f"leads.{name}" for name in LEAD_FIGURES), "leads.contacts_made"}
 
 
 def close_days(mix) -> int:
@@ -89,7 +92,7 @@ def test_every_registered_metric_is_the_count_or_sum_of_its_rows(world):
             assert shown == metrics.recount(metric, table), metric.key
         else:
             assert shown == metrics.recount(metric, table), metric.key
-        if metric.key.startswith("leads."):
+        if metric.key in SEEDED:
             assert shown, f"{metric.key}: the seed gives every lead figure something to count"
 
 
