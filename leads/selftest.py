@@ -471,8 +471,8 @@ def register_metrics() -> None:
     )
     _metric(
         "reps_below_90",
-        _("Reps active on less than 90 % of their working days"),
-        _("Active reps who acted on fewer than 90 % of their working days in the range."),
+        _("Reps active on less than 90 percent of their working days"),
+        _("Active reps who acted on fewer than 90 percent of their working days in the range."),
         rep_rows,
         where=REP_BELOW,
         aggregate=COUNT,

@@ -203,10 +203,10 @@ def register() -> None:
     register_metric(
         Metric(
             key="selftest.forecast_off",
-            label=_("Reps' forecasts off by 12 % or more"),
+            label=_("Reps' forecasts off by 12 percent or more"),
             definition=_(
                 "Reps' closed months in the range whose signed amount differs from their frozen "
-                "forecast by 12 % or more (or with a forecast and nothing signed)."
+                "forecast by 12 percent or more (or with a forecast and nothing signed)."
             ),
             rows=forecast_rows,
             where=OFF,
