@@ -17,11 +17,13 @@ def assert_levels_story(demo) -> None:
     start, end = levels.window_of(today)
     with tenant_context(demo):
         rows = list(LevelDay.objects.filter(day__gte=start, day__lte=end))
-        # 28 recorded days of every level, for the team, each with a value.
+        # 28 recorded days of every level, for the team: a value on each day with rows,
+        # none (a gap, never a made-up figure) on a day without, and most days with rows.
         for level in levels.levels():
             team = [r for r in rows if r.key == level.key and r.owner_id is None]
             assert len(team) == levels.WINDOW, level.key
-            assert all(r.value is not None for r in team), level.key
+            assert all((r.value is None) == (r.sample == 0) for r in team), level.key
+            assert sum(r.value is not None for r in team) >= levels.WINDOW // 2, level.key
         # Anomalies, each outside its band, on enough rows, told once to its owner.
         flagged = [r for r in rows if r.anomaly]
         assert flagged

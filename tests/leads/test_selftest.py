@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.utils import translation
 
 from crm import selftest
 from crm.audit import audit
@@ -410,4 +411,5 @@ def test_training_fails_at_75_percent_and_names_the_reps(world):
 def test_training_without_cards_has_no_data_and_says_why(world):
     found = outcome(world.a, "training")
     assert found.status == selftest.NO_DATA
-    assert "observation zone" in str(found.indicator.no_data)
+    with translation.override("en"):
+        assert "observation zone" in str(found.indicator.no_data)
