@@ -48,9 +48,32 @@ from typing import Any
 
 from django.db.models import DateTimeField, DurationField, ExpressionWrapper, F, FloatField, Func
 from django.db.models import Value as V
+from django.utils.translation import gettext_lazy
 
+from crm import metrics as metric_registry
 from crm.metrics import REP, drill_url, get_metric, reports_alias, values_by, values_of
 from crm.models import Membership, Tenant
+
+# The indicators' own figures: metrics of group GROUP, listed under SECTION, keyed
+# "selftest.<name>" (registered by the apps that own their rows, `register_metric`).
+GROUP = "selftest"
+SECTION = gettext_lazy("CRM health self-test")
+
+
+def register_metric(key: str, label, definition, rows, **fields) -> None:
+    """Register the self-test figure `selftest.<key>` in the kernel's metric registry."""
+    metric_registry.register_metric(
+        metric_registry.Metric(
+            key=f"selftest.{key}",
+            label=label,
+            definition=definition,
+            rows=rows,
+            section=SECTION,
+            group=GROUP,
+            **fields,
+        )
+    )
+
 
 SHARE = "share"  # a value from 0 to 1, shown as a percentage
 COUNT = "count"  # a whole number

@@ -31,17 +31,20 @@ from crm.metrics import (
     REP,
     Column,
     Dimension,
-    Metric,
     RowLink,
     period_bounds,
-    register_metric,
 )
 from crm.models import AuditEvent, Tenant
-from crm.selftest import Indicator, Result, elapsed, register_indicator, share_result, window
+from crm.selftest import (
+    Indicator,
+    Result,
+    elapsed,
+    register_indicator,
+    register_metric,
+    share_result,
+    window,
+)
 from customers.models import Contact, Customer, Interaction
-
-GROUP = "selftest"
-SECTION = _("CRM health self-test")
 
 # 3. Profile freshness ----------------------------------------------------------------------
 
@@ -158,18 +161,7 @@ def tasks(tenant: Tenant, today: date) -> Result:
 
 
 def _metric(key, label, definition, rows, **fields) -> None:
-    register_metric(
-        Metric(
-            key=f"selftest.{key}",
-            label=label,
-            definition=definition,
-            rows=rows,
-            section=SECTION,
-            group=GROUP,
-            aggregate=COUNT,
-            **fields,
-        )
-    )
+    register_metric(key, label, definition, rows, aggregate=COUNT, **fields)
 
 
 def register() -> None:

@@ -20,11 +20,8 @@ from django.utils.translation import gettext_lazy as _
 from crm.metrics import COUNT, REGION, REP, Column, Dimension, Metric, RowLink, register_metric
 from crm.models import Tenant
 from crm.selftest import COUNT as COUNTED
-from crm.selftest import Indicator, Result, count_result, register_indicator, window
+from crm.selftest import GROUP, SECTION, Indicator, Result, count_result, register_indicator, window
 from health.models import RiskEntry
-
-GROUP = "selftest"
-SECTION = _("CRM health self-test")
 
 
 def entry_rows(tenant: Tenant, start: date, end: date) -> QuerySet:

@@ -43,10 +43,8 @@ from crm.metrics import (
     SUM,
     Column,
     Dimension,
-    Metric,
     RowLink,
     period_bounds,
-    register_metric,
 )
 from crm.models import Membership, Notification, Role, Tenant
 from crm.selftest import (
@@ -54,6 +52,7 @@ from crm.selftest import (
     Result,
     elapsed,
     register_indicator,
+    register_metric,
     share_result,
     window,
 )
@@ -68,8 +67,6 @@ from leads.models import (
     Tag,
 )
 
-GROUP = "selftest"
-SECTION = _("CRM health self-test")
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
@@ -394,17 +391,7 @@ def training(tenant: Tenant, today: date) -> Result:
 
 
 def _metric(key, label, definition, rows, **fields) -> None:
-    register_metric(
-        Metric(
-            key=f"selftest.{key}",
-            label=label,
-            definition=definition,
-            rows=rows,
-            section=SECTION,
-            group=GROUP,
-            **fields,
-        )
-    )
+    register_metric(key, label, definition, rows, **fields)
 
 
 def register_metrics() -> None:

@@ -26,13 +26,19 @@ from crm.metrics import (
     register_metric,
 )
 from crm.models import Tenant
-from crm.selftest import Indicator, Result, elapsed, figures, register_indicator, share_result
+from crm.selftest import (
+    GROUP,
+    SECTION,
+    Indicator,
+    Result,
+    elapsed,
+    figures,
+    register_indicator,
+    share_result,
+)
 from crm.selftest import window as recent_window
 from opportunities.forecast import add_months, first_of_month
 from opportunities.models import ForecastMonth, Opportunity, OpportunityStatus
-
-GROUP = "selftest"
-SECTION = _("CRM health self-test")
 
 # 2. Stage update lag -----------------------------------------------------------------------
 
