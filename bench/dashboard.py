@@ -213,7 +213,7 @@ def measure_all(args, world) -> dict:
                 resolves("metric_rows", metric.key), membership=manager, n=n, warmup=2
             )
     pages["drill_downs"] = drills
-    for name in ("metrics", "process_report", "opportunities:cycle", "self_test", "levels"):
+    for name in ("metrics", "process_report", "opportunity_reports:cycle", "self_test", "levels"):
         path = resolves(name)
         if path is None:
             pages[name] = {"skipped": f"no URL named {name!r} in this checkout"}

@@ -18,6 +18,7 @@ from service_feedback.access import can_link, tickets_visible_to
 from service_feedback.models import Ticket
 
 OLDEST = 5
+COUNT_CAP = 999
 RECENT = 8
 
 
@@ -31,8 +32,11 @@ def ticket_queue_card(request: HttpRequest):
     oldest = list(waiting.select_related("channel").order_by("received_at", "id")[:OLDEST])
     if not oldest and membership.role != Role.SERVICE:
         return None
-    count = len(oldest) if len(oldest) < OLDEST else waiting.count()
-    return "service_feedback/home_queue_card.html", {"oldest": oldest, "count": count}
+    # Counted up to COUNT_CAP (a queue that long says "999+"): the card never counts a
+    # backlog of tens of thousands on every home page.
+    count = len(oldest) if len(oldest) < OLDEST else waiting.order_by()[: COUNT_CAP + 1].count()
+    context = {"oldest": oldest, "count": min(count, COUNT_CAP), "more": count > COUNT_CAP}
+    return "service_feedback/home_queue_card.html", context
 
 
 def recent_tickets_card(request: HttpRequest):

@@ -277,9 +277,12 @@ class Ticket(TenantOwned):
                 F("opened_at").desc(),
                 name="ticket_customer",
             ),
+            # The unmatched queue, oldest first (its page, the home card): read in the
+            # index's own order, so the first rows cost a few reads, not a sort of them all.
             models.Index(
                 F("tenant"),
-                F("received_at").desc(),
+                F("received_at"),
+                F("id"),
                 name="ticket_unmatched",
                 condition=Q(customer__isnull=True),
             ),

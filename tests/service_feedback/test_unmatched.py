@@ -239,3 +239,17 @@ def test_managers_see_the_queue_card_only_while_tickets_wait(world, en):
     upsert(world.a, "U-1", phone="13911112222")
     assert 'data-testid="ticket-queue"' in home()
     assert 'data-testid="recent-tickets"' not in home()
+
+
+def test_a_long_queue_is_counted_up_to_its_cap(world, en, agent, monkeypatch):
+    from service_feedback import home
+
+    monkeypatch.setattr(home, "OLDEST", 2)
+    monkeypatch.setattr(home, "COUNT_CAP", 3)
+    for n in range(3):
+        upsert(world.a, f"U-{n}", subject=f"等待的{n}", phone=f"1391111222{n}")
+    queue = en(agent).get("/").content.decode()
+    assert 'data-testid="ticket-queue-count">3</span>' in queue
+    upsert(world.a, "U-9", subject="再来一个", phone="13911112229")
+    queue = en(agent).get("/").content.decode()
+    assert 'data-testid="ticket-queue-count">3+</span>' in queue
