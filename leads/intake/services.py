@@ -243,9 +243,10 @@ def inbound_event_receive(
                 advisory_lock("inbound-key", channel.pk, idempotency_key)
             else:
                 advisory_lock("inbound", channel.pk, digest)
-            first = existing.order_by("received_at", "id").first()
+            # Its id only: a new event (the usual case) reads nothing more.
+            first = existing.order_by("received_at", "id").values_list("pk", flat=True).first()
             if first is not None:
-                return first, False
+                return InboundEvent.objects.get(pk=first), False
             event = InboundEvent.objects.create(**fields)
     if queue and not error:
         _queue_processing(event)
