@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import socket
+import threading
 
 import pytest
 from django.db import connection
@@ -162,6 +163,42 @@ def test_the_inbox_task_works_in_batches_and_hands_a_longer_backlog_on(world, in
     assert queued() == [(INBOX_TASK, [t.pk])]  # a batch not full: nothing more to announce
     with tenant_context(t):
         assert Lead.objects.count() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_draining_one_inbox_make_one_lead_per_event(world, inbox):
+    """Two workers, each with its own connection, run the tenant's inbox task at once
+    (an announcement and a re-drive, say) over 120 events, each phone three times."""
+    t = world.a.tenant
+    channel = make_channel(t)
+    for i in range(120):
+        make_event(t, channel, payload={"phone": f"1395712{i % 40:04d}", "message": f"#{i}"})
+    start = threading.Barrier(2)
+    errors, done = [], []
+
+    def worker():
+        try:
+            start.wait(timeout=10)
+            done.append(process_inbound_events(t.pk))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert sum(done) == 120  # every event claimed exactly once
+    rows = events(t)
+    assert {(r.status, r.attempts) for r in rows} == {(EventStatus.PROCESSED, 1)}
+    with tenant_context(t):
+        assert len({r.lead_id for r in rows}) == Lead.objects.count() == 120
+        originals = list(Lead.objects.originals())
+        assert len(originals) == 40  # the batches ran one after another: revisits found
+        assert Lead.objects.filter(revisit_of__isnull=False).count() == 80
 
 
 def test_the_inbox_task_of_an_inactive_tenant_ends_quietly(world, inbox):
