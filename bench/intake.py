@@ -492,11 +492,13 @@ def main() -> None:
     from django.conf import settings
 
     from crm.celery import app
+    from leads.intake.services import forget_announcements
 
     broker = settings.CELERY_BROKER_URL
     tenant, channel = ensure_channel()
     retired = retire_leftovers(tenant)
     purged = app.control.purge()
+    forget_announcements()  # the purged inbox tasks' marks
     log(f"broker {broker}: purged {purged} message(s); {retired} leftover event(s) retired")
 
     run = uuid.uuid4().hex[:8]

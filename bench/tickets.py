@@ -392,9 +392,11 @@ def webhook_burst(tenant, channel, count: int, threads: int, web_workers: int, p
     )
 
     from crm.celery import app
+    from leads.intake.services import forget_announcements
 
     purged = app.control.purge()
     log(f"burst: purged {purged} message(s)")
+    forget_announcements()  # the purged inbox tasks' marks
     run = uuid.uuid4().hex[:8]
     port = free_port()
     web = worker = None

@@ -37,16 +37,24 @@ def channel_by_key(key: str) -> Channel | None:
     its tenant's ids; the channel itself is then read inside that tenant. The caller
     enters `tenant_context(channel.tenant)` before anything else.
     """
-    if not _CHANNEL_KEY.fullmatch(key or ""):
-        return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT channel_id, tenant_id FROM leads_channel_by_key(%s)", [key])
-        found = cursor.fetchone()
+    found = channel_ids_by_key(key)
     if found is None:
         return None
     channel_id, tenant_id = found
     with tenant_context(Tenant(pk=tenant_id)):
         return Channel.objects.select_related("tenant").filter(pk=channel_id).first()
+
+
+def channel_ids_by_key(key: str) -> tuple[int, int] | None:
+    """(channel id, tenant id) of the active channel with this key, or None: the one
+    cross-tenant read (`channel_by_key`) alone, one statement outside any transaction. For
+    a caller that reads the channel itself in the tenant transaction it opens next (the
+    webhook: one transaction per request)."""
+    if not _CHANNEL_KEY.fullmatch(key or ""):
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT channel_id, tenant_id FROM leads_channel_by_key(%s)", [key])
+        return cursor.fetchone()
 
 
 def leads_visible_to(membership: Membership):

@@ -1,21 +1,41 @@
+import logging
+
 from crm.celery import TenantTask, app
 from crm.jobs import per_active_tenant
+from crm.models import Tenant
 from leads.intake import services
+
+logger = logging.getLogger(__name__)
+
+
+@app.task(name="leads.process_inbound_events")
+def process_inbound_events(tenant_id: int) -> int:
+    """The tenant's inbox, announced by the events stored (leads.intake.services._announce):
+    its received events in batches, each in its own tenant transaction (so not a
+    TenantTask); how many it processed. A tenant gone or inactive ends it quietly."""
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        logger.warning("inbox of tenant %s skipped: the tenant is gone or inactive", tenant_id)
+        return 0
+    return services.inbound_events_drain(tenant)
 
 
 @app.task(base=TenantTask, name="leads.process_inbound_event")
 def process_inbound_event(tenant_id: int, event_id: int) -> int:
     """The event's lead, with those of the tenant's other queued events (a batch, in one
-    transaction); how many events it processed: none when a batch took this one already."""
+    transaction); how many events it processed: none when a batch took this one already.
+    For `redrive_inbound` and messages queued before the inbox was announced per tenant."""
     return len(services.inbound_events_process(event_id=event_id))
 
 
 @app.task(name="leads.redrive_inbound_events")
 def redrive_inbound_events() -> int:
-    """Beat, every minute: queue again what a lost broker message left unprocessed."""
+    """Beat, every minute: what a lost broker message left unprocessed (events received
+    over 2 minutes ago) is queued again, one inbox task per tenant, whatever the tenant's
+    announcement mark says; how many stale events it found."""
     stale = services.stale_inbound_events()
-    for tenant_id, event_id in stale:
-        process_inbound_event.delay(tenant_id, event_id)
+    for tenant_id in sorted({tenant_id for tenant_id, _ in stale}):
+        process_inbound_events.delay(tenant_id)
     return len(stale)
 
 

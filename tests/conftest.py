@@ -189,8 +189,10 @@ def celery_worker_thread():
     from celery.contrib.testing.worker import start_worker
 
     from crm.celery import app
+    from leads.intake.services import forget_announcements
 
     app.control.purge()
+    forget_announcements()  # the purged tasks' marks: the next event announces again
     with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
         yield
 

@@ -8,11 +8,13 @@ only that tenant's rows.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
@@ -20,7 +22,13 @@ from django.utils.translation import gettext_lazy
 from crm import inbox, normalize
 from crm.jobs import task_named
 from crm.normalize import keyword_matches
-from crm.tenancy import NoTenantError, advisory_lock, all_tenants_context, current_tenant
+from crm.tenancy import (
+    NoTenantError,
+    advisory_lock,
+    all_tenants_context,
+    current_tenant,
+    tenant_context,
+)
 from leads.intake import mapping
 from leads.intake.bodies import BodyError, parse_json_body, storable_json, storable_text
 from leads.messages import CodedError, intake_message, intake_text_en, reason
@@ -85,12 +93,83 @@ def publish_after_commit(task_name: str, *args, what: str) -> None:
     transaction.on_commit(publish)
 
 
+# -- announcing the inbox's events to the workers ----------------------------------------
+#
+# A stored event is not queued as a task of its own: the tenant's inbox is *announced*
+# (`leads.process_inbound_events`, one task that works off the tenant's received events in
+# batches), and an announcement still waiting for a worker covers every event stored
+# before that task starts. The mark of a waiting announcement is a key in the cache (Redis),
+# set with SET NX by the event that publishes the task and deleted by the task when it
+# starts, before it claims anything:
+#
+# - an event that finds the mark set was committed before the waiting task's claims, so
+#   that task takes it;
+# - an event that finds no mark (none waiting, or the task has started) publishes a task;
+# - a mark whose task was lost (the broker lost the message) expires after
+#   ANNOUNCE_TTL seconds, and the re-drive sweep queues the tenant's events left received
+#   for two minutes; a publish that fails deletes its mark at once;
+# - a cache that cannot be reached announces every event (the task then often finds its
+#   events taken, and ends with one statement).
+ANNOUNCE_TTL = 10  # seconds
+# Batches one announced task works off, each in its own transaction, before it hands the
+# rest of the backlog to a new task (other tenants' tasks get a worker in between).
+DRAIN_BATCHES = 20
+
+
+def _announce_key(tenant_id: int) -> str:
+    # The database's name: the development, bench and test databases share one Redis.
+    return f"leads:inbox-announced:{connection.settings_dict['NAME']}:{tenant_id}"
+
+
+def _announce(tenant_id: int, *, what: str, force: bool = False) -> None:
+    """Publish the tenant's inbox task, unless one is waiting for a worker already (or
+    `force`: publish whatever the mark says). Never raises: what it announces is stored,
+    and the re-drive sweep queues it again if this message never reaches a worker."""
+    key = _announce_key(tenant_id)
+    try:
+        if force:
+            cache.set(key, 1, ANNOUNCE_TTL)
+        elif not cache.add(key, 1, ANNOUNCE_TTL):
+            return  # a waiting task will claim it
+    except Exception:
+        logger.warning("the cache cannot mark the announcement of %s; publishing", what)
+    try:
+        task_named("leads.process_inbound_events").apply_async(
+            (tenant_id,), retry=True, retry_policy=PUBLISH_RETRY_POLICY
+        )
+    except Exception:
+        logger.exception(
+            "could not queue %s (leads.process_inbound_events); the sweep queues it again", what
+        )
+        try:
+            cache.delete(key)
+        except Exception:
+            logger.warning("the cache cannot drop the announcement of %s", what)
+
+
+def announcement_taken(tenant_id: int) -> None:
+    """The inbox task has started: events stored from now on announce a new one."""
+    try:
+        cache.delete(_announce_key(tenant_id))
+    except Exception:
+        logger.warning("the cache cannot drop the inbox announcement of tenant %s", tenant_id)
+
+
+def forget_announcements() -> None:
+    """Drop every tenant's announcement mark: for a broker queue that was just purged
+    (the test suite's and the bench's workers start from an empty one), so that the next
+    event stored announces its tenant's inbox again."""
+    from crm.models import Tenant
+
+    keys = [_announce_key(pk) for pk in Tenant.objects.values_list("pk", flat=True)]
+    cache.delete_many(keys)
+
+
 def _queue_processing(event: InboundEvent) -> None:
-    # After commit: the worker must find the row. If this message is lost anyway (the
+    # After commit: the worker must find the row. If the announcement is lost anyway (the
     # broker is down), the re-drive sweep finds the event still `received` and queues it.
-    publish_after_commit(
-        "leads.process_inbound_event", event.tenant_id, event.pk, what=f"inbound event {event.pk}"
-    )
+    tenant_id, what = event.tenant_id, f"inbound event {event.pk}"
+    transaction.on_commit(lambda: _announce(tenant_id, what=what))
 
 
 def inbound_event_receive(
@@ -123,44 +202,66 @@ def inbound_event_receive(
     headers = storable_json(headers or {})
     payload = storable_json(payload) if payload is not None else None
     error = storable_text(error)
-    with transaction.atomic():
-        if idempotency_key:
-            existing = InboundEvent.objects.filter(channel=channel, idempotency_key=idempotency_key)
-        else:
-            # Two identical bodies racing in: the second waits here, then finds the first.
-            advisory_lock("inbound", channel.pk, digest)
-            existing = InboundEvent.objects.filter(
-                channel=channel,
-                body_sha256=digest,
-                idempotency_key="",
-                received_at__gte=timezone.now() - REPLAY_WINDOW,
-            )
-        if source != EventSource.IMPORT:
-            first = existing.order_by("received_at", "id").first()
-            if first is not None:
-                return first, False
+    fields = {
+        "tenant_id": channel.tenant_id,
+        "channel": channel,
+        "source": source,
+        "headers": headers,
+        "raw_body": stored_body,
+        "body_sha256": digest,
+        "payload": payload,
+        "idempotency_key": idempotency_key,
+        "status": EventStatus.FAILED if error else EventStatus.RECEIVED,
+        "error": error,
+        "error_detail": (error_detail or {}) if error else {},
+        "batch": batch,
+    }
+    if source == EventSource.IMPORT:
+        # An import's lines have keys of their own, claimed once with their batch: no
+        # look-up first, the unique key is the belt and braces.
         try:
             with transaction.atomic():
-                event = InboundEvent.objects.create(
-                    tenant=channel.tenant,
-                    channel=channel,
-                    source=source,
-                    headers=headers,
-                    raw_body=stored_body,
-                    body_sha256=digest,
-                    payload=payload,
-                    idempotency_key=idempotency_key,
-                    status=EventStatus.FAILED if error else EventStatus.RECEIVED,
-                    error=error,
-                    error_detail=(error_detail or {}) if error else {},
-                    batch=batch,
-                )
+                event = InboundEvent.objects.create(**fields)
         except IntegrityError:
-            # The same Idempotency-Key committed by a concurrent request a moment ago.
-            return existing.get(), False
+            return InboundEvent.objects.get(channel=channel, idempotency_key=idempotency_key), False
+    else:
+        # In the caller's tenant transaction, without a savepoint: two requests with the
+        # same Idempotency-Key (or, without one, the same body) take turns on this lock,
+        # and the second finds the first once it is committed, so the insert below never
+        # meets the unique key of a concurrent one.
+        with transaction.atomic(savepoint=False):
+            if idempotency_key:
+                advisory_lock("inbound-key", channel.pk, idempotency_key)
+            else:
+                advisory_lock("inbound", channel.pk, digest)
+            first = _first_delivery(channel, digest, idempotency_key)
+            if first is not None:
+                return InboundEvent.objects.get(pk=first), False
+            event = InboundEvent.objects.create(**fields)
     if queue and not error:
         _queue_processing(event)
     return event, True
+
+
+def _first_delivery(channel: Channel, digest: str, idempotency_key: str) -> int | None:
+    """The id of the event that a delivery with this Idempotency-Key (or, without one,
+    this body within 24 h) repeats, or None. Every webhook asks, and almost every one
+    finds nothing: one plain statement (the ORM's would cost the request more to build
+    than to run), on the index `inbound_idempotency_key` or `inbound_body`."""
+    table = InboundEvent._meta.db_table
+    if idempotency_key:
+        condition, params = "idempotency_key = %s", [idempotency_key]
+    else:
+        condition = "idempotency_key = '' AND body_sha256 = %s AND received_at >= %s"
+        params = [digest, timezone.now() - REPLAY_WINDOW]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {table} WHERE tenant_id = %s AND channel_id = %s"  # noqa: S608
+            f" AND {condition} ORDER BY received_at, id LIMIT 1",
+            [channel.tenant_id, channel.pk, *params],
+        )
+        found = cursor.fetchone()
+    return found[0] if found else None
 
 
 def inbound_event_reprocess(*, event: InboundEvent) -> bool:
@@ -240,18 +341,55 @@ def inbound_events_process(*, event_id: int, limit: int = INTAKE_BATCH) -> list[
         if cursor.fetchone() is None:
             return []
     advisory_lock("assign", tenant_id)  # the order of every intake: this lock first
-    claimable = (
-        # of=self: lock the event rows only. Locking the joined channel row too would make
-        # every other worker on the same channel skip its own, unrelated events.
+    events = list(_claimable().filter(pk=event_id))  # ours already: never skipped
+    if limit > 1:
+        events += _claimable().exclude(pk=event_id).order_by("received_at", "id")[: limit - 1]
+    _process(events)
+    return events
+
+
+def _claimable():
+    # of=self: lock the event rows only. Locking the joined channel row too would make
+    # every other worker on the same channel skip its own, unrelated events.
+    return (
         InboundEvent.objects.select_for_update(skip_locked=True, of=("self",))
         .select_related("channel__tenant")
         .filter(status=EventStatus.RECEIVED)
     )
-    events = list(claimable.filter(pk=event_id))  # ours already: never skipped
-    if limit > 1:
-        events += claimable.exclude(pk=event_id).order_by("received_at", "id")[: limit - 1]
-    _process(events)
+
+
+def inbound_events_next(*, limit: int = INTAKE_BATCH) -> list[InboundEvent]:
+    """Process the tenant's oldest received events, at most `limit`, in the caller's
+    tenant transaction; the events processed (none when every received event is taken).
+
+    The claim comes first (FOR UPDATE SKIP LOCKED: events another batch holds are left to
+    it), so a task with nothing left ends at that one statement; then the tenant's
+    assignment lock, held until the commit, as in `inbound_events_process`."""
+    tenant = current_tenant()
+    if tenant is None:
+        raise NoTenantError("inbound events are processed inside their tenant")
+    events = list(_claimable().order_by("received_at", "id")[:limit])
+    if events:
+        advisory_lock("assign", tenant.pk)
+        _process(events)
     return events
+
+
+def inbound_events_drain(tenant, *, limit: int = INTAKE_BATCH, batches: int = DRAIN_BATCHES) -> int:
+    """The announced task's work (`leads.process_inbound_events`): the tenant's received
+    events in batches of `limit`, each in its own tenant transaction, oldest first, until a
+    batch is not full; after `batches` full ones the rest goes to a new task. Returns how
+    many events it processed. Called outside any transaction."""
+    announcement_taken(tenant.pk)  # before the first claim: see _announce
+    done = 0
+    for _ in range(batches):
+        with tenant_context(tenant):
+            taken = len(inbound_events_next(limit=limit))
+        done += taken
+        if taken < limit:
+            return done
+    _announce(tenant.pk, what=f"the inbox of tenant {tenant.pk}", force=True)
+    return done
 
 
 class _Built:
@@ -323,13 +461,38 @@ def _process(events: list[InboundEvent]) -> None:
             logger.exception("an intake batch of %s events is retried one by one", len(chunk))
             for b in chunk:
                 _write_alone(b.event, tagging)
+    _save_outcomes(events)
+
+
+def _save_outcomes(events: list[InboundEvent]) -> None:
+    """Store each event's outcome (status, error, mapping issues, lead, attempts, the
+    time) in one UPDATE joined to the rows' new values, which unnest() turns from one
+    array per column into rows: a statement whose size and plan do not depend on the
+    batch (Django's bulk_update writes a CASE of every row for every column)."""
+    if not events:
+        return
     now = timezone.now()
+    table = InboundEvent._meta.db_table
+    columns = {"id": [], "status": [], "error": [], "detail": [], "issues": [], "lead": [], "n": []}
     for event in events:
         event.processed_at = now
-    InboundEvent.objects.bulk_update(
-        events,
-        ["status", "error", "error_detail", "mapping_issues", "lead", "attempts", "processed_at"],
+        columns["id"].append(event.pk)
+        columns["status"].append(event.status)
+        columns["error"].append(event.error)
+        columns["detail"].append(json.dumps(event.error_detail))
+        columns["issues"].append(json.dumps(event.mapping_issues))
+        columns["lead"].append(event.lead_id)
+        columns["n"].append(event.attempts)
+    sql = (
+        f"UPDATE {table} AS e SET status = v.status, error = v.error,"  # noqa: S608
+        " error_detail = v.detail::jsonb, mapping_issues = v.issues::jsonb,"
+        " lead_id = v.lead, attempts = v.n, processed_at = %s"
+        " FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::text[], %s::text[],"
+        " %s::bigint[], %s::integer[]) AS v(id, status, error, detail, issues, lead, n)"
+        " WHERE e.tenant_id = %s AND e.id = v.id"
     )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [now, *columns.values(), current_tenant().pk])
 
 
 def _hand_over(handler: inbox.InboxHandler, events: list[InboundEvent]) -> None:

@@ -15,7 +15,11 @@ from django.utils import timezone
 
 from crm.models import Notification
 from crm.tenancy import tenant_context
-from leads.intake.services import inbound_event_receive, inbound_events_process
+from leads.intake.services import (
+    inbound_event_receive,
+    inbound_events_next,
+    inbound_events_process,
+)
 from leads.models import ChannelType, EventStatus, InboundEvent
 from service_feedback import alerts, intake
 from service_feedback.effects import CHURN_EVENT
@@ -283,6 +287,36 @@ def test_a_batchs_queries_do_not_grow_with_its_size(world):
         (alert,) = QualityAlert.objects.all()
         assert alert.tickets.count() == 4  # Q-1, Q-2 (attached on the way), Q-10, Q-50
         assert alert.last_ticket_at == NOW - timedelta(hours=1)
+
+
+def test_the_inbox_tasks_batch_costs_the_same_statements_whatever_its_size(world):
+    """The announced task's batch (inbound_events_next: the claim of the tenant's oldest
+    received events, the tickets, the events' outcomes): the same statements for 10
+    events as for 50, the outcomes in one UPDATE."""
+    channel, _ = prepare(world.a)
+    counts = {}
+    for size in (10, 50):
+        ids = receive(world.a, channel, budget_payloads(f"D{size}", size))
+        with tenant_context(world.a.tenant), CaptureQueriesContext(connection) as queries:
+            done = inbound_events_next(limit=size)
+        assert [e.pk for e in done] == ids
+        assert {e.status for e in done} == {EventStatus.PROCESSED}
+        statements = [q["sql"] for q in queries.captured_queries]
+        # The outcomes: one UPDATE … FROM unnest(…), not Django's bulk_update (a CASE per
+        # row and column).
+        outcomes = [
+            s
+            for s in statements
+            if s.startswith("UPDATE") and "leads_inboundevent" in s.split(" SET ")[0]
+        ]
+        assert len(outcomes) == 1 and "FROM unnest(" in outcomes[0], outcomes
+        counts[size] = len(statements)
+    assert counts[10] == counts[50], counts
+    assert counts[50] <= 21, counts
+    with tenant_context(world.a.tenant):
+        rows = InboundEvent.objects.filter(processed_at__isnull=False)
+        assert rows.count() == 60
+        assert {(e.status, e.attempts, e.error) for e in rows} == {(EventStatus.PROCESSED, 1, "")}
 
 
 def test_an_event_whose_ticket_cannot_be_written_fails_alone(world):
