@@ -346,16 +346,18 @@ class _Story:
         self._competitor(plan, self.rnd.sample(range(5, DAYS), 3))
 
     def _slipping(self, plan: _Plan) -> None:
-        """Weekly until one to two months ago, then nothing; quotes sent at the end left
-        unopened; competitor searches rising over the last ten weeks."""
+        """Weekly until one to two months ago, then nothing; nothing downloaded in the last
+        three months and no quote of the last six opened (the dimensions' windows); competitor
+        searches rising over the last ten weeks. Below the risk score even where an
+        opportunity's follow-ups of the last weeks keep recency and frequency up."""
         stop = self.rnd.uniform(38, 70)
         self._follow_ups(plan, self._every(DAYS, stop, 5, 9))
         self._visits(plan, self._every(DAYS, stop + 10, 4, 8))
         self._visits(plan, self._every(stop, 1, 15, 25))
         for age in self._every(DAYS, stop + 15, 25, 35):
-            self._link(plan, LinkKind.DOCUMENT, age, [0.5])
+            self._link(plan, LinkKind.DOCUMENT, age, [0.5] if age > 92 else [])
         for age in self._every(DAYS, stop + 20, 35, 45):
-            self._link(plan, LinkKind.QUOTE, age, [self.rnd.uniform(0.1, 2)])
+            self._link(plan, LinkKind.QUOTE, age, [self.rnd.uniform(0.1, 2)] if age > 185 else [])
         for age in (stop + self.rnd.uniform(0, 5), stop - self.rnd.uniform(5, 15)):
             self._link(plan, LinkKind.QUOTE, age, [])
         rising = [a for a in range(70, 0, -1) if self.rnd.random() < 0.03 + 0.3 * (70 - a) / 70]

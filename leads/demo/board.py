@@ -395,6 +395,13 @@ class _Board:
             )
             if original is not None:
                 moment = self.now - timedelta(hours=rnd.uniform(1, 5))
+                # After the rep's last follow-up of that customer (the chains run up to 20
+                # minutes ago): a revisit with a step logged since is planned, not on the board.
+                last = Interaction.objects.filter(
+                    by=rep, customer_id=original.customer_id
+                ).aggregate(last=Max("at"))["last"]
+                if original.customer_id and last is not None and last >= moment:
+                    moment = last + (self.now - last) / 2
                 self._revisit(original, moment, rep)
         profiles = {p.membership_id: p for p in RepProfile.objects.all()}
         slow, away = self.reps[self.slow], self.reps[self.away]
