@@ -6,7 +6,8 @@ Three figures, in this order, on the bench database (`crm_bench`, see bench/READ
 
 (a) accept: --requests signed POSTs to /hooks/<key>/ from --threads client threads (one
     http.client connection each, kept alive where the server allows) against gunicorn with
-    --web-workers sync workers; accepted (202) requests per second. No worker runs, so the
+    --web-workers processes of --web-threads threads (production's crm/gunicorn.conf.py;
+    --web-threads 0: sync workers); accepted (202) requests per second. No worker runs, so the
     events stay `received` and their messages wait in the broker.
 (b) worker: then ONE Celery worker (`celery -A crm worker -c 1 --pool solo`) is started and
     the events of (a) are timed until all are processed (the DB is polled): leads per second,
@@ -161,6 +162,26 @@ def stop(proc: subprocess.Popen | None, name: str) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+
+
+def web_command(port: int, workers: int, threads: int) -> list[str]:
+    """gunicorn as production runs it (crm/gunicorn.conf.py: `workers` processes of
+    `threads` threads each, the per-connection I/O timeout of crm/wsgi_worker.py), on a
+    free port, without the access log (10,000 lines of it would bury the progress on
+    stderr); `threads=0`: plain sync workers, one request per process at a time."""
+    cmd = [str(VENV_BIN / "gunicorn"), "crm.wsgi:application"]
+    if threads:
+        cmd[1:1] = ["-c", "crm/gunicorn.conf.py"]
+        cmd += ["--threads", str(threads), "--access-logfile", "/dev/null"]
+    return [
+        *cmd,
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
 
 
 def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
@@ -477,7 +498,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="(a) webhooks to send")
     parser.add_argument("--threads", type=int, default=8, help="(a) concurrent clients")
-    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn sync workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="gunicorn processes")
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=8,
+        help="threads per gunicorn process (crm/gunicorn.conf.py's default); 0: sync workers",
+    )
     parser.add_argument("--pool", default="solo", help="(b, c) the worker's pool: solo, prefork")
     parser.add_argument("--rate", type=float, default=20, help="(c) webhooks per second")
     parser.add_argument("--duration", type=float, default=30, help="(c) seconds")
@@ -507,19 +534,7 @@ def main() -> None:
     port = args.port or free_port()
     web = worker = None
     try:
-        web = start(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "crm.wsgi:application",
-                "--workers",
-                str(args.web_workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            "gunicorn",
-        )
+        web = start(web_command(port, args.web_workers, args.web_threads), "gunicorn")
         wait_for_port(port, web)
 
         log(f"(a) {args.requests} webhooks from {args.threads} threads")
@@ -563,6 +578,7 @@ def main() -> None:
             "load_average_at_start": load_at_start,
             "broker": broker.rsplit("@", 1)[-1],
             "web_workers": args.web_workers,
+            "web_threads": args.web_threads,
             "accept": accept,
             "worker": processing,
             "latency": latency,

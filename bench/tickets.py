@@ -376,11 +376,12 @@ def burst_payloads(run: str, count: int) -> list[dict]:
     return out
 
 
-def webhook_burst(tenant, channel, count: int, threads: int, web_workers: int, pool: str) -> dict:
+def webhook_burst(
+    tenant, channel, count: int, threads: int, web_workers: int, web_threads: int, pool: str
+) -> dict:
     """(c): count webhooks against gunicorn, then one worker on them (bench/intake.py's
     phases, the events being ticket events of a helpdesk channel)."""
     from intake import (
-        VENV_BIN,
         children,
         cpu_seconds,
         free_port,
@@ -389,6 +390,7 @@ def webhook_burst(tenant, channel, count: int, threads: int, web_workers: int, p
         start,
         stop,
         wait_for_port,
+        web_command,
     )
 
     from crm.celery import app
@@ -401,19 +403,7 @@ def webhook_burst(tenant, channel, count: int, threads: int, web_workers: int, p
     port = free_port()
     web = worker = None
     try:
-        web = start(
-            [
-                str(VENV_BIN / "gunicorn"),
-                "crm.wsgi:application",
-                "--workers",
-                str(web_workers),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-            ],
-            "gunicorn",
-        )
+        web = start(web_command(port, web_workers, web_threads), "gunicorn")
         wait_for_port(port, web)
         web_pids = children(web.pid)
         web_cpu = cpu_seconds(*web_pids)
@@ -442,7 +432,13 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per page")
     parser.add_argument("--burst", type=int, default=10_000, help="(c) webhooks; 0: none")
     parser.add_argument("--threads", type=int, default=8, help="(c) concurrent clients")
-    parser.add_argument("--web-workers", type=int, default=2, help="(c) gunicorn workers")
+    parser.add_argument("--web-workers", type=int, default=2, help="(c) gunicorn processes")
+    parser.add_argument(
+        "--web-threads",
+        type=int,
+        default=8,
+        help="(c) threads per process (crm/gunicorn.conf.py's default); 0: sync workers",
+    )
     parser.add_argument("--pool", default="solo", help="(c) the worker's pool")
     parser.add_argument("--broker", default=DEFAULT_BROKER, help="a Redis database of its own")
     parser.add_argument(
@@ -503,7 +499,7 @@ def main() -> None:
     if args.burst and helpdesk_handler() is not None:
         log(f"(c) {args.burst} helpdesk webhooks")
         burst = webhook_burst(
-            tenant, channel, args.burst, args.threads, args.web_workers, args.pool
+            tenant, channel, args.burst, args.threads, args.web_workers, args.web_threads, args.pool
         )
     elif args.burst:
         burst = {
