@@ -3,13 +3,14 @@
 
 The section lists the member's open leads that scored below RESCUE_BELOW on the latest
 computed day (today's run, or yesterday's until today's is done), the lowest score first
-(the most at risk: to be revived or closed), then the most recently updated; at most
-BOARD_LIMIT, with the link to all of them (the metric's rows). Each item
+(the most at risk: to be revived or closed), then the most recently updated; one item per
+person (a contact of a customer with several leads below the line is one item, saying how
+many more), at most BOARD_LIMIT, with the link to all of them (the metric's rows). Each item
 says which component is missing and what to do about it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -30,6 +31,8 @@ from leads.activity.compute import (
 from leads.models import ActivityRun, LeadActivity, LeadStatus
 
 BOARD_LIMIT = 10
+# Rows read for the section: enough for BOARD_LIMIT people when some have several leads.
+READ_LIMIT = BOARD_LIMIT * 5
 # The metric whose rows are the whole list (leads.activity.metrics).
 BELOW_METRIC = "leads.activity_below"
 
@@ -47,6 +50,9 @@ class RescueItem:
     suggestions: list[Suggestion]
     total: int  # the member's leads below the line that day, all of them
     all_url: str  # their list (the metric's rows)
+    # The same person's other leads below the line (same customer and contact), which
+    # one item stands for: working the person revives them all.
+    others: list[LeadActivity] = field(default_factory=list)
 
     @property
     def lead(self):
@@ -116,17 +122,35 @@ def rescue_rows(membership: Membership, today: date):
     )
 
 
+def person_key(lead) -> tuple:
+    """Who a lead is from: its customer and contact (by the contact's name key, else the
+    phone's), or the lead alone when it has neither."""
+    who = lead.contact_key or lead.phone_key
+    if lead.customer_id and who:
+        return ("person", lead.customer_id, who)
+    return ("lead", lead.pk)
+
+
 def rescue_items(membership: Membership, today: date) -> list[RescueItem]:
-    """The board's items (crm.board's `items` provider): one query. Each item carries how
-    many there are in all (`total`) and the link to all of them (`all_url`)."""
+    """The board's items (crm.board's `items` provider): one query. One item per person
+    (`person_key`: the lowest-scored of their leads, the others in `others`), at most
+    BOARD_LIMIT; each carries how many leads there are in all (`total`) and the link to
+    all of them (`all_url`)."""
     from crm.metrics import REP, drill_url
 
-    rows = list(rescue_rows(membership, today)[:BOARD_LIMIT])
+    rows = list(rescue_rows(membership, today)[:READ_LIMIT])
     if not rows:
         return []
     day = rows[0].day
     all_url = drill_url(BELOW_METRIC, day, day, {REP: membership.pk})
-    return [RescueItem(row, suggestions(row), rows[0].total, all_url) for row in rows]
+    items: dict[tuple, RescueItem] = {}
+    for row in rows:
+        key = person_key(row.lead)
+        if key in items:
+            items[key].others.append(row)
+        elif len(items) < BOARD_LIMIT:
+            items[key] = RescueItem(row, suggestions(row), rows[0].total, all_url)
+    return list(items.values())
 
 
 def latest_for(lead) -> LeadActivity | None:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from crm import metrics
+from crm.normalize import person_key
 from crm.tenancy import tenant_context
 from customers.models import DecisionRole
 from leads.activity import compute, rescue
@@ -100,6 +101,31 @@ def test_a_lead_that_left_the_rep_or_closed_leaves_the_list(world):
         assert [i.lead.pk for i in rescue.rescue_items(other, DAY)] == [leads["theirs"].pk]
         assert len(rescue.rescue_items(other, DAY.replace(day=11))) == 1
         assert rescue.rescue_items(other, DAY.replace(day=12)) == []
+
+
+def test_one_item_per_person_however_many_of_their_leads_are_below_the_line(world):
+    """Three leads of one contact of a customer (enquiries months apart) are one item,
+    the lowest-scored, saying how many more; a lead of another contact of the same
+    customer is an item of its own. The count and the link still cover every lead."""
+    t, rep = world.a.tenant, world.a.rep
+    cust = h.customer(t, owner=rep)
+    # The keys intake stores (leads.intake.services): the person's, the phone's.
+    li, wang = ({"contact_name": n, "contact_key": person_key(n)} for n in ("李主任", "王工"))
+    same = [h.lead(t, rep, customer=cust, **li) for _ in range(3)]
+    h.event(same[1], days_before=2)  # fresh: 40 points, above the others
+    other = h.lead(t, rep, customer=cust, **wang)
+    with tenant_context(t):
+        compute.compute(t, day=DAY)
+        items = rescue.rescue_items(rep, DAY)
+    assert len(items) == 2
+    by_lead = {i.lead.pk: i for i in items}
+    first = next(i for i in items if i.lead.pk != other.pk)
+    assert first.lead.pk in {same[0].pk, same[2].pk}  # a lowest-scored one
+    assert sorted(r.lead_id for r in first.others) == sorted(
+        lead.pk for lead in same if lead.pk != first.lead.pk
+    )
+    assert by_lead[other.pk].others == []
+    assert first.total == 4
 
 
 def test_the_section_takes_one_query_for_2_and_12_leads(world, django_assert_num_queries):
