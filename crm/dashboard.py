@@ -370,31 +370,43 @@ def chart(
     using: str,
 ) -> dict | None:
     """The charted tiles' daily series over the period and, dashed, the previous one day
-    by day (one query per metric over both), each point linked to that day's rows. None
+    by day (one query per metric over both), each point linked to that day's rows. The
+    previous period's day i is drawn at this period's day i; a previous period shorter
+    than this one (28 February against 31 March) leaves the last days empty, a longer one
+    (a quarter of 92 days before one of 90) is drawn for this period's days only. None
     when no tile is charted."""
     charted = [metrics[0] for tile, metrics in shown if tile.chart and metrics[0].dated_by]
     if not charted:
         return None
-    before_start, _before_end = period.previous
+    before_start, before_end = period.previous
     days = period.days
+    current_days = [period.start + timedelta(days=i) for i in range(days)]
+    previous_days = [before_start + timedelta(days=i) for i in range(days)]
+    previous_days = [day if day <= before_end else None for day in previous_days]
     out: dict[str, Any] = {
-        "days": [(period.start + timedelta(days=i)).isoformat() for i in range(days)],
-        "previous_days": [(before_start + timedelta(days=i)).isoformat() for i in range(days)],
+        "days": [day.isoformat() for day in current_days],
+        "previous_days": [day.isoformat() if day else "" for day in previous_days],
         "series": [],
         "empty": True,
     }
     for metric in charted:
-        points = series(
-            metric,
-            tenant=tenant,
-            start=before_start,
-            end=period.end,
-            filters=filters,
-            using=using,
+        values = dict(
+            series(
+                metric,
+                tenant=tenant,
+                start=min(before_start, period.start),
+                end=max(before_end, period.end),
+                filters=filters,
+                using=using,
+            )
         )
-        for previous, part in ((False, points[days:]), (True, points[:days])):
+        for previous, part in ((False, current_days), (True, previous_days)):
             data = []
-            for day, value in part:
+            for day in part:
+                if day is None:
+                    data.append({"value": None})
+                    continue
+                value = values.get(day, 0)
                 plain = float(value) if isinstance(value, Decimal) else value
                 if plain:
                     out["empty"] = False

@@ -65,6 +65,8 @@ context on it; a figure and its drill-down always read the same alias.
 
 from __future__ import annotations
 
+import calendar
+
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -282,9 +284,30 @@ def period_bounds(tenant: Tenant, start: date, end: date) -> tuple[datetime, dat
 
 
 def previous_period(start: date, end: date) -> tuple[date, date]:
-    """The period of the same length that ends the day before `start`."""
+    """The period a figure is compared with. A period of calendar months compares with the
+    same days of the months before it, as managers read 环比: a month (or the month to date,
+    1–3 December) with the month before (1–3 November; 1–31 March with 1–28 February), a
+    quarter (or the quarter to date) with the quarter before. Any other period (a week, the
+    last 30 days, custom dates) with the period of the same length that ends the day before
+    `start`."""
+    if start.day == 1:
+        if (start.year, start.month) == (end.year, end.month):
+            return _months_back(start, 1), _months_back(end, 1)
+        quarter_end = _months_back(start, -3) - timedelta(days=1)
+        if start.month % 3 == 1 and end <= quarter_end:
+            return _months_back(start, 3), _months_back(end, 3)
     days = (end - start).days + 1
     return start - timedelta(days=days), start - timedelta(days=1)
+
+
+def _months_back(day: date, months: int) -> date:
+    """`day` moved `months` calendar months back (forward when negative), on the last day
+    of that month when it is shorter (31 March → 28 February)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    last = calendar.monthrange(year, month)[1]
+    return date(year, month, min(day.day, last))
 
 
 # --- Rows and figures -------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """The periods the dashboards and the drill-down lists count over: local days [start, end]
 of the tenant's time zone, chosen as a preset (this week, this month, this quarter, the
-last 30 days) or as custom dates, with the previous period of the same length beside them
-(crm.metrics.previous_period).
+last 30 days) or as custom dates, with the previous period beside them
+(crm.metrics.previous_period: the same days of the month or quarter before, else as many
+days just before).
 
     form = PeriodForm(request.GET, today=local_today(request.tenant))
     if form.is_valid():

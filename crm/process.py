@@ -274,8 +274,8 @@ def report(
     only: Membership | None = None,
     using: str | None = None,
 ) -> Report:
-    """Each rep's process figures over [start, end] and the previous period of the same
-    length, and the team's. Every active rep is listed, and anyone else the figures name
+    """Each rep's process figures over [start, end] and the previous period
+    (crm.metrics.previous_period), and the team's. Every active rep is listed, and anyone else the figures name
     (a manager who owns leads, a rep since deactivated); `only`: that member's line and
     the team's."""
     rate_list, figure_list = process_rates(), process_figures()

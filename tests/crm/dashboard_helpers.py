@@ -27,7 +27,7 @@ from tests.leads.factories import make_channel
 from tests.service_feedback.helpers import upsert
 
 START, END = date(2026, 3, 1), date(2026, 3, 31)
-PREVIOUS = (date(2026, 1, 29), date(2026, 2, 28))
+PREVIOUS = (date(2026, 2, 1), date(2026, 2, 28))  # March's: February (crm.metrics)
 PERIOD = {"start": START.isoformat(), "end": END.isoformat()}
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 ZJ, JS = "浙江", "江苏"
@@ -121,7 +121,7 @@ def seed(world) -> Seeded:
         ),
         # Outside both.
         "L9": dict(province=ZJ, owner=a.rep, created=at(4, 1, 0, 0, 0), verdict="valid_visit"),
-        "L10": dict(province=ZJ, owner=a.rep, created=at(1, 28, 23, 59), verdict="valid_visit"),
+        "L10": dict(province=ZJ, owner=a.rep, created=at(1, 31, 23, 59), verdict="valid_visit"),
     }.items():
         after = 30 * hour if name == "L3" else 2 * hour
         out.leads[name] = lead(a, channel, name, after=after, **kwargs)

@@ -195,12 +195,16 @@ def test_the_chart_is_the_days_of_both_periods(world, en):
     seed(world)
     chart = en(world.a.manager).get(URL, PERIOD).context["chart"]
     assert len(chart["days"]) == 31 and chart["days"][0] == "2026-03-01"
-    assert chart["previous_days"][0] == "2026-01-29"
+    # March beside February, day i at day i: the 29th to the 31st have no February day.
+    assert chart["previous_days"][0] == "2026-02-01"
+    assert chart["previous_days"][27:] == ["2026-02-28", "", "", ""]
     series = {(s["name"], s["previous"]): s["data"] for s in chart["series"]}
     assert sum(p["value"] for p in series[("Delivered", False)]) == 6
-    assert sum(p["value"] for p in series[("Delivered (previous period)", True)]) == 2
+    previous = series[("Delivered (previous period)", True)]
+    assert len(previous) == 31 and previous[28:] == [{"value": None}] * 3
+    assert sum(p["value"] or 0 for p in previous) == 2
     assert sum(p["value"] for p in series[("Opportunities won", False)]) == 3
-    assert sum(p["value"] for p in series[("Opportunities won (previous period)", True)]) == 1
+    assert sum(p["value"] or 0 for p in series[("Opportunities won (previous period)", True)]) == 1
     assert series[("Delivered", False)][0]["value"] == 1  # L1, at 00:00:01 on 1 March
     assert "start=2026-03-01&end=2026-03-01" in series[("Delivered", False)][0]["url"]
 

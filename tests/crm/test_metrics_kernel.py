@@ -283,18 +283,51 @@ def test_drill_url_carries_the_period_and_the_filters():
     assert plain == "/reports/metrics/t.x/?start=2026-03-01&end=2026-03-01"
 
 
-def test_previous_period_is_as_long_and_ends_the_day_before():
+def test_previous_period_of_months_is_the_same_days_of_the_months_before():
+    # A month, the month to date, a quarter, the quarter to date: 环比 by the calendar.
     assert metrics.previous_period(date(2026, 3, 1), date(2026, 3, 31)) == (
-        date(2026, 1, 29),
+        date(2026, 2, 1),
         date(2026, 2, 28),
     )
+    assert metrics.previous_period(date(2026, 12, 1), date(2026, 12, 3)) == (
+        date(2026, 11, 1),
+        date(2026, 11, 3),
+    )
+    assert metrics.previous_period(date(2026, 1, 1), date(2026, 1, 31)) == (
+        date(2025, 12, 1),
+        date(2025, 12, 31),
+    )
+    assert metrics.previous_period(date(2026, 10, 1), date(2026, 12, 31)) == (
+        date(2026, 7, 1),
+        date(2026, 9, 30),
+    )
+    assert metrics.previous_period(date(2026, 1, 1), date(2026, 2, 12)) == (
+        date(2025, 10, 1),
+        date(2025, 11, 12),
+    )
+    assert metrics.previous_period(date(2026, 5, 1), date(2026, 5, 31)) == (
+        date(2026, 4, 1),
+        date(2026, 4, 30),
+    )
+
+
+def test_previous_period_of_other_spans_is_as_long_and_ends_the_day_before():
+    # A week from Monday, the last 30 days, two months not a quarter, custom days.
     assert metrics.previous_period(date(2026, 3, 2), date(2026, 3, 8)) == (
         date(2026, 2, 23),
         date(2026, 3, 1),
     )
-    assert metrics.previous_period(date(2026, 1, 1), date(2026, 1, 1)) == (
-        date(2025, 12, 31),
-        date(2025, 12, 31),
+    assert metrics.previous_period(date(2026, 11, 4), date(2026, 12, 3)) == (
+        date(2026, 10, 5),
+        date(2026, 11, 3),
+    )
+    assert metrics.previous_period(date(2026, 2, 1), date(2026, 3, 31)) == (
+        date(2025, 12, 4),
+        date(2026, 1, 31),
+    )
+    assert metrics.previous_period(date(2026, 1, 2), date(2026, 1, 2)) == (
+        date(2026, 1, 1),
+        date(2026, 1, 1),
     )
 
 
