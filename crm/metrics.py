@@ -66,7 +66,6 @@ context on it; a figure and its drill-down always read the same alias.
 from __future__ import annotations
 
 import calendar
-
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass

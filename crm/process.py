@@ -275,9 +275,9 @@ def report(
     using: str | None = None,
 ) -> Report:
     """Each rep's process figures over [start, end] and the previous period
-    (crm.metrics.previous_period), and the team's. Every active rep is listed, and anyone else the figures name
-    (a manager who owns leads, a rep since deactivated); `only`: that member's line and
-    the team's."""
+    (crm.metrics.previous_period), and the team's. Every active rep is listed, and anyone
+    else the figures name (a manager who owns leads, a rep since deactivated); `only`:
+    that member's line and the team's."""
     rate_list, figure_list = process_rates(), process_figures()
     previous_start, previous_end = previous_period(start, end)
     current = read(tenant, start, end, using=using)
