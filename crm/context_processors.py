@@ -10,5 +10,5 @@ def shell(request):
         "current_tenant": getattr(request, "tenant", None),
         "current_membership": getattr(request, "membership", None),
         "user_memberships": getattr(request, "memberships", []),
-        "nav_items": [i for i in navigation.items_for(request) if i.in_navbar],
+        "nav_entries": navigation.navbar_for(request),
     }

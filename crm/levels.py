@@ -456,7 +456,7 @@ def recorded(
 
 def register_defaults() -> None:
     """The kernel's part (CrmConfig.ready): the page in the menu, the anomaly's event."""
-    from crm.navigation import NavItem
+    from crm.navigation import REPORTS, NavItem
     from crm.navigation import register as register_nav
 
     register_nav(
@@ -465,6 +465,7 @@ def register_defaults() -> None:
             _("Water levels"),
             "levels",
             "water",
+            group=REPORTS,
             description=_(
                 "Response time, process-data and decision-chain completeness day by day,"
                 " against their targets, with the days that left their usual band."

@@ -160,7 +160,7 @@ def catalogue(membership: Membership, start: date, end: date) -> list[Section]:
             value = values[metric.key]
             url = metrics.drill_url(metric.key, start, end, filters)
             figure = Figure(value, figure_text(metric, value), url)
-        dimensions = [str(DIMENSION_LABELS.get(d.key, d.key)) for d in metric.dimensions]
+        dimensions = [str(d.label or DIMENSION_LABELS.get(d.key, d.key)) for d in metric.dimensions]
         unit = str(UNIT_LABELS.get(metric.unit, metric.unit))
         return MetricEntry(metric, how(metric, tenant, start, end), unit, dimensions, figure)
 

@@ -136,8 +136,13 @@ def check_filters(metric: Metric, filters: Filters) -> None:
             )
 
 
-def dimension_label(key: str) -> str:
-    return {REGION: gettext("region"), REP: gettext("rep")}.get(key, key)
+def dimension_label(key: str, metric: Metric | None = None) -> str:
+    """A dimension's name: REGION's and REP's, else the one the metric gives it."""
+    known = {REGION: gettext("region"), REP: gettext("rep")}
+    if key in known:
+        return known[key]
+    dimension = metric.dimension(key) if metric is not None else None
+    return str(dimension.label) if dimension is not None and dimension.label else key
 
 
 # --- The figure and its rows ----------------------------------------------------------------

@@ -117,6 +117,7 @@ class Column:
 class Dimension:
     key: str  # REGION, REP, or an app's own kind
     path: str  # the field path on the rows that holds it ("province", "customer__owner")
+    label: str = ""  # an app's own kind's name (lazy text); REGION's and REP's are known
 
 
 @dataclass(frozen=True)

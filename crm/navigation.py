@@ -31,6 +31,8 @@ class NavItem:
     order: int = 100
     # Extra condition on the request, e.g. superuser-only items.
     visible: Callable | None = field(default=None, compare=False)
+    # A navbar menu the item sits in (a key of GROUPS), or "" for the bar itself.
+    group: str = ""
 
     @property
     def url(self) -> str:
@@ -38,6 +40,19 @@ class NavItem:
 
 
 _registry: dict[str, NavItem] = {}
+
+REPORTS = "reports"
+# The navbar's menus: key → (label, icon). A menu stands where its first item would.
+GROUPS = {REPORTS: (_("Reports"), "bar-chart-line")}
+
+
+@dataclass(frozen=True)
+class NavGroup:
+    key: str
+    label: str
+    icon: str
+    items: list[NavItem]
+    active: bool  # the request is on one of its items' pages
 
 
 def register(item: NavItem) -> None:
@@ -54,6 +69,26 @@ def items_for(request) -> list[NavItem]:
         if allowed and (item.visible is None or item.visible(request)):
             items.append(item)
     return sorted(items, key=lambda i: (i.order, i.key))
+
+
+def navbar_for(request) -> list[NavItem | NavGroup]:
+    """The navbar's entries for this request, in order: items, and each group's items in
+    one menu where its first item would be (a group of one item is that item)."""
+    shown = [i for i in items_for(request) if i.in_navbar]
+    grouped: dict[str, list[NavItem]] = {}
+    for item in shown:
+        if item.group:
+            grouped.setdefault(item.group, []).append(item)
+    entries: list[NavItem | NavGroup] = []
+    for item in shown:
+        members = grouped.get(item.group) if item.group else None
+        if not members or len(members) == 1:
+            entries.append(item)
+        elif item is members[0]:
+            label, icon = GROUPS[item.group]
+            active = any(request.path == member.url for member in members)
+            entries.append(NavGroup(item.group, str(label), icon, members, active))
+    return entries
 
 
 # --- home-page cards -------------------------------------------------------------------------
@@ -134,6 +169,7 @@ def register_defaults() -> None:
             _("Metrics"),
             "metrics",
             "list-columns-reverse",
+            group=REPORTS,
             description=_(
                 "Every figure the reports show: what it counts, and this month's value with"
                 " the rows behind it."
@@ -148,6 +184,7 @@ def register_defaults() -> None:
             _("CRM health self-test"),
             "self_test",
             "clipboard2-pulse",
+            group=REPORTS,
             description=_(
                 "Ten indicators of how well the team uses the CRM, scored out of 10, each "
                 "failing one with its records, their owners and what to do."

@@ -643,7 +643,7 @@ def seed_demo(tenant: Tenant) -> int:
 def register() -> None:
     """The kernel's part (CrmConfig.ready): the diagnosis's event and the report's menu
     entry."""
-    from crm.navigation import NavItem
+    from crm.navigation import REPORTS, NavItem
     from crm.navigation import register as register_nav
     from crm.notify import EventType, register_event
 
@@ -665,6 +665,7 @@ def register() -> None:
             _("Sales process"),
             "process_report",
             "speedometer2",
+            group=REPORTS,
             description=_(
                 "Per rep and for the team: first-touch median, 72 h follow-up rate, "
                 "action completion, key-person coverage, objection closure; and the weekly "

@@ -87,7 +87,7 @@ def metric_rows(request: HttpRequest, key: str) -> HttpResponse:
             "is_count": metric.aggregate == COUNT,
             "count": count,
             "table": table,
-            "active_filters": _active_filters(request, filters, rep, forced),
+            "active_filters": _active_filters(request, metric, filters, rep, forced),
             "preset_links": _preset_links(request, period.preset),
             "dashboard_url": _dashboard_url(period, filters)
             if membership.role in DASHBOARD
@@ -104,7 +104,7 @@ def metric_rows(request: HttpRequest, key: str) -> HttpResponse:
     return TemplateResponse(request, TEMPLATE, context)
 
 
-def _active_filters(request, filters, rep, forced) -> list[dict]:
+def _active_filters(request, metric, filters, rep, forced) -> list[dict]:
     """Each filter with its text and the link without it (a rep's own filter stays)."""
     shown = []
     for key, value in filters.items():
@@ -118,7 +118,7 @@ def _active_filters(request, filters, rep, forced) -> list[dict]:
         shown.append(
             {
                 "key": key,
-                "label": dimension_label(key),
+                "label": dimension_label(key, metric),
                 "text": text,
                 "raw": "" if value is None else str(value),
                 "remove": query_with(request, **{key: None, "page": None}) if removable else "",

@@ -8,7 +8,7 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         from crm.audit import register_actions
-        from crm.navigation import NavItem, register
+        from crm.navigation import REPORTS, NavItem, register
         from crm.rls import DefinerFunction, register_definer
         from crm.roles import IMPORTERS, LEAD_LIST, OWNERS, REPORT_READERS, SALES_MANAGERS
         from leads import notifications
@@ -119,6 +119,7 @@ class LeadsConfig(AppConfig):
                 _("Lead quality"),
                 "lead_reports:lead_quality",
                 "bar-chart",
+                group=REPORTS,
                 description=_(
                     "Per channel, source grade and rep: delivered, verified and valid within"
                     " 24 h, invalid reasons, duplicates, suspects, follow-ups within 72 h."

@@ -171,14 +171,14 @@ CONTRACT_COLUMNS = (
 LEAD_DIMENSIONS = (
     Dimension(REGION, "province"),
     Dimension(REP, "owner"),
-    Dimension(CHANNEL, "channel"),
-    Dimension(COHORT, "cohort"),
+    Dimension(CHANNEL, "channel", _("channel")),
+    Dimension(COHORT, "cohort", _("monthly cohort")),
 )
 CONTRACT_DIMENSIONS = (
     Dimension(REGION, "origin_lead__province"),
     Dimension(REP, "origin_lead__owner"),
-    Dimension(CHANNEL, "origin_lead__channel"),
-    Dimension(COHORT, "cohort"),
+    Dimension(CHANNEL, "origin_lead__channel", _("channel")),
+    Dimension(COHORT, "cohort", _("monthly cohort")),
 )
 LEAD_LINK = RowLink("leads:detail", "public_id")
 CONTRACT_LINK = RowLink("opportunities:detail", "public_id")

@@ -54,7 +54,7 @@ def register() -> None:
     )
 
     from crm.exports import register_source
-    from crm.navigation import NavItem
+    from crm.navigation import REPORTS, NavItem
     from crm.navigation import register as register_nav
     from crm.roles import AMOUNT_HIDDEN, OPPORTUNITY_LIST, OWNERS, REPORT_READERS
     from opportunities import exports
@@ -81,6 +81,7 @@ def register() -> None:
             _("Lead-to-contract cycle"),
             "opportunity_reports:cycle",
             "hourglass-bottom",
+            group=REPORTS,
             description=_(
                 "Per monthly cohort of leads: contracts won, the median days from lead to"
                 " contract and their spread, the share still open after 120 days."
@@ -96,6 +97,7 @@ def register() -> None:
             _("Forecast"),
             "opportunities:forecast",
             "graph-up-arrow",
+            group=REPORTS,
             description=_(
                 "The weighted forecast by month, what was signed against each frozen one,"
                 " and the stage probabilities learnt from the tenant's history."

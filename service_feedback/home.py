@@ -54,7 +54,7 @@ def recent_tickets_card(request: HttpRequest):
 
 def register() -> None:
     from crm.audit import register_actions
-    from crm.navigation import NavItem, register_home_card
+    from crm.navigation import REPORTS, NavItem, register_home_card
     from crm.navigation import register as register_nav
     from crm.roles import CUSTOMER_ALL
     from service_feedback import exports
@@ -98,6 +98,7 @@ def register() -> None:
             _("Service report"),
             "service_report:service",
             "bar-chart-line",
+            group=REPORTS,
             description=_(
                 "First response within target, resolution times and repeat complaints per"
                 " product line and region, with their trend; each figure opens its tickets."

@@ -63,7 +63,7 @@ LEAD_COLUMNS = tuple(
 LEAD_DIMENSIONS = (
     Dimension(REGION, "lead__province"),
     Dimension(REP, "owner"),
-    Dimension(CHANNEL, "lead__channel"),
+    Dimension(CHANNEL, "lead__channel", _("channel")),
 )
 LINK = RowLink("leads:detail", "lead__public_id")
 

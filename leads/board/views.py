@@ -440,7 +440,7 @@ def summaries(request: HttpRequest) -> HttpResponse:
 
 def register() -> None:
     """The board's menu entries, and the board as the rep's home page."""
-    from crm.navigation import NavItem, register_home_redirect
+    from crm.navigation import REPORTS, NavItem, register_home_redirect
     from crm.navigation import register as register_item
 
     register_item(
@@ -462,6 +462,7 @@ def register() -> None:
             gettext_lazy("Closed days"),
             "board:summaries",
             "journal-check",
+            group=REPORTS,
             description=gettext_lazy(
                 "Every rep's day as they closed it: contacts, loops closed, what is left; "
                 "and each rep's board."
