@@ -13,11 +13,12 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test faults lint format messages venv chromium clean
+.PHONY: help run test scale faults lint format messages venv chromium pgbouncer clean
 
 help:
 	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
 	@echo "make test  - lint and run the whole suite, browser tests included"
+	@echo "make scale - the isolation suite and the intake flow through PgBouncer (transaction pooling)"
 	@echo "make faults - the fault and abuse scenarios on private servers (~37 min; FAULTS=name ...)"
 
 $(STAMP): pyproject.toml
@@ -57,6 +58,24 @@ test: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
 test: $(STAMP) lint chromium
 	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Past one machine (docs/scaling.md): the tenant isolation suite, the webhook → worker →
+# assignment flow and a 10,000-request pooling probe with the app's connections through
+# Debian's PgBouncer in transaction pooling mode, two server connections a pool
+# (scripts/through_pgbouncer.py; PYTEST_ARGS picks other tests). A few minutes.
+PGBOUNCER ?= /usr/sbin/pgbouncer
+
+pgbouncer:
+	@test -x $(PGBOUNCER) || { \
+	  echo "installing Debian's pgbouncer for make scale"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }
+
+scale: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
+scale: $(STAMP) pgbouncer
+	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
+	PGBOUNCER=$(PGBOUNCER) $(PY) scripts/through_pgbouncer.py $(PYTEST_ARGS)
 
 # The fault and abuse suite (docs/reliability.md): real gunicorn, Celery worker and beat on
 # private PostgreSQL and Redis under var/faults/, never DATABASE_URL's or REDIS_URL's.

@@ -159,6 +159,16 @@ if env.str("REPORTS_DATABASE_URL", default=""):
         "CONN_HEALTH_CHECKS": True,
         "TEST": {"MIRROR": "default"},
     }
+# Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction; docs/scaling.md):
+# a transaction may run on another server connection than the one before, so nothing may
+# outlive it there. The tenant setting and the advisory locks are transaction-scoped
+# already (crm.tenancy); server-side cursors (.iterator()) and psycopg's automatic
+# prepared statements are not, and are turned off.
+DATABASE_TRANSACTION_POOLING = env.bool("DATABASE_TRANSACTION_POOLING", default=False)
+if DATABASE_TRANSACTION_POOLING:
+    for _alias in DATABASES.values():
+        _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
+        _alias["OPTIONS"] = {**_alias.get("OPTIONS", {}), "prepare_threshold": None}
 DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

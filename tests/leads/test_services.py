@@ -281,8 +281,11 @@ def test_concurrent_duplicates_do_not_make_two_originals(world):
 
     def work(event_id):
         try:
+            # All four set off together, each then opening its transaction: waiting inside
+            # one would need four server connections at once, which a pooler with fewer
+            # (`make scale`: two) never gives, and the barrier would break.
+            start.wait(timeout=10)
             with tenant_context(tenant):
-                start.wait(timeout=10)
                 inbound_event_process(event_id=event_id)
         except Exception as exc:  # surfaced below
             errors.append(exc)
