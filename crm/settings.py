@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 from crm import dbroles, embedded
 
@@ -329,6 +330,35 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# Queues by job class (docs/scaling.md): a worker started without -Q consumes them all
+# (`make run`, the tests); production runs a worker pool per class
+# (docker-compose.yml), so a night's reports never hold up a webhook's lead.
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # what no route names: the heartbeat, quality alerts
+CELERY_TASK_QUEUES = tuple(
+    Queue(name) for name in ("intake", "notifications", "reports", "automation", "celery")
+)
+CELERY_TASK_ROUTES = {
+    # Seconds count: the inbox, its re-drive, the registry check, the SLA timers.
+    "leads.process_inbound_event*": {"queue": "intake"},
+    "leads.redrive_inbound_events": {"queue": "intake"},
+    "leads.verify_lead_company": {"queue": "intake"},
+    "leads.sla_sweep*": {"queue": "intake"},
+    # In-app notifications' outside channels (e-mail, WeCom, robots) and their retries.
+    "crm.deliver*": {"queue": "notifications"},
+    # Nightly recomputes, roll-ups, checks and on-demand reports and exports.
+    "crm.run_export": {"queue": "reports"},
+    "crm.exports_cleanup*": {"queue": "reports"},
+    "crm.weekly_diagnosis*": {"queue": "reports"},
+    "crm.check_metrics*": {"queue": "reports"},
+    "crm.levels_record*": {"queue": "reports"},
+    "leads.run_replay": {"queue": "reports"},
+    "leads.report_rollup*": {"queue": "reports"},
+    "leads.activity_nightly*": {"queue": "reports"},
+    "opportunities.pipeline_nightly*": {"queue": "reports"},
+    "health.recompute*": {"queue": "reports"},
+    # Automation rules (their outbox, sweeps and actions).
+    "automation.*": {"queue": "automation"},
+}
 # beat reads its schedule from the database only (django-celery-beat), so the platform
 # superuser's edits in the admin stick. The jobs below are created there after `migrate`
 # when missing, and never overwritten (crm/schedules.py).

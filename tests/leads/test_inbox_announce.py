@@ -35,10 +35,10 @@ INBOX_TASK = "leads.process_inbound_events"
 
 
 def queued() -> list[tuple[str, list]]:
-    """The messages waiting in the broker's default queue, oldest first: (task name,
-    arguments)."""
+    """The messages waiting in the broker's intake queue (the inbox's, crm/settings.py's
+    CELERY_TASK_ROUTES), oldest first: (task name, arguments)."""
     with app.connection_for_write() as conn:
-        raw = conn.default_channel.client.lrange("celery", 0, -1)
+        raw = conn.default_channel.client.lrange("intake", 0, -1)
     messages = [json.loads(m) for m in reversed(raw)]  # LPUSH: the newest is first
     return [(m["headers"]["task"], json.loads(base64.b64decode(m["body"]))[0]) for m in messages]
 
