@@ -334,6 +334,8 @@ CRM_PERIODIC_TASKS = {
     "leads.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
     # Notification retries with backoff, lost messages and paused channels' probes.
     "crm.deliver_due": {"task": "crm.deliver_due", "schedule": 30.0},
+    # Business events (crm.events) whose drain message was lost: queued again.
+    "crm.events_redrive": {"task": "crm.events_redrive", "schedule": 15.0},
     # The lead-quality report's daily roll-ups: days with changes every 5 minutes, and a
     # nightly check that every day with leads has them (docs/board.md).
     "leads.report_rollup": {"task": "leads.report_rollup_all", "schedule": 300.0},

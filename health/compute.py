@@ -45,6 +45,7 @@ from health.models import (
     Dimension,
     HealthSettings,
     PlaybookStep,
+    RiskEntry,
 )
 
 DIMENSIONS: tuple[str, ...] = tuple(Dimension.values)
@@ -430,6 +431,11 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
         params,
     )
     opened = [row[0] for row in cursor.fetchall()]
+    if opened:
+        from health import events
+
+        # In the recompute's transaction, with the entries (crm.events: the outbox).
+        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"))
     if opened and day >= local_today(tenant, now):
         # Today's new stays (not a past day scored again): their owners are told, once.
         from health import risk
