@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from automation import actions, engine
+from automation import actions, conditions, engine
 from automation.models import Action, Due, Rule
 from crm.models import OutboxEvent
 
@@ -54,10 +54,17 @@ def replay(rule: Rule, *, days: int = DAYS, now: datetime | None = None) -> DryR
     state: dict[str, tuple[bool, datetime | None]] = {}
     windows: set[tuple[str, int]] = set()
     cooldown = timedelta(minutes=rule.cooldown_minutes)
-    events = OutboxEvent.objects.filter(kind=rule.trigger, at__gte=now - timedelta(days=days))
+    since = now - timedelta(days=days)
+    counts = None
+    if rule.count_at_least:
+        counts = conditions.window_counts(
+            rule.trigger, since=since, days=rule.count_days, same=rule.same_fields
+        )
+    events = OutboxEvent.objects.filter(kind=rule.trigger, at__gte=since)
     for event in events.order_by("at", "id").iterator(chunk_size=2000):
         result.events += 1
-        verdict = engine.judge(rule, event)
+        count = counts.get(event.pk, 0) if counts is not None else None
+        verdict = engine.judge(rule, event, count=count)
         if verdict.skip:
             continue
         subject = engine.subject_of(rule, event)

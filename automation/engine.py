@@ -48,8 +48,9 @@ class Verdict:
     skip: str = ""  # an Outcome that ends the evaluation before the condition
 
 
-def judge(rule: Rule, event: OutboxEvent) -> Verdict:
-    """The rule's condition and windowed count on `event` (reads only)."""
+def judge(rule: Rule, event: OutboxEvent, *, count: int | None = None) -> Verdict:
+    """The rule's condition and windowed count on `event` (reads only; `count` when the
+    caller has it already, as the dry run does)."""
     if rule.pk is not None and event.rule_id == rule.pk:
         return Verdict(False, {}, skip=Outcome.OWN_CHANGE)
     if event.depth >= MAX_DEPTH:
@@ -57,9 +58,9 @@ def judge(rule: Rule, event: OutboxEvent) -> Verdict:
     names = conditions.named_fields(rule.trigger, rule.condition)
     values = {name: event.data.get(name) for name in names}
     matched, detail = conditions.evaluate(rule.trigger, rule.condition, event.data)
-    count = None
     if rule.count_at_least:
-        count = conditions.window_count(event, days=rule.count_days, same=rule.same_fields)
+        if count is None:
+            count = conditions.window_count(event, days=rule.count_days, same=rule.same_fields)
         for name in rule.same_fields:
             values[name] = event.data.get(name)
         matched = matched and count >= rule.count_at_least

@@ -276,3 +276,40 @@ def test_the_drain_is_events_process(world):
     with tenant_context(a.tenant):
         assert not Rule.objects.filter(pk=r.pk, paused_at__isnull=False).exists()
         assert Task.objects.count() == 0
+
+
+def test_the_dry_runs_counts_in_one_statement_are_the_engines(world):
+    from automation import conditions
+
+    a = world.a
+    customer(a)
+    customer(a, name="华东阀门", phone="13900139000")
+    for n, (model, phone, days_ago) in enumerate(
+        [
+            ("DN50", "13800138000", 40),
+            ("DN50", "13800138000", 29),
+            ("DN50", "13800138000", 0),
+            ("DN80", "13800138000", 0),
+            ("DN50", "13900139000", 0),
+            ("DN50", "13800138000", 0),
+        ],
+        start=1,
+    ):
+        ticket = enquiry(a, n, model=model, phone=phone)
+        with tenant_context(a.tenant):
+            OutboxEvent.objects.filter(object_id=ticket.pk).update(
+                at=timezone.now() - timedelta(days=days_ago, minutes=n)
+            )
+    since = timezone.now() - timedelta(days=30)
+    with tenant_context(a.tenant):
+        counts = conditions.window_counts(
+            "ticket.opened", since=since, days=30, same=["product_model"]
+        )
+        shown = OutboxEvent.objects.filter(kind="ticket.opened", at__gte=since)
+        expected = {
+            e.pk: conditions.window_count(e, days=30, same=["product_model"]) for e in shown
+        }
+    assert counts == expected
+    # By hand: the 29-day-old DN50 also counts the 40-day-old one (11 days before it);
+    # today's two DN50s count 2 and 3; the DN80 and the other customer's DN50 count 1.
+    assert sorted(counts.values()) == [1, 1, 2, 2, 3]
