@@ -53,6 +53,7 @@ def replay(rule: Rule, *, days: int = DAYS, now: datetime | None = None) -> DryR
     result = DryRun(days=days)
     state: dict[str, tuple[bool, datetime | None]] = {}
     windows: set[tuple[str, int]] = set()
+    names: dict = {}
     cooldown = timedelta(minutes=rule.cooldown_minutes)
     since = now - timedelta(days=days)
     counts = None
@@ -89,6 +90,10 @@ def replay(rule: Rule, *, days: int = DAYS, now: datetime | None = None) -> DryR
         state[subject] = (True, at)
         result.fired += 1
         result.subjects[subject] += 1
-        for name in _to(rule, event):  # one query per firing, never per event
+        # Who: depends on the event only through its owner (notify, task) or its key.
+        who = event.data.get("owner_id") if rule.action in (Action.NOTIFY, Action.TASK) else 0
+        if rule.action == Action.SET_LEVEL or who not in names:
+            names[who] = _to(rule, event)
+        for name in names[who]:
             result.recipients[name] += 1
     return result

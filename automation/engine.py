@@ -9,6 +9,7 @@ actions in a row pause the rule and tell the tenant's admins. See docs/automatio
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -74,8 +75,15 @@ def window_of(rule: Rule, at: datetime, event_id: int) -> int:
     return int(at.timestamp() // (rule.cooldown_minutes * 60))
 
 
+# The run log of the batch being consumed, written in one statement at its end (None: each
+# run is written at once).
+_runs: contextvars.ContextVar[list[Run] | None] = contextvars.ContextVar(
+    "automation_runs", default=None
+)
+
+
 def _log(rule, event, subject, verdict: Verdict, outcome: str, detail: str = "") -> Run:
-    return Run.objects.create(
+    run = Run(
         tenant_id=rule.tenant_id,
         rule=rule,
         event=event,
@@ -87,9 +95,17 @@ def _log(rule, event, subject, verdict: Verdict, outcome: str, detail: str = "")
         outcome=outcome,
         detail=(detail or verdict.detail)[:500],
     )
+    batch = _runs.get()
+    if batch is None:
+        run.save(force_insert=True)
+    else:
+        batch.append(run)
+    return run
 
 
-def evaluate(rule: Rule, event: OutboxEvent, *, now: datetime | None = None) -> Run:
+def evaluate(
+    rule: Rule, event: OutboxEvent, *, now: datetime | None = None, true_states: set | None = None
+) -> Run:
     """Evaluate `rule` on `event` inside the current tenant and act on it; the run. A rule
     with a time condition starts a clock instead (`Due`), acted on by `sweep_due`."""
     now = now or timezone.now()
@@ -107,19 +123,28 @@ def evaluate(rule: Rule, event: OutboxEvent, *, now: datetime | None = None) -> 
         )
         detail = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
         return _log(rule, event, subject, verdict, Outcome.WAITING, detail)
-    return _settle(rule, event, subject, verdict, now)
+    return _settle(rule, event, subject, verdict, now, true_states)
 
 
-def _settle(rule: Rule, event: OutboxEvent, subject: str, verdict: Verdict, now) -> Run:
-    """False → true, the cool-down, the dedup row, then the action."""
+def _settle(
+    rule: Rule, event: OutboxEvent, subject: str, verdict: Verdict, now, true_states=None
+) -> Run:
+    """False → true, the cool-down, the dedup row, then the action. `true_states`: the
+    (rule, subject) pairs known true (read and locked once per batch by `consume`), so a
+    false result about a subject that was not true writes nothing but its run."""
+    pair = (rule.pk, subject)
+    if not verdict.matched:
+        if true_states is None or pair in true_states:
+            RuleState.objects.filter(rule=rule, subject=subject, is_true=True).update(is_true=False)
+            if true_states is not None:
+                true_states.discard(pair)
+        return _log(rule, event, subject, verdict, Outcome.NOT_MATCHED)
+    if true_states is not None:
+        true_states.add(pair)  # whatever follows leaves it true, or rolls back the batch
     state, _created = RuleState.objects.select_for_update().get_or_create(
         tenant_id=rule.tenant_id, rule=rule, subject=subject
     )
     was_true = state.is_true
-    if not verdict.matched:
-        if was_true:
-            RuleState.objects.filter(pk=state.pk).update(is_true=False)
-        return _log(rule, event, subject, verdict, Outcome.NOT_MATCHED)
     if was_true and not rule.wait_hours:
         return _log(rule, event, subject, verdict, Outcome.STILL_TRUE)
     cooldown = timedelta(minutes=rule.cooldown_minutes)
@@ -219,8 +244,21 @@ def consume(events: list[OutboxEvent]) -> None:
         by_kind.setdefault(rule.trigger, []).append(rule)
     if not by_kind:
         return
-    for event in events:
-        for rule in by_kind.get(event.kind, ()):
-            if rule.paused_at is not None:
-                continue  # paused by an earlier event of this batch
-            evaluate(rule, event)
+    rules = [r for rs in by_kind.values() for r in rs]
+    subjects = {subject_of(r, e) for e in events for r in by_kind.get(e.kind, ())}
+    true_states = set(
+        RuleState.objects.select_for_update()
+        .filter(rule__in=rules, subject__in=subjects, is_true=True)
+        .values_list("rule_id", "subject")
+    )
+    runs: list[Run] = []
+    token = _runs.set(runs)
+    try:
+        for event in events:
+            for rule in by_kind.get(event.kind, ()):
+                if rule.paused_at is not None:
+                    continue  # paused by an earlier event of this batch
+                evaluate(rule, event, true_states=true_states)
+    finally:
+        _runs.reset(token)
+    Run.objects.bulk_create(runs, batch_size=1000)
