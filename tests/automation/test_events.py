@@ -216,11 +216,16 @@ def test_a_verdict_is_a_lead_event(world):
 
 
 def test_a_customer_entering_the_risk_list_is_an_event(world):
+    from health import compute
     from health.models import RiskEntry
     from tests.health.test_risk import quiet, run
 
     cust = quiet(world.a)
-    run(world.a)
+    run(world.a)  # a past day scored: its new stay is not an event (no flood on re-scoring)
+    assert rows(world.a, "health.risk_entered") == []
+    with tenant_context(world.a.tenant):
+        RiskEntry.objects.filter(customer=cust).delete()
+    run(world.a, day=compute.local_today(world.a.tenant))
     with tenant_context(world.a.tenant):
         entry = RiskEntry.objects.get(customer=cust)
     [row] = rows(world.a, "health.risk_entered")
