@@ -691,3 +691,41 @@ class WeeklyDiagnosis(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.membership.display_name} · {self.week:%G-W%V}"
+
+
+class OutboxEvent(TenantOwned):
+    """Something worth reacting to happened (F47): written by `crm.events.emit()` in the
+    transaction of the change. Unprocessed (`processed_at` NULL) it is the outbox the
+    drain reads; processed it stays as the event log the windowed counts read."""
+
+    kind = models.CharField(_("kind"), max_length=40)
+    object_type = models.CharField(_("object type"), max_length=60)
+    object_id = models.BigIntegerField(_("object id"))
+    key = models.CharField(_("key"), max_length=80)
+    data = models.JSONField(_("data"), default=dict, blank=True)
+    at = models.DateTimeField(_("at"), default=dj_timezone.now)
+    depth = models.PositiveSmallIntegerField(_("chain depth"), default=0)
+    # The automation rule whose action caused the change (no foreign key: the kernel does
+    # not know the automation app's tables).
+    rule_id = models.BigIntegerField(_("caused by rule"), null=True, blank=True)
+    processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("event")
+        verbose_name_plural = _("events")
+        ordering = ["at", "id"]
+        indexes = [
+            # A windowed count ("the same customer, ≥ 3 times in 30 days"): an index range.
+            models.Index(fields=["tenant", "kind", "key", "at"], name="outboxevent_window"),
+            # The dry run: one kind's events of the last 30 days.
+            models.Index(fields=["tenant", "kind", "at"], name="outboxevent_kind_at"),
+            # The outbox: only the unprocessed rows are in it.
+            models.Index(
+                fields=["tenant", "id"],
+                condition=models.Q(processed_at__isnull=True),
+                name="outboxevent_pending",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} · {self.object_type} {self.object_id}"

@@ -105,13 +105,23 @@ def resolve_destination(url: str) -> Destination:
 
 def post_json(url: str, payload: dict, *, headers: dict[str, str] | None = None) -> httpx.Response:
     """POST `payload` as JSON; a 2xx answer or DeliveryError."""
+    return _post(url, {"json": payload}, headers)
+
+
+def post_body(url: str, body: bytes, *, headers: dict[str, str] | None = None) -> httpx.Response:
+    """POST these exact bytes (a body a signature was computed over); a 2xx answer or
+    DeliveryError. The same guard, timeouts and pinning as `post_json`."""
+    return _post(url, {"content": body}, headers)
+
+
+def _post(url: str, body: dict, headers: dict[str, str] | None) -> httpx.Response:
     destination = resolve_destination(url)
     try:
         # trust_env=False: no proxy from the environment may bypass the pinned address.
         with httpx.Client(timeout=TIMEOUT, follow_redirects=False, trust_env=False) as client:
             response = client.post(
                 destination.url,
-                json=payload,
+                **body,
                 headers={**destination.headers, **(headers or {})},
                 extensions=destination.extensions,
             )

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "opportunities.apps.OpportunitiesConfig",
     "service_feedback.apps.ServiceFeedbackConfig",
     "health.apps.HealthConfig",
+    "automation.apps.AutomationConfig",
 ]
 
 MIDDLEWARE = [
@@ -374,6 +375,10 @@ CRM_PERIODIC_TASKS = {
     "leads.sla": {"task": "leads.sla_sweep_all", "schedule": 60.0},
     # Notification retries with backoff, lost messages and paused channels' probes.
     "crm.deliver_due": {"task": "crm.deliver_due", "schedule": 30.0},
+    # Business events (crm.events) whose drain message was lost: queued again.
+    "crm.events_redrive": {"task": "crm.events_redrive", "schedule": 15.0},
+    # Automation rules' time conditions ("no follow-up 72 h after …"): due clocks acted on.
+    "automation.due_sweep": {"task": "automation.due_sweep_all", "schedule": 60.0},
     # The lead-quality report's daily roll-ups: days with changes every 5 minutes, and a
     # nightly check that every day with leads has them (docs/board.md).
     "leads.report_rollup": {"task": "leads.report_rollup_all", "schedule": 300.0},

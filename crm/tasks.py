@@ -1,12 +1,13 @@
 """The kernel's Celery tasks (found by autodiscovery): the heartbeat, the water levels'
 nightly run, the notification deliveries, the background exports, the nightly metric
-check and the weekly diagnoses, which are defined in crm.notify, crm.exports,
-crm.metric_checks and crm.process next to the code they run."""
+check, the weekly diagnoses and the business events' drain, which are defined in
+crm.notify, crm.exports, crm.metric_checks, crm.process and crm.events next to the code they run."""
 
 from django.utils import timezone
 
 from crm import levels
 from crm.celery import TenantTask, app
+from crm.events import events_process, events_redrive
 from crm.exports import exports_cleanup, exports_cleanup_all, run_export
 from crm.jobs import per_active_tenant
 from crm.metric_checks import check_metrics, check_metrics_all
@@ -19,6 +20,8 @@ __all__ = [
     "check_metrics_all",
     "deliver",
     "deliver_due",
+    "events_process",
+    "events_redrive",
     "exports_cleanup",
     "exports_cleanup_all",
     "heartbeat",

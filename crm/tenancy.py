@@ -90,6 +90,7 @@ PLATFORM_CALLERS = frozenset(
     {
         "crm.middleware.TenantMiddleware.__call__",  # the platform superuser's /admin/
         "crm.notify.claim_due_deliveries",  # the delivery sweep: ids only
+        "crm.events.stale_tenants",  # the business events' re-drive: tenant ids only
         "leads.intake.services.stale_inbound_events",  # the intake re-drive sweep: ids only
     }
 )

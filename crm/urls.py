@@ -94,6 +94,7 @@ urlpatterns = [
     path("opportunities/", include("opportunities.urls")),
     path("service/", include("service_feedback.urls")),
     path("health/", include("health.urls")),
+    path("automation/", include("automation.urls")),
     path("reports/self-test/", selftest_views.self_test, name="self_test"),
     path("reports/", include("leads.reports.urls")),
     path("reports/", include("service_feedback.report_urls")),

@@ -18,8 +18,12 @@ class CustomersConfig(AppConfig):
                 "customer.updated_from_lead": _("Customer updated from a lead"),
                 "interaction.logged": _("Follow-up logged"),
                 "interaction.scheduled": _("Next step set by a verification"),
+                "customer.level_set": _("Customer level changed"),
             }
         )
+        from customers import events
+
+        events.register()  # the business events automation rules react to (crm.events)
         register(
             NavItem(
                 "customers",

@@ -28,10 +28,12 @@ from crm.audit import audit
 from crm.formatting import format_phone
 from crm.services import actor_user, check_tenant
 from crm.tenancy import NoTenantError, advisory_lock, current_tenant, tenant_today
+from customers import events
 from customers.models import (
     Contact,
     ContactMethod,
     Customer,
+    CustomerLevel,
     DecisionRole,
     Interaction,
     InteractionKind,
@@ -516,7 +518,34 @@ def interaction_log(
             obj=interaction,
             changes=_step_changes(interaction),
         )
+        events.emit_follow_up(interaction)
     return interaction
+
+
+def customer_set_level(*, tenant, acting_member, customer: Customer, level: str) -> bool:
+    """Set the customer's level (A/B/C), audited, with its `customer.level_changed` event.
+    `acting_member` None: the system (an automation rule). ValidationError for an unknown
+    level. Whether it changed."""
+    check_tenant(tenant, acting_member, customer)
+    if level not in CustomerLevel.values:
+        raise ValidationError({"level": _("Unknown customer level %(level)s.") % {"level": level}})
+    with transaction.atomic():
+        previous = (
+            Customer.objects.select_for_update().filter(pk=customer.pk).values_list("level").get()
+        )[0]
+        if previous == level:
+            return False
+        customer.level = level
+        Customer.objects.filter(pk=customer.pk).update(level=level)
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="customer.level_set",
+            obj=customer,
+            changes={"level": [previous, level]},
+        )
+        events.emit_level_changed(customer, previous)
+    return True
 
 
 def follow_up_data(interaction: Interaction) -> dict:

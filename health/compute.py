@@ -45,6 +45,7 @@ from health.models import (
     Dimension,
     HealthSettings,
     PlaybookStep,
+    RiskEntry,
 )
 
 DIMENSIONS: tuple[str, ...] = tuple(Dimension.values)
@@ -431,10 +432,13 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
     )
     opened = [row[0] for row in cursor.fetchall()]
     if opened and day >= local_today(tenant, now):
-        # Today's new stays (not a past day scored again): their owners are told, once.
-        from health import risk
+        # Today's new stays (not a past day scored again): their owners are told, once,
+        # and automation rules hear of them (crm.events: the outbox, in this transaction);
+        # re-scoring past days must not set off a flood of actions.
+        from health import events, risk
 
         risk.notify_entered(tenant, opened)
+        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"))
     return len(opened), left
 
 

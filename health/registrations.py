@@ -9,9 +9,10 @@ from django.utils.translation import gettext_lazy as _
 
 def register() -> None:
     from crm.audit import register_actions
-    from health import links
+    from health import events, links
 
     links.register()  # the customer page's tracked links panel
+    events.register()  # the business events automation rules react to (crm.events)
     from crm.board import BoardSection, register_section
     from crm.rls import DefinerFunction, register_definer
 

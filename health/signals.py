@@ -33,6 +33,7 @@ from crm.normalize import parse_phone
 from crm.services import check_tenant
 from crm.tenancy import advisory_lock, tenant_context
 from customers.models import Contact, Customer
+from health import events as health_events
 from health.models import (
     HealthSettings,
     LinkKind,
@@ -352,6 +353,7 @@ def signals_record(
             if link is not None and OPEN_KIND.get(link.kind) == kind:
                 _count_open(tenant, link, event.at)
         Signal.objects.bulk_create(stored)
+        health_events.emit_signals(stored)
     return stored, refused
 
 

@@ -31,6 +31,9 @@ class LeadsConfig(AppConfig):
 
         notifications.register()
         sla.register()
+        from leads import events
+
+        events.register()  # the business events automation rules react to (crm.events)
         from leads import exports
 
         exports.register()  # the lead list's background export (crm.exports)

@@ -33,6 +33,7 @@ from customers.services import (
     next_step_errors,
     visit_action,
 )
+from leads import events as lead_events
 from leads.access import is_lead_owner
 from leads.models import (
     ContactMethod,
@@ -205,4 +206,5 @@ def lead_verify(
                 **({"invalid_reason": [None, invalid_reason.name]} if invalid_reason else {}),
             },
         )
+        lead_events.emit_lead(lead_events.VERIFIED, lead)
     return lead

@@ -47,6 +47,8 @@ class OpportunitiesConfig(AppConfig):
         )
         # What the other rooms contribute: the board's section, the customer and lead
         # pages' panels and timelines, the metrics, the export source, the nav item.
-        from opportunities import registrations
+        from opportunities import events, registrations
+
+        events.register()  # the business events automation rules react to (crm.events)
 
         registrations.register()

@@ -26,7 +26,7 @@ from crm.models import Membership, Role, Tenant
 from crm.roles import OPPORTUNITY_CREATORS, OPPORTUNITY_WRITERS, OWNER_CHOICES, VALIDITY_APPROVERS
 from crm.services import actor_user, check_tenant
 from customers.models import Contact, ContactMethod, Customer, Interaction
-from opportunities import requirements
+from opportunities import events, requirements
 from opportunities.files import check_upload
 from opportunities.models import (
     APPROVAL_WINDOW_HOURS,
@@ -376,6 +376,7 @@ def opportunity_advance(
                 obj=fresh,
                 changes={"stage": [current.code, stage.code], "path": path},
             )
+            events.emit_opportunity(events.STAGE_CHANGED, fresh, previous_stage=current.code)
     if refusal is not None:
         raise refusal
     return fresh
@@ -444,6 +445,7 @@ def opportunity_win(
                     "cycle_days": fresh.lead_to_contract_days,
                 },
             )
+            events.emit_opportunity(events.WON, fresh)
     if refusal is not None:
         raise refusal
     return fresh
@@ -523,6 +525,7 @@ def opportunity_lose(
             obj=fresh,
             changes={"reason": reason.name, "detail": detail},
         )
+        events.emit_opportunity(events.LOST, fresh)
     return fresh
 
 

@@ -7,7 +7,7 @@ class ServiceFeedbackConfig(AppConfig):
     verbose_name = _("Service feedback")
 
     def ready(self) -> None:
-        from service_feedback import effects, facts, home, intake, metrics, tiles
+        from service_feedback import effects, events, facts, home, intake, metrics, tiles
 
         # The inbox: helpdesk channels' events become tickets (service_feedback.intake).
         intake.register()
@@ -20,3 +20,4 @@ class ServiceFeedbackConfig(AppConfig):
         tiles.register()  # the manager dashboard's tiles, on those metrics
         # Resolved tickets as a fact customer health scores by (crm.customer_facts).
         facts.register()
+        events.register()  # the business events automation rules react to (crm.events)

@@ -29,6 +29,7 @@ from crm.roles import CUSTOMER_ALL
 from crm.services import actor_user, check_tenant
 from crm.tenancy import current_tenant
 from customers.models import Contact, Customer
+from service_feedback import events
 from service_feedback import minutes as service_minutes
 from service_feedback.models import (
     FlagKeyword,
@@ -280,6 +281,7 @@ class TicketItem:
     ticket: Ticket | None = None
     created: bool = False
     new_flags: list[str] = field(default_factory=list)
+    status_before: str | None = None  # None: the ticket is new
 
     @property
     def external_id(self) -> str:
@@ -402,6 +404,7 @@ def tickets_write(
                 received_at=now,
             )
         old_flags = set(ticket.flags or [])
+        item.status_before = None if item.created else ticket.status
         _fill(ticket, item, now, settings, keywords)
         item.ticket = ticket
         item.new_flags = [f for f in ticket.flags if f not in old_flags]
@@ -419,6 +422,7 @@ def tickets_write(
         Ticket.objects.bulk_create(created)
     if updated:
         Ticket.objects.bulk_update(updated, WRITTEN)
+    events.emit_written([(i.ticket, i.created, i.status_before, i.new_flags) for i in items])
     effects.tickets_saved(
         tenant,
         [(t, before, item.new_flags) for (t, before), item in zip(saved, items, strict=True)],

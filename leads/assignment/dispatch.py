@@ -25,6 +25,7 @@ from crm.audit import audit
 from crm.models import Membership, Tenant
 from crm.services import actor_user, check_tenant
 from crm.tenancy import advisory_lock, current_tenant, tenant_today
+from leads import events as lead_events
 from leads import notifications
 from leads.assignment.engine import RELAX_ORDER, Outcome, Params, decide, facts_of, ledger_shares
 from leads.assignment.policy import policy_active, policy_rules
@@ -649,6 +650,7 @@ def lead_reassign(
                 "reason": [None, reason],
             },
         )
+        lead_events.emit_lead(lead_events.ASSIGNED, lead)
         recipients = [to] + ([previous] if previous and previous.pk != to.pk else [])
         _notify("lead.reassigned", recipients, {"lead": str(lead), "owner": to.display_name}, lead)
     return decision

@@ -29,6 +29,7 @@ from crm.tenancy import (
     current_tenant,
     tenant_context,
 )
+from leads import events as lead_events
 from leads.intake import mapping
 from leads.intake.bodies import BodyError, parse_json_body, storable_json, storable_text
 from leads.messages import CodedError, intake_message, intake_text_en, reason
@@ -624,6 +625,7 @@ def _write(chunk: list[_Built], *, assign: bool = True) -> None:
     LeadEvent.objects.bulk_create(entries)
     if plan is not None:
         plan.write()
+    lead_events.emit_created([(b.lead, [t.name for t in b.tags]) for b in chunk])
     for b in chunk:
         event, lead = b.event, b.lead
         event.status, event.error, event.lead = EventStatus.PROCESSED, "", lead

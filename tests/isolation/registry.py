@@ -724,3 +724,62 @@ def _diagnosis(w, s):
 MODEL_OBJECTS.update({MetricCheck: _metric_check, WeeklyDiagnosis: _diagnosis})
 BUILDERS.update({"process_diagnosis": lambda w, s: {"public_id": _diagnosis(w, s).public_id}})
 # -- end of the metric check and the weekly diagnoses ----------------------------------------
+
+
+# -- automation: rules, their run log, the tasks they put on boards (automation/) -------------
+
+
+def _automation_rule(w, s):
+    def build(tenant):
+        from automation.models import Rule
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Rule.objects.create(
+                tenant=tenant, name="同型号三次", trigger="ticket.opened", action="notify"
+            )
+
+    return _once(w, s, "automation_rule", build)
+
+
+def _automation_run(w, s):
+    def build(tenant):
+        from automation.models import Run
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Run.objects.create(
+                tenant=tenant,
+                rule=_automation_rule(w, s),
+                kind="ticket.opened",
+                subject="customer:1",
+                outcome="not_matched",
+            )
+
+    return _once(w, s, "automation_run", build)
+
+
+def _automation_task(w, s):
+    def build(tenant):
+        from automation.models import Task
+        from crm.tenancy import tenant_context
+
+        with tenant_context(tenant):
+            return Task.objects.create(
+                tenant=tenant, assignee=w.side(s).admin, title="回访", subject="customer:1"
+            )
+
+    return _once(w, s, "automation_task", build)
+
+
+def _automation_models():
+    from automation.models import Rule, Run
+
+    return {Rule: _automation_rule, Run: _automation_run}
+
+
+MODEL_OBJECTS.update(_automation_models())
+BUILDERS.update(
+    {"automation:task_done": lambda w, s: {"public_id": _automation_task(w, s).public_id}}
+)
+# -- end of automation --------------------------------------------------------------------------

@@ -1,0 +1,133 @@
+"""A rule's condition: an expression of the `rule-engine` language, typed by its event
+kind's declared fields (crm.events), compiled, never `eval`-ed. And the windowed count
+over the event log."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from functools import lru_cache
+
+import rule_engine
+from django.utils.translation import gettext as _
+
+from crm.events import get_kind
+from crm.models import OutboxEvent
+
+TYPES = {
+    str: rule_engine.DataType.STRING,
+    int: rule_engine.DataType.FLOAT,
+    float: rule_engine.DataType.FLOAT,
+    bool: rule_engine.DataType.BOOLEAN,
+    datetime: rule_engine.DataType.DATETIME,
+}
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+class ConditionError(ValueError):
+    """The condition cannot be used with this event kind; the message says why."""
+
+
+def _fields(trigger: str) -> dict[str, type]:
+    kind = get_kind(trigger)
+    if kind is None:
+        raise ConditionError(_("Unknown event %(kind)s.") % {"kind": trigger})
+    return kind.fields
+
+
+@lru_cache(maxsize=512)
+def _compile(trigger: str, text: str) -> rule_engine.Rule:
+    fields = _fields(trigger)
+    context = rule_engine.Context(
+        type_resolver=rule_engine.type_resolver_from_dict(
+            {name: TYPES[t] for name, t in fields.items()}
+        )
+    )
+    try:
+        return rule_engine.Rule(text, context=context)
+    except rule_engine.errors.SymbolResolutionError as exc:
+        raise ConditionError(
+            _("Unknown field %(field)s: this event has %(fields)s.")
+            % {"field": exc.symbol_name, "fields": ", ".join(sorted(fields))}
+        ) from None
+    except rule_engine.errors.RuleSyntaxError:
+        raise ConditionError(_("The condition is not a valid expression.")) from None
+    except rule_engine.errors.EngineError as exc:
+        raise ConditionError(
+            _("A field is compared with a value of the wrong type (%(error)s).")
+            % {"error": exc.message}
+        ) from None
+
+
+def check(trigger: str, text: str) -> None:
+    """ConditionError when `text` does not compile for events of `trigger`."""
+    if text.strip():
+        _compile(trigger, text.strip())
+
+
+def named_fields(trigger: str, text: str) -> list[str]:
+    """The event's fields the condition reads (logged with each run)."""
+    fields = _fields(trigger)
+    return [w for w in dict.fromkeys(_WORD.findall(text)) if w in fields]
+
+
+def _typed(trigger: str, data: dict) -> dict:
+    fields = _fields(trigger)
+    values = {}
+    for name, declared in fields.items():
+        value = data.get(name)
+        if declared is datetime and isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        values[name] = value
+    return values
+
+
+def evaluate(trigger: str, text: str, data: dict) -> tuple[bool, str]:
+    """(true?, why not when it could not be evaluated). An empty condition is true."""
+    if not text.strip():
+        return True, ""
+    try:
+        return bool(_compile(trigger, text.strip()).matches(_typed(trigger, data))), ""
+    except ConditionError as exc:
+        return False, str(exc)
+    except rule_engine.errors.EngineError as exc:
+        # An empty field compared with a number, say: not true.
+        return False, _("Not evaluated: %(error)s") % {"error": exc.message}
+
+
+def window_count(event: OutboxEvent, *, days: int, same: list[str]) -> int:
+    """How many events of `event`'s kind and key (and the same values of `same`) fall in
+    the `days` before it, itself included: one range of the (tenant, kind, key, at)
+    index, the few rows in it filtered on their data."""
+    rows = OutboxEvent.objects.filter(
+        kind=event.kind,
+        key=event.key,
+        at__gt=event.at - timedelta(days=days),
+        at__lte=event.at,
+    )
+    if same:
+        rows = rows.filter(data__contains={f: event.data.get(f) for f in same})
+    return rows.count()
+
+
+def window_counts(trigger: str, *, since: datetime, days: int, same: list[str]) -> dict[int, int]:
+    """`window_count` of every event of `trigger` at or after `since`, in one statement (a
+    window function over the (tenant, kind, at) range): event id → count. For the dry run,
+    which would otherwise ask once per event."""
+    from django.db import connection
+
+    partition = ", ".join(["key", *(["data -> %s"] * len(same))])
+    sql = (
+        "SELECT id, at >= %s AS shown, count(*) OVER ("  # noqa: S608 (no value in the text)
+        f" PARTITION BY {partition} ORDER BY at"
+        " RANGE BETWEEN %s PRECEDING AND CURRENT ROW)"
+        " FROM crm_outboxevent"
+        " WHERE tenant_id = (SELECT NULLIF(current_setting('app.tenant_id', true), '')::bigint)"
+        " AND kind = %s AND at >= %s"
+    )
+    # The range ends just after `at - days` (exclusive there, as window_count).
+    span = timedelta(days=days) - timedelta(microseconds=1)
+    params = [since, *same, span, trigger, since - timedelta(days=days)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {pk: n for pk, shown, n in cursor.fetchall() if shown}

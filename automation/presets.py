@@ -1,0 +1,78 @@
+"""The rules the briefs asked for, ready to review, dry-run and switch on: added off, once
+per tenant (by name), from the rules' admin page."""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from automation.models import Action, Rule
+from crm.audit import audit
+from crm.models import Membership, Role, Tenant
+from crm.services import actor_user, check_tenant
+
+
+def presets() -> list[dict]:
+    """The presets' fields, named in the active language."""
+    return [
+        {
+            "name": _("Same model asked about 3 times in 30 days → the planner"),
+            "trigger": "ticket.opened",
+            "condition": 'product_model != ""',
+            "count_at_least": 3,
+            "count_days": 30,
+            "count_same": "product_model",
+            "action": Action.NOTIFY,
+            "to_role": Role.MANAGER,
+            "message": _("A customer asked about the same model 3 times: suggest a trial batch."),
+        },
+        {
+            "name": _("No follow-up 72 h after a lead is assigned → task for the owner"),
+            "trigger": "lead.assigned",
+            "wait_hours": 72,
+            "unless_kind": "followup.logged",
+            "action": Action.TASK,
+            "to_owner": True,
+            "to_role": Role.MANAGER,
+            "message": _("No follow-up 72 hours after assignment: contact the lead."),
+        },
+        {
+            "name": _("A-class lead unverified after 12 h → the manager"),
+            "trigger": "lead.assigned",
+            "condition": 'source_grade == "A"',
+            "wait_hours": 12,
+            "unless_kind": "lead.verified",
+            "action": Action.NOTIFY,
+            "to_role": Role.MANAGER,
+            "message": _("An A-class lead is still unverified 12 hours after assignment."),
+        },
+        {
+            "name": _("Customer entered the risk list → retention task"),
+            "trigger": "health.risk_entered",
+            "action": Action.TASK,
+            "to_owner": True,
+            "message": _("Retention: the customer entered the risk list."),
+        },
+    ]
+
+
+def presets_add(*, tenant: Tenant, acting_member: Membership | None) -> list[Rule]:
+    """Add the presets the tenant does not have yet (by name), switched off. The new ones."""
+    check_tenant(tenant, acting_member)
+    added = []
+    with transaction.atomic():
+        have = set(Rule.objects.values_list("name", flat=True))
+        for fields in presets():
+            if fields["name"] in have:
+                continue
+            rule = Rule(tenant=tenant, is_active=False, **fields)
+            rule.full_clean()
+            rule.save()
+            audit(
+                tenant=tenant,
+                actor=actor_user(acting_member),
+                action="automation.preset_added",
+                obj=rule,
+            )
+            added.append(rule)
+    return added
