@@ -357,7 +357,8 @@ CELERY_TASK_ROUTES = {
     "leads.activity_nightly*": {"queue": "reports"},
     "opportunities.pipeline_nightly*": {"queue": "reports"},
     "health.recompute*": {"queue": "reports"},
-    # Automation rules (their outbox, sweeps and actions).
+    # The business events' outbox (crm.events) and the automation rules they feed.
+    "crm.events_*": {"queue": "automation"},
     "automation.*": {"queue": "automation"},
 }
 # beat reads its schedule from the database only (django-celery-beat), so the platform

@@ -27,6 +27,10 @@ EXPECTED = {
     "opportunities.pipeline_nightly": "reports",
     "health.recompute_all": "reports",
     "health.recompute": "reports",
+    "crm.events_process": "automation",
+    "crm.events_redrive": "automation",
+    "automation.due_sweep_all": "automation",
+    "automation.due_sweep": "automation",
     "crm.heartbeat": "celery",
     "service_feedback.alerts_sweep": "celery",
 }
