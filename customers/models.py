@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -76,6 +77,13 @@ class Customer(TenantOwned):
     # The latest follow-up's time, kept by PostgreSQL triggers on customers_interaction
     # (migration 0002) whatever writes the follow-ups: the list sorts and filters on it.
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True, editable=False)
+    # The latest time a contact was added to the customer or its record changed (an audit
+    # event on it), kept by PostgreSQL triggers on customers_contact and crm_auditevent
+    # (migration 0008): with the two times above, when its profile was last refreshed
+    # (customers.selftest).
+    profile_touched_at = models.DateTimeField(
+        _("profile touched"), null=True, blank=True, editable=False
+    )
 
     objects = TenantManager.from_queryset(CustomerQuerySet)()
 
@@ -123,6 +131,13 @@ class Customer(TenantOwned):
             models.Index(fields=["tenant", "name", "id"], name="customer_name"),
             # A ticket's customer by its code.
             models.Index(fields=["tenant", "code"], name="customer_code", condition=~Q(code="")),
+            # The self-test's profile freshness: customers by the last refresh of their
+            # profile (customers.selftest.REFRESHED), fresh or stale from a time on.
+            models.Index(
+                F("tenant"),
+                Greatest("created_at", "last_contact_at", "profile_touched_at"),
+                name="customer_profile_refreshed",
+            ),
         ]
 
     def __str__(self) -> str:
