@@ -85,6 +85,11 @@ class Customer(TenantOwned):
         _("profile touched"), null=True, blank=True, editable=False
     )
 
+    # The number of different tags its leads carry between them, kept by PostgreSQL
+    # triggers on the leads' tags and on a lead's customer (leads migration 0019): the
+    # self-test counts the customers with 3 tags (leads.selftest).
+    lead_tag_count = models.PositiveIntegerField(_("tags of its leads"), default=0, editable=False)
+
     objects = TenantManager.from_queryset(CustomerQuerySet)()
 
     class Meta(TenantOwned.Meta):
@@ -137,6 +142,10 @@ class Customer(TenantOwned):
                 F("tenant"),
                 Greatest("created_at", "last_contact_at", "profile_touched_at"),
                 name="customer_profile_refreshed",
+            ),
+            # The self-test's customers by the tags of their leads, created before a time.
+            models.Index(
+                fields=["tenant", "lead_tag_count", "created_at"], name="customer_lead_tags"
             ),
         ]
 
