@@ -448,6 +448,36 @@ def values_by(
     return result
 
 
+def totals_and_by(
+    found: Iterable[Metric],
+    dimension: str,
+    *,
+    tenant: Tenant,
+    start: date,
+    end: date,
+    filters: Filters | None = None,
+    using: str | None = None,
+) -> tuple[dict[str, Any], dict[Any, dict[str, Any]]]:
+    """`values_of` and `values_by` at once: (the figures, the figures per value of
+    `dimension`). Every row falls in one group (those without a value in ""), so a COUNT's
+    or a SUM's figure is its groups' added up; only the medians, and the metrics without
+    the dimension, are read by `values_of`. One grouped query per family, and one more per
+    family with a median, instead of two per family."""
+    found = list(found)
+    by = values_by(
+        found, dimension, tenant=tenant, start=start, end=end, filters=filters, using=using
+    )
+    added = [m for m in found if m.dimension(dimension) is not None and m.aggregate != MEDIAN]
+    totals: dict[str, Any] = {
+        metric.key: sum((figures.get(metric.key, 0) for figures in by.values()), 0)
+        for metric in added
+    }
+    rest = [m for m in found if m.key not in totals]
+    if rest:
+        totals |= values_of(rest, tenant=tenant, start=start, end=end, filters=filters, using=using)
+    return totals, by
+
+
 def _is_date(model, path: str) -> bool:
     """Whether the field at `path` holds dates (not times)."""
     *hops, last = path.split("__")
