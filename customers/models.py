@@ -88,7 +88,9 @@ class Customer(TenantOwned):
     # The number of different tags its leads carry between them, kept by PostgreSQL
     # triggers on the leads' tags and on a lead's customer (leads migration 0019): the
     # self-test counts the customers with 3 tags (leads.selftest).
-    lead_tag_count = models.PositiveIntegerField(_("tags of its leads"), default=0, editable=False)
+    lead_tag_count = models.PositiveIntegerField(
+        _("tags of its leads"), default=0, db_default=0, editable=False
+    )
 
     objects = TenantManager.from_queryset(CustomerQuerySet)()
 
@@ -322,8 +324,14 @@ class Interaction(TenantOwned):
             # A day's follow-ups of every rep (the process-data water level).
             models.Index(fields=["tenant", "-at"], name="interaction_at"),
             # The next steps due in a range, done or not (the process figures' action
-            # completion, the self-test's task completion).
-            models.Index(fields=["tenant", "next_action_due"], name="interaction_due"),
+            # completion, the self-test's task completion): their counts from the index
+            # alone (when and whether done, the lead a hand-over is looked up by), their
+            # drill-down lists newest first by (due day, id) without a sort.
+            models.Index(
+                fields=["tenant", "next_action_due", "id"],
+                include=["next_done_at", "lead"],
+                name="interaction_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -15,7 +15,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='customer',
             name='lead_tag_count',
-            field=models.PositiveIntegerField(default=0, editable=False, verbose_name='tags of its leads'),
+            field=models.PositiveIntegerField(db_default=0, default=0, editable=False, verbose_name='tags of its leads'),
         ),
         migrations.AddIndex(
             model_name='customer',
