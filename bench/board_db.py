@@ -8,6 +8,7 @@ from __future__ import annotations
 import time
 
 import common
+from django.db.models.fields import NOT_PROVIDED
 
 
 class Table:
@@ -22,7 +23,9 @@ class Table:
         if unknown:
             raise RuntimeError(f"{self.name}: no such columns {sorted(unknown)}")
         required = {
-            f.column for f in model._meta.concrete_fields if not f.null and not f.primary_key
+            f.column
+            for f in model._meta.concrete_fields
+            if not f.null and not f.primary_key and f.db_default is NOT_PROVIDED
         }
         missing = required - set(self.columns)
         if missing:

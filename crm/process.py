@@ -3,9 +3,10 @@
 The figures are the registry's (crm.metrics) of group "process": the apps register them
 (leads: first touch, 72 h follow-up, next steps kept; opportunities: key people reached,
 objections closed) and this module reads them by their group, never by importing the
-apps. Each rate is shown per rep (`values_by(REP)`) and for the team (`values_of`), both
-numbers linked to their rows (`drill_url`); the group's metrics no rate is made of (the
-first-touch median and its counts) are shown as figures.
+apps. Each rate is shown per rep and for the team (`totals_and_by(REP)`: the team's
+counts are the reps' added up), both numbers linked to their rows (`drill_url`); the
+group's metrics no rate is made of (the first-touch median and its counts) are shown as
+figures.
 
 The weekly diagnosis: from Friday 17:00 in the tenant's time zone, each active rep gets
 one `WeeklyDiagnosis` for the ISO week (the seven local days Saturday to Friday): their
@@ -43,8 +44,7 @@ from crm.metrics import (
     metrics,
     previous_period,
     rates,
-    values_by,
-    values_of,
+    totals_and_by,
 )
 from crm.models import Membership, Tenant, WeeklyDiagnosis
 from crm.roles import OWNERS, PROCESS_READERS
@@ -103,8 +103,9 @@ def read(tenant: Tenant, start: date, end: date, *, using: str | None = None) ->
     """Every process figure over [start, end], for the team and per rep: two queries per
     family of metrics sharing their rows, whatever the number of rows or reps."""
     needed = _needed(process_rates(), process_figures())
-    team = values_of(needed, tenant=tenant, start=start, end=end, using=using)
-    reps = values_by(needed, REP, tenant=tenant, start=start, end=end, using=using)
+    # The team's counts are the reps' added up (`totals_and_by`): one grouped query per
+    # family, and the medians' own.
+    team, reps = totals_and_by(needed, REP, tenant=tenant, start=start, end=end, using=using)
     reps.pop("", None)  # rows without a rep count for the team only
     return Figures(start, end, team, reps)
 

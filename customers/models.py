@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -76,6 +77,20 @@ class Customer(TenantOwned):
     # The latest follow-up's time, kept by PostgreSQL triggers on customers_interaction
     # (migration 0002) whatever writes the follow-ups: the list sorts and filters on it.
     last_contact_at = models.DateTimeField(_("last contact"), null=True, blank=True, editable=False)
+    # The latest time a contact was added to the customer or its record changed (an audit
+    # event on it), kept by PostgreSQL triggers on customers_contact and crm_auditevent
+    # (migration 0008): with the two times above, when its profile was last refreshed
+    # (customers.selftest).
+    profile_touched_at = models.DateTimeField(
+        _("profile touched"), null=True, blank=True, editable=False
+    )
+
+    # The number of different tags its leads carry between them, kept by PostgreSQL
+    # triggers on the leads' tags and on a lead's customer (leads migration 0019): the
+    # self-test counts the customers with 3 tags (leads.selftest).
+    lead_tag_count = models.PositiveIntegerField(
+        _("tags of its leads"), default=0, db_default=0, editable=False
+    )
 
     objects = TenantManager.from_queryset(CustomerQuerySet)()
 
@@ -123,6 +138,17 @@ class Customer(TenantOwned):
             models.Index(fields=["tenant", "name", "id"], name="customer_name"),
             # A ticket's customer by its code.
             models.Index(fields=["tenant", "code"], name="customer_code", condition=~Q(code="")),
+            # The self-test's profile freshness: customers by the last refresh of their
+            # profile (customers.selftest.REFRESHED), fresh or stale from a time on.
+            models.Index(
+                F("tenant"),
+                Greatest("created_at", "last_contact_at", "profile_touched_at"),
+                name="customer_profile_refreshed",
+            ),
+            # The self-test's customers by the tags of their leads, created before a time.
+            models.Index(
+                fields=["tenant", "lead_tag_count", "created_at"], name="customer_lead_tags"
+            ),
         ]
 
     def __str__(self) -> str:
@@ -298,8 +324,14 @@ class Interaction(TenantOwned):
             # A day's follow-ups of every rep (the process-data water level).
             models.Index(fields=["tenant", "-at"], name="interaction_at"),
             # The next steps due in a range, done or not (the process figures' action
-            # completion, the self-test's task completion).
-            models.Index(fields=["tenant", "next_action_due"], name="interaction_due"),
+            # completion, the self-test's task completion): their counts from the index
+            # alone (when and whether done, the lead a hand-over is looked up by), their
+            # drill-down lists newest first by (due day, id) without a sort.
+            models.Index(
+                fields=["tenant", "next_action_due", "id"],
+                include=["next_done_at", "lead"],
+                name="interaction_due",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -8,21 +8,19 @@ from CustomersConfig.ready():
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, timedelta
 
 from django.db.models import (
     BooleanField,
     Case,
-    CharField,
+    DateTimeField,
     F,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Value,
     When,
 )
-from django.db.models.functions import Cast, Greatest, TruncDate
+from django.db.models.functions import Greatest, TruncDate
 from django.utils.translation import gettext_lazy as _
 
 from crm.metrics import (
@@ -34,7 +32,7 @@ from crm.metrics import (
     RowLink,
     period_bounds,
 )
-from crm.models import AuditEvent, Tenant
+from crm.models import Tenant
 from crm.selftest import (
     Indicator,
     Result,
@@ -44,11 +42,19 @@ from crm.selftest import (
     share_result,
     window,
 )
-from customers.models import Contact, Customer, Interaction
+from customers.models import Customer, Interaction
 
 # 3. Profile freshness ----------------------------------------------------------------------
 
 FRESH_DAYS = 90
+
+
+# The last refresh of a profile: the expression of the index customer_profile_refreshed.
+REFRESHED = Greatest("created_at", "last_contact_at", "profile_touched_at")
+# Refreshed at most 90 days before the end of the range (days_since_refresh <= 90), as a
+# range on the index.
+FRESH = Q(refreshed_at__gte=F("fresh_from"))
+STALE = Q(refreshed_at__lt=F("fresh_from"))
 
 
 def profile_rows(tenant: Tenant, start: date, end: date) -> QuerySet:
@@ -56,35 +62,24 @@ def profile_rows(tenant: Tenant, start: date, end: date) -> QuerySet:
     written or confirmed (`refreshed_at`): created, a follow-up logged on them (which
     records the talk, the pains and the decision-chain roles reached), a contact added, or
     a change to the record (an audit event on it: updated from a lead, edited by an admin);
-    and the days from then to the end of `end` (`days_since_refresh`)."""
+    the days from then to the end of `end` (`days_since_refresh`); and `fresh_from`, the
+    time 90 days before the end of `end` (a profile refreshed from then on is fresh).
+
+    The latest contact and audit event are the customer's `profile_touched_at` (kept by
+    triggers, customers migration 0008), so that the freshness is a range on the index
+    customer_profile_refreshed rather than two subqueries per customer."""
     _since, until = period_bounds(tenant, start, end)
-    contact_added = (
-        Contact.objects.filter(tenant=OuterRef("tenant"), customer=OuterRef("pk"))
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    changed = (
-        AuditEvent.objects.filter(
-            tenant=OuterRef("tenant"),
-            object_type=Customer._meta.label_lower,
-            object_id=Cast(OuterRef("public_id"), CharField()),
-        )
-        .order_by("-at")
-        .values("at")[:1]
-    )
     return (
         Customer.objects.filter(tenant=tenant, created_at__lt=until)
+        .annotate(refreshed_at=REFRESHED)
+        .annotate(days_since_refresh=elapsed("refreshed_at", until, timedelta(days=1)))
         .annotate(
-            refreshed_at=Greatest(
-                "created_at", "last_contact_at", Subquery(contact_added), Subquery(changed)
+            fresh_from=Value(
+                until.astimezone(UTC) - timedelta(days=FRESH_DAYS), output_field=DateTimeField()
             )
         )
-        .annotate(days_since_refresh=elapsed("refreshed_at", until, timedelta(days=1)))
     )
 
-
-FRESH = Q(days_since_refresh__lte=FRESH_DAYS)
-STALE = Q(days_since_refresh__gt=FRESH_DAYS)
 
 CUSTOMER_COLUMNS = (
     Column("name", _("Customer")),

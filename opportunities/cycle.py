@@ -6,7 +6,8 @@ cohorts whose every lead is 120 days old.
 
 Every figure is a registered metric (opportunities.cycle_metrics): the cohorts' figures
 come from two grouped queries (one per family of rows, grouped by COHORT), the range's
-total from two more, and each number links to its rows (crm.metrics.drill_url)."""
+counts are the cohorts' added up and its median one more query (crm.metrics.totals_and_by),
+and each number links to its rows (crm.metrics.drill_url)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from crm.metrics import (
     get_metric,
     get_rate,
     period_bounds,
-    values_by,
-    values_of,
+    totals_and_by,
 )
 from crm.models import Tenant
 from crm.report_rows import Cell, Row
@@ -156,7 +156,9 @@ def cycle_report(
     found = [get_metric(k) for k in (*LEAD_KEYS, *CONTRACT_KEYS)]
     start, end = start_month, month_end(end_month)
     filters = filters or {}
-    grouped = values_by(
+    # The cohorts' figures and the range's (a count is its cohorts' added up: every row is
+    # in the cohort of its month), one grouped query per family and one for the median.
+    totals, grouped = totals_and_by(
         found, cm.COHORT, tenant=tenant, start=start, end=end, filters=filters, using=using
     )
     by_month = {_as_date(k): v for k, v in grouped.items()}
@@ -178,19 +180,19 @@ def cycle_report(
         cohorts.append(Cohort(month, row, mature))
         month = add_months(month, 1)
 
-    totals = values_of(found, tenant=tenant, start=start, end=end, filters=filters, using=using)
     matured_months = [c.month for c in cohorts if c.mature]
     mature_until = matured_months[-1] if matured_months else None
     total = _row(
         "total", _("All cohorts"), totals, start, end, filters, mature=False, is_total=True
     )
     if mature_until is not None:
-        # The total's share: over the cohorts old enough (the first ones of the range).
-        share_end = month_end(mature_until)
-        matured = [get_metric(cm.MATURED), get_metric(cm.OPEN_120)]
-        share = values_of(
-            matured, tenant=tenant, start=start, end=share_end, filters=filters, using=using
-        )
+        # The total's share: over the cohorts old enough (the first ones of the range),
+        # their counts added up.
+        old_enough = [c for c in cohorts if c.month <= mature_until]
+        share = {
+            key: sum(by_month.get(c.month, {}).get(key, 0) for c in old_enough)
+            for key in (cm.MATURED, cm.OPEN_120)
+        }
         total.cells[-1] = _share_cell(share[cm.OPEN_120], share[cm.MATURED], True)
     return Report(start, end, cohorts, total, mature_until, _chart(cohorts))
 

@@ -538,6 +538,14 @@ class Opportunity(TenantOwned):
             ),
             models.Index(fields=["tenant", "customer"], name="opportunity_customer"),
             models.Index(fields=["tenant", "origin_lead"], name="opportunity_lead"),
+            # The contracts won from a cohort of leads (opportunities.cycle_metrics): the
+            # won ones by their origin lead, with their days, counted from the index.
+            models.Index(
+                fields=["tenant", "origin_lead"],
+                include=["lead_to_contract_days", "id"],
+                condition=Q(status="won"),
+                name="opportunity_won_lead",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -216,6 +216,13 @@ class Lead(TenantOwned):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["tenant", "-created_at", "-id"], name="lead_newest"),
+            # The revisits of a range (the duplicates figure and its list): the few of
+            # them by their own index, not the foreign key's over every tenant's revisits.
+            models.Index(
+                fields=["tenant", "-created_at", "-id"],
+                condition=Q(revisit_of__isnull=False),
+                name="lead_revisits",
+            ),
             models.Index(fields=["tenant", "status", "-created_at"], name="lead_status"),
             models.Index(fields=["tenant", "channel", "-created_at"], name="lead_channel"),
             models.Index(fields=["tenant", "owner", "-created_at"], name="lead_owner"),

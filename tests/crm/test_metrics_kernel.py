@@ -203,6 +203,21 @@ def test_values_by_rep_is_per_membership_with_the_unowned_in_the_empty_bucket(wo
     assert unowned == {"t.delivered": 1}
 
 
+def test_totals_and_by_add_up_the_groups_and_read_only_the_medians_again(world):
+    seed_march(world)
+    tenant = world.a.tenant
+    found = [DELIVERED, SUSPECT, SCORED, CONTACTS, MEDIAN_CONTACTS]
+    with tenant_context(tenant):
+        expected_totals = metrics.values_of(found, tenant=tenant, **MARCH)
+        expected_by = metrics.values_by(found, REGION, tenant=tenant, **MARCH)
+        with CaptureQueriesContext(connection) as queries:
+            totals, by = metrics.totals_and_by(found, REGION, tenant=tenant, **MARCH)
+    assert totals == expected_totals
+    assert by == expected_by
+    # The leads grouped by region; the closed days (no region) by values_of, once.
+    assert len(queries) == 2
+
+
 def test_a_filter_on_a_dimension_the_metric_lacks_is_refused(world):
     with tenant_context(world.a.tenant), pytest.raises(ValueError):
         metrics.values_of([CONTACTS], tenant=world.a.tenant, filters={REGION: "江苏"}, **MARCH)

@@ -97,3 +97,12 @@ def test_a_figure_and_its_rows_are_read_on_the_reports_connection(world):
     assert len(on_reports) == 4
     assert len(on_primary) == 0
     assert all("leads_lead" in q["sql"] for q in on_reports.captured_queries)
+
+
+def test_the_app_connections_compile_no_jit(world):
+    """Reports' statements cross PostgreSQL's JIT cost threshold, and compiling them costs
+    more than running them: the app's connections turn it off (crm/settings.py)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('jit')")
+        assert cursor.fetchone()[0] == "off"
+    assert settings.DATABASES["platform"]["OPTIONS"]["options"] == "-c jit=off"

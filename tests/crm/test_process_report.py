@@ -222,3 +222,29 @@ def test_another_tenants_rows_never_show(world, login):
     steps = found.cells["team:leads.process_action_completion"]
     assert (steps["data-numerator"], steps["data-denominator"]) == ("0", "1")
     assert found.lines == [f"rep-{world.b.rep.pk}", "team"]
+
+
+def test_the_team_is_the_reps_added_up_in_one_grouped_query_per_family(world):
+    """`process.read`: one grouped query per family of the group's metrics, and one more
+    for each family with a median (the team's counts are the reps' added up, not counted
+    again), with the same figures as `values_of` gives the team."""
+    from datetime import date
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from crm import metrics
+    from crm.tenancy import tenant_context
+
+    build(world)
+    tenant = world.a.tenant
+    start, end = date(2026, 3, 2), date(2026, 3, 8)
+    needed = process._needed(process.process_rates(), process.process_figures())
+    families = metrics._families(needed)
+    with_median = [f for f in families if any(m.aggregate == metrics.MEDIAN for m in f)]
+    with tenant_context(tenant):
+        with CaptureQueriesContext(connection) as queries:
+            found = process.read(tenant, start, end)
+        team = metrics.values_of(needed, tenant=tenant, start=start, end=end)
+    assert len(queries) == len(families) + len(with_median)
+    assert found.team == team

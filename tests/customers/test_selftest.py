@@ -15,6 +15,7 @@ import pytest
 
 from crm import selftest
 from crm.audit import audit
+from crm.models import AuditEvent
 from crm.tenancy import tenant_context
 from customers.models import Contact
 from tests.crm.selftest_helpers import customer, interaction, local, outcome
@@ -82,6 +83,38 @@ def test_freshness_fails_at_80_percent_and_names_the_owners(world):
 def test_freshness_without_customers_has_no_data(world):
     customer(world.b, "乙方客户")
     assert outcome(world.a, "freshness").status == selftest.NO_DATA
+
+
+def test_profile_touched_at_follows_contacts_and_audit_events(world):
+    """The triggers keep a customer's latest contact or change (customers migration 0008)
+    whatever writes them: added, moved back in time, deleted; another tenant's audit event
+    on the same object id touches nothing."""
+    a, t = world.a, world.a.tenant
+    cust = customer(a, "触达客户", created_at=local(t, *LONG_AGO))
+
+    def touched():
+        with tenant_context(t):
+            cust.refresh_from_db()
+            return cust.profile_touched_at
+
+    assert touched() is None
+    contact(a, cust, local(t, 2026, 2, 1, 10))
+    assert touched() == local(t, 2026, 2, 1, 10)
+    changed(a, cust, local(t, 2026, 3, 1, 10))
+    assert touched() == local(t, 2026, 3, 1, 10)
+    with tenant_context(t):
+        events = AuditEvent.objects.filter(object_id=str(cust.public_id))
+        events.update(at=local(t, 2026, 1, 1, 10))
+        assert touched() == local(t, 2026, 2, 1, 10)
+        events.delete()
+        Contact.objects.filter(customer=cust).update(created_at=local(t, 2025, 12, 1, 10))
+        assert touched() == local(t, 2025, 12, 1, 10)
+        Contact.objects.filter(customer=cust).delete()
+    assert touched() is None
+    with tenant_context(world.b.tenant):
+        event = audit(tenant=world.b.tenant, actor=None, action="customer.updated", obj=cust)
+        assert event.object_id == str(cust.public_id)
+    assert touched() is None
 
 
 # -- 8. next actions done by their due day ------------------------------------------------------

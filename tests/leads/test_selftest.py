@@ -353,6 +353,38 @@ def test_tags_without_tags_defined_have_no_data(world):
     assert found.status == selftest.NO_DATA
 
 
+def test_lead_tag_count_follows_tags_and_leads(world):
+    """The triggers keep a customer's count of its leads' different tags (leads migration
+    0019): tags added and removed, one tag on two leads counted once, a lead moved to
+    another customer, a lead deleted."""
+    a, t = world.a, world.a.tenant
+    tags = [make_tag(t, name) for name in ("紧急", "DR", "医院")]
+    one, other = customer(a, "甲客户"), customer(a, "乙客户")
+    first = make_lead(t, customer=one)
+    second = make_lead(t, customer=one)
+
+    def counts():
+        with tenant_context(t):
+            one.refresh_from_db()
+            other.refresh_from_db()
+        return one.lead_tag_count, other.lead_tag_count
+
+    with tenant_context(t):
+        first.tags.add(tags[0], tags[1])
+        second.tags.add(tags[1], tags[2])
+    assert counts() == (3, 0)
+    with tenant_context(t):
+        second.tags.remove(tags[2])
+    assert counts() == (2, 0)
+    with tenant_context(t):
+        second.customer = other
+        second.save(update_fields=["customer"])
+    assert counts() == (2, 1)
+    with tenant_context(t):
+        first.delete()
+    assert counts() == (0, 1)
+
+
 # -- 10. training participation ---------------------------------------------------------------
 
 

@@ -411,3 +411,29 @@ def test_the_query_count_does_not_grow_with_cohorts_or_rows(
     build(world)
     with django_assert_max_num_queries(len(few)):
         assert client.get(URL, {"start": f"{add_months(m0, -23):%Y-%m}"}).status_code == 200
+
+
+def test_the_report_reads_one_grouped_query_per_family_and_the_median(world):
+    """The cohorts' figures in one grouped query per family (leads, contracts); the range's
+    counts and its share are the cohorts' added up, and only its median is read again:
+    three queries, with the totals `values_of` gives."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from opportunities.cycle import CONTRACT_KEYS, LEAD_KEYS, cycle_report, month_end
+
+    build(world)
+    tenant = world.a.tenant
+    m0 = current_month(tenant)
+    start = add_months(m0, -11)
+    with tenant_context(tenant):
+        with CaptureQueriesContext(connection) as queries:
+            report = cycle_report(tenant, start, m0)
+        found = [metrics.get_metric(k) for k in (*LEAD_KEYS, *CONTRACT_KEYS)]
+        totals = metrics.values_of(found, tenant=tenant, start=start, end=month_end(m0))
+    assert len(queries) == 3
+    shown = {cell.name: cell.value for cell in report.total.cells}
+    assert shown["leads"] == totals[cm.LEADS]
+    assert shown["valid"] == totals[cm.VALID]
+    assert shown["won"] == totals[cm.WON]
+    assert shown["median_days"] == totals[cm.MEDIAN_DAYS]
