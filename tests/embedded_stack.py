@@ -8,12 +8,13 @@ it runs with DEBUG off, as it does on any other servers, but over plain HTTP: th
 client and the live server speak http, so no redirect to https and no Secure-only cookies
 (settings.py turns both on when DEBUG is off).
 
-Under pytest-xdist (`-n 2`, as `make test` runs) each worker process loads this plugin: the
-embedded servers are held under their file lock, so the first worker starts them and the
-others join; and each worker gets a Redis database of its own, the suite's database plus
-the worker's number (gw0: 1, gw1: 2 on the embedded Redis; with REDIS_URL naming database
-N: N, N+1), for the cache and the Celery broker alike, so one worker's Celery worker never
-takes the other's tasks. The worker's test database is tests/conftest.py's.
+Under pytest-xdist (`-n 2`, as `make test` runs) the main pytest process loads this
+plugin first: it holds the embedded servers (under their file lock) until the run ends, and
+its workers, started after it, inherit their settings. Each worker gets a Redis database of
+its own, the suite's database plus the worker's number (gw0: 1, gw1: 2 on the embedded
+Redis; with REDIS_URL naming database N: N, N+1), for the cache and the Celery broker
+alike, so one worker's Celery worker never takes the other's tasks. The worker's test
+database is tests/conftest.py's.
 """
 
 import os
