@@ -54,10 +54,13 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 # With DATABASE_URL set, the role setup is ours to do (the embedded stack does its own).
+# The suite runs in TEST_WORKERS processes (pytest-xdist), each on a test database and a
+# Redis database of its own (README.md, "Tests"); TEST_WORKERS=0 runs it in this one process.
+TEST_WORKERS ?= 2
 test: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
 test: $(STAMP) lint chromium
 	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 # Past one machine (docs/scaling.md): the tenant isolation suite, the webhook → worker →
 # assignment flow and a 10,000-request pooling probe with the app's connections through

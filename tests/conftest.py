@@ -30,12 +30,25 @@ MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 platform_db = pytest.mark.django_db(transaction=True, databases=["default", "platform"])
 
 
+def suite_database_name(config: dict) -> str:
+    """test_crm, test_crm_<CRM_TEST_DB_SUFFIX> when several suites share one server
+    (parallel work), and under pytest-xdist one per worker: test_crm_gw0, test_crm_<suffix>_gw1."""
+    name = config["TEST"].get("NAME") or f"test_{config['NAME']}"
+    if os.environ.get("CRM_TEST_DB_SUFFIX"):
+        name = f"test_crm_{os.environ['CRM_TEST_DB_SUFFIX']}"
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        name = f"{name}_{os.environ['PYTEST_XDIST_WORKER']}"
+    return name
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(request, django_test_environment, django_db_blocker):
     from django.db import connections
     from django.test.utils import setup_databases, teardown_databases
 
     if "owner" not in settings.DATABASES:
+        default = connections["default"].settings_dict
+        default["TEST"]["NAME"] = suite_database_name(default)
         with django_db_blocker.unblock():
             config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
             # Never the real database: the platform alias follows default to the test one.
@@ -49,9 +62,7 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         return
 
     owner, app = connections["owner"], connections["default"]
-    if os.environ.get("CRM_TEST_DB_SUFFIX"):
-        # Several suites at once on one server (parallel work): one test database each.
-        owner.settings_dict["TEST"]["NAME"] = f"test_crm_{os.environ['CRM_TEST_DB_SUFFIX']}"
+    owner.settings_dict["TEST"]["NAME"] = suite_database_name(owner.settings_dict)
     with django_db_blocker.unblock():
         original_name = owner.settings_dict["NAME"]
         # Creates test_<name> and migrates it as the owner: RLS policies and the app role's
