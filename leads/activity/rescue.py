@@ -18,6 +18,7 @@ from django.db.models import Count, Subquery, Window
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from crm import normalize
 from crm.models import Membership
 from leads.activity.compute import (
     COVERAGE_POINTS,
@@ -123,9 +124,10 @@ def rescue_rows(membership: Membership, today: date):
 
 
 def person_key(lead) -> tuple:
-    """Who a lead is from: its customer and contact (by the contact's name key, else the
-    phone's), or the lead alone when it has neither."""
-    who = lead.contact_key or lead.phone_key
+    """Who a lead is from: its customer and contact (by the contact's name key, kept by
+    intake or made from the name for a lead entered otherwise, else the phone's), or the
+    lead alone when it has neither."""
+    who = lead.contact_key or normalize.person_key(lead.contact_name or "") or lead.phone_key
     if lead.customer_id and who:
         return ("person", lead.customer_id, who)
     return ("lead", lead.pk)

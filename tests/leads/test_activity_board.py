@@ -128,6 +128,19 @@ def test_one_item_per_person_however_many_of_their_leads_are_below_the_line(worl
     assert first.total == 4
 
 
+def test_leads_entered_without_intake_keys_are_grouped_by_the_contact_name(world):
+    """A lead made otherwise than by intake (an import, a migration) has no name key: the
+    contact's name makes it."""
+    t, rep = world.a.tenant, world.a.rep
+    cust = h.customer(t, owner=rep)
+    for _ in range(3):
+        h.lead(t, rep, customer=cust, contact_name="李主任", contact_key="", phone_key="")
+    with tenant_context(t):
+        compute.compute(t, day=DAY)
+        items = rescue.rescue_items(rep, DAY)
+    assert len(items) == 1 and len(items[0].others) == 2
+
+
 def test_the_section_takes_one_query_for_2_and_12_leads(world, django_assert_num_queries):
     t, rep = world.a.tenant, world.a.rep
     for _ in range(2):
