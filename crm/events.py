@@ -26,9 +26,9 @@ from functools import partial
 from django.db import models, transaction
 from django.utils import timezone
 
-from crm.celery import TenantTask, app
-from crm.models import OutboxEvent
-from crm.tenancy import all_tenants_context, current_tenant
+from crm.celery import app
+from crm.models import OutboxEvent, Tenant
+from crm.tenancy import all_tenants_context, current_tenant, tenant_context
 
 logger = logging.getLogger(__name__)
 
@@ -229,12 +229,20 @@ def stale_tenants(*, older_than: timedelta = REDRIVE_AFTER) -> list[int]:
         )
 
 
-@app.task(base=TenantTask, name="crm.events_process")
+@app.task(name="crm.events_process")
 def events_process(tenant_id: int) -> int:
-    """Drain the tenant's outbox, batch by batch, until it is empty."""
+    """Drain the tenant's outbox, batch by batch, until it is empty: each batch in a tenant
+    transaction of its own (so not a TenantTask, whose one transaction would hold every
+    batch's locks and rows until the last), as the leads' inbox does. A tenant gone or
+    inactive ends it quietly."""
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        logger.warning("outbox of tenant %s skipped: the tenant is gone or inactive", tenant_id)
+        return 0
     done = 0
     while True:
-        batch = process_pending()
+        with tenant_context(tenant):
+            batch = process_pending()
         done += batch
         if batch < BATCH:
             return done
