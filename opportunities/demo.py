@@ -255,7 +255,15 @@ class _Story:
         )
         # The reps at work (the one on leave logged nothing these last days).
         present = {m.pk for m in self.reps if m.pk != self.world.memberships[AWAY].pk}
-        seen, picked = set(), []
+        # Not the customers of today's revisits (leads.demo.board): an opportunity's
+        # follow-ups logged after the revisit came would plan it, and take it off the
+        # owner's board, where the story has it waiting.
+        revisited = set(
+            Lead.objects.filter(
+                revisit_of__isnull=False, created_at__gte=self.now - timedelta(hours=8)
+            ).values_list("customer_id", flat=True)
+        )
+        seen, picked = set(revisited), []
         for lead in leads:
             if lead.customer_id not in seen and lead.owner_id in present:
                 seen.add(lead.customer_id)
