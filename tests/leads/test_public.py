@@ -223,10 +223,16 @@ def test_it_limits_submissions_per_ip_and_channel(client, world, settings):
     assert client.post(f"/f/{other.key}/", VALID, REMOTE_ADDR="198.51.100.9").status_code == 303
 
 
+# Ports held bound and never listened on for the whole run: a connection to one is refused.
+# (A port bound and released at once may be taken by another process meanwhile.)
+_HELD: list[socket.socket] = []
+
+
 def _unreachable_cache(settings):
-    with socket.socket() as s:  # a port nothing listens on
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    _HELD.append(s)
+    port = s.getsockname()[1]
     settings.CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
