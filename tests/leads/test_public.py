@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 
 import pytest
@@ -241,7 +242,15 @@ def _unreachable_cache(settings):
     }
 
 
-def test_with_the_cache_down_it_limits_by_the_stored_submissions(client, world, settings, caplog):
+def test_with_the_cache_down_it_limits_by_the_stored_submissions(
+    client, world, settings, caplog, monkeypatch
+):
+    # The warning is read at its own logger: an earlier test in the same process (a Celery
+    # worker's logging setup) may have left the logger disabled or the root without
+    # caplog's handler reaching it.
+    public_logger = logging.getLogger("leads.intake.public")
+    monkeypatch.setattr(public_logger, "disabled", False)
+    monkeypatch.setattr(public_logger, "handlers", [*public_logger.handlers, caplog.handler])
     settings.LEAD_FORM_RATE_LIMIT = 2
     _unreachable_cache(settings)
     channel = make_channel(world.a.tenant)
