@@ -251,3 +251,51 @@ class Task(TenantOwned):
 
     def __str__(self) -> str:
         return self.title
+
+
+class CallStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    HELD = "held", _("Held (rule paused)")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Dead (gave up)")
+
+
+class WebhookCall(TenantOwned):
+    """A webhook action's call, written by the engine with the firing and sent by a worker
+    after the commit (`automation.webhooks`), outside any transaction: retried with
+    backoff, held while its rule is paused (the rule is its circuit breaker)."""
+
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="calls", verbose_name=_("rule")
+    )
+    event = models.ForeignKey(OutboxEvent, null=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(_("subject"), max_length=80)
+    url = models.URLField(_("webhook URL"), max_length=500)
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=CallStatus.choices, default=CallStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("webhook call")
+        verbose_name_plural = _("webhook calls")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sender: the tenant's calls to try now.
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "failed"]),
+                name="webhookcall_due",
+            ),
+            models.Index(fields=["tenant", "rule", "status"], name="webhookcall_rule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} · {self.subject} · {self.get_status_display()}"

@@ -53,7 +53,7 @@ SELECT %(t)s, gen_random_uuid(), 'ticket.opened', 'service_feedback.ticket', g,
        CASE WHEN g <= %(recent)s THEN now() - random() * interval '30 days'
             ELSE now() - interval '30 days' - random() * interval '365 days' END,
        0, now()
-FROM generate_series(1, %(events)s) g
+FROM generate_series(1::bigint, %(events)s) g
 """
 
 
