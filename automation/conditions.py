@@ -67,8 +67,13 @@ def check(trigger: str, text: str) -> None:
 
 def named_fields(trigger: str, text: str) -> list[str]:
     """The event's fields the condition reads (logged with each run)."""
+    return list(_named_fields(trigger, text))
+
+
+@lru_cache(maxsize=512)
+def _named_fields(trigger: str, text: str) -> tuple[str, ...]:
     fields = _fields(trigger)
-    return [w for w in dict.fromkeys(_WORD.findall(text)) if w in fields]
+    return tuple(w for w in dict.fromkeys(_WORD.findall(text)) if w in fields)
 
 
 def _typed(trigger: str, data: dict) -> dict:

@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import psycopg
 from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -40,12 +41,12 @@ def subject_of(rule: Rule, event: OutboxEvent) -> str:
     return f"{event.object_type.split('.')[-1]}:{event.object_id}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Verdict:
     """What a rule makes of one event, before any state: the values logged with it."""
 
     matched: bool
-    values: dict
+    values: dict | tuple  # a drained batch keeps the (name, value) items
     count: int | None = None
     detail: str = ""
     skip: str = ""  # an Outcome that ends the evaluation before the condition
@@ -142,14 +143,19 @@ def awaited_came(rule: Rule, due: Due) -> bool:
     """Whether an event of the rule's `unless_kind` about the due's subject came between
     the trigger and the due time: the same key, or naming the subject's lead or customer
     in its data (a follow-up on a lead is keyed by the lead's customer once it has one)."""
+    return awaited_between(rule, due.subject, due.event.at, due.due_at)
+
+
+def awaited_between(rule: Rule, subject: str, start: datetime, end: datetime) -> bool:
+    """`awaited_came` for a subject and a span (after `start`, until `end`)."""
     if not rule.unless_kind:
         return False
-    prefix, _sep, pk = due.subject.partition(":")
-    about = Q(key=due.subject)
+    prefix, _sep, pk = subject.partition(":")
+    about = Q(key=subject)
     if prefix in ("lead", "customer") and pk.isdigit():
         about |= Q(data__contains={f"{prefix}_id": int(pk)})
     return OutboxEvent.objects.filter(
-        about, kind=rule.unless_kind, at__gt=due.event.at, at__lte=due.due_at
+        about, kind=rule.unless_kind, at__gt=start, at__lte=end
     ).exists()
 
 
@@ -206,7 +212,7 @@ def _failed(rule: Rule, error: str, now: datetime) -> None:
 # --- The drained batch, set-based ------------------------------------------------------------
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """A (rule, event) whose run is being decided in the batch: its run's columns."""
 
@@ -218,7 +224,7 @@ class _Pending:
     detail: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     is_true: bool
     last_fired_at: datetime | None
@@ -269,28 +275,67 @@ class _Batch:
 
 
 def _verdicts(events: list[OutboxEvent], by_kind: dict[str, list[Rule]]) -> list[tuple]:
-    """(event, rule, subject, verdict) for every event and live rule of its kind, in order:
-    the windowed counts in one statement per (kind, days, same fields), the conditions
-    once per distinct values of the fields they name."""
+    """(event, rule, subject, verdict) for every event and live rule of its kind, in order,
+    as `judge` makes them: the windowed counts in one statement per (kind, days, same
+    fields), each condition once per distinct values of the fields it names, the values
+    logged serialised once per distinct values (`Verdict.detail` aside, in `_json`)."""
+    language = get_language()
+    prepared: dict[str, list[tuple]] = {}
     counts: dict[tuple, dict[int, int]] = {}
     for kind, rules in by_kind.items():
         ids = [e.pk for e in events if e.kind == kind]
         for rule in rules:
-            group = (kind, rule.count_days, tuple(rule.same_fields))
-            if rule.count_at_least and group not in counts:
-                counts[group] = conditions.batch_window_counts(
-                    ids, days=rule.count_days, same=rule.same_fields
-                )
-    language = get_language()
+            names = tuple(conditions.named_fields(rule.trigger, rule.condition))
+            same = tuple(rule.same_fields)
+            by_event = None
+            if rule.count_at_least:
+                group = (kind, rule.count_days, same)
+                if group not in counts:
+                    counts[group] = conditions.batch_window_counts(
+                        ids, days=rule.count_days, same=list(same)
+                    )
+                by_event = counts[group]
+            shown = tuple(dict.fromkeys(names + same)) if by_event is not None else names
+            prepared.setdefault(kind, []).append((rule, names, shown, by_event))
+    evaluate = conditions.evaluate_named
     out = []
     for event in events:
-        for rule in by_kind.get(event.kind, ()):
-            count = None
-            if rule.count_at_least:
-                count = counts[(event.kind, rule.count_days, tuple(rule.same_fields))][event.pk]
-            verdict = judge(rule, event, count=count, language=language)
-            out.append((event, rule, subject_of(rule, event), verdict))
+        data = event.data
+        own = f"{event.object_type.split('.')[-1]}:{event.object_id}"
+        deep = event.depth >= MAX_DEPTH
+        for rule, names, shown, by_event in prepared.get(event.kind, ()):
+            subject = event.key if rule.count_at_least else own
+            if event.rule_id == rule.pk:
+                verdict = Verdict(False, {}, skip=Outcome.OWN_CHANGE)
+            elif deep:
+                verdict = Verdict(False, {}, skip=Outcome.DEPTH_LIMIT)
+            else:
+                items = tuple([(name, data.get(name)) for name in names])
+                matched, detail = evaluate(rule.trigger, rule.condition, items, language)
+                count = None
+                if by_event is not None:
+                    count = by_event[event.pk]
+                    matched = matched and count >= rule.count_at_least
+                    if shown is not names:
+                        items = tuple([(name, data.get(name)) for name in shown])
+                verdict = Verdict(matched, items, count, detail)  # values as items, see _json
+            out.append((event, rule, subject, verdict))
     return out
+
+
+_JSON: dict[tuple, str] = {}
+
+
+def _json(values) -> str:
+    """The run's logged values as JSON text, once per distinct values (they repeat)."""
+    if isinstance(values, dict):
+        return json.dumps(values, ensure_ascii=False)
+    text = _JSON.get(values)
+    if text is None:
+        if len(_JSON) > 10_000:
+            _JSON.clear()
+        text = _JSON[values] = json.dumps(dict(values), ensure_ascii=False)
+    return text
 
 
 def _load(batch: _Batch, verdicts: list[tuple]) -> None:
@@ -354,12 +399,13 @@ def _decide(batch: _Batch, event, rule: Rule, subject: str, verdict: Verdict) ->
         pending.outcome = Outcome.WAITING
         pending.detail = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
         return pending.outcome
-    state = batch.state(rule, subject)
     if not verdict.matched:
-        if state.is_true:
+        state = batch.states.get((rule.pk, subject))
+        if state is not None and state.is_true:
             state.is_true, state.dirty = False, True
         pending.outcome = Outcome.NOT_MATCHED
         return pending.outcome
+    state = batch.state(rule, subject)
     if state.is_true:
         pending.outcome = Outcome.STILL_TRUE
         return pending.outcome
@@ -432,7 +478,7 @@ def _settle_inline(rule: Rule, event, subject: str, window: int, now) -> tuple[s
 
 _FIRING_SQL = """
 INSERT INTO automation_firing (tenant_id, public_id, rule_id, subject, "window", at)
-SELECT %s, gen_random_uuid(), r, s, w, %s FROM unnest(%s::bigint[], %s::text[], %s::bigint[])
+SELECT %b, gen_random_uuid(), r, s, w, %b FROM unnest(%b::bigint[], %b::text[], %b::bigint[])
     AS t(r, s, w)
 ON CONFLICT (tenant_id, rule_id, subject, "window") DO NOTHING
 RETURNING rule_id, subject, "window"
@@ -442,12 +488,20 @@ _RUN_SQL = """
 INSERT INTO automation_run
     (tenant_id, public_id, rule_id, event_id, kind, subject, at, "values", count, matched,
      outcome, detail)
-SELECT %s, gen_random_uuid(), r, e, k, s, %s + o * interval '1 microsecond', v::jsonb, c, m,
+SELECT %b, gen_random_uuid(), r, e, k, s, %b + o * interval '1 microsecond', v::jsonb, c, m,
        out, d
-FROM unnest(%s::bigint[], %s::bigint[], %s::text[], %s::text[], %s::text[], %s::int[],
-            %s::bool[], %s::text[], %s::text[]) WITH ORDINALITY AS t(r, e, k, s, v, c, m, out, d, o)
+FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::int[],
+            %b::bool[], %b::text[], %b::text[]) WITH ORDINALITY AS t(r, e, k, s, v, c, m, out, d, o)
 ORDER BY o
 """
+
+
+def _bound_cursor() -> psycopg.Cursor:
+    """A cursor on the connection's session (so in its transaction) that binds the
+    parameters on the server, in binary (`%b`): a batch's columns go as arrays, with no
+    quoting of tens of thousands of values into the statement's text."""
+    connection.ensure_connection()
+    return psycopg.Cursor(connection.connection)
 
 
 def _write_firings(batch: _Batch, tenant_id: int) -> None:
@@ -457,7 +511,7 @@ def _write_firings(batch: _Batch, tenant_id: int) -> None:
     if not batch.firings:
         return
     keys = [(p.rule.pk, p.subject, batch.windows_of[id(p)]) for p in batch.firings]
-    with connection.cursor() as cursor:
+    with _bound_cursor() as cursor:
         cursor.execute(
             _FIRING_SQL,
             [
@@ -557,7 +611,7 @@ def _write(batch: _Batch, tenant_id: int) -> None:
                 p.event.pk,
                 p.event.kind,
                 p.subject,
-                json.dumps(verdict.values, ensure_ascii=False),
+                _json(verdict.values),
                 verdict.count,
                 None if verdict.skip else verdict.matched,
                 p.outcome,
@@ -565,7 +619,7 @@ def _write(batch: _Batch, tenant_id: int) -> None:
             )
             for column, value in zip(columns, row, strict=True):
                 column.append(value)
-        with connection.cursor() as cursor:
+        with _bound_cursor() as cursor:
             cursor.execute(_RUN_SQL, [tenant_id, batch.now, *columns])
 
 
