@@ -15,6 +15,7 @@ from django.utils.translation import get_language
 
 from automation import actions, conditions, engine
 from automation.models import Action, Rule
+from crm.events import MAX_DEPTH
 
 DAYS = 30
 
@@ -60,39 +61,51 @@ class _Row:
         self.depth, self.rule_id, self.data = depth, rule_id, data
 
 
-def _rows(rule: Rule, *, since: datetime, days: int):
-    """(event, windowed count or None) for the rule's kind since `since`, in order (at,
-    id), streamed from one statement: with a count, `count(*) OVER (PARTITION BY key, the
-    same fields ORDER BY at RANGE … PRECEDING)` over the window before `since` too (as
-    conditions.window_counts, equal to the engine's per-event count)."""
+def _rows(rule: Rule, *, since: datetime):
+    """(event, windowed count or None) for the rule's kind since `since`, each subject's in
+    order (at, id), streamed from one statement with binary results, only the columns and
+    data fields the replay reads. With a count: `count(*) OVER (PARTITION BY key, the same
+    fields ORDER BY at RANGE … PRECEDING)` over the window before `since` too (as
+    conditions.window_counts, equal to the engine's per-event count), the rows in (key,
+    at, id) order — the window's own sort on key goes on, the subject being the key;
+    without, in (at, id) order, the (tenant, kind, at) index's."""
     named = conditions.named_fields(rule.trigger, rule.condition)
     names = list(dict.fromkeys([*named, "owner_id"]))
-    fields = "".join(", data -> %s" for _name in names)
+    fields = "".join(f", data -> %s::text AS f{i}" for i in range(len(names)))
+    outer = "".join(f", f{i}" for i in range(len(names)))
     tenant = "(SELECT NULLIF(current_setting('app.tenant_id', true), '')::bigint)"
-    columns = f"id, at, key, object_type, object_id, depth, rule_id{fields}"
     if rule.count_at_least:
         same = rule.same_fields
-        partition = ", ".join(["key", *(["data -> %s"] * len(same))])
+        partition = ", ".join(["key", *(["data -> %s::text"] * len(same))])
         sql = (
-            f"SELECT {columns}, n FROM ("  # noqa: S608 (no value in the text)
-            f" SELECT *, count(*) OVER (PARTITION BY {partition} ORDER BY at"
+            f"SELECT id, at, key, NULL, NULL, depth, rule_id{outer}, n FROM ("  # noqa: S608
+            f" SELECT id, at, key, depth, rule_id{fields},"
+            f"  count(*) OVER (PARTITION BY {partition} ORDER BY at"
             "  RANGE BETWEEN %s PRECEDING AND CURRENT ROW) AS n"
             f" FROM crm_outboxevent WHERE tenant_id = {tenant} AND kind = %s AND at >= %s"
-            ") w WHERE at >= %s ORDER BY at, id"
+            ") w WHERE at >= %s ORDER BY key, at, id"
         )
         span = timedelta(days=rule.count_days) - timedelta(microseconds=1)
-        params = [*names, *same, span, rule.trigger, since - timedelta(days=rule.count_days), since]
+        start = since - timedelta(days=rule.count_days)
+        params = [*names, *same, span, rule.trigger, start, since]
     else:
         sql = (
-            f"SELECT {columns}, NULL FROM crm_outboxevent"  # noqa: S608 (no value in the text)
+            "SELECT id, at, key, object_type, object_id, depth, rule_id"  # noqa: S608
+            f"{fields}, NULL FROM crm_outboxevent"
             f" WHERE tenant_id = {tenant} AND kind = %s AND at >= %s ORDER BY at, id"
         )
         params = [*names, rule.trigger, since]
-    with connection.cursor() as plain:
-        # The sorts of a busy tenant's month stay in memory (this transaction only).
-        plain.execute("SET LOCAL work_mem = '64MB'")
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor() as plain:
+        # A busy tenant's month sorted in memory, as far as it goes (this transaction only).
+        plain.execute("SET LOCAL work_mem = '128MB'")
     width = len(names)
-    with connection.chunked_cursor() as cursor:
+    if connection.settings_dict.get("DISABLE_SERVER_SIDE_CURSORS"):
+        cursor = raw.cursor(binary=True)  # behind transaction pooling: fetched at once
+    else:
+        cursor = raw.cursor(name="automation_dry_run", binary=True)
+    with cursor:
         cursor.execute(sql, params)
         while chunk := cursor.fetchmany(5000):
             for row in chunk:
@@ -110,14 +123,22 @@ def replay(rule: Rule, *, days: int = DAYS, now: datetime | None = None) -> DryR
     cooldown = timedelta(minutes=rule.cooldown_minutes)
     since = now - timedelta(days=days)
     language = get_language()
-    for event, count in _rows(rule, since=since, days=days):
+    named = tuple(conditions.named_fields(rule.trigger, rule.condition))
+    evaluate = conditions.evaluate_named
+    trigger, condition, at_least = rule.trigger, rule.condition, rule.count_at_least
+    for event, count in _rows(rule, since=since):
         result.events += 1
-        verdict = engine.judge(rule, event, count=count or 0, language=language)
-        if verdict.skip:
+        # engine.judge's checks, inline: its own change, the depth, the condition, the count.
+        if (rule.pk is not None and event.rule_id == rule.pk) or event.depth >= MAX_DEPTH:
             continue
-        subject = engine.subject_of(rule, event)
+        data = event.data
+        values = tuple([(name, data.get(name)) for name in named])
+        matched = evaluate(trigger, condition, values, language)[0]
+        if at_least:
+            matched = matched and count >= at_least
+        subject = event.key if at_least else engine.subject_of(rule, event)
         was_true, last_fired = state.get(subject, (False, None))
-        if not verdict.matched:
+        if not matched:
             if was_true:
                 state[subject] = (False, last_fired)
             continue

@@ -484,14 +484,16 @@ ON CONFLICT (tenant_id, rule_id, subject, "window") DO NOTHING
 RETURNING rule_id, subject, "window"
 """
 
+# The batch's runs as one JSON array of rows ([rule, event, kind, subject, values, count,
+# matched, outcome, detail]), unpacked by the server: one parameter, whatever the rows.
 _RUN_SQL = """
 INSERT INTO automation_run
     (tenant_id, public_id, rule_id, event_id, kind, subject, at, "values", count, matched,
      outcome, detail)
-SELECT %b, gen_random_uuid(), r, e, k, s, %b + o * interval '1 microsecond', v::jsonb, c, m,
-       out, d
-FROM unnest(%b::bigint[], %b::bigint[], %b::text[], %b::text[], %b::text[], %b::int[],
-            %b::bool[], %b::text[], %b::text[]) WITH ORDINALITY AS t(r, e, k, s, v, c, m, out, d, o)
+SELECT %b, gen_random_uuid(), (x ->> 0)::bigint, (x ->> 1)::bigint, x ->> 2, x ->> 3,
+       %b + o * interval '1 microsecond', (x -> 4)::jsonb, (x ->> 5)::int, (x ->> 6)::bool,
+       x ->> 7, x ->> 8
+FROM json_array_elements(%s::json) WITH ORDINALITY AS t(x, o)
 ORDER BY o
 """
 
@@ -603,24 +605,26 @@ def _write(batch: _Batch, tenant_id: int) -> None:
             paused_at=rule.paused_at,
         )
     if batch.runs:
-        columns: list[list] = [[] for _ in range(9)]
+        text: dict = {}  # the JSON of each distinct string, once
+
+        def quoted(value: str) -> str:
+            out = text.get(value)
+            if out is None:
+                out = text[value] = json.dumps(value, ensure_ascii=False)
+            return out
+
+        rows = []
         for p in batch.runs:
             verdict = p.verdict
-            row = (
-                p.rule.pk,
-                p.event.pk,
-                p.event.kind,
-                p.subject,
-                _json(verdict.values),
-                verdict.count,
-                None if verdict.skip else verdict.matched,
-                p.outcome,
-                (p.detail or verdict.detail)[:500],
+            count = "null" if verdict.count is None else str(verdict.count)
+            matched = "null" if verdict.skip else ("true" if verdict.matched else "false")
+            rows.append(
+                f"[{p.rule.pk},{p.event.pk},{quoted(p.event.kind)},{quoted(p.subject)},"
+                f"{_json(verdict.values)},{count},{matched},{quoted(p.outcome)},"
+                f"{quoted((p.detail or verdict.detail)[:500])}]"
             )
-            for column, value in zip(columns, row, strict=True):
-                column.append(value)
         with _bound_cursor() as cursor:
-            cursor.execute(_RUN_SQL, [tenant_id, batch.now, *columns])
+            cursor.execute(_RUN_SQL, [tenant_id, batch.now, "[" + ",".join(rows) + "]"])
 
 
 def consume(events: list[OutboxEvent]) -> None:
