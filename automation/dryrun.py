@@ -172,12 +172,15 @@ def _candidates(rule: Rule, *, since: datetime):
     else:
         count, start, subject = "NULL::bigint", since, "object_type, object_id"
     turned = "m" if rule.wait_hours else "m AND prev IS NOT TRUE"
+    # The owner only when it picks the recipients: the sorts then carry no `data`.
+    by_owner = rule.to_owner and rule.action in (Action.NOTIFY, Action.TASK)
+    owner = "data -> 'owner_id'" if by_owner else "NULL::jsonb"
     sql = (
         "SELECT id, at, key, object_type, object_id, owner, n FROM ("  # noqa: S608
         f" SELECT *, lag(m) OVER (PARTITION BY {subject} ORDER BY at, id) AS prev FROM ("
         "  SELECT *, c AND (%s::int IS NULL OR n >= %s::int) AS m FROM ("
         "   SELECT id, at, key, object_type, object_id, depth, rule_id,"
-        f"   data -> 'owner_id' AS owner, {condition} AS c, {count} AS n"
+        f"   {owner} AS owner, {condition} AS c, {count} AS n"
         f"   FROM crm_outboxevent WHERE tenant_id = {_TENANT} AND kind = %s AND at >= %s"
         "  ) w WHERE at >= %s AND depth < %s"
         "  AND (%s::bigint IS NULL OR rule_id IS DISTINCT FROM %s)"
