@@ -23,14 +23,14 @@ from django.utils.translation import gettext as _
 
 from automation import actions, conditions, webhooks
 from automation.models import Action, Due, Firing, Outcome, Rule, RuleState, Run, Task
+from automation.pause import FAILURES_TO_PAUSE, PAUSED_EVENT, tell_paused
 from crm.events import MAX_DEPTH
 from crm.models import OutboxEvent
-from crm.notify import admins_of, notify, notify_many
+from crm.notify import notify_many
 
 logger = logging.getLogger(__name__)
 
-FAILURES_TO_PAUSE = 3
-PAUSED_EVENT = "automation.rule_paused"
+__all__ = ["FAILURES_TO_PAUSE", "PAUSED_EVENT", "consume", "judge", "sweep_due"]
 
 
 def subject_of(rule: Rule, event: OutboxEvent) -> str:
@@ -185,16 +185,6 @@ def sweep_due(*, now: datetime | None = None, limit: int = 500) -> int:
                 continue
             _settle(rule, event, due.subject, verdict, now)
     return len(dues)
-
-
-def tell_paused(rule: Rule, error: str) -> None:
-    """Tell the tenant's admins that `rule` was paused after its failures."""
-    notify(
-        event=PAUSED_EVENT,
-        recipients=admins_of(),
-        params={"rule": rule.name, "failures": rule.consecutive_failures, "error": error[:200]},
-        link=f"/admin/automation/rule/{rule.pk}/change/",
-    )
 
 
 def _failed(rule: Rule, error: str, now: datetime) -> None:

@@ -4,9 +4,8 @@
 
 from __future__ import annotations
 
-import logging
-
-from automation import engine, webhooks
+from automation import engine
+from automation.webhooks import webhooks_send
 from crm.celery import TenantTask, app
 from crm.jobs import per_active_tenant
 
@@ -16,24 +15,10 @@ SWEEP_EXPIRES = 60  # seconds: a fan-out still queued when the next is due is po
 @app.task(name="automation.due_sweep_all")
 def due_sweep_all() -> int:
     """Beat, every minute: queue one due sweep and one webhook sender per active tenant."""
-    per_active_tenant(webhooks_send, expires=SWEEP_EXPIRES)
+    per_active_tenant(webhooks_send, expires=SWEEP_EXPIRES)  # automation.webhooks
     return per_active_tenant(due_sweep, expires=SWEEP_EXPIRES)
 
 
 @app.task(base=TenantTask, name="automation.due_sweep")
 def due_sweep(tenant_id: int) -> int:
     return engine.sweep_due()
-
-
-@app.task(name="automation.webhooks_send")
-def webhooks_send(tenant_id: int) -> int:
-    """Send the tenant's due webhook calls, each posted outside any transaction (so not a
-    TenantTask, whose transaction would span the HTTP calls). A tenant gone or inactive
-    ends it quietly."""
-    from crm.models import Tenant
-
-    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
-    if tenant is None:
-        logging.getLogger(__name__).warning("webhook calls of tenant %s skipped", tenant_id)
-        return 0
-    return webhooks.send_due(tenant)

@@ -32,6 +32,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from automation.models import CallStatus, Rule, WebhookCall
+from automation.pause import FAILURES_TO_PAUSE, tell_paused
+from crm.celery import app
 from crm.models import OutboxEvent, Tenant
 from crm.notify import MAX_ATTEMPTS, backoff
 from crm.notify_adapters import DeliveryError, post_body, precheck_destination
@@ -106,8 +108,6 @@ def _kick(tenant_id: int) -> None:
 
 
 def _send_later(tenant_id: int) -> None:
-    from automation.tasks import webhooks_send
-
     webhooks_send.delay(tenant_id)
 
 
@@ -167,8 +167,6 @@ def _post(call: WebhookCall, rule: Rule) -> tuple[int | None, str]:
 
 
 def _record(tenant: Tenant, call: WebhookCall, rule: Rule, http_status, error: str) -> str:
-    from automation.engine import FAILURES_TO_PAUSE, tell_paused
-
     with tenant_context(tenant):
         now = timezone.now()
         attempts = call.attempts + 1
@@ -216,3 +214,17 @@ def send_due(tenant: Tenant, *, limit: int = SEND_LIMIT) -> int:
         _record(tenant, call, rule, http_status, error)
         tried += 1
     return tried
+
+
+@app.task(name="automation.webhooks_send")
+def webhooks_send(tenant_id: int) -> int:
+    """Send the tenant's due webhook calls, each posted outside any transaction (so not a
+    TenantTask, whose transaction would span the HTTP calls). A tenant gone or inactive
+    ends it quietly."""
+    tenant = Tenant.objects.filter(pk=tenant_id, is_active=True).first()
+    if tenant is None:
+        logger.warning(
+            "webhook calls of tenant %s skipped: the tenant is gone or inactive", tenant_id
+        )
+        return 0
+    return send_due(tenant)
