@@ -11,7 +11,7 @@ which --recent in the last 30 days and the rest over the year before, keyed by o
 --customers customers, with one of 40 product models. Then, as the app role (RLS on):
 
 - `window_count`: the rule "same customer and model ≥ 3 in 30 days"'s count for 300
-  random recent events (automation.conditions.window_count), spread in ms;
+  events picked at random ids (automation.conditions.window_count), spread in ms;
 - `dry_run`: automation.dryrun.replay of that rule over the last 30 days, wall seconds;
 - `engine`: --rules active rules on `ticket.opened` (a tenth of them with that windowed
   count, the others with a condition on the model, all notifying the manager), --burst
