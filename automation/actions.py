@@ -1,26 +1,27 @@
 """What a rule does when it fires: notify, a task on a board, set the customer's level,
-call a webhook. Each raises ActionError with a readable reason when it cannot act; the
-engine runs it in a savepoint, so a failed action leaves nothing half-done."""
+queue a webhook call (sent after the commit, automation.webhooks). Each raises ActionError
+with a readable reason when it cannot act; the engine runs it in a savepoint, so a failed
+action leaves nothing half-done. A drained batch does notify, task and webhook for all its
+firings at once (automation.engine); set level one by one, as here."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
-
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from automation import webhooks
 from automation.models import Action, Rule, Task
 from crm.events import caused_by
 from crm.models import Membership, OutboxEvent
 from crm.notify import notify
-from crm.notify_adapters import DeliveryError, post_body
+from crm.notify_adapters import DeliveryError
 from customers.models import Customer
 from customers.services import customer_set_level
 
 FIRED_EVENT = "automation.rule_fired"
+# The webhook's signature (computed when a call is sent, automation.webhooks).
+signature = webhooks.signature
 
 
 class ActionError(Exception):
@@ -96,31 +97,17 @@ def run(rule: Rule, event: OutboxEvent, subject: str) -> str:
     raise ActionError(_("Unknown action %(action)s.") % {"action": rule.action})
 
 
-def signature(secret: str, timestamp: str, body: bytes) -> str:
-    """Hex HMAC-SHA256 of "timestamp." + body with the rule's secret (what the receiver
-    recomputes to trust the call)."""
-    return hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+def check_webhook(rule: Rule) -> None:
+    """ActionError when the rule's webhook address is refused before any call."""
+    try:
+        webhooks.precheck(rule.webhook_url)
+    except DeliveryError as exc:
+        raise ActionError(str(exc)) from None
 
 
 def call_webhook(rule: Rule, event: OutboxEvent, subject: str) -> str:
-    body = json.dumps(
-        {
-            "rule": rule.name,
-            "event": event.kind,
-            "event_id": str(event.public_id),
-            "subject": subject,
-            "at": event.at.isoformat(),
-            "data": event.data,
-        },
-        ensure_ascii=False,
-        sort_keys=True,
-    ).encode()
-    timestamp = str(int(time.time()))
-    headers = {"Content-Type": "application/json", "X-CRM-Timestamp": timestamp}
-    if rule.webhook_secret:
-        headers["X-CRM-Signature"] = signature(rule.webhook_secret, timestamp, body)
-    try:
-        response = post_body(rule.webhook_url, body, headers=headers)
-    except DeliveryError as exc:
-        raise ActionError(str(exc)) from None
-    return f"HTTP {response.status_code}"
+    """Queue the webhook call (sent by a worker after the commit, see
+    automation.webhooks); the address is checked now, the call made then."""
+    check_webhook(rule)
+    webhooks.queue([webhooks.call_row(rule, event, subject, now=timezone.now())])
+    return _("queued")

@@ -13,9 +13,9 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from automation import dryrun, explain
+from automation import dryrun, explain, webhooks
 from automation.forms import RuleForm
-from automation.models import Rule, Run
+from automation.models import Rule, Run, WebhookCall
 from automation.presets import presets_add
 from crm.admin_base import ReadOnlyTenantModelAdmin, TenantModelAdmin, acting_member
 from crm.events import get_kind
@@ -111,9 +111,11 @@ class RuleAdmin(TenantModelAdmin):
 
     @admin.action(description=_("Resume the selected paused rules"))
     def resume(self, request, queryset):
-        done = queryset.filter(paused_at__isnull=False).update(
+        paused = list(queryset.filter(paused_at__isnull=False).values_list("pk", flat=True))
+        done = Rule.objects.filter(pk__in=paused).update(
             paused_at=None, consecutive_failures=0, last_error=""
         )
+        webhooks.release_held(paused)  # their calls held while paused: sent now
         self.message_user(
             request,
             ngettext("%(count)d rule resumed.", "%(count)d rules resumed.", done) % {"count": done},
@@ -193,3 +195,24 @@ class RunAdmin(ReadOnlyTenantModelAdmin):
     search_fields = ["subject"]
     list_select_related = ["rule"]
     fields = ["at", "rule", "kind", "subject", "values", "count", "matched", "outcome", "detail"]
+
+
+@admin.register(WebhookCall)
+class WebhookCallAdmin(ReadOnlyTenantModelAdmin):
+    list_display = ["created_at", "rule", "subject", "status", "attempts", "http_status"]
+    list_filter = ["status", "rule"]
+    search_fields = ["subject"]
+    list_select_related = ["rule"]
+    fields = [
+        "created_at",
+        "rule",
+        "subject",
+        "url",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "http_status",
+        "last_error",
+        "sent_at",
+        "body",
+    ]

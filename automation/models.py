@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from crm.models import Membership, OutboxEvent, Role, TenantOwned
+from crm.models import Membership, OutboxEvent, Role, Tenant, TenantOwned
 
 
 class Action(models.TextChoices):
@@ -163,10 +163,29 @@ class Firing(TenantOwned):
 
 
 class Run(TenantOwned):
-    """One evaluation of a rule on an event, whatever came of it."""
+    """One evaluation of a rule on an event, whatever came of it. Written at the rate of
+    events × rules (a drained batch's in one statement), so it keeps only the indexes it
+    is read by: the tenant's and the rule's lookups go through `run_rule_at` (row-level
+    security adds the tenant to every statement), none on the event alone. And no
+    foreign-key constraint in the database (three checks per row at each commit): the
+    engine writes a run only for the rule and event it has just read in the same
+    transaction, and the ORM's deletes of a tenant, a rule or an event still cascade."""
 
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_index=False,
+        db_constraint=False,
+    )
     rule = models.ForeignKey(
-        Rule, on_delete=models.CASCADE, related_name="runs", verbose_name=_("rule")
+        Rule,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        verbose_name=_("rule"),
+        db_index=False,
+        db_constraint=False,
     )
     event = models.ForeignKey(
         OutboxEvent,
@@ -174,6 +193,8 @@ class Run(TenantOwned):
         on_delete=models.SET_NULL,
         related_name="+",
         verbose_name=_("event"),
+        db_index=False,
+        db_constraint=False,
     )
     kind = models.CharField(_("event"), max_length=40)
     subject = models.CharField(_("subject"), max_length=80)
@@ -251,3 +272,51 @@ class Task(TenantOwned):
 
     def __str__(self) -> str:
         return self.title
+
+
+class CallStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENT = "sent", _("Sent")
+    HELD = "held", _("Held (rule paused)")
+    FAILED = "failed", _("Failed, will retry")
+    DEAD = "dead", _("Dead (gave up)")
+
+
+class WebhookCall(TenantOwned):
+    """A webhook action's call, written by the engine with the firing and sent by a worker
+    after the commit (`automation.webhooks`), outside any transaction: retried with
+    backoff, held while its rule is paused (the rule is its circuit breaker)."""
+
+    rule = models.ForeignKey(
+        Rule, on_delete=models.CASCADE, related_name="calls", verbose_name=_("rule")
+    )
+    event = models.ForeignKey(OutboxEvent, null=True, on_delete=models.SET_NULL, related_name="+")
+    subject = models.CharField(_("subject"), max_length=80)
+    url = models.URLField(_("webhook URL"), max_length=500)
+    body = models.TextField(_("body"))
+    status = models.CharField(
+        _("status"), max_length=8, choices=CallStatus.choices, default=CallStatus.PENDING
+    )
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=500, blank=True)
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("webhook call")
+        verbose_name_plural = _("webhook calls")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            # The sender: the tenant's calls to try now.
+            models.Index(
+                fields=["tenant", "next_attempt_at"],
+                condition=models.Q(status__in=["pending", "failed"]),
+                name="webhookcall_due",
+            ),
+            models.Index(fields=["tenant", "rule", "status"], name="webhookcall_rule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id} · {self.subject} · {self.get_status_display()}"

@@ -68,6 +68,7 @@ __all__ = [
     "get_event_type",
     "managers_of",
     "notify",
+    "notify_many",
     "register_event",
     "render_template",
 ]
@@ -225,40 +226,57 @@ def notify(
     once per call, @-mentioning the recipients' mobiles. Deliveries are sent by a worker
     after the surrounding transaction commits. Returns the Notification rows.
     """
+    return notify_many(event=event, calls=[(recipients, params, link)], tenant=tenant)
+
+
+def notify_many(
+    *,
+    event: str,
+    calls: Iterable[tuple[Iterable[Membership] | Membership, dict | None, str]],
+    tenant: Tenant | None = None,
+) -> list[Notification]:
+    """`notify()` for many messages of one event at once, each `(recipients, params,
+    link)` as its arguments: the same rows and deliveries (a robot posts once per
+    message), written with one statement per table whatever the number of messages (a
+    rule engine's drained batch). Returns the Notification rows, message by message."""
     tenant = _tenant_or_current(tenant)
     event_type = get_event_type(event)
     if event_type is None:
         raise ValueError(f"unknown notification event {event!r}: register_event() it first")
-    params = jsonable(dict(params or {}))
     current = current_tenant()
     # Already inside this tenant (a worker task, a view): no second savepoint and setting.
     scope = nullcontext() if current is not None and current.pk == tenant.pk else None
     with scope or tenant_context(tenant):
-        members = _recipients(recipients, tenant, event_type)
-        if not members:
-            return []
         now = timezone.now()
-        notifications = Notification.objects.bulk_create(
-            [
-                Notification(
-                    tenant=tenant,
-                    recipient=member,
-                    event=event,
-                    params=params,
-                    link=link[:300],
-                    created_at=now,
+        # (message index, member) for every recipient of every message.
+        rows: list[tuple[int, Membership]] = []
+        rows_of_message: list[Notification] = []
+        for index, (recipients, params, link) in enumerate(calls):
+            params = jsonable(dict(params or {}))
+            for member in _recipients(recipients, tenant, event_type):
+                rows.append((index, member))
+                rows_of_message.append(
+                    Notification(
+                        tenant=tenant,
+                        recipient=member,
+                        event=event,
+                        params=params,
+                        link=link[:300],
+                        created_at=now,
+                    )
                 )
-                for member in members
-            ]
-        )
+        if not rows:
+            return []
+        notifications = Notification.objects.bulk_create(rows_of_message, batch_size=2000)
+        members = {member.pk: member for _index, member in rows}
         preferences = dict(
-            NotificationPreference.objects.filter(membership__in=members, event=event).values_list(
-                "membership_id", "channels"
-            )
+            NotificationPreference.objects.filter(
+                membership_id__in=list(members), event=event
+            ).values_list("membership_id", "channels")
         )
         wanted_kinds = {
             kind
-            for member in members
+            for member in members.values()
             for kind in preferences.get(member.pk, event_type.default_channels)
         }
         if wanted_kinds <= {IN_APP}:
@@ -266,14 +284,15 @@ def notify(
         channels = configured_channels()
 
         planned: list[tuple[str, Notification, str, list[str]]] = []
-        robots: dict[str, tuple[Notification, list[str]]] = {}
-        for member, notification in zip(members, notifications, strict=True):
+        # A robot posts once per message: (message index, kind) → its first notification.
+        robots: dict[tuple[int, str], tuple[Notification, list[str]]] = {}
+        for (index, member), notification in zip(rows, notifications, strict=True):
             wanted = preferences.get(member.pk, event_type.default_channels)
             for kind in dict.fromkeys(wanted):
                 if kind == IN_APP or kind not in channels:
                     continue
                 if kind in ROBOT_KINDS:
-                    _first, phones = robots.setdefault(kind, (notification, []))
+                    _first, phones = robots.setdefault((index, kind), (notification, []))
                     if member.phone and member.phone not in phones:
                         phones.append(member.phone)
                 elif kind == OutletKind.EMAIL:
@@ -281,7 +300,7 @@ def notify(
                         planned.append((kind, notification, member.user.email, []))
                 elif kind == OutletKind.SMS and member.phone:
                     planned.append((kind, notification, member.phone, []))
-        for kind, (notification, phones) in robots.items():
+        for (_index, kind), (notification, phones) in robots.items():
             planned.append((kind, notification, "", phones))
         if not planned:
             return notifications
@@ -301,7 +320,8 @@ def notify(
                     created_at=now,
                 )
                 for kind, notification, to, mentions in planned
-            ]
+            ],
+            batch_size=2000,
         )
         _queue(tenant.pk, [d.pk for d in deliveries])
     return notifications

@@ -66,6 +66,33 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+def precheck_destination(url: str) -> None:
+    """The guard's checks that need no DNS lookup (for code inside a transaction, which
+    must not wait on the network): a bad URL, a scheme, a literal loopback, link-local or
+    private address or `localhost`. The full check is `resolve_destination`'s, at send."""
+    if not url:
+        raise DeliveryError("No URL is configured for this channel.")
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:
+        raise DeliveryError(f"Invalid URL: {exc}") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DeliveryError("Only http:// and https:// URLs with a host can be used.")
+    if settings.NOTIFY_ALLOW_PRIVATE_URLS:
+        return
+    host = parsed.host
+    if host.lower().rstrip(".") == "localhost" or host.lower().endswith(".localhost"):
+        raise RefusedDestination(f"Refused: {host} is a loopback address.")
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])
+    except ValueError:
+        return  # a name: resolved and checked when sent
+    if not _is_public(ip):
+        raise RefusedDestination(
+            f"Refused: {host} is a loopback, link-local or private address ({ip})."
+        )
+
+
 def resolve_destination(url: str) -> Destination:
     """Check `url` and return where to connect; raises DeliveryError for a bad or
     refused address."""

@@ -227,7 +227,11 @@ def test_three_failures_in_a_row_pause_the_rule_and_tell_the_admins(world, setti
         )
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_webhook_is_signed(world, settings, httpserver):
+    """Sent after the drain commits, outside any transaction (automation.webhooks)."""
+    from automation import webhooks
+
     settings.NOTIFY_ALLOW_PRIVATE_URLS = True
     a = world.a
     customer(a)
@@ -236,6 +240,7 @@ def test_a_webhook_is_signed(world, settings, httpserver):
     enquiry(a, 1)
     drain(a)
     assert outcomes(a, r) == ["fired"]
+    assert webhooks.send_due(a.tenant) == 1
     [(request, _response)] = httpserver.log
     body = request.get_data()
     stamp = request.headers["X-CRM-Timestamp"]

@@ -772,10 +772,27 @@ def _automation_task(w, s):
     return _once(w, s, "automation_task", build)
 
 
-def _automation_models():
-    from automation.models import Rule, Run
+def _automation_webhook_call(w, s):
+    def build(tenant):
+        from automation.models import WebhookCall
+        from crm.tenancy import tenant_context
 
-    return {Rule: _automation_rule, Run: _automation_run}
+        with tenant_context(tenant):
+            return WebhookCall.objects.create(
+                tenant=tenant,
+                rule=_automation_rule(w, s),
+                subject="customer:1",
+                url="https://hooks.example.com/crm",
+                body="{}",
+            )
+
+    return _once(w, s, "automation_webhook_call", build)
+
+
+def _automation_models():
+    from automation.models import Rule, Run, WebhookCall
+
+    return {Rule: _automation_rule, Run: _automation_run, WebhookCall: _automation_webhook_call}
 
 
 MODEL_OBJECTS.update(_automation_models())
