@@ -13,12 +13,13 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: help run test scale faults lint format messages venv chromium pgbouncer clean
+.PHONY: help run test scale scale-pgbouncer scale-replica faults lint format messages venv chromium pgbouncer clean
 
 help:
 	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
 	@echo "make test  - lint and run the whole suite, browser tests included"
-	@echo "make scale - the isolation suite and the intake flow through PgBouncer (transaction pooling)"
+	@echo "make scale - the isolation suite and the intake flow through PgBouncer (transaction pooling),"
+	@echo "             then the reports on a streaming read replica (~6 min)"
 	@echo "make faults - the fault and abuse scenarios on private servers (~37 min; FAULTS=name ...)"
 
 $(STAMP): pyproject.toml
@@ -62,10 +63,14 @@ test: $(STAMP) lint chromium
 	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
 	$(PY) -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Past one machine (docs/scaling.md): the tenant isolation suite, the webhook → worker →
-# assignment flow and a 10,000-request pooling probe with the app's connections through
-# Debian's PgBouncer in transaction pooling mode, two server connections a pool
-# (scripts/through_pgbouncer.py; PYTEST_ARGS picks other tests). A few minutes.
+# Past one machine (docs/scaling.md), in two runs:
+# - scale-pgbouncer: the tenant isolation suite, the webhook → worker → assignment flow and
+#   a 10,000-request pooling probe with the app's connections through Debian's PgBouncer
+#   in transaction pooling mode, two server connections a pool (scripts/through_pgbouncer.py);
+# - scale-replica: the reports alias on a streaming read replica, a primary and a hot
+#   standby (pg_basebackup -R) that the run sets up in a temporary directory from the
+#   embedded PostgreSQL wheel's programs, PG_BIN for others (scripts/with_replica.py).
+# PYTEST_ARGS: options for both (test paths run in both). A few minutes each.
 PGBOUNCER ?= /usr/sbin/pgbouncer
 
 pgbouncer:
@@ -75,10 +80,16 @@ pgbouncer:
 	  $$SUDO apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq pgbouncer >/dev/null; }
 
-scale: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
-scale: $(STAMP) pgbouncer
+scale: scale-pgbouncer scale-replica
+
+scale-pgbouncer: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
+scale-pgbouncer: $(STAMP) pgbouncer
 	if [ -n "$$DATABASE_URL" ]; then $(PY) manage.py setup_roles; fi
 	PGBOUNCER=$(PGBOUNCER) $(PY) scripts/through_pgbouncer.py $(PYTEST_ARGS)
+
+scale-replica: export SECRET_KEY ?= test-only-secret-key-0123456789abcdef0123456789
+scale-replica: $(STAMP)
+	$(PY) scripts/with_replica.py $(PYTEST_ARGS)
 
 # The fault and abuse suite (docs/reliability.md): real gunicorn, Celery worker and beat on
 # private PostgreSQL and Redis under var/faults/, never DATABASE_URL's or REDIS_URL's.

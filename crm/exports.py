@@ -55,6 +55,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.celery import TenantTask, app
 from crm.jobs import per_active_tenant
+from crm.metrics import reading_all
 from crm.models import Export, ExportStatus, Membership, Tenant, export_upload_to
 from crm.roles import EVERYONE, MANAGERS
 from crm.tables import count_up_to, csv_pieces
@@ -271,7 +272,13 @@ def run_export(tenant_id: int, export_id: int) -> str | None:
             return None
         job = Export.objects.select_related("requested_by__user").get(pk=export_id)
     try:
-        with translation.override(job.language or None), tenant_context(tenant):
+        # The rows are read on the reports alias (a replica when configured: a long read
+        # off the primary), the job's progress and outcome written on the primary.
+        with (
+            translation.override(job.language or None),
+            tenant_context(tenant),
+            reading_all(tenant),
+        ):
             name, filename, rows = _write_file(job, tenant)
     except Exception as exc:
         logger.exception("export %s (%s) failed", job.pk, job.kind)

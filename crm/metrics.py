@@ -60,7 +60,9 @@ figure; every night crm.metric_checks recounts every figure from its drill-down 
 
 Reports read the `reports` database alias (`reports_alias()`, docs/metrics.md): the
 primary unless REPORTS_DATABASE_URL names a replica. `reading(tenant)` opens the tenant's
-context on it; a figure and its drill-down always read the same alias.
+context on it; a figure and its drill-down always read the same alias. `reading_all(tenant)`
+also routes every ORM read inside to it (`ReportsRouter`), for reports written with plain
+managers (the lead-quality report, the background exports); writes never go there.
 """
 
 from __future__ import annotations
@@ -68,6 +70,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -252,6 +255,78 @@ def reading(tenant: Tenant) -> Iterator[str]:
         return
     with tenant_context(tenant, using=alias):
         yield alias
+
+
+# The alias ORM reads are routed to inside reading_all(), or None.
+_routed: ContextVar[str | None] = ContextVar("crm_reports_routed", default=None)
+
+
+@contextmanager
+def reading_all(tenant: Tenant) -> Iterator[str]:
+    """`reading(tenant)`, with every ORM read inside routed to its alias (ReportsRouter):
+    for a report or an export that reads through the models' managers, with no `using=`.
+    Raw SQL takes the alias from `django.db.router.db_for_read(model)`. Writes inside
+    still go to the primary. Yields the alias."""
+    with reading(tenant) as alias:
+        token = _routed.set(None if alias == "default" else alias)
+        try:
+            yield alias
+        finally:
+            _routed.reset(token)
+
+
+def routed_alias() -> str | None:
+    """The alias reads are routed to here (inside `reading_all()` on a replica), or None."""
+    return _routed.get()
+
+
+# A list opened from a report's figure reads where the figure was read: with a replica
+# configured, the figure's link carries ?read=reports and the list's view is wrapped in
+# `read_as_reports` (the lead-quality report's figures open the lead list).
+READ_PARAM, READ_REPORTS = "read", "reports"
+
+
+def read_as_reports_query() -> dict[str, str]:
+    """The query parameter a report's link to a list adds (none without a replica)."""
+    return {READ_PARAM: READ_REPORTS} if reports_alias() != "default" else {}
+
+
+def read_as_reports(view):
+    """A list view that a report's figures link to: a request with ?read=reports reads
+    inside `reading_all(request.tenant)`, its page rendered there too (its queries run
+    while the template renders), so the list shows the rows the figure counted, replica
+    lag and all. Other requests read the primary, as before."""
+    import functools
+
+    @functools.wraps(view)
+    def wrapped(request, *args, **kwargs):
+        tenant = getattr(request, "tenant", None)
+        if request.GET.get(READ_PARAM) != READ_REPORTS or tenant is None:
+            return view(request, *args, **kwargs)
+        with reading_all(tenant):
+            response = view(request, *args, **kwargs)
+            if callable(getattr(response, "render", None)) and not response.is_rendered:
+                response.render()
+            return response
+
+    return wrapped
+
+
+class ReportsRouter:
+    """Reads inside `reading_all()` go to the reports alias; writes never do. A save or a
+    query's write inside it goes to the primary, and so does the save of an object that
+    was read on `reports`. A query that names the alias itself (`.using("reports")`)
+    passes no router: the replica refuses its write (a standby is read-only, and the
+    alias's sessions are read-only on any server: crm/settings.py)."""
+
+    def db_for_read(self, model, **hints):
+        return _routed.get()
+
+    def db_for_write(self, model, **hints):
+        instance = hints.get("instance")
+        if _routed.get() is not None or (instance is not None and instance._state.db == REPORTS):
+            return "default"
+        return None
 
 
 # --- Links ------------------------------------------------------------------------------

@@ -160,14 +160,24 @@ DATABASES["platform"] = {
 }
 # Reports and dashboards read the `reports` alias (crm.metrics.reports_alias): a streaming
 # replica when REPORTS_DATABASE_URL names one (as the app role), else the primary itself.
+# Nothing is written there (crm.metrics.ReportsRouter); its sessions are read-only besides,
+# so a write that names the alias is refused even by a server that is not in recovery.
+# A replica that does not answer costs a report page REPORTS_CONNECT_TIMEOUT seconds.
 if env.str("REPORTS_DATABASE_URL", default=""):
+    _reports = env.db("REPORTS_DATABASE_URL")
     DATABASES["reports"] = {
-        **env.db("REPORTS_DATABASE_URL"),
+        **_reports,
         "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
         "CONN_HEALTH_CHECKS": True,
-        "OPTIONS": NO_JIT,
+        "OPTIONS": {
+            "connect_timeout": env.int("REPORTS_CONNECT_TIMEOUT", default=5),
+            **_reports.get("OPTIONS", {}),
+            "options": "-c jit=off -c default_transaction_read_only=on",
+        },
         "TEST": {"MIRROR": "default"},
     }
+# /healthz calls the replica `lagging` past this many seconds behind the primary.
+REPORTS_REPLICA_MAX_LAG = env.int("REPORTS_REPLICA_MAX_LAG", default=300)
 # Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction; docs/scaling.md):
 # a transaction may run on another server connection than the one before, so nothing may
 # outlive it there. The tenant setting and the advisory locks are transaction-scoped
@@ -178,7 +188,9 @@ if DATABASE_TRANSACTION_POOLING:
     for _alias in DATABASES.values():
         _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
         _alias["OPTIONS"] = {**_alias.get("OPTIONS", {}), "prepare_threshold": None}
-DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter"]
+# The platform jobs' reads and writes on `platform`; reports' reads on `reports`, never a
+# write (crm/tenancy.py, crm/metrics.py).
+DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter", "crm.metrics.ReportsRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Cache, sessions ------------------------------------------------------------------

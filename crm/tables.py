@@ -148,13 +148,22 @@ def streamed_csv(rows: Iterable[list], filename: str, *, tenant) -> StreamingHtt
 
     The rows are read after the view has returned, outside the request's tenant
     transaction: they are read inside `tenant`'s context again (scoped managers, RLS,
-    times in its zone), in the request's language."""
+    times in its zone), in the request's language, and on the reports alias again when
+    the view read there (crm.metrics.reading_all)."""
+    from contextlib import nullcontext
+
+    from crm.metrics import reading_all, routed_alias
     from crm.tenancy import tenant_context
 
     language = translation.get_language()
+    routed = routed_alias() is not None
 
     def lines() -> Iterator[str]:
-        with translation.override(language), tenant_context(tenant):
+        with (
+            translation.override(language),
+            tenant_context(tenant),
+            reading_all(tenant) if routed else nullcontext(),
+        ):
             for piece, _written in csv_pieces(rows):
                 yield piece
 

@@ -22,6 +22,7 @@ from crm import contributions, exports, roles
 from crm import search as gram_search
 from crm.formatting import format_datetime, format_phone
 from crm.http import query_with
+from crm.metrics import read_as_reports
 from crm.models import Role
 from crm.tables import COUNT_CAP, list_paging, streamed_csv
 from leads import exports as lead_exports
@@ -70,6 +71,7 @@ def lead_membership(request: HttpRequest):
     return membership
 
 
+@read_as_reports  # opened from the lead-quality report's figures: read where they were
 def lead_list(request: HttpRequest) -> HttpResponse:
     membership = lead_membership(request)
     if request.GET.get("_export") == "csv":

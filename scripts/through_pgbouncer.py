@@ -161,8 +161,9 @@ def main(argv: list[str]) -> int:
             f" users {', '.join(quote(u) for u in sorted(users))}",
             flush=True,
         )
-        # Options alone (-q, -x …) run the default tests with them.
-        args = argv if any(not a.startswith("-") for a in argv) else [*argv, *DEFAULT_TESTS]
+        # Options alone (-q, -x, -p no:randomly …) run the default tests with them.
+        paths = [a for a in argv if (ROOT / a.split("::", 1)[0]).exists()]
+        args = argv if paths else [*argv, *DEFAULT_TESTS]
         return subprocess.call(  # noqa: S603
             [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], env=env
         )

@@ -76,6 +76,13 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         platform = connections["platform"]
         platform.close()
         platform.settings_dict["NAME"] = settings.DATABASES["platform"]["NAME"] = test_name
+        if "reports" in settings.DATABASES:
+            # A replica (REPORTS_DATABASE_URL, `make scale`'s tests/scale/test_replica.py):
+            # the test database reaches it by streaming replication; a test that reads
+            # there commits its rows and waits for the replay first.
+            reports = connections["reports"]
+            reports.close()
+            reports.settings_dict["NAME"] = settings.DATABASES["reports"]["NAME"] = test_name
         with owner.cursor() as cursor:
             # Only for the suite: TransactionTestCase empties tables with TRUNCATE.
             role = owner.ops.quote_name(app.settings_dict["USER"])
@@ -85,6 +92,8 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
     with django_db_blocker.unblock():
         app.close()
         connections["platform"].close()
+        if "reports" in settings.DATABASES:
+            connections["reports"].close()
         # Worker and live-server threads keep their (reused) connections: end them, or
         # the database cannot be dropped.
         with owner.cursor() as cursor:

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.postgres.aggregates import ArrayAgg
-from django.db import connection
+from django.db import connections, router
 from django.db.models import (
     Count,
     DateTimeField,
@@ -41,6 +41,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.metrics import read_as_reports_query
 from crm.models import Membership
 from crm.report_rows import Cell, Row
 from leads.models import Channel, InvalidReason, Lead, SourceGrade, Verification
@@ -244,9 +245,11 @@ class _Links:
     def __init__(self, start: date, end: date):
         self.base = reverse("leads:list")
         self.range = {"created_from": start.isoformat(), "created_to": end.isoformat()}
+        # On a replica the list reads where the figures were read (crm.metrics).
+        self.read = read_as_reports_query()
 
     def __call__(self, row_filters: dict, figure: str) -> str:
-        params = {**self.range, **row_filters, **FIGURE_FILTERS[figure]}
+        params = {**self.range, **row_filters, **FIGURE_FILTERS[figure], **self.read}
         return f"{self.base}?{urlencode(params)}"
 
 
@@ -368,8 +371,11 @@ def tally_rolled_up(days) -> Tally:
 
 def fresh_days(tenant, start: date, end: date) -> set[date]:
     """The days in [start, end] whose roll-ups may be read: computed in the tenant's
-    current zone, with no pending change mark in any hour they overlap. One query."""
-    with connection.cursor() as cursor:
+    current zone, with no pending change mark in any hour they overlap. One query, on the
+    database the roll-ups are read from (the reports alias inside `reading_all()`)."""
+    from leads.models import ReportDay
+
+    with connections[router.db_for_read(ReportDay)].cursor() as cursor:
         cursor.execute(
             """
             SELECT d.day FROM leads_reportday d
@@ -412,7 +418,8 @@ def day_ranges(days, tz) -> Q:
 
 def lead_quality(start: date, end: date, *, tenant) -> Report:
     """`tenant`'s report over the local days [start, end] in its time zone. Runs inside
-    `tenant_context(tenant)` (the request's).
+    `tenant_context(tenant)` (the request's); the page reads it inside
+    `crm.metrics.reading_all(tenant)`, on the reports alias.
 
     Days whose roll-ups are fresh (`fresh_days`; leads.reports.rollups writes them) are read
     from them; the others (today, days with a change not yet rolled up) are counted live from

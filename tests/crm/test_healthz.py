@@ -15,6 +15,8 @@ def test_it_reports_db_and_broker_ok(client):
     assert body["db"] == "ok"
     assert body["broker"] == "ok"
     assert body["beat"] == {"status": "never", "last_run": None}
+    # No REPORTS_DATABASE_URL: reports read the primary, there is no replica to lag.
+    assert body["replica"] == {"status": "none"}
 
 
 def test_it_shows_the_last_heartbeat(client):
