@@ -19,7 +19,7 @@ help:
 	@echo "make run   - web + worker + beat with the demo tenant (http://127.0.0.1:8000)"
 	@echo "make test  - lint and run the whole suite, browser tests included"
 	@echo "make scale - the isolation suite and the intake flow through PgBouncer (transaction pooling),"
-	@echo "             then the reports on a streaming read replica (~6 min)"
+	@echo "             then the reports on a streaming read replica (make scale-replica)"
 	@echo "make faults - the fault and abuse scenarios on private servers (~37 min; FAULTS=name ...)"
 
 $(STAMP): pyproject.toml
