@@ -46,5 +46,9 @@ class TenantTask(Task):
         if tenant is None:
             logger.warning("task %s skipped: tenant %s is gone or inactive", self.name, tenant_id)
             return None
+        # The next fan-out of this task starts after this tenant (crm.jobs.round_robin).
+        from crm.jobs import task_started
+
+        task_started(self.name, tenant_id)
         with tenant_context(tenant):
             return self.run(tenant_id, *args, **kwargs)
