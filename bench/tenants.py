@@ -623,11 +623,13 @@ def main() -> None:
         log(json.dumps({k: v for k, v in row.items() if k == "tenants"}))
     ready = new_tenants(args.new_tenants)
     summary = {
-        "login_median_ms": {r["tenants"]: r["login"]["median_ms"] for r in results},
+        "login_median_ms": {r["tenants"]: r["login"]["median_ms"] for r in results if "login" in r},
         "home_manager_median_ms": {
-            r["tenants"]: r["home"]["manager"]["median_ms"] for r in results
+            r["tenants"]: r["home"]["manager"]["median_ms"] for r in results if "home" in r
         },
-        "home_rep_median_ms": {r["tenants"]: r["home"]["rep"]["median_ms"] for r in results},
+        "home_rep_median_ms": {
+            r["tenants"]: r["home"]["rep"]["median_ms"] for r in results if "home" in r
+        },
         "sla_sweep_s": {r["tenants"]: r["sla_sweep"]["seconds"] for r in results},
         "redrive_s": {r["tenants"]: r["redrive"]["seconds"] for r in results},
         "report_rollup_s": {r["tenants"]: r["report_rollup"]["seconds"] for r in results},

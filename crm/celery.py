@@ -37,6 +37,9 @@ class TenantTask(Task):
     """
 
     abstract = True
+    # A task beat fans out to every tenant (crm.jobs.per_active_tenant / per_tenant): set
+    # with @app.task(..., round_robin=True), its runs record where the next round starts.
+    round_robin = False
 
     def __call__(self, tenant_id, *args, **kwargs):
         from crm.models import Tenant
@@ -46,9 +49,10 @@ class TenantTask(Task):
         if tenant is None:
             logger.warning("task %s skipped: tenant %s is gone or inactive", self.name, tenant_id)
             return None
-        # The next fan-out of this task starts after this tenant (crm.jobs.round_robin).
-        from crm.jobs import task_started
+        if self.round_robin:
+            # The next fan-out of this task starts after this tenant (crm.jobs.round_robin).
+            from crm.jobs import task_started
 
-        task_started(self.name, tenant_id)
+            task_started(self.name, tenant_id)
         with tenant_context(tenant):
             return self.run(tenant_id, *args, **kwargs)

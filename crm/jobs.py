@@ -38,7 +38,8 @@ def per_active_tenant(task: Task, *args, expires: int) -> int:
     tenant (`TenantTask`). Returns how many were queued.
 
     Round-robin across rounds: the tenants are queued in id order starting after the
-    last tenant whose `task` a worker started (`TenantTask` records it), so a round that
+    last tenant whose `task` a worker started (a `TenantTask` declared with
+    `round_robin=True` records it), so a round that
     did not get through every tenant before its messages expired is continued by the
     next one where it stopped: no tenant is always at the tail."""
     from crm.models import Tenant

@@ -60,7 +60,7 @@ def sla_sweep_all() -> int:
     return per_tenant(sla_sweep, sla_due_tenants(), expires=SLA_SWEEP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.sla_sweep")
+@app.task(base=TenantTask, name="leads.sla_sweep", round_robin=True)
 def sla_sweep(tenant_id: int) -> dict[str, int]:
     """One tenant's SLA clocks and returns to the pool (leads.assignment.sla.sla_sweep)."""
     from leads.assignment.sla import sla_sweep as run
@@ -97,7 +97,7 @@ def report_rollup_all(cover: bool = False) -> int:
     return per_tenant(report_rollup, due_tenants(), cover, expires=REPORT_ROLLUP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.report_rollup")
+@app.task(base=TenantTask, name="leads.report_rollup", round_robin=True)
 def report_rollup(tenant_id: int, cover: bool = False) -> int:
     """Recompute one tenant's lead-quality days with pending changes (leads.reports.rollups)."""
     from crm.tenancy import current_tenant
@@ -116,7 +116,7 @@ def activity_nightly_all() -> int:
     return per_active_tenant(activity_nightly, expires=NIGHTLY_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.activity_nightly")
+@app.task(base=TenantTask, name="leads.activity_nightly", round_robin=True)
 def activity_nightly(tenant_id: int) -> dict | None:
     """One tenant's activity index for today, when due."""
     from crm.tenancy import current_tenant

@@ -108,3 +108,28 @@ def test_the_fan_out_still_runs_with_the_cache_down(published):
         recompute_tenant.apply(args=(ids[0],))  # the cursor not recorded: no error either
         assert recompute_all() == len(ids)
     assert [tenant for _name, tenant in published] == ids
+
+
+FANNED_OUT = {
+    "crm.exports_cleanup",
+    "crm.weekly_diagnosis",
+    "crm.check_metrics",
+    "crm.levels_record",
+    "opportunities.pipeline_nightly",
+    "automation.due_sweep",
+    "leads.sla_sweep",
+    "leads.report_rollup",
+    "leads.activity_nightly",
+    "service_feedback.alerts_sweep",
+    "health.recompute",
+}
+
+
+def test_only_the_tasks_beat_fans_out_record_their_cursor():
+    """Every other tenant task (a lead's inbox, a delivery …) leaves the cache alone."""
+    from crm.celery import TenantTask, app
+
+    app.loader.import_default_modules()
+    tenant_tasks = {n for n, t in app.tasks.items() if isinstance(t, TenantTask)}
+    assert tenant_tasks >= FANNED_OUT
+    assert {n for n in tenant_tasks if app.tasks[n].round_robin} == FANNED_OUT
