@@ -28,6 +28,21 @@ def _close_old_connections(sender=None, **kwargs) -> None:
     close_old_connections()
 
 
+def _cursor_key(task_name: str) -> str:
+    return f"crm:jobs:last-started:{task_name}"
+
+
+def task_started(task_name: str, tenant_id: int) -> None:
+    """Record that a worker started `task_name` for `tenant_id`: the next fan-out of the
+    task starts after this tenant (crm.jobs.round_robin)."""
+    from django.core.cache import cache
+
+    try:
+        cache.set(_cursor_key(task_name), tenant_id, timeout=None)
+    except Exception:  # the cache down: the next round starts at the first tenant
+        logger.warning("fan-out of %s: cursor not recorded (cache unavailable)", task_name)
+
+
 class TenantTask(Task):
     """Base for every tenant task: the first argument is `tenant_id`.
 
@@ -51,8 +66,6 @@ class TenantTask(Task):
             return None
         if self.round_robin:
             # The next fan-out of this task starts after this tenant (crm.jobs.round_robin).
-            from crm.jobs import task_started
-
             task_started(self.name, tenant_id)
         with tenant_context(tenant):
             return self.run(tenant_id, *args, **kwargs)

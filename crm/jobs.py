@@ -19,7 +19,9 @@ from collections.abc import Iterable
 from celery import Task
 from django.core.cache import cache
 
-from crm.celery import app
+from crm.celery import _cursor_key, app, task_started
+
+__all__ = ["per_active_tenant", "per_tenant", "round_robin", "task_named", "task_started"]
 
 logger = logging.getLogger(__name__)
 
@@ -59,13 +61,10 @@ def per_tenant(task: Task, tenant_ids: Iterable[int], *args, expires: int) -> in
     return len(ordered)
 
 
-def _cursor_key(task_name: str) -> str:
-    return f"crm:jobs:last-started:{task_name}"
-
-
 def round_robin(task_name: str, tenant_ids: Iterable[int]) -> list[int]:
     """`tenant_ids` in id order, rotated to start after the tenant whose `task_name` was
-    started last (`task_started`); id order when none was recorded or the cache is down."""
+    started last (`crm.celery.task_started`); id order when none was recorded or the
+    cache is down."""
     ordered = sorted(set(tenant_ids))
     try:
         last = cache.get(_cursor_key(task_name))
@@ -76,12 +75,3 @@ def round_robin(task_name: str, tenant_ids: Iterable[int]) -> list[int]:
         return ordered
     start = bisect.bisect_right(ordered, last)
     return ordered[start:] + ordered[:start]
-
-
-def task_started(task_name: str, tenant_id: int) -> None:
-    """Record that a worker started `task_name` for `tenant_id`: the next fan-out of the
-    task starts after this tenant (`round_robin`)."""
-    try:
-        cache.set(_cursor_key(task_name), tenant_id, timeout=None)
-    except Exception:  # the cache down: the next round starts at the first tenant
-        logger.warning("fan-out of %s: cursor not recorded (cache unavailable)", task_name)
