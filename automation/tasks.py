@@ -19,6 +19,6 @@ def due_sweep_all() -> int:
     return per_active_tenant(due_sweep, expires=SWEEP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="automation.due_sweep")
+@app.task(base=TenantTask, name="automation.due_sweep", round_robin=True)
 def due_sweep(tenant_id: int) -> int:
     return engine.sweep_due()

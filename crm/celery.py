@@ -28,6 +28,21 @@ def _close_old_connections(sender=None, **kwargs) -> None:
     close_old_connections()
 
 
+def _cursor_key(task_name: str) -> str:
+    return f"crm:jobs:last-started:{task_name}"
+
+
+def task_started(task_name: str, tenant_id: int) -> None:
+    """Record that a worker started `task_name` for `tenant_id`: the next fan-out of the
+    task starts after this tenant (crm.jobs.round_robin)."""
+    from django.core.cache import cache
+
+    try:
+        cache.set(_cursor_key(task_name), tenant_id, timeout=None)
+    except Exception:  # the cache down: the next round starts at the first tenant
+        logger.warning("fan-out of %s: cursor not recorded (cache unavailable)", task_name)
+
+
 class TenantTask(Task):
     """Base for every tenant task: the first argument is `tenant_id`.
 
@@ -37,6 +52,9 @@ class TenantTask(Task):
     """
 
     abstract = True
+    # A task beat fans out to every tenant (crm.jobs.per_active_tenant / per_tenant): set
+    # with @app.task(..., round_robin=True), its runs record where the next round starts.
+    round_robin = False
 
     def __call__(self, tenant_id, *args, **kwargs):
         from crm.models import Tenant
@@ -46,5 +64,8 @@ class TenantTask(Task):
         if tenant is None:
             logger.warning("task %s skipped: tenant %s is gone or inactive", self.name, tenant_id)
             return None
+        if self.round_robin:
+            # The next fan-out of this task starts after this tenant (crm.jobs.round_robin).
+            task_started(self.name, tenant_id)
         with tenant_context(tenant):
             return self.run(tenant_id, *args, **kwargs)

@@ -329,7 +329,7 @@ def exports_cleanup_all() -> int:
     return per_active_tenant(exports_cleanup, expires=CLEANUP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="crm.exports_cleanup")
+@app.task(base=TenantTask, name="crm.exports_cleanup", round_robin=True)
 def exports_cleanup(tenant_id: int) -> int:
     return cleanup()
 

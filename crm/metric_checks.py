@@ -243,7 +243,7 @@ def check_metrics_all() -> int:
     return per_active_tenant(check_metrics, expires=CHECK_EXPIRES)
 
 
-@app.task(base=TenantTask, name="crm.check_metrics")
+@app.task(base=TenantTask, name="crm.check_metrics", round_robin=True)
 def check_metrics(tenant_id: int) -> dict | None:
     """One tenant's check of yesterday, when due (`nightly`)."""
     from crm.tenancy import current_tenant

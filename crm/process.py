@@ -684,7 +684,7 @@ def weekly_diagnosis_all() -> int:
     return per_active_tenant(weekly_diagnosis, expires=FAN_OUT_EXPIRES)
 
 
-@app.task(base=TenantTask, name="crm.weekly_diagnosis")
+@app.task(base=TenantTask, name="crm.weekly_diagnosis", round_robin=True)
 def weekly_diagnosis(tenant_id: int) -> int:
     """One tenant's diagnoses of the week, when due (`generate`): how many were written."""
     from crm.tenancy import current_tenant

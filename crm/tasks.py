@@ -45,7 +45,7 @@ def levels_record_all() -> int:
     return per_active_tenant(levels_record, expires=levels.NIGHTLY_EXPIRES)
 
 
-@app.task(base=TenantTask, name="crm.levels_record")
+@app.task(base=TenantTask, name="crm.levels_record", round_robin=True)
 def levels_record(tenant_id: int) -> list[dict] | None:
     """One tenant's water levels of the days not recorded yet, when due (`levels.nightly`)."""
     from crm.tenancy import current_tenant

@@ -92,6 +92,8 @@ PLATFORM_CALLERS = frozenset(
         "crm.notify.claim_due_deliveries",  # the delivery sweep: ids only
         "crm.events.stale_tenants",  # the business events' re-drive: tenant ids only
         "leads.intake.services.stale_inbound_events",  # the intake re-drive sweep: ids only
+        "leads.assignment.sla.sla_due_tenants",  # the SLA fan-out: tenant ids only
+        "leads.reports.rollups.due_tenants",  # the roll-up fan-out: tenant ids only
     }
 )
 PLATFORM = "platform"

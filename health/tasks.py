@@ -65,7 +65,7 @@ def recompute_all() -> int:
     return per_active_tenant(recompute_tenant, expires=NIGHTLY_EXPIRES)
 
 
-@app.task(base=TenantTask, name="health.recompute")
+@app.task(base=TenantTask, name="health.recompute", round_robin=True)
 def recompute_tenant(tenant_id: int) -> dict | None:
     """One tenant's scores for today, when due (`nightly`)."""
     from crm.tenancy import current_tenant

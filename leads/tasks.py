@@ -1,7 +1,7 @@
 import logging
 
 from crm.celery import TenantTask, app
-from crm.jobs import per_active_tenant
+from crm.jobs import per_active_tenant, per_tenant
 from crm.models import Tenant
 from leads.intake import services
 
@@ -52,12 +52,15 @@ SLA_SWEEP_EXPIRES = 120  # seconds
 
 @app.task(name="leads.sla_sweep_all")
 def sla_sweep_all() -> int:
-    """Beat, every minute: queue one SLA sweep per active tenant (a platform job that
-    only lists tenants; each sweep runs inside its own tenant)."""
-    return per_active_tenant(sla_sweep, expires=SLA_SWEEP_EXPIRES)
+    """Beat, every minute: queue an SLA sweep for each active tenant with clocks due (one
+    platform statement lists them, leads.assignment.sla.sla_due_tenants; each sweep runs
+    inside its own tenant). How many were queued."""
+    from leads.assignment.sla import sla_due_tenants
+
+    return per_tenant(sla_sweep, sla_due_tenants(), expires=SLA_SWEEP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.sla_sweep")
+@app.task(base=TenantTask, name="leads.sla_sweep", round_robin=True)
 def sla_sweep(tenant_id: int) -> dict[str, int]:
     """One tenant's SLA clocks and returns to the pool (leads.assignment.sla.sla_sweep)."""
     from leads.assignment.sla import sla_sweep as run
@@ -83,12 +86,18 @@ REPORT_ROLLUP_EXPIRES = 600  # seconds
 
 @app.task(name="leads.report_rollup_all")
 def report_rollup_all(cover: bool = False) -> int:
-    """Beat: queue each active tenant's lead-quality roll-up refresh (every 5 minutes) or
-    its nightly coverage check (`cover`, leads.reports.rollups.cover)."""
-    return per_active_tenant(report_rollup, cover, expires=REPORT_ROLLUP_EXPIRES)
+    """Beat: queue the lead-quality roll-up refresh of each active tenant with changes
+    pending (every 5 minutes; one platform statement lists them,
+    leads.reports.rollups.due_tenants), or every active tenant's nightly coverage check
+    (`cover`, leads.reports.rollups.cover). How many were queued."""
+    if cover:
+        return per_active_tenant(report_rollup, cover, expires=REPORT_ROLLUP_EXPIRES)
+    from leads.reports.rollups import due_tenants
+
+    return per_tenant(report_rollup, due_tenants(), cover, expires=REPORT_ROLLUP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.report_rollup")
+@app.task(base=TenantTask, name="leads.report_rollup", round_robin=True)
 def report_rollup(tenant_id: int, cover: bool = False) -> int:
     """Recompute one tenant's lead-quality days with pending changes (leads.reports.rollups)."""
     from crm.tenancy import current_tenant
@@ -107,7 +116,7 @@ def activity_nightly_all() -> int:
     return per_active_tenant(activity_nightly, expires=NIGHTLY_EXPIRES)
 
 
-@app.task(base=TenantTask, name="leads.activity_nightly")
+@app.task(base=TenantTask, name="leads.activity_nightly", round_robin=True)
 def activity_nightly(tenant_id: int) -> dict | None:
     """One tenant's activity index for today, when due."""
     from crm.tenancy import current_tenant

@@ -77,7 +77,7 @@ def pipeline_nightly_all() -> int:
     return per_active_tenant(pipeline_nightly, expires=NIGHTLY_EXPIRES)
 
 
-@app.task(base=TenantTask, name="opportunities.pipeline_nightly")
+@app.task(base=TenantTask, name="opportunities.pipeline_nightly", round_robin=True)
 def pipeline_nightly(tenant_id: int) -> dict | None:
     """One tenant's calibration, frozen forecast and accuracy, when due (`nightly`)."""
     from crm.tenancy import current_tenant

@@ -15,7 +15,7 @@ def alerts_sweep_all() -> int:
     return per_active_tenant(alerts_sweep, expires=SWEEP_EXPIRES)
 
 
-@app.task(base=TenantTask, name="service_feedback.alerts_sweep")
+@app.task(base=TenantTask, name="service_feedback.alerts_sweep", round_robin=True)
 def alerts_sweep(tenant_id: int) -> dict:
     """One tenant's sweep: alerts raised for clusters over the threshold, quiet ones closed."""
     from crm.tenancy import current_tenant

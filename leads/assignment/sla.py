@@ -170,6 +170,110 @@ def sla_sweep(now: datetime | None = None) -> dict[str, int]:
     return counts
 
 
+# --- which tenants have clocks due (the per-minute fan-out) ---------------------------------
+
+# One statement over every tenant's open leads: a tenant is listed when one of its leads
+# has a due dispatch retry, or has passed a threshold's time without that threshold's
+# alert in its round. The conditions are those of `_Sweep`'s candidate sets with each
+# tenant's policy (its defaults where it has none yet) and without their "a next step is
+# scheduled" exclusions: a superset, so a tenant listed may find nothing to fire, and a
+# tenant not listed has nothing to fire (tests/leads/test_sla_due.py holds both sides).
+_ALERTED = """EXISTS (SELECT 1 FROM leads_slaalert a WHERE a.tenant_id = c.tenant_id
+    AND a.lead_id = c.id AND a.threshold = '{threshold}' AND a.round = c.dispatch_round{extra})"""
+# The clocks first (a materialised step: the leads past a threshold's time, with each
+# tenant's policy), then the alerts probed for those leads only.
+_DUE_SQL = f"""
+WITH clocks AS MATERIALIZED (
+  SELECT l.tenant_id, l.id, l.dispatch_round,
+    COALESCE(p.unverified_escalation_hours, %(escalation)s) AS escalation,
+    (l.status = 'new' AND l.dispatch_after <= %(now)s) AS retry,
+    (l.status = 'new' AND l.owner_id IS NULL AND l.pool_reason <> 'no_candidate'
+     AND l.source_grade = 'A'
+     AND CASE WHEN l.dispatch_round = 0 THEN l.created_at ELSE l.pooled_at END
+       <= %(now)s - make_interval(mins => COALESCE(p.a_unassigned_minutes, %(a_unassigned)s))
+    ) AS a_unassigned,
+    (l.status = 'new' AND l.owner_id IS NULL AND l.pool_reason <> 'no_candidate'
+     AND CASE WHEN l.dispatch_round = 0 THEN l.created_at ELSE l.pooled_at END
+       <= %(now)s - make_interval(mins => COALESCE(p.unassigned_minutes, %(unassigned)s))
+    ) AS unassigned,
+    (l.status = 'assigned' AND l.verification = ''
+     AND l.assigned_at
+       <= %(now)s - make_interval(hours => COALESCE(p.unverified_hours, %(unverified)s))
+    ) AS unverified_rep,
+    -- The reminder came after the assignment: escalated only past this much since it.
+    (l.status = 'assigned' AND l.verification = ''
+     AND l.assigned_at <= %(now)s - make_interval(hours =>
+       COALESCE(p.unverified_escalation_hours, %(escalation)s))
+    ) AS unverified_mgr,
+    (l.status IN ('assigned', 'valid') AND l.touch_count = 1
+     AND l.first_touch_at
+       <= %(now)s - make_interval(hours => COALESCE(p.second_touch_hours, %(second_touch)s))
+     AND (l.assigned_at IS NULL OR l.first_touch_at >= l.assigned_at)
+    ) AS no_second_touch,
+    (l.status = 'valid' AND l.verified_at IS NOT NULL
+     AND (l.last_touch_at IS NULL OR l.last_touch_at <= GREATEST(l.verified_at, l.assigned_at))
+     AND GREATEST(l.verified_at, l.assigned_at)
+       <= %(now)s - make_interval(hours => COALESCE(p.no_followup_hours, %(no_followup)s))
+    ) AS no_followup,
+    COALESCE(p.is_active, %(is_active)s) AS active
+  FROM leads_lead l
+  JOIN crm_tenant t ON t.id = l.tenant_id AND t.is_active
+  LEFT JOIN leads_slapolicy p ON p.tenant_id = l.tenant_id
+  WHERE l.status IN ('new', 'assigned', 'valid')
+)
+SELECT DISTINCT c.tenant_id FROM clocks c
+WHERE c.retry OR (c.active AND (
+  (c.a_unassigned AND NOT {_ALERTED.format(threshold=SlaThreshold.A_UNASSIGNED, extra="")})
+  OR (c.unassigned AND NOT {_ALERTED.format(threshold=SlaThreshold.UNASSIGNED, extra="")})
+  OR (c.unverified_rep
+      AND NOT {_ALERTED.format(threshold=SlaThreshold.UNVERIFIED_REP, extra="")})
+  OR (c.unverified_mgr AND {
+    _ALERTED.format(
+        threshold=SlaThreshold.UNVERIFIED_REP,
+        extra=" AND a.fired_at <= %(now)s - make_interval(hours => c.escalation)",
+    )
+}
+      AND NOT {_ALERTED.format(threshold=SlaThreshold.UNVERIFIED_MANAGER, extra="")})
+  OR (c.no_second_touch
+      AND NOT {_ALERTED.format(threshold=SlaThreshold.NO_SECOND_TOUCH, extra="")})
+  OR (c.no_followup AND NOT {_ALERTED.format(threshold=SlaThreshold.NO_FOLLOWUP, extra="")})
+))
+ORDER BY c.tenant_id
+"""  # noqa: S608 — the thresholds' names only
+
+
+def sla_due_tenants(now: datetime | None = None) -> list[int]:
+    """The active tenants whose SLA sweep may have something to do now (a superset: see
+    _DUE_SQL), in id order. A platform job that reads tenant ids only; each tenant's
+    sweep then runs inside its own tenant. One statement whatever the number of tenants:
+    the per-minute fan-out queues a sweep for these only, not for every tenant."""
+    from django.db import connections
+
+    from crm.tenancy import PLATFORM, all_tenants_context
+
+    if current_tenant() is not None:
+        raise RuntimeError("the SLA fan-out runs outside any tenant")
+    now = now or timezone.now()
+    params = {
+        "now": now,
+        **{
+            name: SlaPolicy._meta.get_field(field).get_default()
+            for name, field in (
+                ("is_active", "is_active"),
+                ("a_unassigned", "a_unassigned_minutes"),
+                ("unassigned", "unassigned_minutes"),
+                ("unverified", "unverified_hours"),
+                ("escalation", "unverified_escalation_hours"),
+                ("second_touch", "second_touch_hours"),
+                ("no_followup", "no_followup_hours"),
+            )
+        },
+    }
+    with all_tenants_context(), connections[PLATFORM].cursor() as cursor:
+        cursor.execute(_DUE_SQL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 # --- firing --------------------------------------------------------------------------------
 
 

@@ -144,6 +144,27 @@ def refresh(tenant, *, rebuild: bool = False) -> int:
     return len(days)
 
 
+def due_tenants() -> list[int]:
+    """The active tenants with change marks pending, or whose roll-ups are in another
+    time zone than the tenant's now (what `refresh` would recompute), in id order. A
+    platform job that reads tenant ids only; each refresh then runs inside its tenant."""
+    from django.db import connections
+
+    from crm.tenancy import PLATFORM, all_tenants_context, current_tenant
+
+    if current_tenant() is not None:
+        raise RuntimeError("the roll-up fan-out runs outside any tenant")
+    with all_tenants_context(), connections[PLATFORM].cursor() as cursor:
+        cursor.execute(
+            "SELECT t.id FROM crm_tenant t WHERE t.is_active AND ("
+            " EXISTS (SELECT 1 FROM leads_reportchange c WHERE c.tenant_id = t.id)"
+            " OR EXISTS (SELECT 1 FROM leads_reportday d"
+            "  WHERE d.tenant_id = t.id AND d.time_zone <> t.timezone))"
+            " ORDER BY t.id"
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def cover(tenant) -> int:
     """Mark the hours of leads whose days have no roll-up (leads from before the roll-ups
     existed, or a day something missed), then refresh. Nightly. Returns the days

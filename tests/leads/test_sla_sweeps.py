@@ -28,7 +28,7 @@ from leads.models import (
     SlaPolicy,
     SourceGrade,
 )
-from tests.conftest import wait_for
+from tests.conftest import platform_db, wait_for
 from tests.leads.factories import make_assigned_lead, make_channel, make_lead, make_rep
 from tests.leads.sla_helpers import (
     A_UNASSIGNED,
@@ -283,7 +283,7 @@ def test_the_constraint_alone_lets_one_of_two_concurrent_inserts_fire(world):
 # --- through beat's task and a real worker ----------------------------------------------------
 
 
-@pytest.mark.django_db(transaction=True)
+@platform_db  # the fan-out lists the tenants with clocks due on the platform connection
 def test_the_beat_task_sweeps_every_tenant_on_a_worker(world, celery_worker_thread):
     from leads.tasks import sla_sweep_all
 
