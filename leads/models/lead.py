@@ -191,6 +191,13 @@ class Lead(TenantOwned):
         related_name="+",
         verbose_name=_("verified by"),
     )
+    # Whether an opportunity was opened from the lead (one whose origin lead it is): kept
+    # by PostgreSQL triggers of the opportunities app (its migration 0007), which also
+    # restore it when a save would write a stale value; the lead-to-contract cycle's
+    # valid leads read it instead of an EXISTS over every opportunity.
+    has_opportunity = models.BooleanField(
+        _("opportunity opened"), default=False, db_default=False, editable=False
+    )
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
