@@ -198,6 +198,13 @@ class Lead(TenantOwned):
     has_opportunity = models.BooleanField(
         _("opportunity opened"), default=False, db_default=False, editable=False
     )
+    # Whether the owner logged a follow-up on the lead (customers.Interaction by the owner)
+    # within 72 h of the assignment (assigned_at ≤ at ≤ assigned_at + 72 h): the process
+    # report's 72 h follow-up (leads.reports.process). Kept by PostgreSQL triggers (leads
+    # migration 0023) on follow-ups and on a lead whose owner or assignment changes.
+    followed_up_72h = models.BooleanField(
+        _("followed up within 72 h"), default=False, db_default=False, editable=False
+    )
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,
