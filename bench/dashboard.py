@@ -96,7 +96,10 @@ def fill(args) -> dict:
     made["tickets"] = tickets.load_tickets(tenant, channel, args.tickets)
     phases["tickets_s"] = round(time.perf_counter() - t, 2)
 
-    phases["vacuum_analyze_s"] = round(vacuum_analyze() + vacuum_analyze_all(), 2)
+    if args.no_vacuum:
+        phases["vacuum_analyze_s"] = None
+    else:
+        phases["vacuum_analyze_s"] = round(vacuum_analyze() + vacuum_analyze_all(), 2)
     phases["total_s"] = round(time.perf_counter() - t0, 2)
     log(f"phases: {phases}")
     return {"tenant": tenant, "manager": manager, "reps": reps, "phases": phases, "made": made}
@@ -285,6 +288,9 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=OPPORTUNITIES)
     parser.add_argument("--tickets", type=int, default=TICKETS)
     parser.add_argument("--no-measure", action="store_true", help="generate only")
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="no VACUUM (ANALYZE) after the load"
+    )
     parser.add_argument("--skip-dashboard", action="store_true", help="no /dashboard/ pages")
     parser.add_argument(
         "--metrics", default="", help="only these drill-downs (metric keys, comma-separated)"
