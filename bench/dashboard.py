@@ -96,7 +96,10 @@ def fill(args) -> dict:
     made["tickets"] = tickets.load_tickets(tenant, channel, args.tickets)
     phases["tickets_s"] = round(time.perf_counter() - t, 2)
 
-    phases["vacuum_analyze_s"] = round(vacuum_analyze() + vacuum_analyze_all(), 2)
+    if args.no_vacuum:
+        phases["vacuum_analyze_s"] = None
+    else:
+        phases["vacuum_analyze_s"] = round(vacuum_analyze() + vacuum_analyze_all(), 2)
     phases["total_s"] = round(time.perf_counter() - t0, 2)
     log(f"phases: {phases}")
     return {"tenant": tenant, "manager": manager, "reps": reps, "phases": phases, "made": made}
@@ -199,7 +202,9 @@ def measure_all(args, world) -> dict:
     n, warmup = args.requests, args.warmup
     pages: dict = {}
     dashboard = resolves("dashboard")
-    if dashboard is None:
+    if args.skip_dashboard:
+        pages["dashboard"] = {"skipped": "--skip-dashboard"}
+    elif dashboard is None:
         pages["dashboard"] = {"skipped": "no URL named 'dashboard' in this checkout"}
     else:
         region, rep = busiest(tenant)
@@ -221,13 +226,19 @@ def measure_all(args, world) -> dict:
     if resolves("metric_rows", "leads.delivered") is None:
         drills["skipped"] = "no URL named 'metric_rows' in this checkout"
     else:
+        chosen = set(filter(None, args.metrics.split(","))) if args.metrics else None
         for metric in metrics.metrics():
+            if chosen is not None and metric.key not in chosen:
+                continue
             log(f"drill-down {metric.key}")
             drills[metric.key] = measure(
                 resolves("metric_rows", metric.key), membership=manager, n=n, warmup=2
             )
     pages["drill_downs"] = drills
-    for name in ("metrics", "process_report", "opportunity_reports:cycle", "self_test", "levels"):
+    reports = ("metrics", "process_report", "opportunity_reports:cycle", "self_test", "levels")
+    if args.reports is not None:
+        reports = tuple(filter(None, args.reports.split(",")))
+    for name in reports:
         path = resolves(name)
         if path is None:
             pages[name] = {"skipped": f"no URL named {name!r} in this checkout"}
@@ -277,6 +288,16 @@ def main() -> None:
     parser.add_argument("--opportunities", type=int, default=OPPORTUNITIES)
     parser.add_argument("--tickets", type=int, default=TICKETS)
     parser.add_argument("--no-measure", action="store_true", help="generate only")
+    parser.add_argument(
+        "--no-vacuum", action="store_true", help="no VACUUM (ANALYZE) after the load"
+    )
+    parser.add_argument("--skip-dashboard", action="store_true", help="no /dashboard/ pages")
+    parser.add_argument(
+        "--metrics", default="", help="only these drill-downs (metric keys, comma-separated)"
+    )
+    parser.add_argument(
+        "--reports", default=None, help="only these report pages (URL names, comma-separated)"
+    )
     args = parser.parse_args()
 
     setup_django()

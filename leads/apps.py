@@ -31,6 +31,9 @@ class LeadsConfig(AppConfig):
 
         notifications.register()
         sla.register()
+        from leads import rep_days
+
+        rep_days.connect()  # the active days rebuilt when a tenant's time zone changes
         from leads import events
 
         events.register()  # the business events automation rules react to (crm.events)

@@ -128,20 +128,16 @@ DAILY_ACTIVE_SHARE = 0.9
 # Correlated subqueries on a rep seat (the outer crm_membership row). The activity: the
 # local days on which the rep logged a follow-up or a verification, made an entry on a
 # lead's timeline (a contact, a verdict …), closed their day on the board, or made any
-# audited change. The rep's start: the day the seat was created, or the first day of
-# activity when earlier (history brought in from before the seat). The working days:
+# audited change — the rows of leads_repactiveday (RepActiveDay), which triggers keep
+# from those four sources (leads migration 0021), read through its unique index
+# (tenant, member, day). The rep's start: the day the seat was created, or the first day
+# of activity when earlier (history brought in from before the seat). The working days:
 # Monday to Friday of [start, end] from the rep's start; the active days: those of them
-# with activity. Each source is read through an index that leads with the tenant.
+# with activity.
 STARTED = (
     "LEAST((crm_membership.created_at AT TIME ZONE %(tz)s)::date,"
-    " (SELECT (min(x.at) AT TIME ZONE %(tz)s)::date FROM customers_interaction x"
-    "   WHERE x.tenant_id = crm_membership.tenant_id AND x.by_id = crm_membership.id),"
-    " (SELECT (min(x.at) AT TIME ZONE %(tz)s)::date FROM leads_leadevent x"
-    "   WHERE x.tenant_id = crm_membership.tenant_id AND x.actor_id = crm_membership.user_id),"
-    " (SELECT min(x.day) FROM leads_dailysummary x"
-    "   WHERE x.tenant_id = crm_membership.tenant_id AND x.membership_id = crm_membership.id),"
-    " (SELECT (min(x.at) AT TIME ZONE %(tz)s)::date FROM crm_auditevent x"
-    "   WHERE x.tenant_id = crm_membership.tenant_id AND x.actor_id = crm_membership.user_id))"
+    " (SELECT min(x.day) FROM leads_repactiveday x"
+    "   WHERE x.tenant_id = crm_membership.tenant_id AND x.membership_id = crm_membership.id))"
 )
 WORKING_DAYS = (
     "(SELECT count(*) FROM generate_series(GREATEST(%(start)s::date, %(started)s),"
@@ -149,23 +145,9 @@ WORKING_DAYS = (
     " WHERE extract(isodow FROM d.day) < 6)"
 )
 ACTIVE_DAYS = (
-    "(SELECT count(*) FROM ("
-    " SELECT (x.at AT TIME ZONE %(tz)s)::date FROM customers_interaction x"
-    "  WHERE x.tenant_id = crm_membership.tenant_id AND x.by_id = crm_membership.id"
-    "    AND x.at >= %(since)s AND x.at < %(until)s"
-    " UNION"
-    " SELECT (x.at AT TIME ZONE %(tz)s)::date FROM leads_leadevent x"
-    "  WHERE x.tenant_id = crm_membership.tenant_id AND x.actor_id = crm_membership.user_id"
-    "    AND x.at >= %(since)s AND x.at < %(until)s"
-    " UNION"
-    " SELECT x.day FROM leads_dailysummary x"
+    "(SELECT count(*) FROM leads_repactiveday x"
     "  WHERE x.tenant_id = crm_membership.tenant_id AND x.membership_id = crm_membership.id"
-    "    AND x.day >= %(start)s AND x.day <= %(end)s"
-    " UNION"
-    " SELECT (x.at AT TIME ZONE %(tz)s)::date FROM crm_auditevent x"
-    "  WHERE x.tenant_id = crm_membership.tenant_id AND x.actor_id = crm_membership.user_id"
-    "    AND x.at >= %(since)s AND x.at < %(until)s"
-    ") AS a(day) WHERE extract(isodow FROM a.day) < 6)"
+    "    AND x.day >= %(start)s AND x.day <= %(end)s AND extract(isodow FROM x.day) < 6)"
 )
 
 
@@ -184,8 +166,7 @@ def _days(sql: str, values: dict) -> RawSQL:
 def rep_rows(tenant: Tenant, start: date, end: date) -> QuerySet:
     """The tenant's active reps (role rep, seat and user active) with at least one working
     day in [start, end] since they started: `working_days`, `active_days`."""
-    since, until = period_bounds(tenant, start, end)
-    values = {"tz": tenant.timezone, "start": start, "end": end, "since": since, "until": until}
+    values = {"tz": tenant.timezone, "start": start, "end": end}
     return (
         Membership.objects.filter(
             tenant=tenant, role=Role.REP, is_active=True, user__is_active=True

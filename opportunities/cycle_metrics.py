@@ -102,9 +102,9 @@ def cohort_contracts(tenant: Tenant, start: date, end: date) -> QuerySet:
 
 
 def valid_q() -> Q:
-    """A valid lead: verified valid, or an opportunity was opened from it."""
-    opened = Opportunity.objects.filter(origin_lead=OuterRef("pk"))
-    return Q(verification__in=list(Verification.valid())) | Q(Exists(opened))
+    """A valid lead: verified valid, or an opportunity was opened from it (the lead's
+    `has_opportunity`, kept by this app's triggers: migration 0007)."""
+    return Q(verification__in=list(Verification.valid())) | Q(has_opportunity=True)
 
 
 def matured_since(tenant: Tenant, now: datetime | None = None) -> datetime:

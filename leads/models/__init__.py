@@ -26,7 +26,7 @@ from leads.models.assignment import (
     profile_of,
     rep_available,
 )
-from leads.models.board import BoardSettings, DailySummary
+from leads.models.board import BoardSettings, DailySummary, RepActiveDay
 from leads.models.choices import (
     REPLAY_WINDOW,
     RESPONSE_TARGET_MINUTES,
@@ -105,6 +105,7 @@ __all__ = [
     "QualityDay",
     "QualityRepDay",
     "RegistryStatus",
+    "RepActiveDay",
     "RepActivity",
     "RepLedgerDay",
     "RepProfile",

@@ -66,3 +66,30 @@ class DailySummary(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.membership_id} {self.day}"
+
+
+class RepActiveDay(TenantOwned):
+    """A local day (the tenant's time zone) on which a member acted: logged a follow-up or
+    a verification (customers.Interaction), made an entry on a lead's timeline
+    (LeadEvent), closed the day on the board (DailySummary) or made an audited change
+    (crm.AuditEvent). The self-test's daily active reps (leads.selftest) count these rows
+    instead of the four sources. Kept by PostgreSQL triggers on the four tables and on new
+    seats (migration 0021), so every path (ORM, imports, COPY, cascades) keeps it exact;
+    rebuilt for a tenant whose time zone changes (`leads.rep_days.rebuild`). An id, not
+    a foreign key: derived data the triggers write and delete."""
+
+    membership_id = models.BigIntegerField(_("member"))
+    day = models.DateField(_("day"))
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("member's active day")
+        verbose_name_plural = _("members' active days")
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["tenant", "membership_id", "day"], name="repactiveday_one_per_day"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.membership_id} {self.day}"

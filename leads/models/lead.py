@@ -191,6 +191,20 @@ class Lead(TenantOwned):
         related_name="+",
         verbose_name=_("verified by"),
     )
+    # Whether an opportunity was opened from the lead (one whose origin lead it is): kept
+    # by PostgreSQL triggers of the opportunities app (its migration 0007), which also
+    # restore it when a save would write a stale value; the lead-to-contract cycle's
+    # valid leads read it instead of an EXISTS over every opportunity.
+    has_opportunity = models.BooleanField(
+        _("opportunity opened"), default=False, db_default=False, editable=False
+    )
+    # Whether the owner logged a follow-up on the lead (customers.Interaction by the owner)
+    # within 72 h of the assignment (assigned_at ≤ at ≤ assigned_at + 72 h): the process
+    # report's 72 h follow-up (leads.reports.process). Kept by PostgreSQL triggers (leads
+    # migration 0023) on follow-ups and on a lead whose owner or assignment changes.
+    followed_up_72h = models.BooleanField(
+        _("followed up within 72 h"), default=False, db_default=False, editable=False
+    )
     customer = models.ForeignKey(
         "customers.Customer",
         null=True,

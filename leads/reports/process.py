@@ -24,7 +24,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django.db.models import (
-    DateTimeField,
     Exists,
     ExpressionWrapper,
     F,
@@ -103,22 +102,9 @@ def touched_q() -> Q:
 def followed_72h_q() -> Q:
     """A follow-up by the owner within 72 h of the assignment: a customers.Interaction on
     the lead by its owner at assigned_at ≤ at ≤ assigned_at + 72 h (a logged follow-up, or
-    the verification call that set the lead's next step)."""
-    from customers.models import Interaction
-
-    deadline = ExpressionWrapper(
-        OuterRef("assigned_at") + FOLLOW_UP_WINDOW, output_field=DateTimeField()
-    )
-    return Q(
-        Exists(
-            Interaction.objects.filter(
-                lead=OuterRef("pk"),
-                by=OuterRef("owner"),
-                at__gte=OuterRef("assigned_at"),
-                at__lte=deadline,
-            )
-        )
-    )
+    the verification call that set the lead's next step). Read from the lead's
+    `followed_up_72h`, which triggers keep (leads migration 0023)."""
+    return Q(followed_up_72h=True)
 
 
 def invalid_72h_q() -> Q:
