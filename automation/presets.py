@@ -47,6 +47,17 @@ def presets() -> list[dict]:
             "message": _("An A-class lead is still unverified 12 hours after assignment."),
         },
         {
+            "name": _("A key contact changed jobs → relationship task"),
+            "trigger": "contact.changed_jobs",
+            "condition": 'role != ""',
+            "action": Action.TASK,
+            "to_owner": True,
+            "message": _(
+                "A key contact changed jobs: keep in touch at the new company and meet "
+                "the successor."
+            ),
+        },
+        {
             "name": _("Customer entered the risk list → retention task"),
             "trigger": "health.risk_entered",
             "action": Action.TASK,

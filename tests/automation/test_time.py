@@ -107,7 +107,7 @@ def test_the_presets_are_added_once_switched_off_and_valid(world, en):
     a = world.a
     with tenant_context(a.tenant):
         added = presets_add(tenant=a.tenant, acting_member=a.admin)
-        assert len(added) == 4 and not any(r.is_active for r in added)
+        assert len(added) == 5 and not any(r.is_active for r in added)
         assert presets_add(tenant=a.tenant, acting_member=a.admin) == []
         for preset in added:
             data = {f: getattr(preset, f) for f in RuleForm.Meta.fields}
@@ -117,4 +117,4 @@ def test_the_presets_are_added_once_switched_off_and_valid(world, en):
     response = en(world.b.admin).post(reverse("admin:automation_rule_presets"))
     assert response.status_code == 302
     with tenant_context(world.b.tenant):
-        assert Rule.objects.count() == 4
+        assert Rule.objects.count() == 5
