@@ -1,6 +1,7 @@
 """What a rule does when it fires: notify, a task on a board, set the customer's level,
-call a webhook. Each raises ActionError with a readable reason when it cannot act; the
-engine runs it in a savepoint, so a failed action leaves nothing half-done."""
+call a webhook, or an action an app offers (crm.events.register_action). Each raises
+ActionError with a readable reason when it cannot act; the engine runs it in a
+savepoint, so a failed action leaves nothing half-done."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 
 from automation.models import Action, Rule, Task
-from crm.events import caused_by
+from crm.events import ActionFailed, caused_by, get_action
 from crm.models import Membership, OutboxEvent
 from crm.notify import notify
 from crm.notify_adapters import DeliveryError, post_body
@@ -93,6 +94,16 @@ def run(rule: Rule, event: OutboxEvent, subject: str) -> str:
         )
     if rule.action == Action.WEBHOOK:
         return call_webhook(rule, event, subject)
+    offered = get_action(rule.action)
+    if offered is not None:
+        # An app's action (crm.events.register_action), e.g. health's retention task.
+        if event.kind not in offered.kinds:
+            raise ActionError(_("This action is for other events."))
+        try:
+            with caused_by(rule.pk, event.depth + 1):
+                return offered.run(event)[:500]
+        except ActionFailed as exc:
+            raise ActionError(str(exc)) from None
     raise ActionError(_("Unknown action %(action)s.") % {"action": rule.action})
 
 

@@ -40,7 +40,9 @@ class DryRun:
 
 
 def _to(rule: Rule, event: OutboxEvent) -> list[str]:
-    if rule.action in (Action.NOTIFY, Action.TASK):
+    if rule.action in (Action.NOTIFY, Action.TASK) or (
+        rule.action not in Action.values and (rule.to_owner or rule.to_role or rule.to_member_id)
+    ):
         return [m.display_name for m in actions.recipients(rule, event.data)]
     if rule.action == Action.WEBHOOK:
         return [rule.webhook_url]

@@ -1,9 +1,13 @@
 """The rules the briefs asked for, ready to review, dry-run and switch on: added off, once
-per tenant (by name), from the rules' admin page."""
+per tenant (by name), from the rules' admin page. One is on for every tenant from the
+start: "a customer entered the risk list → retention task" (`risk_rule_ensure`: the data
+migration, each new tenant, the demo), the only way a stay gets its task."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from automation.models import Action, Rule
@@ -57,14 +61,44 @@ def presets() -> list[dict]:
                 "the successor."
             ),
         },
-        {
-            "name": _("Customer entered the risk list → retention task"),
-            "trigger": "health.risk_entered",
-            "action": Action.TASK,
-            "to_owner": True,
-            "message": _("Retention: the customer entered the risk list."),
-        },
+        risk_preset(),
     ]
+
+
+# Customer health's rule action (health.risk.RETENTION_ACTION, registered by health).
+RETENTION_ACTION = "retention_task"
+RISK_TRIGGER = "health.risk_entered"
+
+
+def risk_preset() -> dict:
+    """The rule that gives a new stay on the risk list its retention task (the playbook
+    step, on the owner's board) and tells the owner: on for every tenant."""
+    return {
+        "name": _("Customer entered the risk list → retention task"),
+        "trigger": RISK_TRIGGER,
+        "action": RETENTION_ACTION,
+        "to_owner": True,
+        "message": "",
+    }
+
+
+def risk_rule_ensure(tenant: Tenant) -> Rule | None:
+    """Inside `tenant`: switch the risk preset on, adding it when the tenant has no rule
+    with its action (a new tenant, the demo). The rule added, else None."""
+    if Rule.objects.filter(trigger=RISK_TRIGGER, action=RETENTION_ACTION).exists():
+        return None
+    with translation.override(settings.LANGUAGE_CODE):
+        rule = Rule(tenant=tenant, is_active=True, **risk_preset())
+    rule.full_clean()
+    rule.save()
+    return rule
+
+
+def _have(fields: dict, names: set[str], doing: set[tuple]) -> bool:
+    """The tenant has this preset: by name, or a rule doing the same (trigger, action,
+    condition) — the risk preset added in another language, say."""
+    same = (fields["trigger"], fields["action"], fields.get("condition", ""))
+    return fields["name"] in names or same in doing
 
 
 def presets_add(*, tenant: Tenant, acting_member: Membership | None) -> list[Rule]:
@@ -72,9 +106,10 @@ def presets_add(*, tenant: Tenant, acting_member: Membership | None) -> list[Rul
     check_tenant(tenant, acting_member)
     added = []
     with transaction.atomic():
-        have = set(Rule.objects.values_list("name", flat=True))
+        names = set(Rule.objects.values_list("name", flat=True))
+        doing = set(Rule.objects.values_list("trigger", "action", "condition"))
         for fields in presets():
-            if fields["name"] in have:
+            if _have(fields, names, doing):
                 continue
             rule = Rule(tenant=tenant, is_active=False, **fields)
             rule.full_clean()

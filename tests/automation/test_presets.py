@@ -11,7 +11,7 @@ from automation.presets import presets_add
 from crm.models import AuditEvent, OutboxEvent
 from crm.tenancy import tenant_context
 from customers.models import Contact, Customer
-from tests.automation.helpers import drain, outcomes
+from tests.automation.helpers import drain, outcomes, runs
 
 pytestmark = pytest.mark.django_db
 
@@ -169,3 +169,145 @@ def test_the_preset_gives_the_owner_a_relationship_task_for_a_key_contact_only(w
     other_rule = switched_on(world.b, JOB_PRESET)
     drain(world.b)
     assert outcomes(world.b, other_rule) == [] and tasks(world.b) == []
+
+
+# -- "a customer entered the risk list → retention task": on for every tenant ------------------
+
+
+def quiet_customers(side, *names):
+    from health import compute
+    from tests.health.helpers import customer, interaction, moment
+
+    today = compute.local_today(side.tenant)
+    for name in names:
+        cust = customer(side, name, owner=side.rep)
+        interaction(side, cust, moment(side, 20, today))
+    with tenant_context(side.tenant):
+        return compute.recompute(side.tenant, day=today)
+
+
+def drained(side, capture) -> None:
+    """The drain, committed (its after-commit notifications sent), as the worker does."""
+    from django.db import transaction
+
+    with capture(execute=True), transaction.atomic():
+        drain(side)
+
+
+def stays(side):
+    from health.models import RiskEntry
+
+    with tenant_context(side.tenant):
+        return list(RiskEntry.objects.order_by("id"))
+
+
+def told(side, event="health.risk_entered"):
+    from crm.models import Notification
+
+    with tenant_context(side.tenant):
+        return list(Notification.objects.filter(event=event).order_by("id"))
+
+
+def risk_rule(side) -> Rule:
+    with tenant_context(side.tenant):
+        return Rule.objects.get(action="retention_task")
+
+
+def board_tasks(side):
+    from health.board import open_tasks
+
+    with tenant_context(side.tenant):
+        return list(open_tasks(side.rep))
+
+
+def test_every_tenant_starts_with_the_risk_rule_on(world):
+    from automation.presets import risk_rule_ensure
+    from tests.factories import TenantFactory
+
+    for side in (world.a, world.b):
+        rule = risk_rule(side)
+        assert rule.is_active and rule.to_owner and rule.trigger == "health.risk_entered"
+        with tenant_context(side.tenant):
+            assert risk_rule_ensure(side.tenant) is None  # once
+    newcomer = TenantFactory(slug="gamma")
+    with tenant_context(newcomer):
+        assert Rule.objects.filter(action="retention_task", is_active=True).count() == 1
+
+
+def test_the_rule_gives_todays_new_stays_their_task_and_tells_the_owner_once(
+    world, django_capture_on_commit_callbacks
+):
+    a = world.a
+    assert quiet_customers(a, "恒力液压", "东方机电").entered == 2
+    # Opened by the recompute, the stays wait for the rule: no task, nobody told yet.
+    assert [s.task_at for s in stays(a)] == [None, None]
+    assert board_tasks(a) == [] and told(a) == []
+    drained(a, django_capture_on_commit_callbacks)
+    assert all(s.task_at is not None for s in stays(a))
+    assert [e.pk for e in board_tasks(a)] == sorted(s.pk for s in stays(a))[::-1]
+    [note] = told(a)  # one per owner, naming the customers, as before the rule
+    assert note.recipient_id == a.rep.pk and note.params["count"] == 2
+    assert "恒力液压" in note.params["customers"] and "东方机电" in note.params["customers"]
+    assert outcomes(a, risk_rule(a)) == ["fired", "fired"]
+    # No second task (a rule's board task) and no second notification (the rule's own).
+    assert tasks(a) == [] and told(a, "automation.rule_fired") == []
+    drained(a, django_capture_on_commit_callbacks)
+    assert len(told(a)) == 1
+    # Tenant b: nothing of it.
+    assert stays(world.b) == [] and told(world.b) == []
+
+
+def test_a_second_rule_with_the_action_gives_no_second_task_or_notice(
+    world, django_capture_on_commit_callbacks
+):
+    a = world.a
+    first = risk_rule(a)
+    with tenant_context(a.tenant):
+        copy = Rule.objects.create(
+            tenant=a.tenant,
+            name="Customer entered the risk list → retention task",
+            trigger="health.risk_entered",
+            action="retention_task",
+            to_owner=True,
+            is_active=True,
+        )
+    quiet_customers(a, "恒力液压")
+    drained(a, django_capture_on_commit_callbacks)
+    assert len(told(a)) == 1 and len(board_tasks(a)) == 1
+    details = [r.detail for r in runs(a, first) + runs(a, copy)]
+    assert sum("given already" in d for d in details) == 1, details
+
+
+def test_switched_off_the_rule_gives_no_task_and_tells_nobody(
+    world, django_capture_on_commit_callbacks
+):
+    from django.core.exceptions import ValidationError
+
+    from health.risk import risk_task_done
+
+    a = world.a
+    with tenant_context(a.tenant):
+        Rule.objects.filter(action="retention_task").update(is_active=False)
+    quiet_customers(a, "恒力液压")
+    drained(a, django_capture_on_commit_callbacks)
+    [stay] = stays(a)
+    assert stay.task_at is None and board_tasks(a) == [] and told(a) == []
+    with tenant_context(a.tenant), pytest.raises(ValidationError):
+        risk_task_done(tenant=a.tenant, acting_member=a.rep, entry=stay)
+
+
+def test_the_retention_action_is_only_for_the_risk_event(world, en):
+    response = en(world.a.admin).post(
+        reverse("admin:automation_rule_add"),
+        {
+            "name": "x",
+            "trigger": "ticket.opened",
+            "action": "retention_task",
+            "to_owner": "on",
+            "count_days": "30",
+            "cooldown_minutes": "1440",
+        },
+    )
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "This action is for other events" in " ".join(errors["action"])
