@@ -93,7 +93,8 @@ def replay(rule: Rule, *, days: int = DAYS, now: datetime | None = None) -> DryR
         result.fired += 1
         result.subjects[subject] += 1
         # Who: depends on the event only through its owner (notify, task) or its key.
-        who = event.data.get("owner_id") if rule.action in (Action.NOTIFY, Action.TASK) else 0
+        by_owner = rule.action in (Action.NOTIFY, Action.TASK) or rule.action not in Action.values
+        who = event.data.get("owner_id") if by_owner else 0
         if rule.action == Action.SET_LEVEL or who not in names:
             names[who] = _to(rule, event)
         for name in names[who]:
