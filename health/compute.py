@@ -441,7 +441,7 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
         # actions: their stays get no task.
         from health import events
 
-        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"))
+        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"), at=now)
     return len(opened), left
 
 

@@ -203,7 +203,7 @@ def dispatch(
         )
         _timeline(lead, LeadEventKind.ASSIGNED, now, owner=member.display_name, decision=decision)
         # The SLA sweep's retry, the return to the pool's new owner (automation's trigger).
-        lead_events.emit_lead(lead_events.ASSIGNED, lead)
+        lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
         if lead.verification:
             _notify("lead.assigned_verified", [member], {"lead": str(lead)}, lead)
         else:
@@ -329,7 +329,7 @@ def dispatch_new_lead(
             _timeline(
                 lead, LeadEventKind.ASSIGNED, now, owner=owner.display_name, decision=decision
             )
-            lead_events.emit_lead(lead_events.ASSIGNED, lead)
+            lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
             _notify("lead.revisit", [owner], {"lead": str(lead)}, lead)
             return decision
     lead.owner, lead.status = None, LeadStatus.NEW
@@ -654,7 +654,7 @@ def lead_reassign(
                 "reason": [None, reason],
             },
         )
-        lead_events.emit_lead(lead_events.ASSIGNED, lead)
+        lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
         recipients = [to] + ([previous] if previous and previous.pk != to.pk else [])
         _notify("lead.reassigned", recipients, {"lead": str(lead), "owner": to.display_name}, lead)
     return decision
