@@ -34,7 +34,6 @@ from datetime import datetime, timedelta
 from django.utils import timezone
 
 from crm import events
-
 from customers.models import Contact, Customer, Interaction, PresetKind
 from customers.services import presets
 from health import compute

@@ -1,9 +1,10 @@
 """The risk list in a real browser (F34): the nightly recompute puts two quiet customers of
-the rep on the list; the rep reads the list (score, coverage, days, the retention task),
-the manager sorts and filters it, and the rep marks one task done on the daily board in
-place (htmx), which takes it off the board. No script error, no refusal by the
-Content-Security-Policy (tests/browser/conftest.py). Screenshots in
-tests/browser/artifacts/ and, with HEALTH_SHOTS set, there too."""
+the rep on the list and the tenant's rule gives their retention tasks; the rep reads the
+list (score, coverage, days, the retention task), the manager sorts and filters it, and
+the rep marks one task done on the daily board in place (htmx), which takes it off the
+board. No script error, no refusal by the Content-Security-Policy
+(tests/browser/conftest.py). Screenshots in tests/browser/artifacts/ and, with
+HEALTH_SHOTS set, there too."""
 
 from __future__ import annotations
 
