@@ -83,8 +83,8 @@ def risk_preset() -> dict:
 
 
 def risk_rule_ensure(tenant: Tenant) -> Rule | None:
-    """Inside `tenant`: switch the risk preset on, adding it when the tenant has no rule
-    with its action (a new tenant, the demo). The rule added, else None."""
+    """Inside `tenant`: add the risk preset, switched on, unless the tenant has a rule with
+    its trigger and action already (a new tenant, the demo). The rule added, else None."""
     if Rule.objects.filter(trigger=RISK_TRIGGER, action=RETENTION_ACTION).exists():
         return None
     with translation.override(settings.LANGUAGE_CODE):
@@ -95,19 +95,20 @@ def risk_rule_ensure(tenant: Tenant) -> Rule | None:
 
 
 def _have(fields: dict, names: set[str], doing: set[tuple]) -> bool:
-    """The tenant has this preset: by name, or a rule doing the same (trigger, action,
-    condition) — the risk preset added in another language, say."""
-    same = (fields["trigger"], fields["action"], fields.get("condition", ""))
-    return fields["name"] in names or same in doing
+    """The tenant has this preset: by name; the risk preset also by its trigger and action
+    (named in another language when it was added)."""
+    if fields["action"] == RETENTION_ACTION:
+        return (fields["trigger"], fields["action"]) in doing
+    return fields["name"] in names
 
 
 def presets_add(*, tenant: Tenant, acting_member: Membership | None) -> list[Rule]:
-    """Add the presets the tenant does not have yet (by name), switched off. The new ones."""
+    """Add the presets the tenant does not have yet (`_have`), switched off. The new ones."""
     check_tenant(tenant, acting_member)
     added = []
     with transaction.atomic():
         names = set(Rule.objects.values_list("name", flat=True))
-        doing = set(Rule.objects.values_list("trigger", "action", "condition"))
+        doing = set(Rule.objects.values_list("trigger", "action"))
         for fields in presets():
             if _have(fields, names, doing):
                 continue
