@@ -1,8 +1,9 @@
 """What a rule does when it fires: notify, a task on a board, set the customer's level,
-queue a webhook call (sent after the commit, automation.webhooks). Each raises ActionError
-with a readable reason when it cannot act; the engine runs it in a savepoint, so a failed
-action leaves nothing half-done. A drained batch does notify, task and webhook for all its
-firings at once (automation.engine); set level one by one, as here."""
+queue a webhook call (sent after the commit, automation.webhooks), or an action an app
+offers (crm.events.register_action). Each raises ActionError with a readable reason when
+it cannot act; the engine runs it in a savepoint, so a failed action leaves nothing
+half-done. A drained batch does notify, task and webhook for all its firings at once
+(automation.engine); set level and the apps' actions one by one, as here."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from automation import webhooks
 from automation.models import Action, Rule, Task
-from crm.events import caused_by
+from crm.events import ActionFailed, caused_by, get_action
 from crm.models import Membership, OutboxEvent
 from crm.notify import notify
 from crm.notify_adapters import DeliveryError
@@ -92,6 +93,16 @@ def run(rule: Rule, event: OutboxEvent, subject: str) -> str:
             if changed
             else _("level already %(level)s") % {"level": rule.level}
         )
+    offered = get_action(rule.action)
+    if offered is not None:
+        # An app's action (crm.events.register_action), e.g. health's retention task.
+        if event.kind not in offered.kinds:
+            raise ActionError(_("This action is for other events."))
+        try:
+            with caused_by(rule.pk, event.depth + 1):
+                return offered.run(event)[:500]
+        except ActionFailed as exc:
+            raise ActionError(str(exc)) from None
     if rule.action == Action.WEBHOOK:
         return call_webhook(rule, event, subject)
     raise ActionError(_("Unknown action %(action)s.") % {"action": rule.action})

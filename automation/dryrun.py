@@ -43,7 +43,9 @@ class DryRun:
 
 
 def _to(rule: Rule, event) -> list[str]:
-    if rule.action in (Action.NOTIFY, Action.TASK):
+    if rule.action in (Action.NOTIFY, Action.TASK) or (
+        rule.action not in Action.values and (rule.to_owner or rule.to_role or rule.to_member_id)
+    ):
         return [m.display_name for m in actions.recipients(rule, event.data)]
     if rule.action == Action.WEBHOOK:
         return [rule.webhook_url]
@@ -252,7 +254,9 @@ def _fired(rule: Rule, result: DryRun, subject: str, event, names: dict) -> None
     result.fired += 1
     result.subjects[subject] += 1
     # Who: depends on the event only through its owner (notify, task) or its key.
-    who = event.data.get("owner_id") if rule.action in (Action.NOTIFY, Action.TASK) else 0
+    # An app's action (crm.events.register_action) goes to the owner too.
+    by_owner = rule.action in (Action.NOTIFY, Action.TASK) or rule.action not in Action.values
+    who = event.data.get("owner_id") if by_owner else 0
     if rule.action == Action.SET_LEVEL or who not in names:
         names[who] = _to(rule, event)
     for name in names[who]:

@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 from automation import actions, conditions, webhooks
 from automation.models import Action, Due, Firing, Outcome, Rule, RuleState, Run, Task
 from automation.pause import FAILURES_TO_PAUSE, PAUSED_EVENT, tell_paused
-from crm.events import MAX_DEPTH
+from crm.events import MAX_DEPTH, get_action
 from crm.models import OutboxEvent
 from crm.notify import notify_many
 
@@ -408,7 +408,8 @@ def _decide(batch: _Batch, event, rule: Rule, subject: str, verdict: Verdict) ->
     if (rule.pk, subject, window) in batch.windows:
         pending.outcome = Outcome.DUPLICATE
         return pending.outcome
-    if rule.action == Action.SET_LEVEL:
+    inline = _inline(rule)
+    if inline:
         # Changes data and emits events: done now, in a savepoint with its firing.
         run = _settle_inline(rule, event, subject, window, batch.now)
         pending.outcome, pending.detail = run
@@ -424,13 +425,19 @@ def _decide(batch: _Batch, event, rule: Rule, subject: str, verdict: Verdict) ->
     batch.windows.add((rule.pk, subject, window))
     batch.prior.setdefault((rule.pk, subject), state.last_fired_at)
     state.last_fired_at = batch.now
-    if rule.action != Action.SET_LEVEL:
+    if not inline:
         batch.windows_of[id(pending)] = window
         batch.firings.append(pending)
     if rule.consecutive_failures:
         rule.consecutive_failures, rule.last_error = 0, ""
         batch.rules_changed[rule.pk] = rule
     return pending.outcome
+
+
+def _inline(rule: Rule) -> bool:
+    """Set level and the apps' actions (crm.events.register_action) change data and emit
+    events: each is done at once, in a savepoint with its firing, not with the batch."""
+    return rule.action == Action.SET_LEVEL or get_action(rule.action) is not None
 
 
 def _check_deferred(batch: _Batch, rule: Rule, event) -> tuple[str, str]:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from automation import conditions
 from automation.models import Action, Rule
-from crm.events import get_kind, kinds
+from crm.events import get_action, get_kind, kinds
 from crm.notify_adapters import DeliveryError, resolve_destination
 from crm.roles import BOARD
 from customers.models import CustomerLevel
@@ -107,6 +107,13 @@ class RuleForm(forms.ModelForm):
                 self.add_error("level", _("Choose the level to set."))
             if kind.keyed_by != "customer":
                 self.add_error("action", _("This event is not about a customer."))
+        offered = get_action(action) if action else None
+        if offered is not None and kind.key not in offered.kinds:
+            self.add_error(
+                "action",
+                _("This action is for other events: %(kinds)s.")
+                % {"kinds": ", ".join(offered.kinds)},
+            )
         if action == Action.WEBHOOK:
             url = data.get("webhook_url")
             if not url:

@@ -18,6 +18,13 @@ class Action(models.TextChoices):
     WEBHOOK = "webhook", _("Call a webhook")
 
 
+def action_choices() -> list[tuple[str, str]]:
+    """The engine's actions, then those the apps offer (crm.events.register_action)."""
+    from crm.events import rule_actions
+
+    return [*Action.choices, *((a.key, a.label) for a in rule_actions())]
+
+
 class Outcome(models.TextChoices):
     FIRED = "fired", _("Fired")
     NOT_MATCHED = "not_matched", _("Condition false")
@@ -70,7 +77,7 @@ class Rule(TenantOwned):
         blank=True,
         help_text=_("… unless an event of this kind about the same subject comes first."),
     )
-    action = models.CharField(_("then"), max_length=16, choices=Action.choices)
+    action = models.CharField(_("then"), max_length=16, choices=action_choices)
     to_owner = models.BooleanField(
         _("to the owner"), default=False, help_text=_("The event's owner (its owner_id field).")
     )

@@ -1,5 +1,6 @@
 """What automation hands to the kernel's registries, from AutomationConfig.ready(): the
-outbox consumer, its notification events, the board's task section, the audit actions."""
+outbox consumer, its notification events, the board's task section, the audit actions;
+and each new tenant's risk preset switched on (`tenant_created`)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ def register() -> None:
     from crm.roles import ADMINS, BOARD
 
     register_consumer(engine.consume)
+    from django.db.models.signals import post_save
+
+    from crm.models import Tenant
+
+    post_save.connect(tenant_created, sender=Tenant, dispatch_uid="automation.tenant_created")
     register_event(
         EventType(
             key=actions.FIRED_EVENT,
@@ -51,3 +57,29 @@ def register() -> None:
             "automation.preset_added": _("Automation preset added"),
         }
     )
+
+
+def tenant_created(sender, instance, created, using, **kwargs) -> None:
+    """A new tenant starts with the rule "a customer entered the risk list → retention
+    task" on (automation.presets.risk_rule_ensure): in the same transaction, or, for a
+    tenant the platform superuser adds (the platform alias), once that commits."""
+    if not created or kwargs.get("raw"):
+        return
+    from functools import partial
+
+    from django.db import DEFAULT_DB_ALIAS, transaction
+
+    if using == DEFAULT_DB_ALIAS:
+        _ensure(instance.pk)
+    else:
+        transaction.on_commit(partial(_ensure, instance.pk), using=using)
+
+
+def _ensure(tenant_id: int) -> None:
+    from automation.presets import risk_rule_ensure
+    from crm.models import Tenant
+    from crm.tenancy import tenant_context
+
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        risk_rule_ensure(tenant)

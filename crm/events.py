@@ -9,7 +9,8 @@ crashed worker), so an emitted event is never lost. Processed rows stay: they ar
 event log that windowed counts and the dry run read. See docs/automation.md.
 
 The kernel knows no consumer and no emitter: apps register their kinds
-(`register_kind`) and consumers (`register_consumer`) from their AppConfig.ready().
+(`register_kind`), consumers (`register_consumer`) and the actions they offer to rules
+(`register_action`) from their AppConfig.ready().
 """
 
 from __future__ import annotations
@@ -78,6 +79,44 @@ def register_consumer(consumer: Consumer) -> None:
     tenant, in the drain's transaction). Registering the same function again is a no-op."""
     if consumer not in _consumers:
         _consumers.append(consumer)
+
+
+# --- Actions the apps offer to rules ----------------------------------------------------------
+
+
+class ActionFailed(Exception):
+    """An app's rule action could not be done; `str()` says why (the run log's detail)."""
+
+
+@dataclass(frozen=True)
+class RuleAction:
+    """An action an app offers automation rules beside the engine's own (notify, task, set
+    level, webhook): `run(event)` does it for one event of one of `kinds` (inside the
+    event's tenant, in the engine's savepoint: a failure undoes it) and returns a short
+    detail for the run log, or raises ActionFailed. Health's "retention task" is one."""
+
+    key: str  # stored in the rule, ≤ 16 characters
+    label: str  # lazy, the admin's action choice
+    kinds: tuple[str, ...]
+    run: Callable[[OutboxEvent], str] = field(compare=False)
+
+
+_actions: dict[str, RuleAction] = {}
+
+
+def register_action(action: RuleAction) -> None:
+    """Offer an action to rules (from an AppConfig.ready()); registering again replaces."""
+    if len(action.key) > 16:
+        raise ValueError(f"rule action {action.key!r} is longer than 16 characters")
+    _actions[action.key] = action
+
+
+def get_action(key: str) -> RuleAction | None:
+    return _actions.get(key)
+
+
+def rule_actions() -> list[RuleAction]:
+    return sorted(_actions.values(), key=lambda a: a.key)
 
 
 # --- Causation: the rule whose action is making the change -------------------------------

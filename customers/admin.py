@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from crm.admin import TenantModelAdmin, has_admin_role
 from crm.formatting import format_phone
+from customers import services
 from customers.models import Contact, Customer, Industry, Preset, StatusSuggestion
 
 
@@ -17,7 +18,7 @@ class ContactInline(admin.TabularInline):
 
     model = Contact
     extra = 0
-    fields = ["name", "phone", "email", "title", "role"]
+    fields = ["name", "phone", "email", "title", "role", "has_left", "new_company"]
 
     def has_view_permission(self, request, obj=None):
         return has_admin_role(request, CustomerAdmin.admin_roles)
@@ -84,7 +85,9 @@ class CustomerAdmin(TenantModelAdmin):
             contact.tenant = form.instance.tenant
             parsed = parse_phone(contact.phone) if contact.phone else None
             contact.phone_key = parsed.e164 if parsed else ""
+            before = services.contact_job(contact.pk)
             contact.save()
+            _job_change(request, contact, before)
         for contact in formset.deleted_objects:
             contact.delete()
         formset.save_m2m()
@@ -95,8 +98,8 @@ class CustomerAdmin(TenantModelAdmin):
 
 @admin.register(Contact)
 class ContactAdmin(TenantModelAdmin):
-    list_display = ["name", "customer", "phone_text", "title", "role"]
-    list_filter = ["role"]
+    list_display = ["name", "customer", "phone_text", "title", "role", "has_left"]
+    list_filter = ["role", "has_left"]
     search_fields = ["name", "phone", "customer__name"]
     list_select_related = ["customer", "tenant"]
 
@@ -109,7 +112,22 @@ class ContactAdmin(TenantModelAdmin):
 
         parsed = parse_phone(obj.phone) if obj.phone else None
         obj.phone_key = parsed.e164 if parsed else ""
+        before = services.contact_job(obj.pk) if change else None
         super().save_model(request, obj, form, change)
+        _job_change(request, obj, before)
+
+
+def _job_change(request, contact: Contact, before: dict | None) -> None:
+    """The edit's job change, if it is one (`contact.changed_jobs`, automation's trigger)."""
+    member = getattr(request, "membership", None)
+    if member is not None and member.tenant_id != contact.tenant_id:
+        member = None  # the platform superuser, in another tenant
+    services.contact_changed_jobs(
+        tenant=contact.tenant,
+        acting_member=member,
+        contact=contact,
+        before=before,
+    )
 
 
 @admin.register(Preset)

@@ -19,6 +19,7 @@ class CustomersConfig(AppConfig):
                 "interaction.logged": _("Follow-up logged"),
                 "interaction.scheduled": _("Next step set by a verification"),
                 "customer.level_set": _("Customer level changed"),
+                "contact.changed_jobs": _("Contact changed jobs"),
             }
         )
         from customers import events

@@ -1,5 +1,6 @@
 """The customers' business events (F47, crm.events): a follow-up logged, a customer's
-level changed. Emitted by customers.services in the change's transaction."""
+level changed, a contact changed jobs. Emitted by customers.services in the change's
+transaction."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from crm.events import EventKind, emit, register_kind
 
 FOLLOW_UP_LOGGED = "followup.logged"
 LEVEL_CHANGED = "customer.level_changed"
+CONTACT_CHANGED_JOBS = "contact.changed_jobs"
 
 
 def register() -> None:
@@ -34,6 +36,24 @@ def register() -> None:
             LEVEL_CHANGED,
             _("Customer level changed"),
             {"level": str, "previous_level": str, "owner_id": int},
+            keyed_by="customer",
+        )
+    )
+    register_kind(
+        EventKind(
+            CONTACT_CHANGED_JOBS,
+            _("Contact changed jobs"),
+            {
+                "contact_name": str,
+                "role": str,  # the decision-chain role ("" when none: not a key contact)
+                "title": str,
+                "previous_title": str,
+                "left": bool,  # marked as having left the customer
+                "new_company": str,
+                "moved": bool,  # moved to another customer
+                "customer_id": int,  # the customer they worked for
+                "owner_id": int,  # that customer's owner
+            },
             keyed_by="customer",
         )
     )
@@ -66,5 +86,24 @@ def emit_level_changed(customer, previous: str) -> None:
         customer,
         level=customer.level,
         previous_level=previous,
+        owner_id=customer.owner_id,
+    )
+
+
+def emit_contact_changed_jobs(contact, before: dict, customer) -> None:
+    """`contact` (saved) changed jobs; `before`: its stored job fields before the edit,
+    `customer`: the customer it worked for (the event's key)."""
+    emit(
+        CONTACT_CHANGED_JOBS,
+        contact,
+        key=f"customer:{customer.pk}",
+        contact_name=contact.name,
+        role=contact.role,
+        title=contact.title,
+        previous_title=before["title"],
+        left=bool(contact.has_left),
+        new_company=contact.new_company,
+        moved=contact.customer_id != before["customer_id"],
+        customer_id=customer.pk,
         owner_id=customer.owner_id,
     )

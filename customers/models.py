@@ -176,6 +176,20 @@ class Contact(TenantOwned):
     role = models.CharField(
         _("decision-chain role"), max_length=20, choices=DecisionRole.choices, blank=True
     )
+    # A job change (customers.services.contact_changed_jobs): left the customer, and where to.
+    has_left = models.BooleanField(
+        _("has left the company"),
+        default=False,
+        db_default=False,
+        help_text=_("Tick when the contact no longer works for this customer."),
+    )
+    new_company = models.CharField(
+        _("now works at"),
+        max_length=100,
+        blank=True,
+        db_default="",
+        help_text=_("The contact's new company, when known."),
+    )
     created_at = models.DateTimeField(_("created at"), default=timezone.now)
 
     class Meta(TenantOwned.Meta):

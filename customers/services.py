@@ -548,6 +548,60 @@ def customer_set_level(*, tenant, acting_member, customer: Customer, level: str)
     return True
 
 
+# -- contacts ---------------------------------------------------------------------------------
+
+# A contact's job: its customer, its title, whether it left and where to.
+JOB_FIELDS = ("customer_id", "title", "has_left", "new_company")
+
+
+def contact_job(contact_id: int | None) -> dict | None:
+    """The stored job fields of a contact (read before an edit is saved), None if new."""
+    if contact_id is None:
+        return None
+    return Contact.objects.filter(pk=contact_id).values(*JOB_FIELDS).first()
+
+
+def job_changed(before: dict | None, contact: Contact) -> bool:
+    """Whether the edit from `before` to `contact` says the contact changed jobs: marked
+    as having left, a new company named, moved to another customer, or one title replaced
+    by another. A new contact, a title filled in for the first time, a new phone are not."""
+    if before is None:
+        return False
+    title, was = contact.title.strip(), (before["title"] or "").strip()
+    new_company = contact.new_company.strip()
+    return (
+        (contact.has_left and not before["has_left"])
+        or (bool(new_company) and new_company != (before["new_company"] or "").strip())
+        or contact.customer_id != before["customer_id"]
+        or (bool(was) and bool(title) and title != was)
+    )
+
+
+def contact_changed_jobs(*, tenant, acting_member, contact: Contact, before: dict | None) -> bool:
+    """After an edit of `contact` (saved, in the caller's transaction; `before`: its
+    `contact_job()` read before the save): when the contact changed jobs
+    (`job_changed`), the `contact.changed_jobs` event about the customer it worked for,
+    audited, in the same transaction. Whether it did."""
+    check_tenant(tenant, acting_member, contact)
+    if not job_changed(before, contact):
+        return False
+    customer = Customer.objects.get(pk=before["customer_id"])
+    with transaction.atomic():
+        audit(
+            tenant=tenant,
+            actor=actor_user(acting_member),
+            action="contact.changed_jobs",
+            obj=contact,
+            changes={
+                name: [before[name], getattr(contact, name)]
+                for name in JOB_FIELDS
+                if before[name] != getattr(contact, name)
+            },
+        )
+        events.emit_contact_changed_jobs(contact, before, customer)
+    return True
+
+
 def follow_up_data(interaction: Interaction) -> dict:
     """A follow-up as the lead timeline's FOLLOW_UP entry stores it; `follow_up_text()`
     words it (as LeadEvent.text does), for the customer page's own follow-ups."""

@@ -1,7 +1,7 @@
 """The daily board's "At-risk customers" section (crm.board): the member's customers on
-the risk list whose retention task is not done, newest stay first, each with today's
-score, its weakest dimension and the playbook step, and a "done" button (htmx,
-health.views_risk.risk_done).
+the risk list whose retention task (given by the tenant's rule, health.risk) is not
+done, newest stay first, each with today's score, its weakest dimension and the
+playbook step, and a "done" button (htmx, health.views_risk.risk_done).
 
 A task stays on the board until it is marked done or its customer leaves the list (a
 follow-up logged on the customer does not take it off: the score and the quiet days
@@ -22,9 +22,10 @@ _DIMENSIONS = dict(Dimension.choices)
 
 
 def open_tasks(membership: Membership):
-    """The member's open stays with a task not done (the index risk_entry_open_task)."""
+    """The member's open stays with a task given and not done (the index
+    risk_entry_open_task)."""
     return RiskEntry.objects.filter(
-        owner=membership, left_on__isnull=True, done_at__isnull=True
+        owner=membership, left_on__isnull=True, done_at__isnull=True, task_at__isnull=False
     ).select_related("customer")
 
 

@@ -368,8 +368,9 @@ _WEAKEST_SQL = """(
 
 
 def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, now) -> tuple:
-    """Open an entry (with its retention task) for every customer that qualifies today
-    and has none open; close the open entries of those that no longer do. Set-based."""
+    """Open an entry (its retention task to be given by a rule) for every customer that
+    qualifies today and has none open; close the open entries of those that no longer
+    do. Set-based."""
     params = {
         "tenant": tenant.pk,
         "day": day,
@@ -408,11 +409,12 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
     cursor.execute(
         f"""
         INSERT INTO health_riskentry (
-            tenant_id, public_id, customer_id, owner_id, entered_on, score, weakest, action
+            tenant_id, public_id, customer_id, owner_id, entered_on, score, weakest, action,
+            task_at
         )
         SELECT s.tenant_id, gen_random_uuid(), s.customer_id, c.owner_id, %(day)s, s.score,
                coalesce(w.d, ''),
-               coalesce(p.action, d.action, %(default_action)s)
+               coalesce(p.action, d.action, %(default_action)s), NULL
         FROM health_healthsnapshot s
         JOIN customers_customer c ON c.id = s.customer_id
         CROSS JOIN LATERAL (SELECT {_WEAKEST_SQL.format(values=values)} AS d) w
@@ -432,13 +434,14 @@ def _settle_risk(cursor, tenant: Tenant, settings: HealthSettings, day: date, no
     )
     opened = [row[0] for row in cursor.fetchall()]
     if opened and day >= local_today(tenant, now):
-        # Today's new stays (not a past day scored again): their owners are told, once,
-        # and automation rules hear of them (crm.events: the outbox, in this transaction);
-        # re-scoring past days must not set off a flood of actions.
-        from health import events, risk
+        # Today's new stays (not a past day scored again): automation rules hear of them
+        # (crm.events: the outbox, in this transaction); the tenant's rule "entered the
+        # risk list → retention task" gives each its task and tells the owners
+        # (health.risk.retention_task). Re-scoring past days must not set off a flood of
+        # actions: their stays get no task.
+        from health import events
 
-        risk.notify_entered(tenant, opened)
-        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"))
+        events.emit_risk_entered(RiskEntry.objects.filter(pk__in=opened).order_by("pk"), at=now)
     return len(opened), left
 
 

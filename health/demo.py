@@ -33,6 +33,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
+from crm import events
 from customers.models import Contact, Customer, Interaction, PresetKind
 from customers.services import presets
 from health import compute
@@ -143,6 +144,10 @@ def _score_days(tenant, settings: HealthSettings, first=None) -> int:
     while day <= today:
         now = timezone.now() if day == today else compute.as_of(tenant, day) + timedelta(hours=2)
         compute.recompute(tenant, day=day, now=now, settings=settings)
+        # The night's new stays get their task from the tenant's rule (automation), as
+        # the outbox drain would hand them over after that night's run.
+        while events.process_pending():
+            pass
         day += timedelta(days=1)
         scored += 1
     return scored
@@ -150,7 +155,10 @@ def _score_days(tenant, settings: HealthSettings, first=None) -> int:
 
 def _tasks_done(story: _Story) -> None:
     """The owners did the retention task of every stay that is over, a few days in."""
-    for entry in RiskEntry.objects.filter(left_on__isnull=False, done_at__isnull=True):
+    stays = RiskEntry.objects.filter(
+        left_on__isnull=False, done_at__isnull=True, task_at__isnull=False
+    )
+    for entry in stays:
         days = max(0, min(story.rnd.randint(2, 6), (entry.left_on - entry.entered_on).days))
         done = compute.as_of(story.tenant, entry.entered_on) + timedelta(days=days, hours=15)
         RiskEntry.objects.filter(pk=entry.pk).update(done_at=done, done_by=entry.owner_id)

@@ -30,13 +30,15 @@ def register() -> None:
     )
 
 
-def emit_risk_entered(entries) -> None:
+def emit_risk_entered(entries, *, at=None) -> None:
+    """Today's new stays, at the recompute's time `at` (now by default)."""
     emit_many(
         [
             event_row(
                 RISK_ENTERED,
                 entry,
                 key=f"customer:{entry.customer_id}",
+                at=at,
                 score=entry.score,
                 weakest=entry.weakest,
                 action=entry.action,

@@ -428,7 +428,9 @@ class PlaybookStep(TenantOwned):
 
 class RiskEntry(TenantOwned):
     """One stay of a customer on the risk list: entered on a day's recompute, left on the
-    first day it no longer qualifies. Its retention task (`action`) sits on the owner's
+    first day it no longer qualifies. Its retention task (`action`, the playbook step) is
+    given by the tenant's automation rule "a customer entered the risk list → retention
+    task" (`task_at`, health.risk.retention_task); from then on it sits on the owner's
     board until done or until the customer leaves the list."""
 
     customer = models.ForeignKey(
@@ -449,6 +451,9 @@ class RiskEntry(TenantOwned):
         _("weakest dimension"), max_length=12, choices=Dimension.choices, blank=True
     )
     action = models.CharField(_("retention action"), max_length=200)
+    # NULL: no rule gave the task (the recompute opens stays without it). A stay made
+    # otherwise (by hand, before the rule existed) has its task.
+    task_at = models.DateTimeField(_("task given"), null=True, blank=True, default=timezone.now)
     done_at = models.DateTimeField(_("task done"), null=True, blank=True)
     done_by = models.ForeignKey(
         Membership,

@@ -51,7 +51,7 @@ def register() -> None:
         }
     )
     # -- the risk list (F34): the board's section, the list's menu entry and export, the
-    # owners' notification of new entries.
+    # rule action giving a new stay its task, the owners' notification of it.
     from crm.exports import register_source
     from crm.navigation import NavItem
     from crm.navigation import register as register_nav
@@ -91,6 +91,18 @@ def register() -> None:
         )
     )
     register_source(views_risk.export_source())
+    # The action of the rule "a customer entered the risk list → retention task"
+    # (automation; the rule is on for every tenant): gives the stay its task, tells the owner.
+    from crm.events import RuleAction, register_action
+
+    register_action(
+        RuleAction(
+            risk.RETENTION_ACTION,
+            _("Retention task from the playbook (risk list)"),
+            (events.RISK_ENTERED,),
+            risk.retention_task,
+        )
+    )
     register_event(
         EventType(
             risk.ENTERED_EVENT,

@@ -1,12 +1,14 @@
 """The risk list (F34) as people use it: who sees which entries, each open entry with its
-customer's health on the latest scored day, the retention task's "done", and the owners
-told of new entries.
+customer's health on the latest scored day, the retention task's "done", and the rule
+action that gives a new stay its task and tells its owner.
 
 The entries themselves are opened and closed by the nightly recompute
 (health.compute._settle_risk): once per stay, with the playbook step of the customer's
-weakest dimension. A stay's task is on its owner's board (health.board) until it is
-marked done here or the customer leaves the list; coming back opens a new stay, and so a
-new task.
+weakest dimension, and its `health.risk_entered` event. The tenant's automation rule
+"a customer entered the risk list → retention task" (on for every tenant) gives the stay
+its task (`retention_task`): it is on its owner's board (health.board) until it is marked
+done here or the customer leaves the list; coming back opens a new stay, and so a new
+task.
 
 Today's figures (score, coverage, days since the last interaction) come from the
 snapshot of the latest scored day (`HealthSettings.computed_on`), joined on the
@@ -17,6 +19,7 @@ query, whatever the number of rows.
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -27,12 +30,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from crm.audit import audit
+from crm.events import ActionFailed
 from crm.models import Membership, Tenant
 from crm.roles import CUSTOMER_ALL, MANAGERS
 from crm.services import actor_user, check_tenant
+from crm.tenancy import tenant_context
 from health.models import Dimension, HealthSettings, RiskEntry
 
 ENTERED_EVENT = "health.risk_entered"
+# The rule action that gives a stay its retention task (crm.events.register_action).
+RETENTION_ACTION = "retention_task"
 DONE_ACTION = "health.risk_done"
 # The names a notification lists before "and N more".
 NAMES_SHOWN = 5
@@ -159,6 +166,8 @@ def risk_task_done(*, tenant: Tenant, acting_member: Membership, entry: RiskEntr
         entry = RiskEntry.objects.select_for_update().get(pk=entry.pk)
         if entry.left_on is not None:
             raise ValidationError(_("The customer has left the risk list: the task is closed."))
+        if entry.task_at is None:
+            raise ValidationError(_("No rule gave this stay a retention task."))
         if entry.done_at is not None:
             raise ValidationError(_("The retention task is done already."))
         entry.done_at = timezone.now()
@@ -174,14 +183,55 @@ def risk_task_done(*, tenant: Tenant, acting_member: Membership, entry: RiskEntr
     return entry
 
 
+def retention_task(event) -> str:
+    """The rule action "retention task" (crm.events.register_action), for an event
+    `health.risk_entered`: give the stay its task (on the owner's board from now on) and
+    tell the owner after the commit, one notification per owner and drained batch naming
+    the customers (`notify_entered`). The run log's detail."""
+    entry = (
+        RiskEntry.objects.select_for_update(of=("self",))
+        .select_related("customer")
+        .filter(pk=event.object_id)
+        .first()
+    )
+    if entry is None:
+        raise ActionFailed(_("The risk list entry is gone."))
+    if entry.left_on is not None:
+        return _("%(customer)s has left the risk list already.") % {"customer": entry.customer}
+    if entry.task_at is not None:
+        return _("%(customer)s: the task was given already.") % {"customer": entry.customer}
+    entry.task_at = timezone.now()
+    entry.save(update_fields=["task_at"])
+    if entry.owner_id is not None:
+        _tell_after_commit(entry.tenant_id, entry.pk)
+    return f"{entry.customer.name}: {entry.action}"
+
+
+def _tell_after_commit(tenant_id: int, entry_id: int) -> None:
+    """Queue the owners' notification of `entry_id` for after the commit: one callback per
+    transaction and tenant, gathering the entries (a savepoint rolled back leaves its id
+    there, but its `task_at` NULL: `notify_entered` passes over it)."""
+    for _sids, func, _robust in transaction.get_connection().run_on_commit:
+        if isinstance(func, partial) and func.func is _tell and func.args[0] == tenant_id:
+            func.args[1].append(entry_id)
+            return
+    transaction.on_commit(partial(_tell, tenant_id, [entry_id]), robust=True)
+
+
+def _tell(tenant_id: int, entry_ids: list[int]) -> None:
+    tenant = Tenant.objects.get(pk=tenant_id)
+    with tenant_context(tenant):
+        notify_entered(tenant, entry_ids)
+
+
 def notify_entered(tenant: Tenant, entry_ids: list[int]) -> int:
     """Tell each owner which of their customers entered the list (the entries `entry_ids`
-    just opened): one notification per owner, naming the customers, once per entry (the
-    recompute calls this with the entries it opened). How many owners were told."""
+    whose task was just given): one notification per owner, naming the customers. How
+    many owners were told."""
     from crm.notify import notify
 
     rows = (
-        RiskEntry.objects.filter(pk__in=entry_ids, owner__isnull=False)
+        RiskEntry.objects.filter(pk__in=entry_ids, owner__isnull=False, task_at__isnull=False)
         .order_by("owner_id", "score", "id")
         .values_list("owner_id", "customer__name")
     )

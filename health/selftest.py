@@ -25,8 +25,11 @@ from health.models import RiskEntry
 
 
 def entry_rows(tenant: Tenant, start: date, end: date) -> QuerySet:
-    """The risk-list entries made on the local days [start, end]."""
-    return RiskEntry.objects.filter(tenant=tenant, entered_on__gte=start, entered_on__lte=end)
+    """The risk-list entries made on the local days [start, end] that were given their
+    retention task (by the tenant's rule, health.risk.retention_task)."""
+    return RiskEntry.objects.filter(
+        tenant=tenant, entered_on__gte=start, entered_on__lte=end, task_at__isnull=False
+    )
 
 
 COLUMNS = (

@@ -236,6 +236,8 @@ class RiskTable(tables.Table):
         return record.action
 
     def render_done(self, record):
+        if record.task_at is None:
+            return "—"
         if record.done_at is not None:
             return format_html(
                 '<span class="badge text-bg-success"><i class="bi bi-check2"></i> {}</span>',
@@ -271,6 +273,8 @@ class RiskTable(tables.Table):
         return record.action
 
     def value_done(self, record):
+        if record.task_at is None:
+            return ""
         return "yes" if record.done_at is not None else "no"
 
     def as_values(self):

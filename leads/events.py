@@ -64,5 +64,6 @@ def emit_created(built: list[tuple]) -> None:
     emit_many(rows)
 
 
-def emit_lead(kind: str, lead) -> None:
-    emit(kind, lead, **_data(lead))
+def emit_lead(kind: str, lead, *, at=None) -> None:
+    """`kind` about `lead`, at the change's time `at` (now by default)."""
+    emit(kind, lead, at=at, **_data(lead))

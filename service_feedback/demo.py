@@ -62,6 +62,8 @@ PROVINCES = ("江苏省", "浙江省", "上海市", "安徽省", "山东省", "�
 # The open quality cluster: this model, fault and province, six tickets in 72 hours.
 CLUSTER = ("彩超", "Resona 7", "E-201", "江苏省")
 CLUSTER_SIZE = 6
+# Asked about three times in four weeks by one customer (automation's dry run).
+SAME_MODEL = ("CT", "uCT 530")
 CALLERS = ("王工", "李主任", "张护士长", "陈医生", "刘工程师", "赵科长", "周老师", "孙技师")
 DEPARTMENTS = ("超声科", "放射科", "消化内镜中心", "ICU", "急诊科", "心内科", "设备科")
 CLOSINGS = (
@@ -107,6 +109,7 @@ def seed(*, world, stdout) -> None:
     story = _Story(tenant, channel, world)
     story.history()
     story.cluster()
+    story.same_model()
     story.mentions()
     story.queue()
     story.clock_errors()
@@ -280,6 +283,21 @@ class _Story:
                 resolve=False,
                 first_minutes=self.rnd.choice((3, 7, 12)),
             )
+
+    def same_model(self) -> None:
+        """One customer asks about the same model three times in the last four weeks (the
+        automation preset "same model 3 times in 30 days → the planner", dry-run on the
+        demo): a different fault each time, so no quality cluster."""
+        pool = self.at_work or self.quiet
+        if not pool:
+            return
+        contact = pool[len(pool) // 2]
+        line, model = SAME_MODEL
+        for age, fault in zip((24, 11, 2), PRODUCTS[line][1] * 3, strict=False):
+            self._ticket(
+                opened=self._opened(age, age - 1), contact=contact, line=line, model=model,
+                fault=fault,
+            )  # fmt: skip
 
     def mentions(self) -> None:
         """Upsell and referral mentions on customers of reps at work (they reach the

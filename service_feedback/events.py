@@ -35,12 +35,13 @@ def register() -> None:
         register_kind(EventKind(key, label, FIELDS, keyed_by="customer"))
 
 
-def _row(kind: str, ticket, new_flags: list[str]) -> OutboxEvent:
+def _row(kind: str, ticket, new_flags: list[str], at=None) -> OutboxEvent:
     key = f"customer:{ticket.customer_id}" if ticket.customer_id else None
     return event_row(
         kind,
         ticket,
         key=key,
+        at=at,
         status=ticket.status,
         product_line=ticket.product_line,
         product_model=ticket.product_model,
@@ -54,14 +55,15 @@ def _row(kind: str, ticket, new_flags: list[str]) -> OutboxEvent:
     )
 
 
-def emit_written(written: list[tuple]) -> None:
-    """The events of a run of written tickets: (ticket, created, status before, new flags)."""
+def emit_written(written: list[tuple], *, at=None) -> None:
+    """The events of a run of written tickets: (ticket, created, status before, new flags),
+    at the run's time `at` (now by default)."""
     rows = []
     for ticket, created, before, new_flags in written:
         if created:
-            rows.append(_row(OPENED, ticket, new_flags))
+            rows.append(_row(OPENED, ticket, new_flags, at))
         if ticket.status in DONE and before not in DONE:
-            rows.append(_row(CLOSED, ticket, new_flags))
+            rows.append(_row(CLOSED, ticket, new_flags, at))
         if new_flags:
-            rows.append(_row(FLAGGED, ticket, new_flags))
+            rows.append(_row(FLAGGED, ticket, new_flags, at))
     emit_many(rows)

@@ -422,7 +422,9 @@ def tickets_write(
         Ticket.objects.bulk_create(created)
     if updated:
         Ticket.objects.bulk_update(updated, WRITTEN)
-    events.emit_written([(i.ticket, i.created, i.status_before, i.new_flags) for i in items])
+    events.emit_written(
+        [(i.ticket, i.created, i.status_before, i.new_flags) for i in items], at=now
+    )
     effects.tickets_saved(
         tenant,
         [(t, before, item.new_flags) for (t, before), item in zip(saved, items, strict=True)],

@@ -3,8 +3,9 @@ person or a clock makes.
 
 `dispatch()` loads the rep states (leads.assignment.reps), calls the pure `decide()`
 (leads.assignment.engine) under a per-tenant lock, and writes the decision, the lead, the
-fairness ledger and the timeline, telling the chosen rep. `dispatch_new_lead()` is the
-intake's call; `dispatch_due()` retries the leads whose wait is over (the SLA sweep).
+fairness ledger and the timeline, telling the chosen rep and emitting `lead.assigned`
+(crm.events) for every hand-over. `dispatch_new_lead()` is the intake's call;
+`dispatch_due()` retries the leads whose wait is over (the SLA sweep).
 
 The services (the write contract, crm.services): `lead_return_to_pool()` (the SLA sweep's
 "no second touch", a manager's manual return) and `lead_reassign()` (a manager's choice).
@@ -201,6 +202,8 @@ def dispatch(
             previous_id=previous_id,
         )
         _timeline(lead, LeadEventKind.ASSIGNED, now, owner=member.display_name, decision=decision)
+        # The SLA sweep's retry, the return to the pool's new owner (automation's trigger).
+        lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
         if lead.verification:
             _notify("lead.assigned_verified", [member], {"lead": str(lead)}, lead)
         else:
@@ -326,6 +329,7 @@ def dispatch_new_lead(
             _timeline(
                 lead, LeadEventKind.ASSIGNED, now, owner=owner.display_name, decision=decision
             )
+            lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
             _notify("lead.revisit", [owner], {"lead": str(lead)}, lead)
             return decision
     lead.owner, lead.status = None, LeadStatus.NEW
@@ -650,7 +654,7 @@ def lead_reassign(
                 "reason": [None, reason],
             },
         )
-        lead_events.emit_lead(lead_events.ASSIGNED, lead)
+        lead_events.emit_lead(lead_events.ASSIGNED, lead, at=now)
         recipients = [to] + ([previous] if previous and previous.pk != to.pk else [])
         _notify("lead.reassigned", recipients, {"lead": str(lead), "owner": to.display_name}, lead)
     return decision

@@ -1,7 +1,7 @@
 """The demo story's timeline of arrivals: LEAD_COUNT leads over the last DAYS days through
 the real intake (`inbound_event_receive`, then `inbound_event_process` at once) and so the
 real engine, in chronological order, each moved right after to when it arrived (its
-inbound event, decisions, timeline entries and notices). Version 2 of the policy is
+inbound event, decisions, timeline entries, notices and business events). Version 2 of the policy is
 published between two arrivals a week ago, and rep6's leave begins three days ago.
 
 A mixin of `leads.demo.story._Story`, which holds the state (the clock, the maker, the
@@ -17,7 +17,8 @@ from django.db.models import Q
 from django.urls import reverse
 
 from crm import normalize
-from crm.models import AuditEvent, Notification
+from crm.models import AuditEvent, Notification, OutboxEvent
+from leads import events as lead_events
 from leads.assignment.policy import policy_draft, policy_publish
 from leads.demo.data import (
     DAYS,
@@ -142,6 +143,12 @@ class Arrivals:
             changes["dispatch_after"] = lead.dispatch_after = times[0] + self.relax
         if changes:
             Lead.objects.filter(pk=lead.pk).update(**changes)
+        # Its business events (crm.events) with it: automation's dry run reads them.
+        stamped = OutboxEvent.objects.filter(
+            object_type="leads.lead", object_id=lead.pk, at__gte=self.since
+        )
+        stamped.filter(kind=lead_events.CREATED).update(at=created or last)
+        stamped.filter(kind=lead_events.ASSIGNED).update(at=last)
         link = reverse("leads:detail", args=[lead.public_id])
         Notification.objects.filter(link=link, created_at__gte=self.since).update(created_at=last)
 

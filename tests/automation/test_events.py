@@ -198,6 +198,42 @@ def test_intake_and_a_reassignment_and_a_verdict_are_lead_events(world):
     assert rows(world.a, "lead.assigned")[-1].data["owner_id"] == target.pk
 
 
+def test_the_sla_sweeps_retry_and_a_return_to_the_pool_are_lead_assigned_events(world):
+    """The later dispatches: the sweep's retry of a lead that waited for a rep, and the
+    new owner of a lead returned to the pool (no second touch); a wait or a pool is none."""
+    from leads.assignment import sla
+    from leads.assignment.dispatch import lead_return_to_pool
+    from leads.assignment.policy import policy_active
+    from leads.models import AssignmentPolicy, PoolReason, RepProfile
+    from tests.leads.test_dispatch import add_reps, intake
+
+    tenant = world.a.tenant
+    with tenant_context(tenant):
+        policy = policy_active()
+        AssignmentPolicy.objects.filter(pk=policy.pk).update(require_region=True)
+        RepProfile.objects.create(tenant=tenant, membership=world.a.rep, provinces=["北京市"])
+    waiting = intake(tenant, province="广东省", city="深圳市")
+    assert waiting.owner_id is None and waiting.dispatch_after is not None
+    assert rows(world.a, "lead.assigned") == []
+    with tenant_context(tenant):
+        sla.sla_sweep(waiting.dispatch_after)
+        waiting.refresh_from_db()
+    assert waiting.owner_id == world.a.rep.pk
+    [retried] = rows(world.a, "lead.assigned")
+    assert (retried.object_id, retried.data["owner_id"]) == (waiting.pk, world.a.rep.pk)
+    assert retried.key == f"lead:{waiting.pk}" and retried.data["status"] == "assigned"
+
+    add_reps(tenant, 1, provinces=["广东省"])
+    with tenant_context(tenant):
+        lead_return_to_pool(
+            tenant=tenant, acting_member=None, lead=waiting, reason=PoolReason.NO_SECOND_TOUCH
+        )
+        waiting.refresh_from_db()
+    assert waiting.owner_id not in (None, world.a.rep.pk)
+    returned = rows(world.a, "lead.assigned")
+    assert [r.data["owner_id"] for r in returned] == [world.a.rep.pk, waiting.owner_id]
+
+
 def test_a_verdict_is_a_lead_event(world):
     from leads.verification import invalid_reasons, lead_verify
     from tests.leads.factories import make_assigned_lead

@@ -1,9 +1,10 @@
 """The risk list in a real browser (F34): the nightly recompute puts two quiet customers of
-the rep on the list; the rep reads the list (score, coverage, days, the retention task),
-the manager sorts and filters it, and the rep marks one task done on the daily board in
-place (htmx), which takes it off the board. No script error, no refusal by the
-Content-Security-Policy (tests/browser/conftest.py). Screenshots in
-tests/browser/artifacts/ and, with HEALTH_SHOTS set, there too."""
+the rep on the list and the tenant's rule gives their retention tasks; the rep reads the
+list (score, coverage, days, the retention task), the manager sorts and filters it, and
+the rep marks one task done on the daily board in place (htmx), which takes it off the
+board. No script error, no refusal by the Content-Security-Policy
+(tests/browser/conftest.py). Screenshots in tests/browser/artifacts/ and, with
+HEALTH_SHOTS set, there too."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from crm.tenancy import tenant_context
 from customers.models import Customer
 from health import compute
 from health.models import PlaybookStep, RiskEntry
+from tests.automation.helpers import drain
 from tests.browser.conftest import log_in
 from tests.health.helpers import customer, interaction, moment
 
@@ -47,6 +49,7 @@ def test_the_rep_reads_the_list_and_marks_a_task_done(page, live_server, world, 
             tenant=a.tenant, dimension="frequency", action="定制化技术方案 + 限时服务响应承诺"
         )
         assert compute.recompute(a.tenant, day=today).entered == 2
+    drain(a)  # the outbox, as the worker drains it: the tenant's rule gives the tasks
     out = shots(artifacts)
 
     page.set_viewport_size({"width": 1280, "height": 900})

@@ -8,6 +8,7 @@ import io
 from datetime import timedelta
 
 import pytest
+from django.db import transaction as django_transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -308,7 +309,18 @@ def test_a_new_stay_brings_a_new_task(world, login):
 # -- the owners told ----------------------------------------------------------------------------
 
 
-def test_owners_are_told_once_of_todays_new_entries(world):
+def _drain(side) -> None:
+    """The outbox handed to the consumers, as the worker does after the recompute commits:
+    the tenant's rule "entered the risk list → retention task" (automation) gives the new
+    stays their task and tells the owners once the drain commits."""
+    from crm.events import process_pending
+
+    with django_transaction.atomic(), tenant_context(side.tenant):
+        while process_pending():
+            pass
+
+
+def test_owners_are_told_once_of_todays_new_entries(world, django_capture_on_commit_callbacks):
     a = world.a
     today = compute.local_today(a.tenant)
     for name in ("恒力液压", "东方机电"):
@@ -317,13 +329,22 @@ def test_owners_are_told_once_of_todays_new_entries(world):
     with tenant_context(a.tenant):
         result = compute.recompute(a.tenant, day=today)
         assert result.entered == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        _drain(a)
+    with tenant_context(a.tenant):
         [note] = Notification.objects.filter(event="health.risk_entered")
         assert note.recipient_id == a.rep.pk and note.params["count"] == 2
         assert "恒力液压" in note.params["customers"] and note.link == LIST
         compute.recompute(a.tenant, day=today)  # again: no new entry, nobody told again
+    with django_capture_on_commit_callbacks(execute=True):
+        _drain(a)
+    with tenant_context(a.tenant):
         assert Notification.objects.filter(event="health.risk_entered").count() == 1
         # A past day scored again tells nobody.
         compute.recompute(a.tenant, day=today - timedelta(days=40))
+    with django_capture_on_commit_callbacks(execute=True):
+        _drain(a)
+    with tenant_context(a.tenant):
         assert Notification.objects.filter(event="health.risk_entered").count() == 1
 
 

@@ -48,6 +48,7 @@ from leads.models import (
     Verification,
     Zone,
 )
+from tests.automation.demo_checks import assert_automation_story
 from tests.crm.levels_demo_checks import assert_levels_story
 from tests.crm.process_demo_checks import assert_process_story
 from tests.crm.selftest_demo_checks import assert_selftest_story
@@ -328,6 +329,7 @@ def test_seed_demo_tells_the_whole_assignment_story_once(client):
         assert_levels_story(demo)
         assert_process_story(demo)
         assert_selftest_story(demo, Tenant.objects.get(slug="acme"))
+        assert_automation_story(demo)
 
         before = _counts()
 
