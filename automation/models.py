@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, OutboxEvent, Role, TenantOwned
 
 
@@ -77,7 +78,7 @@ class Rule(TenantOwned):
     to_role = models.CharField(
         _("to everyone with role"), max_length=16, blank=True, choices=Role.choices
     )
-    to_member = models.ForeignKey(
+    to_member = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -126,7 +127,7 @@ class Rule(TenantOwned):
 class RuleState(TenantOwned):
     """A rule's last result for one subject: it fires on a change from false to true."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
     subject = models.CharField(_("subject"), max_length=80)
     is_true = models.BooleanField(default=False)
     last_fired_at = models.DateTimeField(null=True, blank=True)
@@ -145,7 +146,7 @@ class Firing(TenantOwned):
     """The dedup key: a rule fires at most once per subject and window (two workers
     evaluating the same change cannot both insert it)."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
     subject = models.CharField(max_length=80)
     window = models.BigIntegerField()
     at = models.DateTimeField(default=timezone.now)
@@ -165,10 +166,10 @@ class Firing(TenantOwned):
 class Run(TenantOwned):
     """One evaluation of a rule on an event, whatever came of it."""
 
-    rule = models.ForeignKey(
+    rule = TenantForeignKey(
         Rule, on_delete=models.CASCADE, related_name="runs", verbose_name=_("rule")
     )
-    event = models.ForeignKey(
+    event = TenantForeignKey(
         OutboxEvent,
         null=True,
         on_delete=models.SET_NULL,
@@ -203,8 +204,8 @@ class Due(TenantOwned):
     event came first. A row in PostgreSQL that the beat sweep claims, never a Celery
     countdown; unique per (rule, event), so two evaluations cannot start two clocks."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="dues")
-    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="+")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="dues")
+    event = TenantForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="+")
     subject = models.CharField(max_length=80)
     due_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
@@ -230,10 +231,10 @@ class Due(TenantOwned):
 class Task(TenantOwned):
     """A task a rule put on a member's board, until they mark it done."""
 
-    rule = models.ForeignKey(
+    rule = TenantForeignKey(
         Rule, null=True, on_delete=models.SET_NULL, related_name="tasks", verbose_name=_("rule")
     )
-    assignee = models.ForeignKey(
+    assignee = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("for")
     )
     title = models.CharField(_("task"), max_length=200)
