@@ -351,3 +351,49 @@ def install(using: str) -> None:
 
 def on_post_migrate(sender, using="default", **kwargs) -> None:
     install(using)
+
+
+# --- The Citus plan ---------------------------------------------------------------------------
+
+# The table every distributed table is colocated with (any tenant table would do: this one
+# exists from the kernel's first migration).
+COLOCATION_TABLE = "crm_membership"
+
+
+def citus_statements(connection=None) -> list[str]:
+    """The SQL that distributes this database with Citus (`manage.py citus_plan`,
+    docs/scaling.md), read from the catalog, so it covers the tables of every app as
+    migrated. In order: the global tables become reference tables; the composite keys
+    between tenant tables are dropped (some reference each other in a cycle, and Citus
+    distributes a table only when no local table references it or is referenced by it);
+    every tenant table is distributed by `tenant_id`, colocated with the first; the keys
+    are added back, as they were, now between colocated shards."""
+    connection = connection or connections["default"]
+    with connection.cursor() as cursor:
+        global_tables = reference_tables(connection)
+        cursor.execute(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') ORDER BY 1"
+        )
+        tenant = [row[0] for row in cursor.fetchall() if row[0] not in set(global_tables)]
+        cursor.execute(
+            "SELECT c.relname, k.conname, pg_get_constraintdef(k.oid)"
+            " FROM pg_constraint k JOIN pg_class c ON c.oid = k.conrelid"
+            " JOIN pg_class r ON r.oid = k.confrelid"
+            " WHERE k.contype = 'f' AND c.relname = ANY(%s) AND r.relname = ANY(%s)"
+            " ORDER BY 1, 2",
+            [tenant, tenant],
+        )
+        between = cursor.fetchall()
+    q = connection.ops.quote_name
+    tenant.sort(key=lambda t: (t != COLOCATION_TABLE, t))
+    return [
+        *(f"SELECT create_reference_table('{t}');" for t in global_tables),
+        *(f"ALTER TABLE {q(t)} DROP CONSTRAINT {q(name)};" for t, name, _ in between),
+        *(
+            f"SELECT create_distributed_table('{t}', '{TENANT_COLUMN}', colocate_with =>"
+            f" '{'none' if t == COLOCATION_TABLE else COLOCATION_TABLE}');"
+            for t in tenant
+        ),
+        *(f"ALTER TABLE {q(t)} ADD CONSTRAINT {q(name)} {sql};" for t, name, sql in between),
+    ]

@@ -11,6 +11,7 @@ from crm.fields import TenantForeignKey, TenantOneToOneField
 from crm.keys import (
     TENANT_COLUMN,
     UNCHECKED_REFERENCES,
+    citus_statements,
     field_label,
     foreign_keys,
     plan,
@@ -282,3 +283,33 @@ def test_the_app_role_cannot_point_at_another_tenants_row_by_its_id(world):
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         type(lead).objects.filter(pk=lead.pk).update(owner_id=world.b.rep.pk)
+
+
+# --- The Citus plan ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_the_citus_plan_names_every_table_once_in_an_order_citus_takes():
+    statements = citus_statements(connection)
+    with connection.cursor() as cursor:
+        tenant = set(_catalog_tenant_tables(cursor))
+        between = [
+            fk for fk in foreign_keys(cursor) if fk.table in tenant and fk.ref_table in tenant
+        ]
+    global_tables = set(reference_tables())
+    kinds = [
+        s.split("(")[0].split()[-1] if s.startswith("SELECT") else s.split()[3] for s in statements
+    ]
+    # reference tables, then the keys between tenant tables dropped, the tenant tables
+    # distributed, the keys added back.
+    runs = [k for i, k in enumerate(kinds) if i == 0 or kinds[i - 1] != k]
+    assert runs == ["create_reference_table", "DROP", "create_distributed_table", "ADD"]
+    named = [s.split("'")[1] for s in statements if s.startswith("SELECT")]
+    assert sorted(named) == sorted(global_tables | tenant)  # each once
+    assert {s.split("'")[1] for s in statements if "create_reference_table" in s} == global_tables
+    distributed = [s for s in statements if "create_distributed_table" in s]
+    assert distributed[0] == (
+        "SELECT create_distributed_table('crm_membership', 'tenant_id', colocate_with => 'none');"
+    )
+    assert all("colocate_with => 'crm_membership'" in s for s in distributed[1:])
+    assert kinds.count("DROP") == kinds.count("ADD") == len(between) >= 100
