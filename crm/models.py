@@ -178,7 +178,8 @@ class TenantOwned(models.Model):
 
     `objects` is scoped to the current tenant (and raises with none); `unscoped` is for the
     few platform paths that must not be (RLS still applies to them on PostgreSQL).
-    Subclasses start their indexes and unique constraints with `tenant`.
+    Subclasses start their indexes and unique constraints with `tenant`, and reference
+    other tenant models with `crm.fields.TenantForeignKey` (the database keys: crm/keys.py).
     """
 
     tenant = models.ForeignKey(
