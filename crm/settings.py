@@ -178,6 +178,10 @@ if DATABASE_TRANSACTION_POOLING:
     for _alias in DATABASES.values():
         _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
         _alias["OPTIONS"] = {**_alias.get("OPTIONS", {}), "prepare_threshold": None}
+# PostgreSQL's backend, told that a tenant table's key is (tenant_id, id) (crm/backend).
+for _alias in DATABASES.values():
+    if _alias["ENGINE"] == "django.db.backends.postgresql":
+        _alias["ENGINE"] = "crm.backend"
 DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
