@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, OutboxEvent, Role, Tenant, TenantOwned
 
 
@@ -84,7 +85,7 @@ class Rule(TenantOwned):
     to_role = models.CharField(
         _("to everyone with role"), max_length=16, blank=True, choices=Role.choices
     )
-    to_member = models.ForeignKey(
+    to_member = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -133,7 +134,7 @@ class Rule(TenantOwned):
 class RuleState(TenantOwned):
     """A rule's last result for one subject: it fires on a change from false to true."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="states")
     subject = models.CharField(_("subject"), max_length=80)
     is_true = models.BooleanField(default=False)
     last_fired_at = models.DateTimeField(null=True, blank=True)
@@ -152,7 +153,7 @@ class Firing(TenantOwned):
     """The dedup key: a rule fires at most once per subject and window (two workers
     evaluating the same change cannot both insert it)."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
     subject = models.CharField(max_length=80)
     window = models.BigIntegerField()
     at = models.DateTimeField(default=timezone.now)
@@ -186,15 +187,14 @@ class Run(TenantOwned):
         db_index=False,
         db_constraint=False,
     )
-    rule = models.ForeignKey(
+    rule = TenantForeignKey(
         Rule,
         on_delete=models.CASCADE,
         related_name="runs",
         verbose_name=_("rule"),
         db_index=False,
-        db_constraint=False,
     )
-    event = models.ForeignKey(
+    event = TenantForeignKey(
         OutboxEvent,
         null=True,
         on_delete=models.SET_NULL,
@@ -231,8 +231,8 @@ class Due(TenantOwned):
     event came first. A row in PostgreSQL that the beat sweep claims, never a Celery
     countdown; unique per (rule, event), so two evaluations cannot start two clocks."""
 
-    rule = models.ForeignKey(Rule, on_delete=models.CASCADE, related_name="dues")
-    event = models.ForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="+")
+    rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="dues")
+    event = TenantForeignKey(OutboxEvent, on_delete=models.CASCADE, related_name="+")
     subject = models.CharField(max_length=80)
     due_at = models.DateTimeField()
     done_at = models.DateTimeField(null=True, blank=True)
@@ -258,10 +258,10 @@ class Due(TenantOwned):
 class Task(TenantOwned):
     """A task a rule put on a member's board, until they mark it done."""
 
-    rule = models.ForeignKey(
+    rule = TenantForeignKey(
         Rule, null=True, on_delete=models.SET_NULL, related_name="tasks", verbose_name=_("rule")
     )
-    assignee = models.ForeignKey(
+    assignee = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("for")
     )
     title = models.CharField(_("task"), max_length=200)
@@ -294,10 +294,10 @@ class WebhookCall(TenantOwned):
     after the commit (`automation.webhooks`), outside any transaction: retried with
     backoff, held while its rule is paused (the rule is its circuit breaker)."""
 
-    rule = models.ForeignKey(
+    rule = TenantForeignKey(
         Rule, on_delete=models.CASCADE, related_name="calls", verbose_name=_("rule")
     )
-    event = models.ForeignKey(OutboxEvent, null=True, on_delete=models.SET_NULL, related_name="+")
+    event = TenantForeignKey(OutboxEvent, null=True, on_delete=models.SET_NULL, related_name="+")
     subject = models.CharField(_("subject"), max_length=80)
     url = models.URLField(_("webhook URL"), max_length=500)
     body = models.TextField(_("body"))

@@ -12,6 +12,7 @@ class CrmConfig(AppConfig):
         from crm import (
             audit,
             exports,
+            keys,
             levels,
             metric_checks,
             metric_rows,
@@ -22,8 +23,10 @@ class CrmConfig(AppConfig):
             schedules,
         )
 
-        # Once per migrate run, after every app's tables exist: row-level security and the
-        # app role's grants, then the periodic jobs that are missing.
+        # Once per migrate run, after every app's tables exist: the tenant tables' keys
+        # (tenant_id first), row-level security and the app role's grants, then the
+        # periodic jobs that are missing.
+        post_migrate.connect(keys.on_post_migrate, sender=self, dispatch_uid="crm.keys")
         post_migrate.connect(rls.on_post_migrate, sender=self, dispatch_uid="crm.rls")
         post_migrate.connect(schedules.on_post_migrate, sender=self, dispatch_uid="crm.schedules")
         audit.register_defaults()

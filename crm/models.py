@@ -22,6 +22,7 @@ from django.utils import timezone as dj_timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.audit_labels import action_label, object_type_label
+from crm.fields import TenantForeignKey
 from crm.formatting import format_datetime
 from crm.notify_events import get_event_type, render_template
 from crm.tenancy import TenantManager
@@ -84,7 +85,7 @@ class MembershipQuerySet(models.QuerySet):
 class Membership(models.Model):
     """A user's seat in one tenant, with one role. A user may hold seats in several tenants."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(
         Tenant, on_delete=models.CASCADE, related_name="memberships", verbose_name=_("tenant")
     )
@@ -111,6 +112,7 @@ class Membership(models.Model):
         verbose_name_plural = _("memberships")
         constraints = [
             models.UniqueConstraint(fields=["tenant", "user"], name="membership_one_per_tenant"),
+            models.UniqueConstraint(fields=["tenant", "public_id"], name="membership_public_id"),
         ]
         indexes = [
             models.Index(fields=["tenant", "role"], name="membership_tenant_role"),
@@ -176,7 +178,8 @@ class TenantOwned(models.Model):
 
     `objects` is scoped to the current tenant (and raises with none); `unscoped` is for the
     few platform paths that must not be (RLS still applies to them on PostgreSQL).
-    Subclasses start their indexes and unique constraints with `tenant`.
+    Subclasses start their indexes and unique constraints with `tenant`, and reference
+    other tenant models with `crm.fields.TenantForeignKey` (the database keys: crm/keys.py).
     """
 
     tenant = models.ForeignKey(
@@ -290,7 +293,7 @@ class Notification(TenantOwned):
     """One message to one member: the bell's record. Stored as an event code and its
     parameters, rendered in the reader's language when read (`title`, `body`)."""
 
-    recipient = models.ForeignKey(
+    recipient = TenantForeignKey(
         Membership,
         on_delete=models.CASCADE,
         related_name="notifications",
@@ -403,13 +406,13 @@ class Outlet(TenantOwned):
 class Delivery(TenantOwned):
     """One notification sent (or to be sent) over one outbound channel."""
 
-    notification = models.ForeignKey(
+    notification = TenantForeignKey(
         Notification,
         on_delete=models.CASCADE,
         related_name="deliveries",
         verbose_name=_("notification"),
     )
-    channel = models.ForeignKey(
+    channel = TenantForeignKey(
         Outlet,
         on_delete=models.CASCADE,
         related_name="deliveries",
@@ -457,7 +460,7 @@ class Delivery(TenantOwned):
 class DeliveryAttempt(TenantOwned):
     """Every try of a delivery, successful or not."""
 
-    delivery = models.ForeignKey(
+    delivery = TenantForeignKey(
         Delivery, on_delete=models.CASCADE, related_name="attempt_log", verbose_name=_("delivery")
     )
     at = models.DateTimeField(_("at"), default=dj_timezone.now)
@@ -479,7 +482,7 @@ class DeliveryAttempt(TenantOwned):
 class NotificationPreference(TenantOwned):
     """Which channels a member wants an event on (absent: the event's default)."""
 
-    membership = models.ForeignKey(
+    membership = TenantForeignKey(
         Membership,
         on_delete=models.CASCADE,
         related_name="notification_preferences",
@@ -530,7 +533,7 @@ class Export(TenantOwned):
     kind = models.CharField(_("list"), max_length=40)
     query = models.TextField(_("filters and sort"), blank=True)
     language = models.CharField(_("language"), max_length=16, blank=True)
-    requested_by = models.ForeignKey(
+    requested_by = TenantForeignKey(
         Membership,
         on_delete=models.CASCADE,
         related_name="exports",
@@ -623,7 +626,7 @@ class LevelDay(TenantOwned):
 
     key = models.CharField(_("level"), max_length=60)
     day = models.DateField(_("day"))
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -665,7 +668,7 @@ class WeeklyDiagnosis(TenantOwned):
     that worked. One per rep and ISO week, written from Friday 17:00 tenant time
     (crm.process); `data` keeps the figures and keys, worded when read."""
 
-    membership = models.ForeignKey(
+    membership = TenantForeignKey(
         Membership,
         on_delete=models.CASCADE,
         related_name="weekly_diagnoses",

@@ -559,9 +559,10 @@ def claim_due_deliveries(limit: int = SWEEP_LIMIT) -> list[tuple[int, int]]:
             if probe is not None:
                 claimed.append(probe)
         if claimed:
-            Delivery.objects.filter(pk__in=[pk for _t, pk in claimed]).update(
-                status=DeliveryStatus.PENDING, next_attempt_at=now + REDRIVE_AFTER
-            )
+            # Tenant and id: the table's key is (tenant_id, id), there is no index on id alone.
+            Delivery.objects.filter(
+                tenant_id__in={t for t, _pk in claimed}, pk__in=[pk for _t, pk in claimed]
+            ).update(status=DeliveryStatus.PENDING, next_attempt_at=now + REDRIVE_AFTER)
     return claimed
 
 

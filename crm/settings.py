@@ -188,6 +188,10 @@ if DATABASE_TRANSACTION_POOLING:
     for _alias in DATABASES.values():
         _alias["DISABLE_SERVER_SIDE_CURSORS"] = True
         _alias["OPTIONS"] = {**_alias.get("OPTIONS", {}), "prepare_threshold": None}
+# PostgreSQL's backend, told that a tenant table's key is (tenant_id, id) (crm/backend).
+for _alias in DATABASES.values():
+    if _alias["ENGINE"] == "django.db.backends.postgresql":
+        _alias["ENGINE"] = "crm.backend"
 # The platform jobs' reads and writes on `platform`; reports' reads on `reports`, never a
 # write (crm/tenancy.py, crm/metrics.py).
 DATABASE_ROUTERS = ["crm.tenancy.PlatformRouter", "crm.metrics.ReportsRouter"]

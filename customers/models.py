@@ -13,6 +13,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.formatting import format_date, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, Tenant, TenantOwned
@@ -57,7 +58,7 @@ class Customer(TenantOwned):
     industry = models.CharField(_("industry"), max_length=20, blank=True)
     province = models.CharField(_("province"), max_length=30, blank=True)
     city = models.CharField(_("city"), max_length=30, blank=True)
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -65,7 +66,7 @@ class Customer(TenantOwned):
         related_name="customers",
         verbose_name=_("owner"),
     )
-    source_lead = models.ForeignKey(
+    source_lead = TenantForeignKey(
         "leads.Lead",
         null=True,
         blank=True,
@@ -165,7 +166,7 @@ class DecisionRole(models.TextChoices):
 
 
 class Contact(TenantOwned):
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="contacts", verbose_name=_("customer")
     )
     name = models.CharField(_("name"), max_length=100, blank=True)
@@ -272,7 +273,7 @@ class Interaction(TenantOwned):
         db_default=InteractionKind.FOLLOW_UP,
     )
 
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer,
         null=True,
         blank=True,
@@ -280,7 +281,7 @@ class Interaction(TenantOwned):
         related_name="interactions",
         verbose_name=_("customer"),
     )
-    lead = models.ForeignKey(
+    lead = TenantForeignKey(
         "leads.Lead",
         null=True,
         blank=True,
@@ -288,7 +289,7 @@ class Interaction(TenantOwned):
         related_name="interactions",
         verbose_name=_("lead"),
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact,
         null=True,
         blank=True,
@@ -296,7 +297,7 @@ class Interaction(TenantOwned):
         related_name="interactions",
         verbose_name=_("contact"),
     )
-    by = models.ForeignKey(
+    by = TenantForeignKey(
         Membership, on_delete=models.PROTECT, related_name="interactions", verbose_name=_("by")
     )
     at = models.DateTimeField(_("at"), default=timezone.now)
@@ -305,7 +306,7 @@ class Interaction(TenantOwned):
     pains = models.JSONField(_("pain points"), default=list, blank=True)
     roles = models.JSONField(_("decision-chain roles reached"), default=list, blank=True)
     note = models.CharField(_("note"), max_length=500, blank=True)
-    next_action = models.ForeignKey(
+    next_action = TenantForeignKey(
         Preset,
         on_delete=models.PROTECT,
         related_name="+",

@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 from customers.models import Contact, Customer
 
@@ -159,7 +160,9 @@ class HealthSettings(TenantOwned):
         help_text=_("One per line: a web search naming one is a competitor search."),
     )
     # The tracking endpoint's key (in the URL) and its signing secret.
-    track_key = models.CharField(_("tracking key"), max_length=64, default=new_key, unique=True)
+    # Unique per tenant (with health_settings_one, the tenant's only row); across tenants by
+    # its 192 random bits. Found by itself through `health_settings_by_key`.
+    track_key = models.CharField(_("tracking key"), max_length=64, default=new_key)
     track_secret = models.CharField(_("tracking secret"), max_length=64, default=new_secret)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     # The last day scored (the tenant's local day) and when: the nightly run's "done today".
@@ -172,7 +175,9 @@ class HealthSettings(TenantOwned):
         constraints = [
             *TenantOwned.Meta.constraints,
             models.UniqueConstraint(fields=["tenant"], name="health_settings_one"),
+            models.UniqueConstraint(fields=["tenant", "track_key"], name="health_track_key"),
         ]
+        indexes = [models.Index(fields=["track_key"], name="health_settings_track_key")]
 
     def __str__(self) -> str:
         return str(_("Health settings"))
@@ -257,11 +262,13 @@ class TrackedLink(TenantOwned):
     pixel `/t/<token>.gif` records the same. `sent_at` is when it was sent: the quote
     open rate is opened ÷ sent."""
 
-    token = models.CharField(max_length=40, unique=True, default=new_key, editable=False)
-    customer = models.ForeignKey(
+    # Unique per tenant; across tenants by its 192 random bits. Found by itself through
+    # `health_link_by_token`.
+    token = models.CharField(max_length=40, default=new_key, editable=False)
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact,
         on_delete=models.SET_NULL,
         null=True,
@@ -272,7 +279,7 @@ class TrackedLink(TenantOwned):
     kind = models.CharField(_("kind"), max_length=10, choices=LinkKind.choices)
     title = models.CharField(_("title"), max_length=200)
     target_url = models.URLField(_("target address"), max_length=1000)
-    created_by = models.ForeignKey(
+    created_by = TenantForeignKey(
         Membership,
         on_delete=models.SET_NULL,
         null=True,
@@ -288,8 +295,15 @@ class TrackedLink(TenantOwned):
         verbose_name = _("tracked link")
         verbose_name_plural = _("tracked links")
         ordering = ["-sent_at"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "token"], name="tracked_link_token"),
+        ]
         indexes = [
-            models.Index(fields=["tenant", "customer", "kind", "sent_at"], name="tracked_link_cust")
+            models.Index(
+                fields=["tenant", "customer", "kind", "sent_at"], name="tracked_link_cust"
+            ),
+            models.Index(fields=["token"], name="tracked_link_by_token"),
         ]
 
     def __str__(self) -> str:
@@ -299,10 +313,10 @@ class TrackedLink(TenantOwned):
 class Signal(TenantOwned):
     """One thing a customer did (append-only: never updated)."""
 
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact,
         on_delete=models.SET_NULL,
         null=True,
@@ -310,7 +324,7 @@ class Signal(TenantOwned):
         related_name="+",
         verbose_name=_("contact"),
     )
-    link = models.ForeignKey(
+    link = TenantForeignKey(
         TrackedLink,
         on_delete=models.SET_NULL,
         null=True,
@@ -353,7 +367,7 @@ class HealthSnapshot(TenantOwned):
     `*_score` too; `score` is the weighted mean of the dimensions with data, NULL when
     none has (`coverage` = how many have)."""
 
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
     day = models.DateField(_("day"))
@@ -433,10 +447,10 @@ class RiskEntry(TenantOwned):
     task" (`task_at`, health.risk.retention_task); from then on it sits on the owner's
     board until done or until the customer leaves the list."""
 
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         on_delete=models.SET_NULL,
         null=True,
@@ -455,7 +469,7 @@ class RiskEntry(TenantOwned):
     # otherwise (by hand, before the rule existed) has its task.
     task_at = models.DateTimeField(_("task given"), null=True, blank=True, default=timezone.now)
     done_at = models.DateTimeField(_("task done"), null=True, blank=True)
-    done_by = models.ForeignKey(
+    done_by = TenantForeignKey(
         Membership,
         on_delete=models.SET_NULL,
         null=True,

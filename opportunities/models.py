@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
 from customers.models import Contact, Customer, DecisionRole
@@ -236,7 +237,7 @@ _PARAMETERS = ("attachment_kind", "count", "talk_tag", "decision_role", "attitud
 class StageRequirement(TenantOwned):
     """One required action of a stage, of a typed kind with its parameters."""
 
-    stage = models.ForeignKey(
+    stage = TenantForeignKey(
         Stage, on_delete=models.CASCADE, related_name="requirements", verbose_name=_("stage")
     )
     kind = models.CharField(_("kind"), max_length=20, choices=RequirementKind.choices)
@@ -246,7 +247,7 @@ class StageRequirement(TenantOwned):
         blank=True,
         help_text=_("Shown to the rep; written for you if empty."),
     )
-    attachment_kind = models.ForeignKey(
+    attachment_kind = TenantForeignKey(
         AttachmentKind,
         null=True,
         blank=True,
@@ -369,10 +370,10 @@ class OpportunityQuerySet(TenantQuerySet):
 
 class Opportunity(TenantOwned):
     name = models.CharField(_("name"), max_length=200)
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("customer")
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact,
         null=True,
         blank=True,
@@ -380,10 +381,10 @@ class Opportunity(TenantOwned):
         related_name="+",
         verbose_name=_("main contact"),
     )
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("owner")
     )
-    origin_lead = models.ForeignKey(
+    origin_lead = TenantForeignKey(
         "leads.Lead",
         null=True,
         blank=True,
@@ -406,7 +407,7 @@ class Opportunity(TenantOwned):
     expected_close = models.DateField(
         _("expected close month"), null=True, blank=True, help_text=_("The month's first day.")
     )
-    stage = models.ForeignKey(
+    stage = TenantForeignKey(
         Stage, on_delete=models.PROTECT, related_name="opportunities", verbose_name=_("stage")
     )
     probability = models.PositiveSmallIntegerField(
@@ -441,7 +442,7 @@ class Opportunity(TenantOwned):
     )
     won_at = models.DateTimeField(_("won at"), null=True, blank=True)
     lost_at = models.DateTimeField(_("lost at"), null=True, blank=True)
-    lost_reason = models.ForeignKey(
+    lost_reason = TenantForeignKey(
         LostReason,
         null=True,
         blank=True,
@@ -450,7 +451,7 @@ class Opportunity(TenantOwned):
         verbose_name=_("lost reason"),
     )
     lost_detail = models.CharField(_("lost reason detail"), max_length=100, blank=True)
-    lost_blocker = models.ForeignKey(
+    lost_blocker = TenantForeignKey(
         "OpportunityContact",
         null=True,
         blank=True,
@@ -565,13 +566,13 @@ class ContactStatus(models.TextChoices):
 class OpportunityContact(TenantOwned):
     """A member of the opportunity's decision chain (F22)."""
 
-    opportunity = models.ForeignKey(
+    opportunity = TenantForeignKey(
         Opportunity, on_delete=models.CASCADE, related_name="chain", verbose_name=_("opportunity")
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact, on_delete=models.PROTECT, related_name="+", verbose_name=_("contact")
     )
-    role = models.ForeignKey(
+    role = TenantForeignKey(
         ChainRole, on_delete=models.PROTECT, related_name="+", verbose_name=_("role")
     )
     influence = models.CharField(
@@ -628,13 +629,13 @@ def attachment_storage():
 
 
 class Attachment(TenantOwned):
-    opportunity = models.ForeignKey(
+    opportunity = TenantForeignKey(
         Opportunity,
         on_delete=models.CASCADE,
         related_name="attachments",
         verbose_name=_("opportunity"),
     )
-    kind = models.ForeignKey(
+    kind = TenantForeignKey(
         AttachmentKind, on_delete=models.PROTECT, related_name="+", verbose_name=_("kind")
     )
     file = models.FileField(
@@ -647,7 +648,7 @@ class Attachment(TenantOwned):
     status = models.CharField(
         _("status"), max_length=10, choices=AttachmentStatus.choices, blank=True, default=""
     )
-    uploaded_by = models.ForeignKey(
+    uploaded_by = TenantForeignKey(
         Membership, on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
     )
     uploaded_at = models.DateTimeField(_("uploaded at"), default=timezone.now)
@@ -665,14 +666,14 @@ class Attachment(TenantOwned):
 class TechnicalQuestion(TenantOwned):
     """An open technical question marked on the opportunity (a requirement kind)."""
 
-    opportunity = models.ForeignKey(
+    opportunity = TenantForeignKey(
         Opportunity,
         on_delete=models.CASCADE,
         related_name="questions",
         verbose_name=_("opportunity"),
     )
     text = models.CharField(_("question"), max_length=300)
-    opened_by = models.ForeignKey(
+    opened_by = TenantForeignKey(
         Membership, on_delete=models.PROTECT, related_name="+", verbose_name=_("marked by")
     )
     opened_at = models.DateTimeField(_("marked at"), default=timezone.now)
@@ -700,17 +701,17 @@ class ValidityRequest(TenantOwned):
     """The validity funnel's approval (F23): the owner asks, a manager answers; an approval
     counts only within 72 hours of the request and never from the owner."""
 
-    opportunity = models.ForeignKey(
+    opportunity = TenantForeignKey(
         Opportunity,
         on_delete=models.CASCADE,
         related_name="validity_requests",
         verbose_name=_("opportunity"),
     )
-    requested_by = models.ForeignKey(
+    requested_by = TenantForeignKey(
         Membership, on_delete=models.PROTECT, related_name="+", verbose_name=_("requested by")
     )
     requested_at = models.DateTimeField(_("requested at"), default=timezone.now)
-    decided_by = models.ForeignKey(
+    decided_by = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -775,12 +776,12 @@ class OpportunityEvent(TenantOwned):
     validity, an approval asked or given (written by triggers, migration 0002), or a
     refused move with its check (written by the service)."""
 
-    opportunity = models.ForeignKey(
+    opportunity = TenantForeignKey(
         Opportunity, on_delete=models.CASCADE, related_name="events", verbose_name=_("opportunity")
     )
     kind = models.CharField(_("kind"), max_length=10, choices=EventKind.choices)
     at = models.DateTimeField(_("at"), default=timezone.now)
-    actor = models.ForeignKey(
+    actor = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -789,10 +790,10 @@ class OpportunityEvent(TenantOwned):
         verbose_name=_("by"),
     )
     path = models.CharField(_("path"), max_length=10, choices=Path.choices, default=Path.SQL)
-    from_stage = models.ForeignKey(
+    from_stage = TenantForeignKey(
         Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    to_stage = models.ForeignKey(
+    to_stage = TenantForeignKey(
         Stage, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     from_status = models.CharField(max_length=5, blank=True, default="", db_default="")
@@ -827,7 +828,7 @@ class StageCalibration(TenantOwned):
     """A stage's probability learnt from the tenant's last 12 months (F26): of the
     opportunities that passed through the stage and have since closed, the share won."""
 
-    stage = models.ForeignKey(
+    stage = TenantForeignKey(
         Stage, on_delete=models.CASCADE, related_name="calibrations", verbose_name=_("stage")
     )
     cases = models.PositiveIntegerField(_("closed cases"))
@@ -857,7 +858,7 @@ class ForecastMonth(TenantOwned):
     month's end what was signed and the accuracy 1 − |forecast − signed| / signed."""
 
     month = models.DateField(_("month"))
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
 from customers.models import Contact, Customer
@@ -178,11 +179,11 @@ class TicketQuerySet(TenantQuerySet):
 class Ticket(TenantOwned):
     # The helpdesk channel (a leads.Channel of type helpdesk) and its ticket id: unique,
     # so a re-delivery updates the ticket. Named by string: no import of the leads app.
-    channel = models.ForeignKey(
+    channel = TenantForeignKey(
         "leads.Channel", on_delete=models.PROTECT, related_name="+", verbose_name=_("channel")
     )
     external_id = models.CharField(_("ticket id"), max_length=100)
-    event = models.ForeignKey(
+    event = TenantForeignKey(
         "leads.InboundEvent",
         null=True,
         blank=True,
@@ -190,7 +191,7 @@ class Ticket(TenantOwned):
         related_name="+",
         verbose_name=_("last inbound event"),
     )
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer,
         null=True,
         blank=True,
@@ -198,7 +199,7 @@ class Ticket(TenantOwned):
         related_name="tickets",
         verbose_name=_("customer"),
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         Contact,
         null=True,
         blank=True,
@@ -257,7 +258,7 @@ class Ticket(TenantOwned):
     )
     flags = models.JSONField(_("flags"), default=list, blank=True)  # FlagKind values
     flag_words = models.JSONField(_("flagging words"), default=list, blank=True)
-    alert = models.ForeignKey(
+    alert = TenantForeignKey(
         "QualityAlert",
         null=True,
         blank=True,
@@ -319,10 +320,10 @@ class TicketLink(TenantOwned):
 
     key = models.CharField(_("key"), max_length=10, choices=LinkKey.choices)
     value = models.CharField(_("value"), max_length=254)
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
-    linked_by = models.ForeignKey(
+    linked_by = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -360,7 +361,7 @@ class QualityAlert(TenantOwned):
     closed_at = models.DateTimeField(
         pgettext_lazy("quality alert", "closed at"), null=True, blank=True
     )
-    closed_by = models.ForeignKey(
+    closed_by = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -395,14 +396,14 @@ class ReviewRead(TenantOwned):
     """A rep marked a customer's service review card read (F28): who, when, and the latest
     ticket it covered; the manager sees them."""
 
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         Customer, on_delete=models.CASCADE, related_name="+", verbose_name=_("customer")
     )
-    member = models.ForeignKey(
+    member = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("read by")
     )
     read_at = models.DateTimeField(_("read at"), default=timezone.now)
-    last_ticket = models.ForeignKey(
+    last_ticket = TenantForeignKey(
         Ticket,
         null=True,
         blank=True,

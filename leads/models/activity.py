@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 from leads.models.lead import Lead
 
@@ -67,7 +68,7 @@ class RepActivity(TenantOwned):
     """A rep's day: how many open leads they owned, how many scored below the rescue line,
     and the average of their scores."""
 
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep")
     )
     day = models.DateField(_("day"))

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey, TenantOneToOneField
 from crm.models import Membership, TenantOwned
 from leads.models.choices import (
     CyclePreference,
@@ -31,7 +32,7 @@ from leads.models.score_rules import rule_errors
 class RepProfile(TenantOwned):
     """What a rep is good at and how much they can take (F9, F10); one per rep seat."""
 
-    membership = models.OneToOneField(
+    membership = TenantOneToOneField(
         Membership,
         on_delete=models.CASCADE,
         related_name="rep_profile",
@@ -99,6 +100,12 @@ class RepProfile(TenantOwned):
         verbose_name = _("rep profile")
         verbose_name_plural = _("rep profiles")
         ordering = ["membership__user__username"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["tenant", "membership"], name="repprofile_one_per_seat"
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.membership.display_name
@@ -265,7 +272,7 @@ class AssignmentPolicy(TenantOwned):
 class ScoreRule(TenantOwned):
     """One line of the lead score (F8): when the condition holds, add the points."""
 
-    policy = models.ForeignKey(
+    policy = TenantForeignKey(
         AssignmentPolicy, on_delete=models.CASCADE, related_name="rules", verbose_name=_("policy")
     )
     label = models.CharField(_("label"), max_length=80, blank=True)
@@ -307,10 +314,10 @@ class AssignmentDecision(TenantOwned):
     and score breakdown, the fairness ledger as it stood, the tie-break seed and the
     policy version. Written once, never edited."""
 
-    lead = models.ForeignKey(
+    lead = TenantForeignKey(
         Lead, on_delete=models.CASCADE, related_name="decisions", verbose_name=_("lead")
     )
-    policy = models.ForeignKey(
+    policy = TenantForeignKey(
         AssignmentPolicy,
         null=True,
         blank=True,
@@ -320,7 +327,7 @@ class AssignmentDecision(TenantOwned):
     )
     kind = models.CharField(_("kind"), max_length=10, choices=DecisionKind.choices)
     outcome = models.CharField(_("outcome"), max_length=10, choices=DecisionOutcome.choices)
-    chosen = models.ForeignKey(
+    chosen = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -328,7 +335,7 @@ class AssignmentDecision(TenantOwned):
         related_name="+",
         verbose_name=_("chosen rep"),
     )
-    previous_owner = models.ForeignKey(
+    previous_owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -374,7 +381,7 @@ class RepLedgerDay(TenantOwned):
     on leave is eligible for nothing, so their expectation does not grow: on return they
     are neither owed a flood nor behind."""
 
-    membership = models.ForeignKey(
+    membership = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep")
     )
     day = models.DateField(_("day"))
@@ -399,10 +406,10 @@ class RepLedgerDay(TenantOwned):
 class ReplayRun(TenantOwned):
     """One simulation of the draft policy over the last N days (F14); touches no lead."""
 
-    policy = models.ForeignKey(
+    policy = TenantForeignKey(
         AssignmentPolicy, on_delete=models.CASCADE, related_name="replays", verbose_name=_("draft")
     )
-    baseline = models.ForeignKey(
+    baseline = TenantForeignKey(
         AssignmentPolicy,
         null=True,
         on_delete=models.SET_NULL,

@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 
 
@@ -41,7 +42,7 @@ class BoardSettings(TenantOwned):
 class DailySummary(TenantOwned):
     """A rep's closed day (F19): what was done and what is left, as it stood then."""
 
-    membership = models.ForeignKey(
+    membership = TenantForeignKey(
         Membership, on_delete=models.CASCADE, related_name="+", verbose_name=_("rep")
     )
     day = models.DateField(_("day"))

@@ -13,6 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.formatting import format_datetime
 from crm.models import TenantOwned
 from crm.tenancy import TenantManager, TenantQuerySet
@@ -64,7 +65,7 @@ class TaggingRule(TenantOwned):
     """Free-text keywords → a tag (F6). Chinese keywords match as substrings; Latin words
     and abbreviations ("DR", "CT") match whole tokens, case-insensitively."""
 
-    tag = models.ForeignKey(
+    tag = TenantForeignKey(
         Tag, on_delete=models.CASCADE, related_name="rules", verbose_name=_("tag")
     )
     keywords = models.TextField(_("keywords"), help_text=_("One per line, or separated by commas."))
@@ -87,9 +88,9 @@ class Channel(TenantOwned):
 
     name = models.CharField(_("name"), max_length=80)
     type = models.CharField(_("type"), max_length=20, choices=ChannelType.choices)
-    key = models.CharField(
-        _("key"), max_length=64, unique=True, default=new_channel_key, editable=False
-    )
+    # Unique per tenant (every unique key starts with the tenant, docs/scaling.md); across
+    # tenants by its 144 random bits. Found by itself through `leads_channel_by_key`.
+    key = models.CharField(_("key"), max_length=64, default=new_channel_key, editable=False)
     secret = models.CharField(
         _("secret"), max_length=128, default=new_channel_secret, editable=False
     )
@@ -100,6 +101,7 @@ class Channel(TenantOwned):
     tags = models.ManyToManyField(
         Tag,
         blank=True,
+        db_constraint=False,  # the link table's keys are composite, tenant first (crm.keys)
         related_name="channels",
         verbose_name=_("tags"),
         help_text=_("Put on every lead from this channel."),
@@ -144,6 +146,11 @@ class Channel(TenantOwned):
         verbose_name = _("channel")
         verbose_name_plural = _("channels")
         ordering = ["name"]
+        constraints = [
+            *TenantOwned.Meta.constraints,
+            models.UniqueConstraint(fields=["tenant", "key"], name="channel_key_per_tenant"),
+        ]
+        indexes = [models.Index(fields=["key"], name="channel_key")]
 
     def __str__(self) -> str:
         return self.name
@@ -168,7 +175,7 @@ class InboundEventQuerySet(TenantQuerySet):
 class InboundEvent(TenantOwned):
     """The inbox (F2): every payload exactly as received, stored before any processing."""
 
-    channel = models.ForeignKey(
+    channel = TenantForeignKey(
         Channel, on_delete=models.PROTECT, related_name="events", verbose_name=_("channel")
     )
     source = models.CharField(_("source"), max_length=10, choices=EventSource.choices)
@@ -190,7 +197,7 @@ class InboundEvent(TenantOwned):
     mapping_issues = models.JSONField(_("field mapping problems"), default=list, blank=True)
     attempts = models.PositiveIntegerField(_("attempts"), default=0)
     processed_at = models.DateTimeField(_("processed at"), null=True, blank=True)
-    lead = models.ForeignKey(
+    lead = TenantForeignKey(
         "Lead",
         null=True,
         blank=True,
@@ -198,7 +205,7 @@ class InboundEvent(TenantOwned):
         related_name="inbound_events",
         verbose_name=_("lead"),
     )
-    batch = models.ForeignKey(
+    batch = TenantForeignKey(
         "ImportBatch",
         null=True,
         blank=True,
@@ -254,7 +261,7 @@ class ImportBatch(TenantOwned):
     """One uploaded file (F1 import): parsed rows kept for the preview, then one inbound
     event per valid row on confirmation."""
 
-    channel = models.ForeignKey(
+    channel = TenantForeignKey(
         Channel, on_delete=models.PROTECT, related_name="imports", verbose_name=_("channel")
     )
     uploaded_by = models.ForeignKey(

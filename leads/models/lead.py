@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.formatting import format_datetime, format_phone
 from crm.indexes import NullsOrderIndex
 from crm.models import Membership, TenantOwned
@@ -104,14 +105,14 @@ class Lead(TenantOwned):
     )
     utm = models.JSONField(_("UTM parameters"), default=dict, blank=True)
 
-    channel = models.ForeignKey(
+    channel = TenantForeignKey(
         Channel, on_delete=models.PROTECT, related_name="leads", verbose_name=_("channel")
     )
     source_grade = models.CharField(_("source grade"), max_length=1, choices=SourceGrade.choices)
     status = models.CharField(
         _("status"), max_length=10, choices=LeadStatus.choices, default=LeadStatus.NEW
     )
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -119,8 +120,11 @@ class Lead(TenantOwned):
         related_name="owned_leads",
         verbose_name=_("owner"),
     )
-    tags = models.ManyToManyField(Tag, blank=True, related_name="leads", verbose_name=_("tags"))
-    revisit_of = models.ForeignKey(
+    # db_constraint=False: the link table's keys are composite, tenant first (crm.keys).
+    tags = models.ManyToManyField(
+        Tag, blank=True, db_constraint=False, related_name="leads", verbose_name=_("tags")
+    )
+    revisit_of = TenantForeignKey(
         "self",
         null=True,
         blank=True,
@@ -175,7 +179,7 @@ class Lead(TenantOwned):
     verification = models.CharField(
         _("verification"), max_length=20, choices=Verification.choices, blank=True
     )
-    invalid_reason = models.ForeignKey(
+    invalid_reason = TenantForeignKey(
         "InvalidReason",
         null=True,
         blank=True,
@@ -183,7 +187,7 @@ class Lead(TenantOwned):
         related_name="leads",
         verbose_name=_("invalid reason"),
     )
-    verified_by = models.ForeignKey(
+    verified_by = TenantForeignKey(
         Membership,
         null=True,
         blank=True,
@@ -205,7 +209,7 @@ class Lead(TenantOwned):
     followed_up_72h = models.BooleanField(
         _("followed up within 72 h"), default=False, db_default=False, editable=False
     )
-    customer = models.ForeignKey(
+    customer = TenantForeignKey(
         "customers.Customer",
         null=True,
         blank=True,
@@ -213,7 +217,7 @@ class Lead(TenantOwned):
         related_name="leads",
         verbose_name=_("customer"),
     )
-    contact = models.ForeignKey(
+    contact = TenantForeignKey(
         "customers.Contact",
         null=True,
         blank=True,
@@ -317,7 +321,7 @@ class Lead(TenantOwned):
 class LeadEvent(TenantOwned):
     """One entry of a lead's timeline (F20); later stages add their kinds."""
 
-    lead = models.ForeignKey(
+    lead = TenantForeignKey(
         Lead, on_delete=models.CASCADE, related_name="events", verbose_name=_("lead")
     )
     kind = models.CharField(_("kind"), max_length=20)

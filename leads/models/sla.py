@@ -7,6 +7,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from crm.fields import TenantForeignKey
 from crm.models import Membership, TenantOwned
 from leads.models.choices import SalesModel, SlaThreshold
 from leads.models.lead import Lead
@@ -67,12 +68,12 @@ class SlaAlert(TenantOwned):
     """One fired threshold for one lead and dispatch round. The unique constraint is what
     makes the sweep fire once, however many beat processes run it."""
 
-    lead = models.ForeignKey(
+    lead = TenantForeignKey(
         Lead, on_delete=models.CASCADE, related_name="sla_alerts", verbose_name=_("lead")
     )
     threshold = models.CharField(_("threshold"), max_length=20, choices=SlaThreshold.choices)
     round = models.PositiveSmallIntegerField(_("dispatch round"), default=0)
-    owner = models.ForeignKey(
+    owner = TenantForeignKey(
         Membership,
         null=True,
         blank=True,

@@ -56,7 +56,7 @@ from tests.leads.test_report import (
 pytestmark = [
     pytest.mark.django_db,
     pytest.mark.skipif(
-        settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql",
+        connection.vendor != "postgresql",
         reason="the roll-ups and their triggers are PostgreSQL's",
     ),
 ]
