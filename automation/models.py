@@ -187,14 +187,15 @@ class Run(TenantOwned):
         db_index=False,
         db_constraint=False,
     )
-    rule = TenantForeignKey(
+    rule = models.ForeignKey(
         Rule,
         on_delete=models.CASCADE,
         related_name="runs",
         verbose_name=_("rule"),
         db_index=False,
+        db_constraint=False,
     )
-    event = TenantForeignKey(
+    event = models.ForeignKey(
         OutboxEvent,
         null=True,
         on_delete=models.SET_NULL,

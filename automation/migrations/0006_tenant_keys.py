@@ -39,16 +39,6 @@ class Migration(migrations.Migration):
             field=crm.fields.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='states', to='automation.rule'),
         ),
         migrations.AlterField(
-            model_name='run',
-            name='event',
-            field=crm.fields.TenantForeignKey(db_index=False, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='crm.outboxevent', verbose_name='event'),
-        ),
-        migrations.AlterField(
-            model_name='run',
-            name='rule',
-            field=crm.fields.TenantForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='automation.rule', verbose_name='rule'),
-        ),
-        migrations.AlterField(
             model_name='task',
             name='assignee',
             field=crm.fields.TenantForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='crm.membership', verbose_name='for'),
