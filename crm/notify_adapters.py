@@ -66,10 +66,8 @@ def _is_public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def precheck_destination(url: str) -> None:
-    """The guard's checks that need no DNS lookup (for code inside a transaction, which
-    must not wait on the network): a bad URL, a scheme, a literal loopback, link-local or
-    private address or `localhost`. The full check is `resolve_destination`'s, at send."""
+def _parse(url: str) -> httpx.URL:
+    """The URL, if it is an http(s) one with a host; DeliveryError otherwise."""
     if not url:
         raise DeliveryError("No URL is configured for this channel.")
     try:
@@ -78,6 +76,14 @@ def precheck_destination(url: str) -> None:
         raise DeliveryError(f"Invalid URL: {exc}") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise DeliveryError("Only http:// and https:// URLs with a host can be used.")
+    return parsed
+
+
+def precheck_destination(url: str) -> None:
+    """The guard's checks that need no DNS lookup (for code inside a transaction, which
+    must not wait on the network): a bad URL, a scheme, a literal loopback, link-local or
+    private address or `localhost`. The full check is `resolve_destination`'s, at send."""
+    parsed = _parse(url)
     if settings.NOTIFY_ALLOW_PRIVATE_URLS:
         return
     host = parsed.host
@@ -96,14 +102,7 @@ def precheck_destination(url: str) -> None:
 def resolve_destination(url: str) -> Destination:
     """Check `url` and return where to connect; raises DeliveryError for a bad or
     refused address."""
-    if not url:
-        raise DeliveryError("No URL is configured for this channel.")
-    try:
-        parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError, ValueError) as exc:
-        raise DeliveryError(f"Invalid URL: {exc}") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DeliveryError("Only http:// and https:// URLs with a host can be used.")
+    parsed = _parse(url)
     if settings.NOTIFY_ALLOW_PRIVATE_URLS:
         return Destination(parsed)
 
