@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 
 from automation import dryrun, explain, webhooks
 from automation.forms import RuleForm
-from automation.models import Rule, Run, WebhookCall
+from automation.models import Miss, Rule, Run, WebhookCall
 from automation.presets import presets_add
 from crm.admin_base import ReadOnlyTenantModelAdmin, TenantModelAdmin, acting_member
 from crm.events import get_kind
@@ -195,6 +195,31 @@ class RunAdmin(ReadOnlyTenantModelAdmin):
     search_fields = ["subject"]
     list_select_related = ["rule"]
     fields = ["at", "rule", "kind", "subject", "values", "count", "matched", "outcome", "detail"]
+
+
+@admin.register(Miss)
+class MissAdmin(ReadOnlyTenantModelAdmin):
+    """The conditions found false, a row per drained event (the rule's page and "why did
+    it not fire" show them among the rule's runs)."""
+
+    list_display = ["at", "kind", "key", "object", "rule_count"]
+    list_filter = ["kind"]
+    search_fields = ["key", "object"]
+    fields = ["at", "event", "kind", "key", "object", "rule_names"]
+    readonly_fields = ["rule_names"]
+
+    @admin.display(description=_("rules"))
+    def rule_count(self, obj):
+        return len(obj.rules)
+
+    @admin.display(description=_("rules whose condition was false"))
+    def rule_names(self, obj):
+        names = dict(Rule.objects.filter(pk__in=obj.rules).values_list("pk", "name"))
+        parts = []
+        for rule_id, count in zip(obj.rules, obj.counts, strict=False):
+            name = names.get(rule_id, f"#{rule_id}")
+            parts.append(name if count is None else f"{name} ({_('count')} {count})")
+        return "; ".join(parts)
 
 
 @admin.register(WebhookCall)

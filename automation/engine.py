@@ -3,7 +3,8 @@ safe by default. Registered as a consumer of the outbox (crm.events) by Automati
 
 Per event and rule, in order: its own change (skipped), the chain depth (stopped at
 crm.events.MAX_DEPTH), the condition and windowed count, false → true per subject, the
-cool-down, the dedup row, then the action. Every evaluation writes a `Run`. Three failed
+cool-down, the dedup row, then the action. Every evaluation is logged: a `Run`, or for a
+drained event's plain false conditions one `Miss` for all its rules. Three failed
 actions in a row pause the rule and tell the tenant's admins. See docs/automation.md.
 """
 
@@ -234,9 +235,14 @@ class _Batch:
         self.windows_of: dict[int, int] = {}  # id(pending) → its dedup window
         self.prior: dict[tuple[int, str], datetime | None] = {}  # last_fired_at before
         self.dues: list[Due] = []
-        self.members: dict[tuple[int, int | None], list] = {}
+        self.members: dict[tuple, list] = {}
         self.webhook_errors: dict[int, str] = {}
         self.rules_changed: dict[int, Rule] = {}
+        # Per event: its rules whose condition was false, with their windowed counts.
+        self.misses: dict[int, tuple[OutboxEvent, list[int], list[int | None]]] = {}
+        self.place: dict[int, int] = {}  # event id → its place in the batch (the log's clock)
+        self.true_subjects: set[str] = set()  # subjects with a true state (a superset)
+        self.paused = False  # whether a rule was paused during the batch
 
     def state(self, rule: Rule, subject: str) -> _State:
         pair = (rule.pk, subject)
@@ -246,9 +252,10 @@ class _Batch:
         return state
 
     def recipients(self, rule: Rule, data: dict) -> list:
-        """actions.recipients(), looked up once per rule and owner in the batch."""
+        """actions.recipients(), looked up once per addressee in the batch (rules that
+        tell the same role share it)."""
         owner = data.get("owner_id") if rule.to_owner else None
-        key = (rule.pk, owner)
+        key = (owner, rule.to_role, rule.to_member_id)
         if key not in self.members:
             self.members[key] = actions.recipients(rule, data)
         return self.members[key]
@@ -264,53 +271,102 @@ class _Batch:
         return self.webhook_errors[rule.pk]
 
 
-def _verdicts(events: list[OutboxEvent], by_kind: dict[str, list[Rule]]) -> list[tuple]:
-    """(event, rule, subject, verdict) for every event and live rule of its kind, in order,
-    as `judge` makes them: the windowed counts in one statement per (kind, days, same
-    fields), each condition once per distinct values of the fields it names, the values
-    logged serialised once per distinct values (`Verdict.detail` aside, in `_json`)."""
+@dataclass(slots=True)
+class _Step:
+    """One event of a drained batch as `_plan` leaves it: the (rule, subject, verdict)
+    triples to decide one by one, and the rules whose plain condition was false on it,
+    which need no more than a line in its `Miss` (and any true state of theirs reset)."""
+
+    event: OutboxEvent
+    own: str  # the event's own subject ("ticket:12")
+    pairs: list[tuple[Rule, str, Verdict]]
+    missed: list[Rule]  # rules with a condition only: about `own`, no count
+    missed_counted: list[tuple[Rule, int]]  # windowed counts: about the key, with the count
+
+
+def _plan(events: list[OutboxEvent], by_kind: dict[str, list[Rule]]) -> list[_Step]:
+    """Every event against the live rules of its kind, as `judge` would: the windowed
+    counts in one statement per (kind, days, same fields) for the whole batch, and the
+    rules with a condition only grouped by the fields they name, so each group is
+    evaluated once per distinct values in the batch (fifty rules on a thousand events are
+    a few hundred evaluations, not fifty thousand). The values logged are kept as items
+    and serialised once per distinct values (`_json`)."""
     language = get_language()
-    prepared: dict[str, list[tuple]] = {}
+    counted: dict[str, list[tuple]] = {}
+    groups: dict[str, dict[tuple, list[Rule]]] = {}
     counts: dict[tuple, dict[int, int]] = {}
     for kind, rules in by_kind.items():
         ids = [e.pk for e in events if e.kind == kind]
         for rule in rules:
             names = tuple(conditions.named_fields(rule.trigger, rule.condition))
+            if not rule.count_at_least:
+                groups.setdefault(kind, {}).setdefault(names, []).append(rule)
+                continue
             same = tuple(rule.same_fields)
-            by_event = None
-            if rule.count_at_least:
-                group = (kind, rule.count_days, same)
-                if group not in counts:
-                    counts[group] = conditions.batch_window_counts(
-                        ids, days=rule.count_days, same=list(same)
-                    )
-                by_event = counts[group]
-            shown = tuple(dict.fromkeys(names + same)) if by_event is not None else names
-            prepared.setdefault(kind, []).append((rule, names, shown, by_event))
+            group = (kind, rule.count_days, same)
+            if group not in counts:
+                counts[group] = conditions.batch_window_counts(
+                    ids, days=rule.count_days, same=list(same)
+                )
+            shown = tuple(dict.fromkeys(names + same))
+            counted.setdefault(kind, []).append((rule, names, shown, counts[group]))
     evaluate = conditions.evaluate_named
-    out = []
+    # (kind, names, values) → (true rules, rules not evaluated with why, false rules)
+    decided: dict[tuple, tuple[list, list, list]] = {}
+    steps = []
     for event in events:
         data = event.data
         own = f"{event.object_type.split('.')[-1]}:{event.object_id}"
-        deep = event.depth >= MAX_DEPTH
-        for rule, names, shown, by_event in prepared.get(event.kind, ()):
-            subject = event.key if rule.count_at_least else own
+        step = _Step(event, own, [], [], [])
+        steps.append(step)
+        pairs = step.pairs
+        if event.depth >= MAX_DEPTH:
+            everyone = [(r, own) for rules in groups.get(event.kind, {}).values() for r in rules]
+            everyone += [(r, event.key) for r, *_rest in counted.get(event.kind, ())]
+            for rule, subject in everyone:
+                skip = Outcome.OWN_CHANGE if rule.pk == event.rule_id else Outcome.DEPTH_LIMIT
+                pairs.append((rule, subject, Verdict(False, {}, skip=skip)))
+            continue
+        for names, rules in groups.get(event.kind, {}).items():
+            items = tuple([(name, data.get(name)) for name in names])
+            key = (event.kind, names, items)
+            split = decided.get(key)
+            if split is None:
+                split = decided[key] = ([], [], [])
+                for rule in rules:
+                    matched, detail = evaluate(rule.trigger, rule.condition, items, language)
+                    if matched:
+                        split[0].append(rule)
+                    elif detail:
+                        split[1].append((rule, detail))
+                    else:
+                        split[2].append(rule)
+            true, errors, false = split
+            if event.rule_id is not None and any(r.pk == event.rule_id for r in rules):
+                # The rule's own change: a run saying so, whatever its condition.
+                own_rule = next(r for r in rules if r.pk == event.rule_id)
+                pairs.append((own_rule, own, Verdict(False, {}, skip=Outcome.OWN_CHANGE)))
+                true = [r for r in true if r is not own_rule]
+                errors = [(r, d) for r, d in errors if r is not own_rule]
+                false = [r for r in false if r is not own_rule]
+            pairs.extend((rule, own, Verdict(True, items, None, "")) for rule in true)
+            pairs.extend((rule, own, Verdict(False, items, None, d)) for rule, d in errors)
+            step.missed.extend(false)
+        for rule, names, shown, by_event in counted.get(event.kind, ()):
             if event.rule_id == rule.pk:
-                verdict = Verdict(False, {}, skip=Outcome.OWN_CHANGE)
-            elif deep:
-                verdict = Verdict(False, {}, skip=Outcome.DEPTH_LIMIT)
-            else:
-                items = tuple([(name, data.get(name)) for name in names])
-                matched, detail = evaluate(rule.trigger, rule.condition, items, language)
-                count = None
-                if by_event is not None:
-                    count = by_event[event.pk]
-                    matched = matched and count >= rule.count_at_least
-                    if shown is not names:
-                        items = tuple([(name, data.get(name)) for name in shown])
-                verdict = Verdict(matched, items, count, detail)  # values as items, see _json
-            out.append((event, rule, subject, verdict))
-    return out
+                pairs.append((rule, event.key, Verdict(False, {}, skip=Outcome.OWN_CHANGE)))
+                continue
+            items = tuple([(name, data.get(name)) for name in names])
+            matched, detail = evaluate(rule.trigger, rule.condition, items, language)
+            count = by_event[event.pk]
+            matched = matched and count >= rule.count_at_least
+            if not matched and not detail:
+                step.missed_counted.append((rule, count))
+                continue
+            if shown != names:
+                items = tuple([(name, data.get(name)) for name in shown])
+            pairs.append((rule, event.key, Verdict(matched, items, count, detail)))
+    return steps
 
 
 _JSON: dict[tuple, str] = {}
@@ -328,11 +384,10 @@ def _json(values) -> str:
     return text
 
 
-def _load(batch: _Batch, verdicts: list[tuple]) -> None:
+def _load(batch: _Batch, steps: list[_Step], rule_ids: set[int]) -> None:
     """The states of the batch's (rule, subject) pairs, read and locked in one statement,
     and the firings already made in the windows the batch can fire in."""
-    rule_ids = {rule.pk for _e, rule, _s, _v in verdicts}
-    subjects = {subject for _e, _r, subject, _v in verdicts}
+    subjects = {step.own for step in steps} | {step.event.key for step in steps}
     rows = (
         RuleState.objects.select_for_update()
         .filter(rule_id__in=rule_ids, subject__in=subjects)
@@ -340,16 +395,19 @@ def _load(batch: _Batch, verdicts: list[tuple]) -> None:
     )
     for rule_id, subject, is_true, last_fired_at in rows:
         batch.states[(rule_id, subject)] = _State(is_true, last_fired_at)
+        if is_true:
+            batch.true_subjects.add(subject)
     # Dedup windows: for each rule that may fire, the buckets the batch's events fall in.
     ranges: dict[int, tuple[int, int]] = {}
     matched_subjects: set[str] = set()
-    for event, rule, subject, verdict in verdicts:
-        if not verdict.matched or verdict.skip or not rule.cooldown_minutes or rule.wait_hours:
-            continue
-        window = window_of(rule, event.at, event.pk)
-        lo, hi = ranges.get(rule.pk, (window, window))
-        ranges[rule.pk] = (min(lo, window), max(hi, window))
-        matched_subjects.add(subject)
+    for step in steps:
+        for rule, subject, verdict in step.pairs:
+            if not verdict.matched or not rule.cooldown_minutes or rule.wait_hours:
+                continue
+            window = window_of(rule, step.event.at, step.event.pk)
+            lo, hi = ranges.get(rule.pk, (window, window))
+            ranges[rule.pk] = (min(lo, window), max(hi, window))
+            matched_subjects.add(subject)
     if ranges:
         within = Q()
         for rule_id, (lo, hi) in ranges.items():
@@ -361,6 +419,29 @@ def _load(batch: _Batch, verdicts: list[tuple]) -> None:
         )
 
 
+def _missed(batch: _Batch, step: _Step) -> None:
+    """The rules whose plain condition was false on the step's event: a line each in its
+    `Miss`, and a true state of theirs about the subject made false (so the next true
+    fires again)."""
+    plain, counted = step.missed, step.missed_counted
+    if batch.paused:  # a rule paused by an earlier event of the batch is not live now
+        plain = [r for r in plain if r.paused_at is None]
+        counted = [(r, n) for r, n in counted if r.paused_at is None]
+    if not plain and not counted:
+        return
+    for subject, rules in ((step.own, plain), (step.event.key, [r for r, _n in counted])):
+        if rules and subject in batch.true_subjects:
+            for rule in rules:
+                state = batch.states.get((rule.pk, subject))
+                if state is not None and state.is_true:
+                    state.is_true, state.dirty = False, True
+    entry = batch.misses.get(step.event.pk)
+    if entry is None:
+        entry = batch.misses[step.event.pk] = (step.event, [], [])
+    entry[1].extend([rule.pk for rule in plain] + [rule.pk for rule, _n in counted])
+    entry[2].extend([None] * len(plain) + [n for _r, n in counted])
+
+
 def _fail(batch: _Batch, rule: Rule, error: str) -> None:
     """A failed action in the batch: counted on the rule, paused at the third in a row."""
     rule.consecutive_failures += 1
@@ -368,6 +449,7 @@ def _fail(batch: _Batch, rule: Rule, error: str) -> None:
     batch.rules_changed[rule.pk] = rule
     if rule.consecutive_failures >= FAILURES_TO_PAUSE and rule.paused_at is None:
         rule.paused_at = batch.now
+        batch.paused = True
         logger.warning("automation rule %s paused: %s", rule.pk, error)
         tell_paused(rule, error)
 
@@ -378,10 +460,20 @@ def _decide(batch: _Batch, event, rule: Rule, subject: str, verdict: Verdict) ->
     if rule.paused_at is not None:
         return None  # paused by an earlier event of this batch
     pending = _Pending(rule, event, subject, verdict, verdict.skip)
-    batch.runs.append(pending)
     if verdict.skip:
+        batch.runs.append(pending)
         return pending.outcome
-    if rule.wait_hours and verdict.matched:
+    if not verdict.matched:
+        state = batch.states.get((rule.pk, subject))
+        if state is not None and state.is_true:
+            state.is_true, state.dirty = False, True
+        # Not evaluated (say, a type error): a run with the reason. (A plain false
+        # condition never gets here: `_plan` left it to the event's `Miss`.)
+        pending.outcome = Outcome.NOT_MATCHED
+        batch.runs.append(pending)
+        return Outcome.NOT_MATCHED
+    batch.runs.append(pending)
+    if rule.wait_hours:
         due_at = event.at + timedelta(hours=rule.wait_hours)
         batch.dues.append(
             Due(tenant_id=rule.tenant_id, rule=rule, event=event, subject=subject, due_at=due_at)
@@ -389,17 +481,12 @@ def _decide(batch: _Batch, event, rule: Rule, subject: str, verdict: Verdict) ->
         pending.outcome = Outcome.WAITING
         pending.detail = timezone.localtime(due_at).strftime("%Y-%m-%d %H:%M")
         return pending.outcome
-    if not verdict.matched:
-        state = batch.states.get((rule.pk, subject))
-        if state is not None and state.is_true:
-            state.is_true, state.dirty = False, True
-        pending.outcome = Outcome.NOT_MATCHED
-        return pending.outcome
     state = batch.state(rule, subject)
     if state.is_true:
         pending.outcome = Outcome.STILL_TRUE
         return pending.outcome
     state.is_true, state.dirty = True, True  # whatever follows leaves it true
+    batch.true_subjects.add(subject)
     cooldown = timedelta(minutes=rule.cooldown_minutes)
     if state.last_fired_at is not None and batch.now < state.last_fired_at + cooldown:
         pending.outcome = Outcome.COOLDOWN
@@ -482,16 +569,26 @@ RETURNING rule_id, subject, "window"
 """
 
 # The batch's runs as one JSON array of rows ([rule, event, kind, subject, values, count,
-# matched, outcome, detail]), unpacked by the server: one parameter, whatever the rows.
+# matched, outcome, detail, place]), unpacked by the server: one parameter, whatever the
+# rows. A run's time is the batch's, plus its event's place in microseconds (as a miss's).
 _RUN_SQL = """
 INSERT INTO automation_run
     (tenant_id, public_id, rule_id, event_id, kind, subject, at, "values", count, matched,
      outcome, detail)
 SELECT %b, gen_random_uuid(), (x ->> 0)::bigint, (x ->> 1)::bigint, x ->> 2, x ->> 3,
-       %b + o * interval '1 microsecond', (x -> 4)::jsonb, (x ->> 5)::int, (x ->> 6)::bool,
-       x ->> 7, x ->> 8
-FROM json_array_elements(%s::json) WITH ORDINALITY AS t(x, o)
-ORDER BY o
+       %b + (x ->> 9)::int * interval '1 microsecond', (x -> 4)::jsonb, (x ->> 5)::int,
+       (x ->> 6)::bool, x ->> 7, x ->> 8
+FROM json_array_elements(%s::json) AS t(x)
+"""
+
+# The batch's misses, one row per event, its rules and counts as array literals.
+_MISS_SQL = """
+INSERT INTO automation_miss
+    (tenant_id, public_id, event_id, kind, key, object, at, rules, counts)
+SELECT %b, gen_random_uuid(), e, k, ky, ob, %b + p * interval '1 microsecond',
+       r::bigint[], c::int[]
+FROM unnest(%b::bigint[], %b::text[], %b::text[], %b::text[], %b::int[], %b::text[],
+            %b::text[]) AS t(e, k, ky, ob, p, r, c)
 """
 
 
@@ -618,18 +715,38 @@ def _write(batch: _Batch, tenant_id: int) -> None:
             rows.append(
                 f"[{p.rule.pk},{p.event.pk},{quoted(p.event.kind)},{quoted(p.subject)},"
                 f"{_json(verdict.values)},{count},{matched},{quoted(p.outcome)},"
-                f"{quoted((p.detail or verdict.detail)[:500])}]"
+                f"{quoted((p.detail or verdict.detail)[:500])},{batch.place[p.event.pk]}]"
             )
         with _bound_cursor() as cursor:
             cursor.execute(_RUN_SQL, [tenant_id, batch.now, "[" + ",".join(rows) + "]"])
+    if batch.misses:
+        columns: list[list] = [[], [], [], [], [], [], []]
+        for event, rule_ids, counts in batch.misses.values():
+            for column, value in zip(
+                columns,
+                (
+                    event.pk,
+                    event.kind,
+                    event.key,
+                    f"{event.object_type.split('.')[-1]}:{event.object_id}",
+                    batch.place[event.pk],
+                    "{" + ",".join(map(str, rule_ids)) + "}",
+                    "{" + ",".join("NULL" if c is None else str(c) for c in counts) + "}",
+                ),
+                strict=True,
+            ):
+                column.append(value)
+        with _bound_cursor() as cursor:
+            cursor.execute(_MISS_SQL, [tenant_id, batch.now, *columns])
 
 
 def consume(events: list[OutboxEvent]) -> None:
     """The outbox consumer, set-based: every event against the live rules of its kind,
-    decided in the batch's order in memory (conditions, windowed counts, false → true,
-    cool-down, dedup, failures) from states and firings read once, then written with a
-    few statements for the whole batch: dedup rows by INSERT … ON CONFLICT, states by an
-    upsert, notifications, tasks and webhook calls in bulk, the run log in one INSERT."""
+        decided in the batch's order in memory (conditions, windowed counts, false → true,
+        cool-down, dedup, failures) from states and firings read once, then written with a
+        few statements for the whole batch: dedup rows by INSERT … ON CONFLICT, states by an
+        upsert, notifications, tasks and webhook calls in bulk, the run log in one INSERT (and
+    the conditions found false in another, a row per event)."""
     kinds = {e.kind for e in events}
     by_kind: dict[str, list[Rule]] = {}
     for rule in Rule.objects.filter(trigger__in=kinds, is_active=True, paused_at__isnull=True):
@@ -638,10 +755,14 @@ def consume(events: list[OutboxEvent]) -> None:
         return
     tenant_id = next(iter(by_kind.values()))[0].tenant_id
     batch = _Batch(timezone.now())
-    verdicts = _verdicts(events, by_kind)
-    _load(batch, verdicts)
-    for event, rule, subject, verdict in verdicts:
-        _decide(batch, event, rule, subject, verdict)
+    batch.place = {event.pk: place for place, event in enumerate(events)}
+    steps = _plan(events, by_kind)
+    _load(batch, steps, {rule.pk for rules in by_kind.values() for rule in rules})
+    for step in steps:
+        if step.missed or step.missed_counted:
+            _missed(batch, step)
+        for rule, subject, verdict in step.pairs:
+            _decide(batch, step.event, rule, subject, verdict)
     _write_firings(batch, tenant_id)
     _act(batch)
     _write(batch, tenant_id)

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from automation.models import Rule, RuleState, Run
+from automation.runlog import history
 from crm.models import OutboxEvent
 from customers.models import Customer
 
@@ -45,7 +46,7 @@ def why_not(rule: Rule, text: str, *, days: int = 30) -> Answer:
     events = OutboxEvent.objects.filter(
         about, kind=rule.trigger, at__gte=timezone.now() - timedelta(days=days)
     ).count()
-    runs = list(Run.objects.filter(rule=rule, subject=subject).order_by("-at", "-id")[:SHOWN])
+    runs = history(rule, subject, latest=SHOWN)
     state = RuleState.objects.filter(rule=rule, subject=subject).first()
     if not rule.is_active:
         reason = _("The rule is off.")

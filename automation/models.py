@@ -4,6 +4,7 @@ See docs/automation.md."""
 
 from __future__ import annotations
 
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -171,10 +172,12 @@ class Firing(TenantOwned):
 
 
 class Run(TenantOwned):
-    """One evaluation of a rule on an event, whatever came of it. Written at the rate of
-    events × rules (a drained batch's in one statement), so it keeps only the indexes it
-    is read by: the tenant's and the rule's lookups go through `run_rule_at` (row-level
-    security adds the tenant to every statement), none on the event alone. And no
+    """One evaluation of a rule on an event, whatever came of it, except a plain false
+    condition on a drained event: those are a `Miss`, one row per event for all its rules
+    (automation.runlog reads both as one log). Written by a drained batch in one
+    statement, so it keeps only the indexes it is read by: the tenant's and the rule's
+    lookups go through `run_rule_at` (row-level security adds the tenant to every
+    statement), none on the event alone. And no
     foreign-key constraint in the database (three checks per row at each commit): the
     engine writes a run only for the rule and event it has just read in the same
     transaction, and the ORM's deletes of a tenant, a rule or an event still cascade."""
@@ -225,6 +228,57 @@ class Run(TenantOwned):
 
     def __str__(self) -> str:
         return f"{self.rule} · {self.subject} · {self.get_outcome_display()}"
+
+
+class Miss(TenantOwned):
+    """The run log's "condition false" entries of one drained event: the live rules of its
+    kind whose condition (or windowed count) was false on it, with their counts. One row
+    per event instead of one per event and rule: most rules are false on most events, and
+    at a thousand events a second through fifty rules the log would otherwise be written at
+    fifty thousand rows a second. The values a condition read are the event's own data
+    (the outbox keeps it); automation.runlog shows each entry as a run. No database
+    constraint on the references, as for `Run`; a deleted event leaves its entries, which
+    then show no values."""
+
+    tenant = models.ForeignKey(
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("tenant"),
+        db_index=False,
+        db_constraint=False,
+    )
+    event = models.ForeignKey(
+        OutboxEvent,
+        null=True,
+        on_delete=models.DO_NOTHING,
+        related_name="+",
+        verbose_name=_("event"),
+        db_index=False,
+        db_constraint=False,
+    )
+    kind = models.CharField(_("event"), max_length=40)
+    # The subjects the rules fire once for: the event's key (a windowed count's rules) and
+    # its own object ("ticket:12", the other rules'), as `engine.subject_of` makes them.
+    key = models.CharField(_("key"), max_length=80)
+    object = models.CharField(_("object"), max_length=80)
+    at = models.DateTimeField(_("at"), default=timezone.now)
+    rules = ArrayField(models.BigIntegerField(), verbose_name=_("rules"))
+    counts = ArrayField(
+        models.IntegerField(null=True), verbose_name=_("counts"), help_text=_("per rule")
+    )
+
+    class Meta(TenantOwned.Meta):
+        verbose_name = _("condition false")
+        verbose_name_plural = _("conditions false")
+        ordering = ["-at", "-id"]
+        indexes = [
+            models.Index(fields=["tenant", "key", "-at"], name="miss_key_at"),
+            models.Index(fields=["tenant", "object", "-at"], name="miss_object_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} · {self.object} · {len(self.rules)}"
 
 
 class Due(TenantOwned):

@@ -48,6 +48,8 @@ UNCHECKED_REFERENCES: dict[str, str] = {
     " batch by the engine, for the rule it has just read in the same transaction; the checks"
     " cost more than the rest of the batch's writes (docs/automation.md)",
     "automation.Run.event": "as for the rule: the event the engine has just drained",
+    "automation.Miss.event": "the run log's conditions found false, a row per drained event"
+    " written with the batch's runs; a deleted event leaves them (they then show no values)",
 }
 
 

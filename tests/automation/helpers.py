@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from automation.models import Rule, Run
+from automation.runlog import history
 from crm import events
 from crm.tenancy import tenant_context
 from tests.service_feedback.helpers import customer_with_contact, upsert
@@ -37,8 +38,9 @@ def drain(side) -> int:
 
 
 def runs(side, r: Rule) -> list[Run]:
+    """The rule's run log, oldest first: its runs and its "condition false" entries."""
     with tenant_context(side.tenant):
-        return list(Run.objects.filter(rule=r).order_by("at", "id"))
+        return history(r)
 
 
 def outcomes(side, r: Rule) -> list[str]:

@@ -789,10 +789,33 @@ def _automation_webhook_call(w, s):
     return _once(w, s, "automation_webhook_call", build)
 
 
-def _automation_models():
-    from automation.models import Rule, Run, WebhookCall
+def _automation_miss(w, s):
+    def build(tenant):
+        from automation.models import Miss
+        from crm.tenancy import tenant_context
 
-    return {Rule: _automation_rule, Run: _automation_run, WebhookCall: _automation_webhook_call}
+        with tenant_context(tenant):
+            return Miss.objects.create(
+                tenant=tenant,
+                kind="ticket.opened",
+                key="customer:1",
+                object="ticket:1",
+                rules=[_automation_rule(w, s).pk],
+                counts=[None],
+            )
+
+    return _once(w, s, "automation_miss", build)
+
+
+def _automation_models():
+    from automation.models import Miss, Rule, Run, WebhookCall
+
+    return {
+        Rule: _automation_rule,
+        Run: _automation_run,
+        Miss: _automation_miss,
+        WebhookCall: _automation_webhook_call,
+    }
 
 
 MODEL_OBJECTS.update(_automation_models())
