@@ -260,7 +260,7 @@ class Miss(TenantOwned):
     kind = models.CharField(_("event"), max_length=40)
     # The subjects the rules fire once for: the event's key (a windowed count's rules) and
     # its own object ("ticket:12", the other rules'), as `engine.subject_of` makes them.
-    key = models.CharField(_("key"), max_length=80)
+    key = models.CharField(_("counted subject"), max_length=80)
     object = models.CharField(_("object"), max_length=80)
     at = models.DateTimeField(_("at"), default=timezone.now)
     rules = ArrayField(models.BigIntegerField(), verbose_name=_("rules"))
