@@ -93,6 +93,9 @@ def roll_back_failed_request(sender, request=None, **kwargs) -> None:
         connection = connections[alias]
         if len(connection.atomic_blocks) > depth:
             connection.set_rollback(True)
+            # As Django's own marking does: a query before the rollback then names this
+            # exception as the cause, not an older one.
+            connection.rollback_exc = sys.exception()
 
 
 got_request_exception.connect(

@@ -66,9 +66,10 @@ def _scope(value: _Tenant, *, using: str) -> Iterator[None]:
         with transaction.atomic(using=using):
             _apply(using, value)
             yield
-            if nested:
+            if nested and not transaction.get_connection(using).needs_rollback:
                 # A savepoint release keeps our setting: hand the outer scope its own back.
-                # (On an exception the savepoint rollback restores it by itself.)
+                # (On an exception, or a block marked for rollback — a request that failed
+                # inside a test's transaction — the savepoint rollback restores it itself.)
                 _apply(using, outer)
     finally:
         _current.reset(token)

@@ -77,6 +77,18 @@ def test_a_view_that_raises_after_writing_leaves_nothing_stored(caller, world):
     assert _audited(world.a.tenant, "test.half_done") == 0
 
 
+def test_the_failure_itself_reaches_the_caller_inside_a_transaction(world):
+    # A tenant's request inside the test's transaction: the request's savepoint is marked
+    # for rollback when the view raises. Leaving the tenant's scope must not query on that
+    # broken savepoint, or the caller gets "An error occurred in the current transaction"
+    # instead of the view's own error (and it must name the view's error as the cause).
+    client = Client()
+    client.force_login(world.a.admin.user, backend=MODEL_BACKEND)
+    with pytest.raises(RuntimeError, match="the view fails after writing"):
+        client.get("/write-then-fail/")
+    assert _audited(world.a.tenant, "test.half_done") == 0
+
+
 def test_a_failed_anonymous_request_leaves_the_callers_transaction_alone(caller, world):
     # The test's own transaction was open before the request: it is not the request's.
     assert caller.get("/page/bug/").status_code == 500
