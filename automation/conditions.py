@@ -125,7 +125,13 @@ def window_count(event: OutboxEvent, *, days: int, same: list[str]) -> int:
 
 def batch_window_counts(event_ids: list[int], *, days: int, same: list[str]) -> dict[int, int]:
     """`window_count` of each of `event_ids` (a drained batch), in one statement: per
-    event one range of the (tenant, kind, key, at) index, as `window_count` reads it."""
+    event one range of the (tenant, kind, key, at) index, as `window_count` reads it.
+
+    The range's start is computed in the batch's own sub-select (kept apart by OFFSET 0):
+    written as `e.at > b.at - interval` in the count, the subtraction (which may raise, so
+    is not leakproof) could not go below the row-level security policy into the index
+    condition, and each count read the key's whole history instead of its window (at
+    10,000,000 events, 333 ms instead of 11 ms for 500 counts)."""
     from django.db import connection
 
     if not event_ids:
@@ -135,10 +141,11 @@ def batch_window_counts(event_ids: list[int], *, days: int, same: list[str]) -> 
     sql = (
         "SELECT b.id, (SELECT count(*) FROM crm_outboxevent e"  # noqa: S608 (no value in the text)
         " WHERE e.tenant_id = b.tenant_id AND e.kind = b.kind AND e.key = b.key"
-        f" AND e.at > b.at - %s AND e.at <= b.at{containment})"
-        " FROM crm_outboxevent b WHERE b.id = ANY(%s)"
+        f" AND e.at > b.since AND e.at <= b.at{containment})"
+        " FROM (SELECT id, tenant_id, kind, key, at, at - %s AS since, data"
+        " FROM crm_outboxevent WHERE id = ANY(%s) OFFSET 0) b"
     )
-    params = [timedelta(days=days), *[v for name in same for v in (name, name)], list(event_ids)]
+    params = [*[v for name in same for v in (name, name)], timedelta(days=days), list(event_ids)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return dict(cursor.fetchall())
