@@ -1,6 +1,7 @@
 """The structured follow-up form (F17): picked, never typed. Every control is a labelled
 radio or checkbox group (Tab reaches the group, Space/arrows choose) except the optional
-note and the date, which is pre-filled; Enter submits."""
+note and the date, which is pre-filled; Enter submits. And the customer page's "changed
+jobs" form on a contact (`ContactLeftForm`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from customers import services
-from customers.models import DecisionRole, PresetKind
+from customers.models import Contact, DecisionRole, PresetKind
 
 
 class InteractionForm(forms.Form):
@@ -127,3 +128,23 @@ class InteractionForm(forms.Form):
     @property
     def min_due(self) -> str:
         return self.today.isoformat()
+
+
+class ContactLeftForm(forms.Form):
+    """A contact changed jobs (customers.views.contact_left): has left, confirmed, and the
+    new company when known. The customer page writes its inputs itself (one form per
+    contact row; ids `cl-<contact>-<field>`)."""
+
+    has_left = forms.BooleanField(
+        label=_("Has left the company"),
+        error_messages={"required": _("Tick to confirm that the contact has left.")},
+    )
+    new_company = forms.CharField(
+        label=_("Now works at"),
+        required=False,
+        max_length=Contact._meta.get_field("new_company").max_length,
+    )
+
+    def __init__(self, *args, contact: Contact, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.contact = contact

@@ -602,6 +602,30 @@ def contact_changed_jobs(*, tenant, acting_member, contact: Contact, before: dic
     return True
 
 
+def contact_mark_left(*, tenant, acting_member, contact: Contact, new_company: str = "") -> bool:
+    """Mark `contact` as having left its customer, now at `new_company` when given (an
+    empty one keeps what is stored), from the customer page (customers.views.contact_left):
+    saved, then `contact_changed_jobs` with its job read before the save, as the admin's
+    contact edit does, in one transaction. Whether that was a job change (marking again
+    with the same company is not)."""
+    check_tenant(tenant, acting_member, contact)
+    new_company = (new_company or "").strip()
+    if len(new_company) > Contact._meta.get_field("new_company").max_length:
+        raise ValidationError({"new_company": _("The new company's name is too long.")})
+    with transaction.atomic():
+        # Locked: two marks at once are one job change.
+        contact = Contact.objects.select_for_update().get(pk=contact.pk)
+        before = contact_job(contact.pk)
+        contact.has_left = True
+        if new_company:
+            contact.new_company = new_company
+        if (contact.has_left, contact.new_company) != (before["has_left"], before["new_company"]):
+            contact.save(update_fields=["has_left", "new_company"])
+        return contact_changed_jobs(
+            tenant=tenant, acting_member=acting_member, contact=contact, before=before
+        )
+
+
 def follow_up_data(interaction: Interaction) -> dict:
     """A follow-up as the lead timeline's FOLLOW_UP entry stores it; `follow_up_text()`
     words it (as LeadEvent.text does), for the customer page's own follow-ups."""

@@ -12,6 +12,9 @@
   follow-up form, in place with htmx. The lead's own form (`leads:follow_up`) and the
   verdict (`leads:verify`) are the leads app's (leads.followups), with the same form and
   round trip (`follow_up_exchange`).
+- POST `/customers/<uuid>/contacts/<uuid>/left/` (`customers:contact_left`): a contact
+  changed jobs (has left, and where to when known), from its row on the customer page,
+  for those who log follow-ups there; the contacts card again (htmx) or a redirect.
 - GET `/customers/contact-ended/` (`customers:contact_ended`): "contact ended" fills the
   due date (+3 working days) and shows the status the note suggests.
 
@@ -34,7 +37,7 @@ from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_tables2 import RequestConfig
 
 from crm import contributions, exports
@@ -46,8 +49,8 @@ from customers import exports as customer_exports
 from customers import services
 from customers.access import access_customer, can_write_customer, customers_visible_to
 from customers.filters import CustomerFilter
-from customers.forms import InteractionForm
-from customers.models import Customer, Interaction, InteractionKind
+from customers.forms import ContactLeftForm, InteractionForm
+from customers.models import Contact, Customer, Interaction, InteractionKind
 from customers.tables import CustomerTable, industry_label, with_lead_counts
 
 CHANGED_EVENT = "leadChanged"
@@ -306,26 +309,41 @@ def customer_detail(request: HttpRequest, public_id: uuid.UUID) -> HttpResponse:
     membership = _reader(request)
     customer = access_customer(membership, public_id)
     if request.htmx and request.htmx.target == "customer-contacts":
-        context = {"customer": customer, **_contacts(customer, every=True)}
+        can_edit = can_write_customer(membership, customer)
+        context = {"customer": customer, **_contacts(customer, every=True, can_edit=can_edit)}
         return TemplateResponse(request, TEMPLATE + "#contacts", context)
     return _customer_page(request, membership, customer)
 
 
-def _contacts(customer: Customer, *, every: bool) -> dict:
+def _contacts(customer: Customer, *, every: bool, can_edit=False, left_form=None) -> dict:
     """The customer's first CONTACTS_SHOWN contacts (`every`: up to CONTACTS_MAX) and
-    whether there are more."""
+    whether there are more; `can_edit`: each row not marked as left has the "changed
+    jobs" form (`left_form`: a bound one with its errors, on its contact's row)."""
     window = contributions.PanelWindow(CONTACTS_MAX if every else CONTACTS_SHOWN, None)
     contacts, more = window.rows(customer.contacts.order_by("created_at", "id"))
-    return {"contacts": contacts, "contacts_more": more}
+    if left_form is not None:
+        for contact in contacts:
+            if contact.pk == left_form.contact.pk:
+                contact.left_form = left_form
+    return {
+        "contacts": contacts,
+        "contacts_more": more,
+        "contacts_all": every,
+        "can_edit_contacts": can_edit,
+    }
 
 
-def _customer_page(request, membership, customer: Customer, *, form=None, status=200):
-    """The customer page; `form` a bound follow-up form whose errors are shown."""
+def _customer_page(
+    request, membership, customer: Customer, *, form=None, left_form=None, status=200
+):
+    """The customer page; `form` a bound follow-up form whose errors are shown,
+    `left_form` a bound "changed jobs" form of a contact."""
     can_log = can_write_customer(membership, customer)
+    every = "all" in (request.GET.get("contacts"), request.POST.get("contacts"))
     context = {
         "customer": customer,
         "industry": industry_label(customer.industry),
-        **_contacts(customer, every=request.GET.get("contacts") == "all"),
+        **_contacts(customer, every=every, can_edit=can_log, left_form=left_form),
         # The key figures other apps add (crm.contributions): one query.
         "figures": contributions.figures_for(PAGE, membership, Customer, customer.pk),
         # What other apps show here (crm.contributions), in their order: an eager panel
@@ -348,6 +366,42 @@ def _customer_page(request, membership, customer: Customer, *, form=None, status
         action = reverse("customers:follow_up", args=[customer.public_id])
         context.update(follow_up_form_context(form, action))
     return TemplateResponse(request, TEMPLATE, context, status=status)
+
+
+@require_POST
+def contact_left(request: HttpRequest, public_id: uuid.UUID, contact_id: uuid.UUID) -> HttpResponse:
+    """A contact of the customer changed jobs (customers.services.contact_mark_left), for
+    those who log follow-ups on the customer (404 for anyone else, and for a contact of
+    another customer). htmx: the contacts card, 422 with the field errors; a plain post: a
+    redirect to the page, or the page with the errors under the contact."""
+    membership = sales_member(request)
+    customer = access_customer(membership, public_id, write=True)
+    contact = Contact.objects.filter(customer=customer, public_id=contact_id).first()
+    if contact is None:
+        raise Http404("No such contact.")
+    form = ContactLeftForm(request.POST, contact=contact)
+    every = request.POST.get("contacts") == "all"
+    saved = False
+    if form.is_valid():
+        try:
+            services.contact_mark_left(
+                tenant=request.tenant,
+                acting_member=membership,
+                contact=contact,
+                new_company=form.cleaned_data["new_company"],
+            )
+            saved = True
+        except ValidationError as exc:
+            form.add_error(None, exc)
+    if not request.htmx:
+        if not saved:
+            return _customer_page(request, membership, customer, left_form=form, status=422)
+        messages.success(request, _("Job change recorded."))
+        url = reverse("customers:detail", args=[customer.public_id])
+        return redirect(url + ("?contacts=all" if every else "") + "#customer-contacts")
+    shown = _contacts(customer, every=every, can_edit=True, left_form=None if saved else form)
+    context = {"customer": customer, **shown}
+    return TemplateResponse(request, TEMPLATE + "#contacts", context, status=200 if saved else 422)
 
 
 def _eager_rendered(request, membership, customer: Customer):

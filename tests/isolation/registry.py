@@ -146,6 +146,10 @@ BUILDERS: dict[str, Callable] = {
     "leads:follow_up": lambda w, s: {"public_id": _lead(w, s).public_id},
     "customers:detail": lambda w, s: {"public_id": _customer(w, s).public_id},
     "customers:follow_up": lambda w, s: {"public_id": _customer(w, s).public_id},
+    "customers:contact_left": lambda w, s: {
+        "public_id": _customer(w, s).public_id,
+        "contact_id": _contact(w, s).public_id,
+    },
     "leads:import_batch": lambda w, s: {"public_id": _import(w, s).public_id},
     "admin:leads_assignmentpolicy_replay": lambda w, s: {
         "object_id": str(_draft(w, s).pk),
