@@ -142,7 +142,11 @@ def seed_levels(*, world: DemoWorld, stdout) -> None:
         LevelDay.objects.filter(key=level.key, day__lt=first or start).update(anomaly=False)
     anomalies = LevelDay.objects.filter(anomaly=True).count()
     for day in days:
-        night = datetime.combine(day + timedelta(days=1), time(1, 23), tzinfo=tenant.tzinfo)
+        # The night after the day, when the job would have told them; not yet come when
+        # the demo is loaded between midnight and then: now.
+        night = min(
+            datetime.combine(day + timedelta(days=1), time(1, 23), tzinfo=tenant.tzinfo), now
+        )
         since = timezone.now()
         told += levels.tell_anomalies(tenant, day, now=night)
         Notification.objects.filter(event=levels.ANOMALY_EVENT, created_at__gte=since).update(
