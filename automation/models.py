@@ -257,7 +257,7 @@ class Miss(TenantOwned):
         db_index=False,
         db_constraint=False,
     )
-    kind = models.CharField(_("event"), max_length=40)
+    kind = models.CharField(_("event kind"), max_length=40)
     # The subjects the rules fire once for: the event's key (a windowed count's rules) and
     # its own object ("ticket:12", the other rules'), as `engine.subject_of` makes them.
     key = models.CharField(_("counted subject"), max_length=80)
@@ -278,7 +278,7 @@ class Miss(TenantOwned):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kind} · {self.object} · {len(self.rules)}"
+        return f"{self.kind} · {self.object}"
 
 
 class Due(TenantOwned):

@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('public_id', models.UUIDField(default=uuid.uuid4, editable=False, verbose_name='public id')),
-                ('kind', models.CharField(max_length=40, verbose_name='event')),
+                ('kind', models.CharField(max_length=40, verbose_name='event kind')),
                 ('key', models.CharField(max_length=80, verbose_name='counted subject')),
                 ('object', models.CharField(max_length=80, verbose_name='object')),
                 ('at', models.DateTimeField(default=django.utils.timezone.now, verbose_name='at')),
