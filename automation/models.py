@@ -171,6 +171,15 @@ class Firing(TenantOwned):
         return f"{self.rule_id} · {self.subject} · {self.window}"
 
 
+def _unchecked(to, verbose_name, **options) -> models.ForeignKey:
+    """A reference of the run log's: no index and no constraint in the database (the log
+    is written in bulk, for rows the engine has just read in the same transaction)."""
+    options.setdefault("related_name", "+")
+    return models.ForeignKey(
+        to, verbose_name=verbose_name, db_index=False, db_constraint=False, **options
+    )
+
+
 class Run(TenantOwned):
     """One evaluation of a rule on an event, whatever came of it, except a plain false
     condition on a drained event: those are a `Miss`, one row per event for all its rules
@@ -182,31 +191,9 @@ class Run(TenantOwned):
     engine writes a run only for the rule and event it has just read in the same
     transaction, and the ORM's deletes of a tenant, a rule or an event still cascade."""
 
-    tenant = models.ForeignKey(
-        Tenant,
-        on_delete=models.CASCADE,
-        related_name="+",
-        verbose_name=_("tenant"),
-        db_index=False,
-        db_constraint=False,
-    )
-    rule = models.ForeignKey(
-        Rule,
-        on_delete=models.CASCADE,
-        related_name="runs",
-        verbose_name=_("rule"),
-        db_index=False,
-        db_constraint=False,
-    )
-    event = models.ForeignKey(
-        OutboxEvent,
-        null=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        verbose_name=_("event"),
-        db_index=False,
-        db_constraint=False,
-    )
+    tenant = _unchecked(Tenant, _("tenant"), on_delete=models.CASCADE)
+    rule = _unchecked(Rule, _("rule"), on_delete=models.CASCADE, related_name="runs")
+    event = _unchecked(OutboxEvent, _("event"), on_delete=models.SET_NULL, null=True)
     kind = models.CharField(_("event"), max_length=40)
     subject = models.CharField(_("subject"), max_length=80)
     at = models.DateTimeField(_("at"), default=timezone.now)
@@ -240,23 +227,8 @@ class Miss(TenantOwned):
     constraint on the references, as for `Run`; a deleted event leaves its entries, which
     then show no values."""
 
-    tenant = models.ForeignKey(
-        Tenant,
-        on_delete=models.CASCADE,
-        related_name="+",
-        verbose_name=_("tenant"),
-        db_index=False,
-        db_constraint=False,
-    )
-    event = models.ForeignKey(
-        OutboxEvent,
-        null=True,
-        on_delete=models.DO_NOTHING,
-        related_name="+",
-        verbose_name=_("event"),
-        db_index=False,
-        db_constraint=False,
-    )
+    tenant = _unchecked(Tenant, _("tenant"), on_delete=models.CASCADE)
+    event = _unchecked(OutboxEvent, _("event"), on_delete=models.DO_NOTHING, null=True)
     kind = models.CharField(_("event kind"), max_length=40)
     # The subjects the rules fire once for: the event's key (a windowed count's rules) and
     # its own object ("ticket:12", the other rules'), as `engine.subject_of` makes them.
