@@ -5,12 +5,17 @@ See docs/automation.md."""
 from __future__ import annotations
 
 from django.contrib.postgres.fields import ArrayField
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from crm.fields import TenantForeignKey
 from crm.models import Membership, OutboxEvent, Role, Tenant, TenantOwned
+
+# The longest window a rule may count over: the event log is kept at least this long plus
+# the dry run's 30 days (crm.log_retention; docs/automation.md, "Retention").
+MAX_COUNT_DAYS = 365
 
 
 class Action(models.TextChoices):
@@ -60,7 +65,12 @@ class Rule(TenantOwned):
         blank=True,
         help_text=_("Also require this many events of the kind for the same subject."),
     )
-    count_days = models.PositiveSmallIntegerField(_("within days"), default=30)
+    count_days = models.PositiveSmallIntegerField(
+        _("within days"),
+        default=30,
+        validators=[MaxValueValidator(MAX_COUNT_DAYS)],
+        help_text=_("At most 365 days."),
+    )
     count_same = models.CharField(
         _("with the same"),
         max_length=200,
@@ -152,7 +162,9 @@ class RuleState(TenantOwned):
 
 class Firing(TenantOwned):
     """The dedup key: a rule fires at most once per subject and window (two workers
-    evaluating the same change cannot both insert it)."""
+    evaluating the same change cannot both insert it). Deleted once it can deduplicate
+    nothing more (automation.log_retention): the rule's cool-down and a day after it was
+    made, found per rule through `firing_rule_at`."""
 
     rule = TenantForeignKey(Rule, on_delete=models.CASCADE, related_name="firings")
     subject = models.CharField(max_length=80)
@@ -165,6 +177,10 @@ class Firing(TenantOwned):
             models.UniqueConstraint(
                 fields=["tenant", "rule", "subject", "window"], name="firing_dedup"
             ),
+        ]
+        indexes = [
+            # The nightly retention: a rule's firings older than its cool-down, as a range.
+            models.Index(fields=["tenant", "rule", "at"], name="firing_rule_at"),
         ]
 
     def __str__(self) -> str:

@@ -1,5 +1,6 @@
 """What automation hands to the kernel's registries, from AutomationConfig.ready(): the
-outbox consumer, its notification events, the board's task section, the audit actions;
+outbox consumer, its logs' nightly pruner, its notification events, the board's task
+section, the audit actions;
 and each new tenant's risk preset switched on (`tenant_created`)."""
 
 from __future__ import annotations
@@ -16,6 +17,14 @@ def register() -> None:
     from crm.roles import ADMINS, BOARD
 
     register_consumer(engine.consume)
+    from automation import log_retention
+    from crm.log_retention import LogPruner, register_pruner
+
+    # The nightly retention: the run log, handled clocks, finished webhook calls and spent
+    # dedup rows; and the event log kept for the windowed counts and the dry run.
+    register_pruner(
+        LogPruner("automation", log_retention.prune, event_days=log_retention.event_days)
+    )
     from django.db.models.signals import post_save
 
     from crm.models import Tenant

@@ -9,11 +9,14 @@ class CrmConfig(AppConfig):
     verbose_name = _("Platform")
 
     def ready(self) -> None:
+        from django.core import checks
+
         from crm import (
             audit,
             exports,
             keys,
             levels,
+            log_retention,
             metric_checks,
             metric_rows,
             navigation,
@@ -38,6 +41,8 @@ class CrmConfig(AppConfig):
         # A figure's rows (crm.metric_rows) are a background export source when long.
         metric_rows.register()
         process.register()  # the process report's menu entry, the weekly diagnosis event
+        # EVENT_LOG_DAYS shorter than the apps read the event log: raised, said at start-up.
+        checks.register(log_retention.check_settings)
 
 
 class CrmAdminConfig(AdminConfig):

@@ -6,7 +6,8 @@ the commit `crm.events_process(tenant_id)` hands the tenant's new rows to the re
 consumers (the automation app's engine) and marks them processed; the beat job
 `crm.events_redrive` queues tenants whose rows were left behind (a lost broker message, a
 crashed worker), so an emitted event is never lost. Processed rows stay: they are the
-event log that windowed counts and the dry run read. See docs/automation.md.
+event log that windowed counts and the dry run read, kept `EVENT_LOG_DAYS` (the nightly
+retention, crm.log_retention). See docs/automation.md.
 
 The kernel knows no consumer and no emitter: apps register their kinds
 (`register_kind`), consumers (`register_consumer`) and the actions they offer to rules

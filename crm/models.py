@@ -699,7 +699,8 @@ class WeeklyDiagnosis(TenantOwned):
 class OutboxEvent(TenantOwned):
     """Something worth reacting to happened (F47): written by `crm.events.emit()` in the
     transaction of the change. Unprocessed (`processed_at` NULL) it is the outbox the
-    drain reads; processed it stays as the event log the windowed counts read."""
+    drain reads; processed it stays as the event log the windowed counts read, until the
+    nightly retention deletes it (`EVENT_LOG_DAYS`, crm.log_retention)."""
 
     kind = models.CharField(_("kind"), max_length=40)
     object_type = models.CharField(_("object type"), max_length=60)

@@ -380,6 +380,8 @@ CELERY_TASK_ROUTES = {
     "leads.activity_nightly*": {"queue": "reports"},
     "opportunities.pipeline_nightly*": {"queue": "reports"},
     "health.recompute*": {"queue": "reports"},
+    "crm.log_retention_all": {"queue": "reports"},
+    "crm.log_retention": {"queue": "reports"},
     # The business events' outbox (crm.events) and the automation rules they feed.
     "crm.events_*": {"queue": "automation"},
     "automation.*": {"queue": "automation"},
@@ -453,6 +455,12 @@ CRM_PERIODIC_TASKS = {
         "task": "crm.check_metrics_all",
         "schedule": crontab(minute=37),
     },
+    # Retention (crm.log_retention): nightly, each tenant's event log, automation run log,
+    # handled clocks, finished webhook calls and spent dedup rows past their days deleted.
+    "crm.log_retention": {
+        "task": "crm.log_retention_all",
+        "schedule": crontab(hour=4, minute=41),
+    },
 }
 # Celery's Django fix-up closes the database connection around every task unless told to
 # reuse it: a new PostgreSQL connection per lead halved a worker's throughput.
@@ -491,6 +499,15 @@ LEAD_FORM_RATE_LIMIT = env.int("LEAD_FORM_RATE_LIMIT", default=10)
 PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="http://127.0.0.1:8000")
 
 DJANGO_TABLES2_TEMPLATE = "django_tables2/bootstrap5-responsive.html"
+
+# --- Retention (crm.log_retention, docs/automation.md "Retention") --------------------
+# Processed business events (the event log the rules' windowed counts and the dry run
+# read) are kept this many days; the job raises it to what the apps need (the longest
+# windowed count plus the 30-day dry run, and AUTOMATION_LOG_DAYS), saying so in its log.
+EVENT_LOG_DAYS = env.int("EVENT_LOG_DAYS", default=400)
+# The automation run log (runs and conditions false), handled time-condition clocks and
+# finished (sent or dead) webhook calls are kept this many days (at least 1).
+AUTOMATION_LOG_DAYS = env.int("AUTOMATION_LOG_DAYS", default=180)
 
 # --- Product --------------------------------------------------------------------------
 DEMO_PASSWORD = "demo-pass-2026"  # noqa: S105 — the demo tenant's published password

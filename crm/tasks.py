@@ -1,7 +1,8 @@
 """The kernel's Celery tasks (found by autodiscovery): the heartbeat, the water levels'
 nightly run, the notification deliveries, the background exports, the nightly metric
-check, the weekly diagnoses and the business events' drain, which are defined in
-crm.notify, crm.exports, crm.metric_checks, crm.process and crm.events next to the code they run."""
+check, the weekly diagnoses, the business events' drain and the logs' retention, which are
+defined in crm.notify, crm.exports, crm.metric_checks, crm.process, crm.events and
+crm.log_retention next to the code they run."""
 
 from django.utils import timezone
 
@@ -10,6 +11,7 @@ from crm.celery import TenantTask, app
 from crm.events import events_process, events_redrive
 from crm.exports import exports_cleanup, exports_cleanup_all, run_export
 from crm.jobs import per_active_tenant
+from crm.log_retention import log_retention, log_retention_all
 from crm.metric_checks import check_metrics, check_metrics_all
 from crm.models import Heartbeat
 from crm.notify import deliver, deliver_due
@@ -27,6 +29,8 @@ __all__ = [
     "heartbeat",
     "levels_record",
     "levels_record_all",
+    "log_retention",
+    "log_retention_all",
     "run_export",
     "weekly_diagnosis",
     "weekly_diagnosis_all",

@@ -27,6 +27,8 @@ EXPECTED = {
     "opportunities.pipeline_nightly": "reports",
     "health.recompute_all": "reports",
     "health.recompute": "reports",
+    "crm.log_retention_all": "reports",
+    "crm.log_retention": "reports",
     "crm.events_process": "automation",
     "crm.events_redrive": "automation",
     "automation.due_sweep_all": "automation",

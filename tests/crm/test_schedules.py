@@ -19,6 +19,12 @@ def test_migrate_installed_every_default_job():
     assert jobs["leads.report_cover"].crontab.hour == "3"
     assert jobs["leads.report_cover"].crontab.minute == "17"
     assert json.loads(jobs["leads.report_cover"].kwargs) == {"cover": True}
+    retention = jobs["crm.log_retention"]
+    assert (retention.task, retention.crontab.hour, retention.crontab.minute) == (
+        "crm.log_retention_all",
+        "4",
+        "41",
+    )
 
 
 def test_an_admin_change_survives_the_next_migrate_and_beat_start():
