@@ -4,12 +4,13 @@ no database row or lock waits on a remote server.
 
 A call is a `WebhookCall` row. `queue()` writes the rows and asks for
 `automation.webhooks_send(tenant_id)` once the transaction commits; the beat's minute
-fan-out (`automation.due_sweep_all`) asks again for every tenant, so a lost message only
-delays a call. `send_due()` claims one due call at a time (`FOR UPDATE SKIP LOCKED`, a
-lease moved ahead, committed), posts it through the robots' sender
-(`crm.notify_adapters.post_body`: SSRF guard, pinned address, timeouts, no redirects),
-then records the outcome: sent, or retried with the notifications' backoff (30 s, 2 min,
-8 min) and given up after `crm.notify.MAX_ATTEMPTS` attempts.
+fan-out (`automation.due_sweep_all`) asks again for every active tenant with a call due
+(`calls_due_tenants`), so a lost message only delays a call. `send_due()` claims one due
+call at a time (`FOR UPDATE SKIP LOCKED`, a lease moved ahead, committed), posts it
+through the robots' sender (`crm.notify_adapters.post_body`: SSRF guard, pinned address,
+timeouts, no redirects), then records the outcome: sent, or retried with the
+notifications' backoff (30 s, 2 min, 8 min) and given up after `crm.notify.MAX_ATTEMPTS`
+attempts.
 
 The rule is the circuit breaker: each failed attempt counts on it, a success resets the
 count, and the third failure in a row pauses it and tells the tenant's admins (as a
@@ -214,6 +215,39 @@ def send_due(tenant: Tenant, *, limit: int = SEND_LIMIT) -> int:
         _record(tenant, call, rule, http_status, error)
         tried += 1
     return tried
+
+
+# The tenants with calls to try: what `_claim` reads (pending or failed, next attempt
+# come), on the partial index webhookcall_due (tenant, next_attempt_at) WHERE status IN
+# ('pending', 'failed'), which holds only the calls in flight (a sent, dead or held call
+# leaves it): the planner reads it whole, or probes it per tenant, whichever it costs
+# less. The statuses are written out as the index's predicate is, so that it applies.
+CALLS_DUE_TENANTS_SQL = f"""
+SELECT t.id FROM crm_tenant t
+WHERE t.is_active AND EXISTS (
+  SELECT 1 FROM {WebhookCall._meta.db_table} c
+  WHERE c.tenant_id = t.id
+    AND c.status IN ('{CallStatus.PENDING.value}', '{CallStatus.FAILED.value}')
+    AND c.next_attempt_at <= %(now)s)
+ORDER BY t.id
+"""  # noqa: S608 — the table's name and two status constants only
+
+
+def calls_due_tenants(now: datetime | None = None) -> list[int]:
+    """The active tenants with a webhook call due now (what `send_due` would claim: a
+    paused rule's due calls included, which it then holds), in id order. A platform job
+    that reads tenant ids only; each tenant's sender then runs for its own tenant. One
+    statement whatever the number of tenants: the minute's fan-out queues a sender for
+    these only."""
+    from django.db import connections
+
+    from crm.tenancy import PLATFORM, all_tenants_context, current_tenant
+
+    if current_tenant() is not None:
+        raise RuntimeError("the webhook calls' fan-out runs outside any tenant")
+    with all_tenants_context(), connections[PLATFORM].cursor() as cursor:
+        cursor.execute(CALLS_DUE_TENANTS_SQL, {"now": now or timezone.now()})
+        return [row[0] for row in cursor.fetchall()]
 
 
 @app.task(name="automation.webhooks_send")

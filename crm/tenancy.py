@@ -92,9 +92,12 @@ PLATFORM_CALLERS = frozenset(
         "crm.middleware.TenantMiddleware.__call__",  # the platform superuser's /admin/
         "crm.notify.claim_due_deliveries",  # the delivery sweep: ids only
         "crm.events.stale_tenants",  # the business events' re-drive: tenant ids only
+        "automation.engine.due_tenants",  # the time conditions' fan-out: tenant ids only
+        "automation.webhooks.calls_due_tenants",  # the webhook calls' fan-out: tenant ids only
         "leads.intake.services.stale_inbound_events",  # the intake re-drive sweep: ids only
         "leads.assignment.sla.sla_due_tenants",  # the SLA fan-out: tenant ids only
         "leads.reports.rollups.due_tenants",  # the roll-up fan-out: tenant ids only
+        "service_feedback.alerts.due_tenants",  # the quality alerts' fan-out: tenant ids only
     }
 )
 PLATFORM = "platform"

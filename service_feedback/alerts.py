@@ -373,6 +373,79 @@ def close_quiet(tenant, settings: ServiceSettings, now) -> int:
     ).update(closed_at=now)
 
 
+# The tenants whose sweep has something to change, with each tenant's settings (the
+# defaults where it has no row): an open alert quiet for its days (`close_quiet`), or a
+# cluster of the window that `clusters_due` lists (at least the threshold's tickets) and
+# `_settle` changes: with an open alert, an unattached ticket of the window to attach;
+# without, at least the threshold's unattached tickets to raise one. Per active tenant:
+# its settings by `service_settings_one`, its open alerts by the partial unique index
+# `quality_alert_one_open` (few), its tickets of the window by a range of `ticket_opened`
+# (tenant, opened_at): the window's tickets only, never the tenant's history. The range
+# starts at `earliest`, the widest window of any tenant back from now (a constant, so the
+# planner sees how few tickets the window holds: with the tenant's own bound alone it
+# guesses a third of the tenant's tickets and reads them all by another index); the
+# tenant's own bound, the later one, is where the scan starts.
+WIDEST_WINDOW_SQL = f"SELECT max(alert_window_hours) FROM {ServiceSettings._meta.db_table}"  # noqa: S608
+DUE_TENANTS_SQL = f"""
+SELECT t.id FROM crm_tenant t
+LEFT JOIN {ServiceSettings._meta.db_table} s ON s.tenant_id = t.id
+WHERE t.is_active AND (
+  EXISTS (
+    SELECT 1 FROM {QualityAlert._meta.db_table} a
+    WHERE a.tenant_id = t.id AND a.closed_at IS NULL
+      AND a.last_ticket_at
+        < %(now)s - make_interval(hours => 24 * COALESCE(s.alert_quiet_days, %(quiet)s)))
+  OR EXISTS (
+    SELECT 1 FROM {Ticket._meta.db_table} k
+    WHERE k.tenant_id = t.id AND k.opened_at >= %(earliest)s
+      AND k.opened_at
+        >= %(now)s - make_interval(hours => COALESCE(s.alert_window_hours, %(window)s))
+      AND k.product_model <> '' AND k.fault_code <> ''
+    GROUP BY k.product_model, k.fault_code, k.province
+    HAVING count(*) >= COALESCE(s.alert_threshold, %(threshold)s)
+      AND (
+        count(*) FILTER (WHERE k.alert_id IS NULL) >= COALESCE(s.alert_threshold, %(threshold)s)
+        OR (count(*) FILTER (WHERE k.alert_id IS NULL) > 0 AND EXISTS (
+          SELECT 1 FROM {QualityAlert._meta.db_table} o
+          WHERE o.tenant_id = t.id AND o.closed_at IS NULL
+            AND o.product_model = k.product_model AND o.fault_code = k.fault_code
+            AND o.province = k.province))))
+)
+ORDER BY t.id
+"""  # noqa: S608 — the tables' names only
+
+
+def due_tenants(now: datetime | None = None) -> list[int]:
+    """The active tenants whose `sweep` would change something now (raise or feed an
+    alert, close a quiet one), in id order. A platform job that reads tenant ids only;
+    each tenant's sweep then runs inside its own tenant. Two statements whatever the
+    number of tenants (the widest window, then DUE_TENANTS_SQL): the beat's fan-out
+    queues a sweep for these only."""
+    from django.db import connections
+
+    from crm.tenancy import PLATFORM, all_tenants_context, current_tenant
+
+    if current_tenant() is not None:
+        raise RuntimeError("the quality alerts' fan-out runs outside any tenant")
+    params = {
+        "now": now or timezone.now(),
+        **{
+            name: ServiceSettings._meta.get_field(field).get_default()
+            for name, field in (
+                ("threshold", "alert_threshold"),
+                ("window", "alert_window_hours"),
+                ("quiet", "alert_quiet_days"),
+            )
+        },
+    }
+    with all_tenants_context(), connections[PLATFORM].cursor() as cursor:
+        cursor.execute(WIDEST_WINDOW_SQL)
+        widest = max(params["window"], cursor.fetchone()[0] or 0)
+        params["earliest"] = params["now"] - timedelta(hours=widest)
+        cursor.execute(DUE_TENANTS_SQL, params)
+        return [row[0] for row in cursor.fetchall()]
+
+
 def sweep(tenant, *, now: datetime | None = None) -> dict:
     """The beat's run for one tenant (inside its tenant): raise or feed the alerts of the
     clusters due (in case a save's check missed one: a changed threshold, a lost save),

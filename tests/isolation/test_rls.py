@@ -358,7 +358,15 @@ def test_only_the_allow_listed_code_enters_all_tenants_mode():
     docs/operations.md) on purpose."""
     root = Path(settings.BASE_DIR)
     found = set()
-    for app in ("crm", "customers", "leads", "opportunities", "service_feedback", "health"):
+    for app in (
+        "crm",
+        "customers",
+        "leads",
+        "opportunities",
+        "service_feedback",
+        "health",
+        "automation",
+    ):
         for path in (root / app).rglob("*.py"):
             module = ".".join(path.relative_to(root).with_suffix("").parts)
             tree = ast.parse(path.read_text(encoding="utf-8"))
