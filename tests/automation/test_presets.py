@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from automation.models import Rule, Task
 from automation.presets import presets_add
@@ -63,7 +64,9 @@ def job_events(side) -> list[OutboxEvent]:
 
 
 def switched_on(side, name) -> Rule:
-    with tenant_context(side.tenant):
+    # The presets are named in the active language: here English, whatever an earlier
+    # test's request left active in this thread.
+    with tenant_context(side.tenant), translation.override("en"):
         presets_add(tenant=side.tenant, acting_member=side.admin)
         rule = Rule.objects.get(name=name)
         rule.is_active = True

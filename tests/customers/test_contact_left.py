@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from automation.models import Rule, Task
 from automation.presets import presets_add
@@ -123,7 +124,9 @@ def test_without_javascript_a_post_redirects_back_to_the_page(world, en):
 
 
 def test_the_preset_reacts_to_a_job_change_recorded_on_the_page(world, en):
-    with tenant_context(world.a.tenant):
+    # The presets are named in the active language: here English, whatever an earlier
+    # test's request left active in this thread.
+    with tenant_context(world.a.tenant), translation.override("en"):
         presets_add(tenant=world.a.tenant, acting_member=world.a.admin)
         rule = Rule.objects.get(name=JOB_PRESET)
         rule.is_active = True
