@@ -105,6 +105,17 @@ def django_db_setup(request, django_test_environment, django_db_blocker):
         owner.creation.destroy_test_db(original_name, verbosity=0)
 
 
+@pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language (Chinese): a request's language stays
+    active in the thread after it, and must not decide what a later test sees."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def english():
     """Run in English: for tests that assert on message texts (the default is Chinese)."""

@@ -261,7 +261,7 @@ def test_the_rule_gives_todays_new_stays_their_task_and_tells_the_owner_once(
 
 
 def test_a_second_rule_with_the_action_gives_no_second_task_or_notice(
-    world, django_capture_on_commit_callbacks
+    world, django_capture_on_commit_callbacks, english
 ):
     a = world.a
     first = risk_rule(a)

@@ -42,7 +42,7 @@ def follow_up(side, customer):
 @pytest.mark.parametrize(
     ("text", "flag"), [("想再增购两台", "Upsell"), ("给我们推荐了邻厂", "Referral")]
 )
-def test_an_upsell_or_referral_ticket_is_on_the_owners_board(world, text, flag):
+def test_an_upsell_or_referral_ticket_is_on_the_owners_board(world, text, flag, english):
     customer = customer_with_contact(world.a)
     ticket, _, new_flags = upsert(
         world.a, "T-1", subject="设备咨询", text=text, phone="13800138000"

@@ -43,7 +43,7 @@ def read_url(customer):
     return reverse("service_feedback:review_read", args=[customer.public_id])
 
 
-def test_the_card_weighs_each_ticket_against_the_targets(world):
+def test_the_card_weighs_each_ticket_against_the_targets(world, english):
     customer = customer_with_contact(world.a)
     ticket(world.a, "T-1", hours_ago=50, response=10, resolution=5, satisfaction=5, sentiment=60)
     ticket(world.a, "T-2", hours_ago=40, response=40, resolution=30, satisfaction=2, sentiment=-50)
