@@ -615,7 +615,7 @@ def contact_mark_left(*, tenant, acting_member, contact: Contact, new_company: s
     with transaction.atomic():
         # Locked: two marks at once are one job change.
         contact = Contact.objects.select_for_update().get(pk=contact.pk)
-        before = contact_job(contact.pk)
+        before = {name: getattr(contact, name) for name in JOB_FIELDS}  # as contact_job()
         contact.has_left = True
         if new_company:
             contact.new_company = new_company
